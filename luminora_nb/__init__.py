@@ -1,0 +1,119 @@
+"""luminora_nb: a Jupyter-first toolkit for designing, blending, chatting with and
+analysing AI personalities, on a complete implementation of the LuminoraCore SDK API.
+
+Example:
+    >>> import asyncio
+    >>> from luminora_nb import LuminoraCoreClient, ProviderConfig
+    >>> async def main():
+    ...     async with LuminoraCoreClient() as client:
+    ...         sid = await client.create_session("aurora", ProviderConfig(name="offline"))
+    ...         return (await client.send_message(sid, "Hello!")).content
+    >>> isinstance(asyncio.run(main()), str)
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    LuminoraError,
+    PersonalityError,
+    ProviderAuthenticationError,
+    ProviderBadRequestError,
+    ProviderError,
+    ProviderRateLimitError,
+    ProviderTimeoutError,
+    SessionError,
+    StorageError,
+)
+
+__version__ = "0.1.0"
+
+# Public names resolved on first access, so `import luminora_nb` stays fast.
+_LAZY: dict[str, str] = {
+    "LuminoraCoreClient": "luminora_nb.client",
+    "ChatMessage": "luminora_nb.types",
+    "ChatResponse": "luminora_nb.types",
+    "Conversation": "luminora_nb.types",
+    "MemoryConfig": "luminora_nb.types",
+    "Message": "luminora_nb.types",
+    "MessageRole": "luminora_nb.types",
+    "PersonaDefinition": "luminora_nb.types",
+    "PersonalityBlend": "luminora_nb.types",
+    "PersonalityData": "luminora_nb.types",
+    "ProviderConfig": "luminora_nb.types",
+    "SessionConfig": "luminora_nb.types",
+    "SessionType": "luminora_nb.types",
+    "StorageConfig": "luminora_nb.types",
+    "StorageType": "luminora_nb.types",
+    "EventBus": "luminora_nb.events",
+    "register_provider": "luminora_nb.providers",
+    "available_providers": "luminora_nb.providers",
+}
+
+__all__ = [
+    "ChatMessage",
+    "ChatResponse",
+    "Conversation",
+    "EventBus",
+    "LuminoraCoreClient",
+    "LuminoraError",
+    "MemoryConfig",
+    "Message",
+    "MessageRole",
+    "PersonaDefinition",
+    "PersonalityBlend",
+    "PersonalityData",
+    "PersonalityError",
+    "ProviderAuthenticationError",
+    "ProviderBadRequestError",
+    "ProviderConfig",
+    "ProviderError",
+    "ProviderRateLimitError",
+    "ProviderTimeoutError",
+    "SessionConfig",
+    "SessionError",
+    "SessionType",
+    "StorageConfig",
+    "StorageError",
+    "StorageType",
+    "__version__",
+    "available_providers",
+    "register_provider",
+]
+
+if TYPE_CHECKING:
+    from .client import LuminoraCoreClient
+    from .events import EventBus
+    from .providers import available_providers, register_provider
+    from .types import (
+        ChatMessage,
+        ChatResponse,
+        Conversation,
+        MemoryConfig,
+        Message,
+        MessageRole,
+        PersonaDefinition,
+        PersonalityBlend,
+        PersonalityData,
+        ProviderConfig,
+        SessionConfig,
+        SessionType,
+        StorageConfig,
+        StorageType,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'luminora_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,233 @@
+"""Events published by the client, and the bus observers subscribe to.
+
+The session log, analytics and widgets never poll the client: they subscribe to the
+:class:`EventBus` and receive typed events. A failing subscriber is logged and never
+breaks the turn that published the event, nor any other subscriber.
+
+Example:
+    >>> bus = EventBus()
+    >>> seen = []
+    >>> sub = bus.subscribe(seen.append, types=[SessionCreated])
+    >>> import asyncio
+    >>> asyncio.run(bus.publish(SessionCreated(session_id="s1", personality_name="p", provider="offline")))
+    >>> [e.type for e in seen]
+    ['session_created']
+    >>> sub.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from .types._base import Model, utcnow
+
+__all__ = [
+    "AffinityChanged",
+    "EpisodeCreated",
+    "Event",
+    "EventBus",
+    "EventHandler",
+    "FactLearned",
+    "MoodChanged",
+    "SessionCreated",
+    "SessionDeleted",
+    "SessionExpired",
+    "Subscription",
+    "TurnCompleted",
+    "TurnFailed",
+    "TurnStarted",
+]
+
+logger = logging.getLogger("luminora_nb.events")
+
+
+class Event(Model):
+    """Base of every event."""
+
+    type: ClassVar[str] = "event"
+    session_id: str | None = None
+    timestamp: datetime = Field(default_factory=utcnow)
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict including the event type."""
+        return {"type": self.type, **self.model_dump(mode="json")}
+
+
+class SessionCreated(Event):
+    """A session was created (or resumed from storage)."""
+
+    type: ClassVar[str] = "session_created"
+    personality_name: str
+    provider: str
+    model: str | None = None
+    user_id: str | None = None
+    resumed: bool = False
+
+
+class SessionDeleted(Event):
+    """A session was deleted."""
+
+    type: ClassVar[str] = "session_deleted"
+
+
+class SessionExpired(Event):
+    """A session passed its idle timeout."""
+
+    type: ClassVar[str] = "session_expired"
+
+
+class TurnStarted(Event):
+    """A user message was accepted and is on its way to the provider."""
+
+    type: ClassVar[str] = "turn_started"
+    personality_name: str
+    user_message: str
+    streamed: bool = False
+
+
+class TurnCompleted(Event):
+    """A turn finished: the reply is stored."""
+
+    type: ClassVar[str] = "turn_completed"
+    personality_name: str
+    provider: str
+    model: str | None = None
+    user_id: str | None = None
+    user_message: str
+    reply: str
+    finish_reason: str | None = None
+    usage: dict[str, int] = Field(default_factory=dict)
+    latency_ms: float = 0.0
+    streamed: bool = False
+    turn_index: int = 0
+    affinity_points: int | None = None
+    relationship_level: str | None = None
+    mood: str | None = None
+
+
+class TurnFailed(Event):
+    """A turn failed; nothing of it was stored."""
+
+    type: ClassVar[str] = "turn_failed"
+    personality_name: str | None = None
+    provider: str | None = None
+    stage: Literal["provider", "storage", "session", "memory"] = "provider"
+    error_type: str
+    message: str
+
+
+class FactLearned(Event):
+    """A fact about the user was learned (v1.1)."""
+
+    type: ClassVar[str] = "fact_learned"
+    user_id: str
+    category: str
+    key: str
+    value: Any
+    confidence: float
+
+
+class EpisodeCreated(Event):
+    """A memorable episode was recorded (v1.1)."""
+
+    type: ClassVar[str] = "episode_created"
+    user_id: str
+    episode_type: str
+    title: str
+    importance: float
+    sentiment: str
+
+
+class AffinityChanged(Event):
+    """The affinity between a user and a personality changed (v1.1)."""
+
+    type: ClassVar[str] = "affinity_changed"
+    user_id: str
+    personality_name: str
+    points_delta: int
+    affinity_points: int
+    previous_level: str | None = None
+    current_level: str
+    interaction_type: str
+
+
+class MoodChanged(Event):
+    """The persona's mood changed (v1.1)."""
+
+    type: ClassVar[str] = "mood_changed"
+    user_id: str | None = None
+    previous_mood: str | None = None
+    current_mood: str
+    mood_intensity: float = 1.0
+
+
+EventHandler = Callable[[Event], Awaitable[None] | None]
+
+
+class Subscription:
+    """Handle returned by :meth:`EventBus.subscribe`; ``close()`` unsubscribes."""
+
+    def __init__(self, bus: EventBus, handler: EventHandler, types: tuple[type[Event], ...] | None) -> None:
+        self._bus = bus
+        self.handler = handler
+        self.types = types
+
+    def wants(self, event: Event) -> bool:
+        """Whether this subscription receives ``event``."""
+        return self.types is None or isinstance(event, self.types)
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        self._bus._remove(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventBus:
+    """Delivers events to subscribers, sync or async, in subscription order."""
+
+    def __init__(self) -> None:
+        self._subscriptions: list[Subscription] = []
+
+    def subscribe(self, handler: EventHandler, *, types: Iterable[type[Event]] | None = None) -> Subscription:
+        """Call ``handler(event)`` for each published event (of ``types`` only, if given).
+
+        The handler may be a plain function or a coroutine function.
+        """
+        sub = Subscription(self, handler, tuple(types) if types is not None else None)
+        self._subscriptions.append(sub)
+        return sub
+
+    def _remove(self, sub: Subscription) -> None:
+        if sub in self._subscriptions:
+            self._subscriptions.remove(sub)
+
+    @property
+    def has_subscribers(self) -> bool:
+        """Whether anyone listens (lets publishers skip building events)."""
+        return bool(self._subscriptions)
+
+    async def publish(self, event: Event) -> None:
+        """Deliver ``event``; an exception in one handler is logged and skipped."""
+        for sub in list(self._subscriptions):
+            if not sub.wants(event):
+                continue
+            try:
+                result = sub.handler(event)
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("event handler %r failed on %s", sub.handler, event.type)

@@ -1,0 +1,85 @@
+"""Name -> provider adapter. Built-in adapters load lazily; users can add their own.
+
+Example:
+    >>> from luminora_nb.providers import available_providers
+    >>> "offline" in available_providers()
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from ..errors import ProviderError
+from ..types.provider import ProviderConfig
+from .base import Provider
+
+__all__ = ["ProviderFactory", "available_providers", "create_provider", "register_provider"]
+
+ProviderFactory = Callable[[ProviderConfig], Provider]
+
+# module:class of the built-in adapters, imported on first use to keep start-up fast.
+_BUILTIN: dict[str, str] = {
+    "offline": "luminora_nb.providers.offline:OfflineProvider",
+    "openai": "luminora_nb.providers.openai:OpenAIProvider",
+    "anthropic": "luminora_nb.providers.anthropic:AnthropicProvider",
+    "mistral": "luminora_nb.providers.mistral:MistralProvider",
+    "cohere": "luminora_nb.providers.cohere:CohereProvider",
+    "google": "luminora_nb.providers.google:GoogleProvider",
+    "llama": "luminora_nb.providers.llama:LlamaProvider",
+}
+_custom: dict[str, ProviderFactory] = {}
+
+
+def register_provider(name: str, factory: ProviderFactory, *, replace: bool = False) -> None:
+    """Make ``ProviderConfig(name=name)`` use ``factory`` (a Provider subclass or callable).
+
+    Raises:
+        ProviderError: ``name`` is taken and ``replace`` is false.
+    """
+    key = name.strip().lower()
+    if not key:
+        raise ProviderError("provider name must not be empty")
+    if not replace and (key in _custom or key in _BUILTIN):
+        raise ProviderError(f"provider {key!r} is already registered; pass replace=True to override it")
+    _custom[key] = factory
+
+
+def available_providers() -> list[str]:
+    """Names that ``create_provider`` accepts, sorted."""
+    return sorted(set(_BUILTIN) | set(_custom))
+
+
+def _load_builtin(name: str) -> ProviderFactory:
+    module_name, _, class_name = _BUILTIN[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise NotImplementedError(
+                f"the {name!r} provider adapter is not built yet (issue #3, LLM providers); "
+                "use ProviderConfig(name='offline') meanwhile"
+            ) from None
+        raise
+    factory: ProviderFactory = getattr(module, class_name)
+    return factory
+
+
+def create_provider(config: ProviderConfig) -> Provider:
+    """Build the adapter for ``config``.
+
+    Raises:
+        ProviderError: unknown name (the message lists the supported ones) or a
+            configuration the adapter rejects, such as a missing API key.
+    """
+    name = config.name
+    if name in _custom:
+        return _custom[name](config)
+    if name in _BUILTIN:
+        return _load_builtin(name)(config)
+    raise ProviderError(
+        f"unknown provider {name!r}; supported providers: {', '.join(available_providers())} "
+        "(or add your own with register_provider)",
+        provider=name,
+    )

@@ -1,0 +1,242 @@
+"""In-process storage: fast, nothing survives the process. The default backend."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ..errors import StorageError
+from ..types._base import utcnow
+from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
+from .base import Storage
+
+__all__ = ["InMemoryStorage", "InMemoryStorageV11"]
+
+
+def _json_copy(value: Any, what: str) -> Any:
+    # Round-trip through JSON so every backend accepts and returns the same values.
+    try:
+        return json.loads(json.dumps(value, default=_json_default))
+    except (TypeError, ValueError) as exc:
+        raise StorageError(f"{what} is not JSON-serialisable ({exc}); store plain data") from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+class InMemoryStorage(Storage):
+    """Keeps everything in dicts of this process.
+
+    Values are copied in and out, so callers never share state with the store.
+
+    Example:
+        >>> import asyncio
+        >>> store = InMemoryStorage()
+        >>> asyncio.run(store.save_affinity("user1", "alicia", 50, "friend"))
+        True
+    """
+
+    backend_name = "memory"
+
+    def __init__(self, config: StorageConfig | None = None) -> None:
+        super().__init__(config)
+        self._sessions: dict[str, SessionRecord] = {}
+        self._memory: dict[str, dict[str, Any]] = {}
+        self._affinity: dict[tuple[str, str], dict[str, Any]] = {}
+        self._facts: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._episodes: dict[str, list[dict[str, Any]]] = {}
+        self._moods: dict[str, dict[str, Any]] = {}
+        self._embeddings: dict[str, dict[str, dict[str, Any]]] = {}
+
+    # -- conversations -------------------------------------------------------------
+    async def save_session(self, record: SessionRecord) -> None:
+        self._sessions[record.session_id] = record.model_copy(deep=True)
+
+    async def load_session(self, session_id: str) -> SessionRecord | None:
+        record = self._sessions.get(session_id)
+        if record is None:
+            return None
+        copy = record.model_copy(deep=True)
+        copy.memory = dict(self._memory.get(session_id, {}))
+        return copy
+
+    async def append_messages(
+        self, session_id: str, messages: Sequence[Message], *, last_active: datetime
+    ) -> None:
+        record = self._sessions.get(session_id)
+        if record is None:
+            raise StorageError(
+                f"memory storage: session {session_id!r} is not stored; save it before appending"
+            )
+        record.conversation.messages.extend(m.model_copy(deep=True) for m in messages)
+        record.conversation.updated_at = last_active
+        record.last_active = last_active
+
+    async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
+        rows = [r.summary() for r in self._sessions.values() if user_id is None or r.user_id == user_id]
+        return sorted(rows, key=lambda s: (s.created_at, s.session_id))
+
+    async def delete_session(self, session_id: str) -> bool:
+        self._memory.pop(session_id, None)
+        self._moods.pop(session_id, None)
+        return self._sessions.pop(session_id, None) is not None
+
+    async def set_memory(self, session_id: str, key: str, value: Any) -> None:
+        self._memory.setdefault(session_id, {})[key] = _json_copy(value, f"memory value for key {key!r}")
+
+    async def get_memory(self, session_id: str, key: str) -> Any:
+        value = self._memory.get(session_id, {}).get(key)
+        return _json_copy(value, "memory value") if value is not None else None
+
+    # -- v1.1 user state -----------------------------------------------------------
+    async def save_affinity(
+        self, user_id: str, personality_name: str, affinity_points: int, current_level: str, **kwargs: Any
+    ) -> bool:
+        self._affinity[(user_id, personality_name)] = _json_copy(
+            {
+                **kwargs,
+                "user_id": user_id,
+                "personality_name": personality_name,
+                "affinity_points": int(affinity_points),
+                "current_level": current_level,
+                "updated_at": utcnow().isoformat(),
+            },
+            "affinity",
+        )
+        return True
+
+    async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
+        row = self._affinity.get((user_id, personality_name))
+        return dict(row) if row is not None else None
+
+    async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
+        facts = self._facts.setdefault(user_id, {})
+        now = utcnow().isoformat()
+        previous = facts.get((category, key))
+        facts[(category, key)] = _json_copy(
+            {
+                "confidence": 1.0,
+                **kwargs,
+                "user_id": user_id,
+                "category": category,
+                "key": key,
+                "value": value,
+                "created_at": previous["created_at"] if previous else kwargs.get("created_at", now),
+                "updated_at": now,
+            },
+            "fact",
+        )
+        return True
+
+    async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
+        facts = self._facts.get(user_id, {}).values()
+        return [dict(f) for f in facts if category is None or f["category"] == category]
+
+    async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
+        return self._facts.get(user_id, {}).pop((category, key), None) is not None
+
+    async def save_episode(
+        self,
+        user_id: str,
+        episode_type: str,
+        title: str,
+        summary: str,
+        importance: float,
+        sentiment: str,
+        **kwargs: Any,
+    ) -> bool:
+        episode = _json_copy(
+            {
+                **kwargs,
+                "episode_id": kwargs.get("episode_id") or uuid.uuid4().hex,
+                "user_id": user_id,
+                "episode_type": episode_type,
+                "title": title,
+                "summary": summary,
+                "importance": float(importance),
+                "sentiment": sentiment,
+                "timestamp": kwargs.get("timestamp") or utcnow().isoformat(),
+            },
+            "episode",
+        )
+        self._episodes.setdefault(user_id, []).append(episode)
+        return True
+
+    async def get_episodes(
+        self, user_id: str, min_importance: float | None = None, max_results: int | None = None
+    ) -> list[dict[str, Any]]:
+        rows = [
+            dict(e)
+            for e in self._episodes.get(user_id, [])
+            if min_importance is None or e["importance"] >= min_importance
+        ]
+        rows.sort(key=lambda e: (-e["importance"], _negated_time(e["timestamp"])))
+        return rows[:max_results] if max_results is not None else rows
+
+    async def save_mood(
+        self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
+    ) -> bool:
+        self._moods[session_id] = _json_copy(
+            {
+                **kwargs,
+                "session_id": session_id,
+                "user_id": user_id,
+                "current_mood": current_mood,
+                "mood_intensity": float(mood_intensity),
+                "updated_at": utcnow().isoformat(),
+            },
+            "mood",
+        )
+        return True
+
+    async def get_mood(self, session_id: str) -> dict[str, Any] | None:
+        row = self._moods.get(session_id)
+        return dict(row) if row is not None else None
+
+    async def save_embedding(
+        self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
+    ) -> bool:
+        self._embeddings.setdefault(user_id, {})[item_id] = _json_copy(
+            {**kwargs, "item_id": item_id, "kind": kind, "text": text, "vector": [float(v) for v in vector]},
+            "embedding",
+        )
+        return True
+
+    async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        rows = self._embeddings.get(user_id, {}).values()
+        return [dict(r) for r in rows if kind is None or r["kind"] == kind]
+
+    async def list_users(self) -> list[str]:
+        users = (
+            {u for u, _ in self._affinity} | set(self._facts) | set(self._episodes) | set(self._embeddings)
+        )
+        users |= {m["user_id"] for m in self._moods.values()}
+        return sorted(users)
+
+    async def delete_user_data(self, user_id: str) -> int:
+        count = 0
+        for key in [k for k in self._affinity if k[0] == user_id]:
+            del self._affinity[key]
+            count += 1
+        count += len(self._facts.pop(user_id, {}))
+        count += len(self._episodes.pop(user_id, []))
+        count += len(self._embeddings.pop(user_id, {}))
+        for session_id in [s for s, m in self._moods.items() if m["user_id"] == user_id]:
+            del self._moods[session_id]
+            count += 1
+        return count
+
+
+def _negated_time(stamp: str) -> str:
+    # Sort helper: newest first within the same importance, without parsing dates.
+    return "".join(chr(0x10FFFF - ord(c)) for c in stamp)
+
+
+class InMemoryStorageV11(InMemoryStorage):
+    """The seed's name for the in-memory v1.1 storage."""

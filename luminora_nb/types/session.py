@@ -1,0 +1,218 @@
+"""Session-side models of the seed: sessions, conversations, storage and memory config."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from ._base import Model, scrub_secrets, utcnow
+from .personality import PersonalityData
+
+__all__ = [
+    "Conversation",
+    "MemoryConfig",
+    "Message",
+    "MessageRole",
+    "SessionConfig",
+    "SessionRecord",
+    "SessionSummary",
+    "SessionType",
+    "StorageConfig",
+    "StorageType",
+]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class SessionType(StrEnum):
+    """How a session treats its history."""
+
+    STATEFUL = "stateful"
+    STATELESS = "stateless"
+    CHAT = "chat"
+
+
+class MessageRole(StrEnum):
+    """Author of a message in a conversation."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+
+
+class StorageType(StrEnum):
+    """Storage backends for conversations and user state."""
+
+    MEMORY = "memory"
+    REDIS = "redis"
+    POSTGRES = "postgres"
+    MONGODB = "mongodb"
+    FILE = "file"
+    DUCKDB = "duckdb"
+
+
+class Message(Model):
+    """One message of a conversation.
+
+    Example:
+        >>> Message(role=MessageRole.USER, content="Hello!").role.value
+        'user'
+    """
+
+    role: MessageRole
+    content: str
+    timestamp: datetime = Field(default_factory=utcnow)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Conversation(Model):
+    """A session's messages and metadata."""
+
+    session_id: str
+    messages: list[Message] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SessionConfig(Model):
+    """Configuration of one session.
+
+    ``max_history`` caps how many past messages are sent to the provider on each turn
+    (all of them are still stored). ``timeout`` is the idle time in seconds after which
+    the session expires; ``0`` means never.
+    """
+
+    session_id: str = ""
+    personality: dict[str, Any] = Field(default_factory=dict)
+    provider_config: dict[str, Any] = Field(default_factory=dict)
+    session_type: SessionType = SessionType.CHAT
+    max_history: int = Field(default=100, ge=0)
+    timeout: int = Field(default=3600, ge=0)
+    user_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("provider_config")
+    @classmethod
+    def _no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        scrubbed: dict[str, Any] = scrub_secrets(value)
+        return scrubbed
+
+
+class StorageConfig(Model):
+    """Where conversations and user state are stored.
+
+    ``encryption_key`` (or the ``LUMINORA_ENCRYPTION_KEY`` environment variable) is
+    used when ``encryption_enabled``; like API keys it is never serialised or shown.
+
+    Example:
+        >>> StorageConfig(storage_type="memory").storage_type
+        <StorageType.MEMORY: 'memory'>
+    """
+
+    storage_type: StorageType = StorageType.MEMORY
+    connection_string: str | None = None
+    table_name: str = "luminora_sessions"
+    auto_create_tables: bool = True
+    encryption_enabled: bool = False
+    compression_enabled: bool = False
+    encryption_key: str | None = Field(default=None, exclude=True, repr=False)
+    key_prefix: str = "luminora"
+    connect_timeout: float = Field(default=5.0, gt=0)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("storage_type", mode="before")
+    @classmethod
+    def _known_type(cls, value: Any) -> Any:
+        if isinstance(value, str) and not isinstance(value, StorageType):
+            lowered = value.strip().lower()
+            aliases = {"postgresql": "postgres", "mongo": "mongodb", "in_memory": "memory"}
+            lowered = aliases.get(lowered, lowered)
+            if lowered not in {t.value for t in StorageType}:
+                known = ", ".join(t.value for t in StorageType)
+                raise ValueError(f"unknown storage_type {value!r}; use one of: {known}")
+            return lowered
+        return value
+
+    @field_validator("table_name")
+    @classmethod
+    def _valid_identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError(
+                f"table_name {value!r} is not a valid identifier; use letters, digits and "
+                "underscores, starting with a letter or underscore (at most 63 characters)"
+            )
+        return value
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _valid_prefix(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", value):
+            raise ValueError(f"key_prefix {value!r} may only hold letters, digits and _ . : -")
+        return value
+
+
+class MemoryConfig(Model):
+    """Configuration of conversation memory (the seed's eight fields)."""
+
+    enabled: bool = True
+    max_entries: int = Field(default=1000, ge=0)
+    decay_factor: float = Field(default=0.1, ge=0.0, le=1.0)
+    importance_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    track_topics: bool = True
+    track_preferences: bool = True
+    track_context: bool = True
+    track_emotions: bool = False
+
+
+class SessionRecord(Model):
+    """Everything a storage backend keeps about one session.
+
+    The provider config is stored without its API key: a process that resumes the
+    session supplies the key again, or the adapter reads it from the environment.
+    """
+
+    session_id: str
+    personality_name: str
+    personality: PersonalityData
+    provider_config: dict[str, Any]
+    session_config: SessionConfig
+    user_id: str | None = None
+    conversation: Conversation
+    memory: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_active: datetime = Field(default_factory=utcnow)
+
+    @field_validator("provider_config")
+    @classmethod
+    def _no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        scrubbed: dict[str, Any] = scrub_secrets(value)
+        return scrubbed
+
+    def summary(self) -> SessionSummary:
+        """The listing row of this session."""
+        return SessionSummary(
+            session_id=self.session_id,
+            personality_name=self.personality_name,
+            provider=str(self.provider_config.get("name", "")),
+            user_id=self.user_id,
+            message_count=len(self.conversation.messages),
+            created_at=self.created_at,
+            last_active=self.last_active,
+        )
+
+
+class SessionSummary(Model):
+    """A row of ``list_sessions``."""
+
+    session_id: str
+    personality_name: str
+    provider: str
+    user_id: str | None = None
+    message_count: int = 0
+    created_at: datetime
+    last_active: datetime
