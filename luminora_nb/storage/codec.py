@@ -1,0 +1,400 @@
+"""The one document codec of every storage backend: JSON, optional compression and encryption.
+
+Every document a backend stores (a session, a message, a fact, ...) is a JSON object.
+:class:`DocumentCodec` turns it into bytes and back:
+
+``encode``: ``dict`` -> JSON (UTF-8, never pickle) -> zlib (if ``compression_enabled``)
+-> AES-256-GCM (if ``encryption_enabled``).
+
+Stored forms:
+
+* **plain** — the UTF-8 JSON text itself, so it begins with ``{``. This is what every
+  backend wrote before compression/encryption were switched on, and it always reads back.
+* **enveloped** — a 5-byte header, then the payload::
+
+      b"LNC" | version (1 byte, currently 1) | flags (1 byte: bit 0 = zlib, bit 1 = AES-GCM)
+
+  With bit 1 set the payload is a random 96-bit nonce followed by the AES-GCM
+  ciphertext and its 16-byte tag; the header is authenticated as associated data, so
+  flipping a flag is detected like any other tampering. Without bit 1 the payload is
+  the (compressed) JSON.
+* **text** — :meth:`DocumentCodec.encode_text` gives plain JSON text when the codec is
+  plain, else the URL-safe base64 of the enveloped form, for stores that hold text only.
+
+Encryption keys, given as ``StorageConfig(encryption_key=...)`` or the
+``LUMINORA_ENCRYPTION_KEY`` environment variable, take one of three forms:
+
+* 32 random bytes in URL-safe or standard base64 (44 characters; a Fernet key has this
+  form too) — used as the AES-256 key directly. Make one with
+  ``base64.urlsafe_b64encode(os.urandom(32)).decode()``;
+* 64 hexadecimal characters — the 32 key bytes in hex;
+* anything else is a passphrase: the key is derived with scrypt (n=2**14, r=8, p=1,
+  32 bytes) and the fixed salt ``b"luminora_nb/storage/codec/v1"``, extended with
+  ``config.extra["encryption_salt"]`` when given (set it to make the derived key
+  specific to one store; every process reading that store must use the same salt).
+
+With encryption on, documents that are not encrypted are refused (an attacker with
+write access to the store could otherwise plant them); to migrate a store written
+without encryption, set ``config.extra["allow_unencrypted_reads"] = True`` until every
+document has been rewritten.
+
+A wrong key, a flipped byte or a truncated document raises
+:class:`~luminora_nb.errors.StorageError` naming the document, never garbage. The key
+never appears in any message, ``repr`` or stored byte.
+
+Example:
+    >>> from luminora_nb.types import StorageConfig
+    >>> codec = DocumentCodec.from_config(StorageConfig(compression_enabled=True))
+    >>> codec.decode(codec.encode({"greeting": "héllo"}), what="session 's1'")
+    {'greeting': 'héllo'}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+import zlib
+from collections.abc import Mapping
+from datetime import date, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from ..errors import StorageError
+from ..types.session import StorageConfig
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+__all__ = [
+    "ENCRYPTION_KEY_ENV",
+    "KDF_SALT",
+    "MAGIC",
+    "DocumentCodec",
+    "json_default",
+]
+
+#: Environment variable read when ``StorageConfig.encryption_key`` is not set.
+ENCRYPTION_KEY_ENV = "LUMINORA_ENCRYPTION_KEY"
+#: Fixed salt of the passphrase KDF (extended by ``config.extra["encryption_salt"]``).
+KDF_SALT = b"luminora_nb/storage/codec/v1"
+#: First bytes of every enveloped (compressed and/or encrypted) document.
+MAGIC = b"LNC"
+
+_VERSION = 1
+_FLAG_ZLIB = 0x01
+_FLAG_AESGCM = 0x02
+_KNOWN_FLAGS = _FLAG_ZLIB | _FLAG_AESGCM
+_HEADER_LEN = len(MAGIC) + 2
+_NONCE_LEN = 12
+_TAG_LEN = 16
+_ZLIB_LEVEL = 6
+_HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
+_B64_KEY = re.compile(r"^[A-Za-z0-9+/_-]{43}=?$")
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps`` hook: datetimes and dates as ISO 8601, enums by value, sets as lists.
+
+    Example:
+        >>> import json, datetime
+        >>> json.dumps({"at": datetime.date(2024, 5, 1)}, default=json_default)
+        '{"at": "2024-05-01"}'
+    """
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+class DocumentCodec:
+    """Encodes JSON documents for storage and decodes them back, verifying them.
+
+    Build one per storage instance with :meth:`from_config`; it is cheap to use from
+    many tasks and threads at once (it holds no mutable state).
+
+    Example:
+        >>> from luminora_nb.types import StorageConfig
+        >>> import base64
+        >>> key = base64.urlsafe_b64encode(bytes(range(32))).decode()
+        >>> codec = DocumentCodec.from_config(StorageConfig(encryption_enabled=True, encryption_key=key))
+        >>> blob = codec.encode({"n": 1})
+        >>> blob[:3], codec.decode(blob, what="document 'x'")
+        (b'LNC', {'n': 1})
+    """
+
+    __slots__ = ("_aead", "_allow_unencrypted", "_compress", "_encrypt")
+
+    def __init__(
+        self,
+        *,
+        compress: bool = False,
+        key: bytes | None = None,
+        allow_unencrypted_reads: bool = False,
+    ) -> None:
+        """Build a codec from explicit settings; most callers want :meth:`from_config`.
+
+        Args:
+            compress: Compress documents with zlib.
+            key: The 32-byte AES-256 key, or ``None`` for no encryption.
+            allow_unencrypted_reads: With a key, still read documents stored unencrypted.
+        """
+        self._compress = compress
+        self._encrypt = key is not None
+        self._allow_unencrypted = allow_unencrypted_reads
+        self._aead: AESGCM | None = None
+        if key is not None:
+            if len(key) != 32:
+                raise StorageError("storage codec: the AES-256 encryption key must be exactly 32 bytes")
+            try:
+                from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            except ImportError:  # pragma: no cover - cryptography is a declared extra
+                raise StorageError(
+                    "storage encryption needs the 'cryptography' package; "
+                    "install it with: pip install 'luminora_nb[encryption]'"
+                ) from None
+            self._aead = AESGCM(key)
+
+    @classmethod
+    def from_config(cls, config: StorageConfig) -> DocumentCodec:
+        """The codec a :class:`StorageConfig` asks for.
+
+        Raises:
+            StorageError: encryption is enabled but no key is configured (neither
+                ``encryption_key`` nor ``LUMINORA_ENCRYPTION_KEY``).
+
+        Example:
+            >>> from luminora_nb.types import StorageConfig
+            >>> DocumentCodec.from_config(StorageConfig()).is_plain
+            True
+        """
+        key: bytes | None = None
+        if config.encryption_enabled:
+            secret = config.encryption_key or os.environ.get(ENCRYPTION_KEY_ENV)
+            if not secret:
+                raise StorageError(
+                    f"{config.storage_type.value} storage: encryption_enabled is set but no encryption key "
+                    f"is configured; pass StorageConfig(encryption_key=...) or set the {ENCRYPTION_KEY_ENV} "
+                    "environment variable (e.g. to base64.urlsafe_b64encode(os.urandom(32)).decode())"
+                )
+            salt = config.extra.get("encryption_salt", "")
+            if not isinstance(salt, str | bytes):
+                raise StorageError("storage codec: config.extra['encryption_salt'] must be a string or bytes")
+            key = _resolve_key(secret, salt.encode() if isinstance(salt, str) else bytes(salt))
+        return cls(
+            compress=config.compression_enabled,
+            key=key,
+            allow_unencrypted_reads=bool(config.extra.get("allow_unencrypted_reads", False)),
+        )
+
+    # -- properties ------------------------------------------------------------------
+    @property
+    def is_plain(self) -> bool:
+        """True when neither compression nor encryption is on (documents are JSON text)."""
+        return not (self._compress or self._encrypt)
+
+    @property
+    def compressed(self) -> bool:
+        """Whether new documents are compressed."""
+        return self._compress
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether new documents are encrypted."""
+        return self._encrypt
+
+    def __repr__(self) -> str:
+        return f"<DocumentCodec compressed={self._compress} encrypted={self._encrypt}>"
+
+    # -- encoding --------------------------------------------------------------------
+    def dumps(self, document: Mapping[str, Any], *, what: str = "document") -> str:
+        """The document as compact JSON text (no compression, no encryption).
+
+        Raises:
+            StorageError: the document holds a value JSON cannot represent.
+        """
+        if not isinstance(document, Mapping):
+            raise StorageError(f"{what} must be a JSON object (a mapping), not {type(document).__name__}")
+        try:
+            return json.dumps(
+                document, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=json_default
+            )
+        except (TypeError, ValueError) as exc:
+            raise StorageError(
+                f"{what} is not JSON-serialisable ({exc}); store plain data "
+                "(str, int, float, bool, None, lists and dicts)"
+            ) from None
+
+    def encode(self, document: Mapping[str, Any], *, what: str = "document") -> bytes:
+        """Bytes to store for ``document``.
+
+        Raises:
+            StorageError: the document is not JSON-serialisable.
+        """
+        raw = self.dumps(document, what=what).encode("utf-8")
+        if self.is_plain:
+            return raw
+        flags = 0
+        if self._compress:
+            raw = zlib.compress(raw, _ZLIB_LEVEL)
+            flags |= _FLAG_ZLIB
+        if self._encrypt:
+            flags |= _FLAG_AESGCM
+            assert self._aead is not None
+            header = MAGIC + bytes((_VERSION, flags))
+            nonce = os.urandom(_NONCE_LEN)
+            return header + nonce + self._aead.encrypt(nonce, raw, header)
+        return MAGIC + bytes((_VERSION, flags)) + raw
+
+    def encode_text(self, document: Mapping[str, Any], *, what: str = "document") -> str:
+        """Text to store for ``document``: JSON when plain, else URL-safe base64 of the bytes."""
+        if self.is_plain:
+            return self.dumps(document, what=what)
+        return base64.urlsafe_b64encode(self.encode(document, what=what)).decode("ascii")
+
+    # -- decoding --------------------------------------------------------------------
+    def decode(self, data: bytes | bytearray | memoryview | str, *, what: str) -> dict[str, Any]:
+        """The document stored as ``data`` (any form this codec or an older one wrote).
+
+        Args:
+            data: Stored bytes or text.
+            what: Names the document in errors, e.g. ``"session 's1'"``.
+
+        Raises:
+            StorageError: the data is corrupt, not a JSON object, encrypted under another
+                key, tampered with, or encrypted while this codec has no key.
+        """
+        if isinstance(data, str):
+            stripped = data.lstrip()
+            if stripped.startswith("{"):
+                return self._load_plain(stripped.encode("utf-8"), what=what)
+            try:
+                blob = base64.urlsafe_b64decode(stripped.encode("ascii"))
+            except (binascii.Error, ValueError, UnicodeEncodeError):
+                raise self._corrupt(what, "it is neither JSON nor an encoded document") from None
+        else:
+            blob = bytes(data)
+        if blob.startswith(MAGIC):
+            return self._load_envelope(blob, what=what)
+        if blob.lstrip().startswith(b"{"):
+            return self._load_plain(blob, what=what)
+        if blob[:4] == b"TE5D":  # base64 text form stored in a bytes column
+            try:
+                return self._load_envelope(base64.urlsafe_b64decode(blob), what=what)
+            except binascii.Error:
+                pass
+        raise self._corrupt(what, "it is neither JSON nor an encoded document")
+
+    def _load_plain(self, raw: bytes, *, what: str) -> dict[str, Any]:
+        if self._encrypt and not self._allow_unencrypted:
+            raise StorageError(
+                f"{what} is stored unencrypted but encryption is enabled; refusing to read it (it may have "
+                "been planted). To migrate a store written without encryption set "
+                "StorageConfig(extra={'allow_unencrypted_reads': True}) until every document is rewritten"
+            )
+        return self._parse(raw, what=what)
+
+    def _load_envelope(self, blob: bytes, *, what: str) -> dict[str, Any]:
+        if len(blob) < _HEADER_LEN:
+            raise self._corrupt(what, "it is truncated")
+        version, flags = blob[3], blob[4]
+        if version != _VERSION:
+            raise StorageError(
+                f"{what} was written by a newer storage codec (format version {version}); "
+                "upgrade luminora_nb to read it"
+            )
+        if flags & ~_KNOWN_FLAGS:
+            raise self._corrupt(what, f"its header has unknown flags {flags:#04x}")
+        header, payload = blob[:_HEADER_LEN], blob[_HEADER_LEN:]
+        if flags & _FLAG_AESGCM:
+            if self._aead is None:
+                raise StorageError(
+                    f"{what} is encrypted but this storage has no encryption configured; set "
+                    f"StorageConfig(encryption_enabled=True, encryption_key=...) or {ENCRYPTION_KEY_ENV}"
+                )
+            if len(payload) < _NONCE_LEN + _TAG_LEN:
+                raise self._undecryptable(what)
+            from cryptography.exceptions import InvalidTag
+
+            try:
+                payload = self._aead.decrypt(payload[:_NONCE_LEN], payload[_NONCE_LEN:], header)
+            except InvalidTag:
+                raise self._undecryptable(what) from None
+        elif self._encrypt and not self._allow_unencrypted:
+            raise StorageError(
+                f"{what} is stored unencrypted but encryption is enabled; refusing to read it (it may have "
+                "been planted). To migrate set StorageConfig(extra={'allow_unencrypted_reads': True})"
+            )
+        if flags & _FLAG_ZLIB:
+            try:
+                payload = zlib.decompress(payload)
+            except zlib.error:
+                raise self._corrupt(what, "its compressed data is damaged") from None
+        return self._parse(payload, what=what)
+
+    @staticmethod
+    def _parse(raw: bytes, *, what: str) -> dict[str, Any]:
+        try:
+            value = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise DocumentCodec._corrupt(what, f"it is not valid JSON ({exc})") from None
+        if not isinstance(value, dict):
+            raise DocumentCodec._corrupt(what, f"it holds a JSON {type(value).__name__}, not an object")
+        return value
+
+    @staticmethod
+    def _corrupt(what: str, reason: str) -> StorageError:
+        return StorageError(
+            f"{what} is corrupt and could not be read: {reason}; restore it from a backup or delete it"
+        )
+
+    @staticmethod
+    def _undecryptable(what: str) -> StorageError:
+        return StorageError(
+            f"{what} could not be decrypted: wrong encryption key or tampered data; check "
+            f"StorageConfig.encryption_key / {ENCRYPTION_KEY_ENV} (and extra['encryption_salt'] for a "
+            "passphrase), or restore the document from a backup"
+        )
+
+
+def _resolve_key(secret: str, salt_suffix: bytes) -> bytes:
+    """The 32-byte AES key of a configured key string (see the module docstring)."""
+    text = secret.strip()
+    if _HEX_KEY.match(text):
+        return bytes.fromhex(text)
+    if _B64_KEY.match(text):
+        padded = text if text.endswith("=") else text + "="
+        try:
+            raw = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) == 32:
+            return raw
+    return _derive_from_passphrase(
+        hashlib.sha256(text.encode("utf-8")).digest(), text.encode("utf-8"), KDF_SALT + salt_suffix
+    )
+
+
+_KDF_CACHE: dict[tuple[bytes, bytes], bytes] = {}
+_KDF_CACHE_MAX = 16
+
+
+def _derive_from_passphrase(digest: bytes, passphrase: bytes, salt: bytes) -> bytes:
+    # scrypt costs ~50 ms; cache derived keys per (passphrase digest, salt) so opening many
+    # stores with one passphrase stays fast. The cache lives in this process only.
+    cached = _KDF_CACHE.get((digest, salt))
+    if cached is not None:
+        return cached
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    key = Scrypt(salt=salt, length=32, n=2**14, r=8, p=1).derive(passphrase)
+    if len(_KDF_CACHE) >= _KDF_CACHE_MAX:
+        _KDF_CACHE.pop(next(iter(_KDF_CACHE)))
+    _KDF_CACHE[(digest, salt)] = key
+    return key
