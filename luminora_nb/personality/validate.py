@@ -11,7 +11,7 @@ from ..errors import PersonalityError
 from ..types.persona import PersonaDefinition
 from ..types.personality import PersonalityData
 
-__all__ = ["format_validation_error", "parse_personality", "validate_definition"]
+__all__ = ["definition_for", "format_validation_error", "parse_personality", "validate_definition"]
 
 _SIMPLE_FIELDS = {"name", "description", "system_prompt", "name_override", "description_override", "metadata"}
 
@@ -128,3 +128,36 @@ def _build(name: str, fields: Mapping[str, Any]) -> PersonalityData:
         raise PersonalityError(
             f"personality {name!r} is invalid:\n  " + "\n  ".join(format_validation_error(exc))
         ) from None
+
+
+def definition_for(personality: PersonalityData) -> PersonaDefinition:
+    """The structured definition of ``personality``; a neutral one for the simple seed form.
+
+    The simple form (name, description, system_prompt) has no traits, so blending and the
+    offline simulator see a neutral profile whose ``instructions`` carry the seed's
+    system prompt verbatim.
+
+    Example:
+        >>> p = PersonalityData(name="helper", description="Helps.", system_prompt="Be helpful.")
+        >>> definition_for(p).instructions
+        'Be helpful.'
+    """
+    if personality.definition is not None:
+        return personality.definition
+    return PersonaDefinition.model_validate(
+        {
+            "persona": {
+                "name": personality.display_name[:100],
+                "description": (personality.display_description or f"The {personality.name} personality.")[
+                    :2000
+                ],
+            },
+            "core_traits": {
+                "archetype": "companion",
+                "temperament": "calm",
+                "communication_style": "conversational",
+            },
+            "linguistic_profile": {"tone": ["helpful"]},
+            "instructions": personality.system_prompt or None,
+        }
+    )
