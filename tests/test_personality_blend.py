@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -33,7 +34,9 @@ def persona(name: str, **params: float) -> PersonalityData:
 
 def with_traits(p: PersonalityData, **traits: str) -> PersonalityData:
     assert p.definition is not None
-    definition = p.definition.model_copy(update={"core_traits": p.definition.core_traits.model_copy(update=traits)})
+    definition = p.definition.model_copy(
+        update={"core_traits": p.definition.core_traits.model_copy(update=traits)}
+    )
     return p.model_copy(update={"definition": definition})
 
 
@@ -144,7 +147,9 @@ def test_custom_rules_strategies_and_fixed_values() -> None:
     with pytest.raises(PersonalityError, match="unknown field path"):
         blend_personalities([a, b], [1, 1], name="x", custom_rules={"nonsense.field": "max"})
     with pytest.raises(PersonalityError, match="advanced_parameters.humor"):
-        blend_personalities([a, b], [1, 1], name="x", custom_rules={"advanced_parameters.humor": {"value": 7}})
+        blend_personalities(
+            [a, b], [1, 1], name="x", custom_rules={"advanced_parameters.humor": {"value": 7}}
+        )
 
 
 def test_provenance_and_validity() -> None:
@@ -175,7 +180,7 @@ def test_relationship_levels_are_merged_without_overlap() -> None:
     friend = next(lvl for lvl in blended.relationship_levels if lvl.name == "friend")
     assert friend.modifiers.humor == pytest.approx((0.15 + 0.55) / 2)
     ranges = [lvl.affinity_range for lvl in blended.relationship_levels]
-    assert all(x[1] < y[0] for x, y in zip(ranges, ranges[1:], strict=False))
+    assert all(x[1] < y[0] for x, y in itertools.pairwise(ranges))
 
 
 def test_simple_seed_personalities_blend() -> None:
@@ -250,7 +255,9 @@ def sources(draw: st.DrawFn) -> tuple[list[PersonalityData], list[float]]:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sources())
-def test_property_numeric_parameters_lie_between_sources(case: tuple[list[PersonalityData], list[float]]) -> None:
+def test_property_numeric_parameters_lie_between_sources(
+    case: tuple[list[PersonalityData], list[float]],
+) -> None:
     people, weights = case
     out = params(blend_personalities(people, weights, name="prop"))
     for key in PARAMETER_NAMES:
@@ -270,7 +277,9 @@ def test_property_result_always_validates(case: tuple[list[PersonalityData], lis
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sources(), st.randoms(use_true_random=False))
-def test_property_permutation_invariance(case: tuple[list[PersonalityData], list[float]], rnd: object) -> None:
+def test_property_permutation_invariance(
+    case: tuple[list[PersonalityData], list[float]], rnd: object
+) -> None:
     people, weights = case
     pairs = list(zip(people, weights, strict=True))
     rnd.shuffle(pairs)  # type: ignore[attr-defined]
@@ -279,7 +288,11 @@ def test_property_permutation_invariance(case: tuple[list[PersonalityData], list
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(sorted(LIBRARY)), st.integers(min_value=1, max_value=4), st.floats(min_value=0.01, max_value=100))
+@given(
+    st.sampled_from(sorted(LIBRARY)),
+    st.integers(min_value=1, max_value=4),
+    st.floats(min_value=0.01, max_value=100),
+)
 def test_property_blend_with_itself_keeps_parameters(name: str, copies: int, weight: float) -> None:
     original = LIBRARY[name]
     people = [original.model_copy(update={"name": f"{name}_{i}"}) for i in range(copies)]
@@ -288,9 +301,11 @@ def test_property_blend_with_itself_keeps_parameters(name: str, copies: int, wei
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(min_value=0.0, max_value=1e6, allow_nan=False), min_size=2, max_size=6).filter(
-    lambda ws: sum(ws) > 0
-))
+@given(
+    st.lists(st.floats(min_value=0.0, max_value=1e6, allow_nan=False), min_size=2, max_size=6).filter(
+        lambda ws: sum(ws) > 0
+    )
+)
 def test_property_weights_are_normalised(weights: list[float]) -> None:
     people = [persona(f"p{i}") for i in range(len(weights))]
     recorded = blend_personalities(people, weights, name="n").metadata["blend"]["weights"]

@@ -88,7 +88,9 @@ def test_personality_blend_example() -> None:
 
     personality1 = PersonalityData(name="one", description="first", system_prompt="You are one.")
     personality2 = PersonalityData(name="two", description="second", system_prompt="You are two.")
-    blend = PersonalityBlend(personalities=[personality1, personality2], weights=[0.6, 0.4], blend_type="weighted")
+    blend = PersonalityBlend(
+        personalities=[personality1, personality2], weights=[0.6, 0.4], blend_type="weighted"
+    )
     assert blend.custom_rules is None
     assert blend.normalised_weights == [0.6, 0.4]
 
@@ -294,7 +296,9 @@ def test_v11_complete_example(capsys: pytest.CaptureFixture[str]) -> None:
         storage_v11 = InMemoryStorageV11()
         client_v11 = LuminoraCoreClientV11(base_client, storage_v11=storage_v11)
 
-        affinity = await client_v11.update_affinity("user123", "alicia", points_delta=5, interaction_type="positive")
+        affinity = await client_v11.update_affinity(
+            "user123", "alicia", points_delta=5, interaction_type="positive"
+        )
 
         facts = await client_v11.get_facts("user123")
         episodes = await client_v11.get_episodes("user123", min_importance=7.0)
