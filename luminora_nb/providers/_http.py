@@ -38,12 +38,14 @@ from __future__ import annotations
 import abc
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import math
 import os
 import random
 import re
+import ssl
 import threading
 import time
 import weakref
@@ -487,6 +489,12 @@ class _ClientKey:
     settings: HTTPSettings
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs ~0.1-0.3 s; do it once per process, not per client.
+    return httpx.create_ssl_context(trust_env=True)
+
+
 class _SharedClient:
     __slots__ = ("client", "refs")
 
@@ -515,7 +523,12 @@ class _ClientCache:
                     keepalive_expiry=30.0,
                 )
                 shared = _SharedClient(
-                    httpx.AsyncClient(timeout=key.settings.httpx_timeout(), limits=limits, trust_env=True)
+                    httpx.AsyncClient(
+                        timeout=key.settings.httpx_timeout(),
+                        limits=limits,
+                        verify=_ssl_context(),
+                        trust_env=True,
+                    )
                 )
                 clients[key] = shared
             shared.refs += 1
@@ -834,7 +847,7 @@ class HTTPProvider(Provider):
 
     def _give_up(self, failure: _AttemptFailed, attempts: int) -> ProviderError:
         error = failure.error
-        if attempts > 1 and "attempts" not in str(error):
+        if attempts > 1 and f"after {attempts} attempts" not in str(error):
             return type(error)(
                 f"{error} (gave up after {attempts} attempts)",
                 provider=error.provider,

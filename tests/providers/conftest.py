@@ -1,0 +1,123 @@
+"""Fixtures of the provider tests: the loopback vendor server and adapter factories."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from luminora_nb.providers import ChatRequest, Provider, create_provider
+from luminora_nb.providers._http import HTTPProvider
+from luminora_nb.types import ChatMessage, ChatResponse, ProviderConfig
+
+from .vendor_server import Action, Scenario, VendorServer
+
+
+@dataclass(frozen=True)
+class Case:
+    """One adapter under test and the vendor format the server must speak to it."""
+
+    id: str
+    provider: str
+    vendor: str
+    model: str
+    needs_key: bool = True
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+CASES: dict[str, Case] = {
+    "openai": Case("openai", "openai", "openai", "gpt-4o-mini"),
+    "anthropic": Case("anthropic", "anthropic", "anthropic", "claude-haiku-4-5"),
+    "mistral": Case("mistral", "mistral", "mistral", "mistral-small-latest"),
+    "cohere": Case("cohere", "cohere", "cohere", "command-a-03-2025"),
+    "google": Case("google", "google", "google", "gemini-2.5-flash"),
+    "llama": Case("llama", "llama", "ollama", "llama3.2", needs_key=False),
+    "llama_openai": Case(
+        "llama_openai", "llama", "openai_compat", "gemma-3-270m", needs_key=False, extra=(("api", "openai"),)
+    ),
+}
+ALL_CASES = list(CASES)
+#: Every adapter that needs an API key.
+KEYED_CASES = [c for c in ALL_CASES if CASES[c].needs_key]
+
+#: Fast, deterministic retry timing for tests (real defaults are 0.5 s .. 8 s).
+FAST_RETRY = {"retry_base_delay": 0.001, "retry_max_delay": 0.005}
+
+
+def new_key() -> str:
+    return f"sk-test-{secrets.token_hex(12)}"
+
+
+def user_request(text: str = "hello there", *, system: str | None = "You are terse.") -> ChatRequest:
+    return ChatRequest(system=system, messages=[ChatMessage(role="user", content=text)])
+
+
+async def collect(provider: Provider, request: ChatRequest) -> list[ChatResponse]:
+    return [chunk async for chunk in provider.stream(request)]
+
+
+@pytest.fixture(scope="session")
+def vendor_server() -> Iterator[VendorServer]:
+    with VendorServer() as server:
+        yield server
+
+
+@dataclass
+class Harness:
+    """A scenario on the server plus the adapter configured against it."""
+
+    case: Case
+    scenario: Scenario
+    provider: HTTPProvider
+    key: str | None
+    delays: list[float]
+
+
+MakeHarness = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def make(vendor_server: VendorServer) -> AsyncIterator[MakeHarness]:
+    """``await make(case_id, actions=[...], **extra)`` -> Harness; adapters closed at teardown.
+
+    Retry sleeps are recorded in ``harness.delays`` and not actually waited, so retry tests
+    are instant while still proving which delay the policy chose.
+    """
+    made: list[Provider] = []
+
+    async def factory(
+        case_id: str,
+        *,
+        actions: list[Action] | None = None,
+        real_sleep: bool = False,
+        model: str | None = None,
+        **extra: Any,
+    ) -> Harness:
+        case = CASES[case_id]
+        key = new_key() if case.needs_key else None
+        scenario = vendor_server.scenario(case.vendor, key=key, model=model or case.model, actions=actions)
+        config = ProviderConfig(
+            name=case.provider,
+            api_key=key,
+            base_url=scenario.base_url,
+            model=model or (case.model if case.provider == "llama" and case.vendor != "ollama" else None),
+            extra={**dict(case.extra), **FAST_RETRY, **extra},
+        )
+        provider = create_provider(config)
+        assert isinstance(provider, HTTPProvider)
+        made.append(provider)
+        delays: list[float] = []
+        if not real_sleep:
+
+            async def record(seconds: float) -> None:
+                delays.append(seconds)
+
+            provider.retry.sleep = record
+        return Harness(case=case, scenario=scenario, provider=provider, key=key, delays=delays)
+
+    yield factory
+    for provider in made:
+        await provider.aclose()
