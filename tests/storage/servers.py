@@ -6,8 +6,12 @@ is started once per test session and stopped by a finalizer. A handle offers:
 * ``url`` — the connection string for :class:`~luminora_nb.types.StorageConfig`;
 * ``stop()`` — kill the server hard (SIGKILL / ``pg_ctl -m immediate``), as a crash would;
 * ``start()`` — start it again on the same port and data directory, blocking until ready;
-* ``raw_dump()`` — every byte our tests stored in it (keys and values / rows / documents),
-  so tests can prove that no secret and no plaintext reached the store.
+* ``raw_dump(scope=None)`` — every byte our tests stored in it (keys and values / rows /
+  documents), so tests can prove that no secret and no plaintext reached the store;
+  ``scope`` (a Redis ``key_prefix`` or a ``table_name``) limits it to one storage's data,
+  since one server is shared by every test of the session;
+* ``read_session_document(config, session_id)`` / ``write_session_document(config,
+  session_id, data)`` — raw access to one stored session document, to test corruption.
 
 When a server binary or driver is missing the fixtures skip, saying what to install.
 The same classes start the servers of ``benchmarks/bench_storage.py``.
@@ -24,6 +28,7 @@ import asyncio
 import atexit
 import contextlib
 import glob
+import json
 import os
 import shutil
 import signal
@@ -43,10 +48,12 @@ __all__ = [
     "MongoServer",
     "PostgresServer",
     "RedisServer",
+    "ServerHandle",
     "ServerUnavailable",
     "SilentServer",
-    "TestServer",
     "free_port",
+    "make_messages",
+    "make_record",
     "mongodb_server",
     "postgres_server",
     "redis_server",
@@ -75,7 +82,7 @@ def _port_open(port: int) -> bool:
         return False
 
 
-class TestServer(abc.ABC):
+class ServerHandle(abc.ABC):
     """A server process owned by the test session."""
 
     kind: str = "server"
@@ -115,8 +122,21 @@ class TestServer(abc.ABC):
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
     @abc.abstractmethod
-    def raw_dump(self) -> bytes:
-        """Every key/row/document stored in the server, as bytes."""
+    def raw_dump(self, scope: str | None = None) -> bytes:
+        """Every key/row/document stored in the server, as bytes.
+
+        Args:
+            scope: Only what one storage wrote: a Redis ``key_prefix``, or a
+                PostgreSQL/MongoDB ``table_name`` (its tables/collections). ``None``: all.
+        """
+
+    @abc.abstractmethod
+    def read_session_document(self, config: Any, session_id: str) -> bytes:
+        """The stored session document of ``session_id`` for the storage ``config``, raw."""
+
+    @abc.abstractmethod
+    def write_session_document(self, config: Any, session_id: str, data: bytes) -> None:
+        """Overwrite the stored session document with ``data`` (to test corrupt documents)."""
 
     @abc.abstractmethod
     def _start(self) -> None: ...
@@ -159,7 +179,7 @@ def _kill_process(process: subprocess.Popen[bytes] | None) -> None:
 
 
 # -- Redis -----------------------------------------------------------------------------
-class RedisServer(TestServer):
+class RedisServer(ServerHandle):
     """``redis-server`` on loopback. ``KEYS`` is disabled so any use of it by our code fails."""
 
     kind = "redis"
@@ -214,10 +234,11 @@ class RedisServer(TestServer):
 
         return redis.Redis.from_url(self.url)
 
-    def raw_dump(self) -> bytes:
+    def raw_dump(self, scope: str | None = None) -> bytes:
         chunks: list[bytes] = []
+        match = None if scope is None else f"{scope}:*"
         with self.client() as client:
-            for key in sorted(client.scan_iter(count=1000)):
+            for key in sorted(client.scan_iter(match=match, count=1000)):
                 kind = client.type(key)
                 chunks.append(key)
                 if kind == b"string":
@@ -235,6 +256,16 @@ class RedisServer(TestServer):
                     chunks.append(kind)
         return b"\n".join(chunks)
 
+    def read_session_document(self, config: Any, session_id: str) -> bytes:
+        with self.client() as client:
+            value = client.hget(f"{config.key_prefix}:s:{session_id}", "doc")
+        assert value is not None, f"session {session_id!r} is not stored under prefix {config.key_prefix!r}"
+        return bytes(value)
+
+    def write_session_document(self, config: Any, session_id: str, data: bytes) -> None:
+        with self.client() as client:
+            client.hset(f"{config.key_prefix}:s:{session_id}", "doc", data)
+
 
 # -- PostgreSQL ------------------------------------------------------------------------
 def _postgres_bindir() -> Path | None:
@@ -247,7 +278,7 @@ def _postgres_bindir() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-class PostgresServer(TestServer):
+class PostgresServer(ServerHandle):
     """PostgreSQL via ``initdb`` + ``pg_ctl`` (as the ``postgres`` user when we are root)."""
 
     kind = "postgres"
@@ -345,7 +376,7 @@ class PostgresServer(TestServer):
             raise errors[0]
         return result[0]
 
-    def raw_dump(self) -> bytes:
+    def raw_dump(self, scope: str | None = None) -> bytes:
         async def dump() -> bytes:
             import asyncpg
 
@@ -357,6 +388,9 @@ class PostgresServer(TestServer):
                     "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
                 )
                 for table in tables:
+                    name = table["tablename"]
+                    if scope is not None and not (name == scope or name.startswith(scope + "_")):
+                        continue
                     name = f'"{table["schemaname"]}"."{table["tablename"]}"'
                     chunks.append(name.encode())
                     for row in await connection.fetch(f"SELECT * FROM {name}"):
@@ -371,6 +405,40 @@ class PostgresServer(TestServer):
 
         dumped: bytes = self.run_async(dump())
         return dumped
+
+    def read_session_document(self, config: Any, session_id: str) -> bytes:
+        async def read() -> bytes:
+            import asyncpg
+
+            connection = await asyncpg.connect(self.url)
+            try:
+                row = await connection.fetchrow(
+                    f'SELECT doc::text AS doc, blob FROM "{config.table_name}" WHERE session_id = $1',
+                    session_id,
+                )
+            finally:
+                await connection.close()
+            assert row is not None, f"session {session_id!r} is not in table {config.table_name!r}"
+            return bytes(row["blob"]) if row["blob"] is not None else str(row["doc"]).encode()
+
+        data: bytes = self.run_async(read())
+        return data
+
+    def write_session_document(self, config: Any, session_id: str, data: bytes) -> None:
+        async def write() -> None:
+            import asyncpg
+
+            connection = await asyncpg.connect(self.url)
+            try:  # a JSONB column cannot hold garbage: the bytes go to the blob column, read first
+                await connection.execute(
+                    f'UPDATE "{config.table_name}" SET doc = NULL, blob = $2 WHERE session_id = $1',
+                    session_id,
+                    data,
+                )
+            finally:
+                await connection.close()
+
+        self.run_async(write())
 
     def close(self) -> None:
         if self._running:
@@ -388,7 +456,7 @@ def _secantusd() -> str | None:
     return shutil.which("secantusd-py")
 
 
-class MongoServer(TestServer):
+class MongoServer(ServerHandle):
     """SecantusDB (``secantusd-py``), a MongoDB wire-protocol server, as a child process."""
 
     kind = "mongodb"
@@ -447,7 +515,7 @@ class MongoServer(TestServer):
 
         return pymongo.MongoClient(self.url, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000)
 
-    def raw_dump(self) -> bytes:
+    def raw_dump(self, scope: str | None = None) -> bytes:
         from bson.codec_options import CodecOptions
         from bson.raw_bson import RawBSONDocument
 
@@ -460,9 +528,30 @@ class MongoServer(TestServer):
                     db_name, codec_options=CodecOptions(document_class=RawBSONDocument)
                 )
                 for name in sorted(database.list_collection_names()):
+                    if scope is not None and not (name == scope or name.startswith(scope + "_")):
+                        continue
                     chunks.append(f"{db_name}.{name}".encode())
                     chunks.extend(doc.raw for doc in database[name].find())
         return b"\n".join(chunks)
+
+    def _sessions(self, client: Any, config: Any) -> Any:
+        return client.get_default_database(default="luminora")[config.table_name]
+
+    def read_session_document(self, config: Any, session_id: str) -> bytes:
+        with self.client() as client:
+            found = self._sessions(client, config).find_one({"_id": session_id})
+        assert found is not None, f"session {session_id!r} is not in collection {config.table_name!r}"
+        if found.get("blob") is not None:
+            return bytes(found["blob"])
+        return json.dumps(found["doc"]).encode()
+
+    def write_session_document(self, config: Any, session_id: str, data: bytes) -> None:
+        from bson.binary import Binary
+
+        with self.client() as client:
+            self._sessions(client, config).update_one(
+                {"_id": session_id}, {"$set": {"blob": Binary(data)}, "$unset": {"doc": ""}}
+            )
 
 
 class SilentServer:
@@ -509,20 +598,54 @@ class SilentServer:
         self.close()
 
 
+# -- test data -------------------------------------------------------------------------
+def make_messages(count: int, *, start: int = 0, text: str = "turn") -> list[Any]:
+    """``count`` alternating user/assistant messages numbered from ``start``."""
+    from luminora_nb.types import Message, MessageRole
+
+    roles = (MessageRole.USER, MessageRole.ASSISTANT)
+    return [
+        Message(role=roles[i % 2], content=f"{text} {i}", metadata={"n": i})
+        for i in range(start, start + count)
+    ]
+
+
+def make_record(
+    session_id: str,
+    *,
+    messages: int = 0,
+    user_id: str | None = "user1",
+    timeout: int = 3600,
+    personality: str = "aurora",
+) -> Any:
+    """A valid :class:`~luminora_nb.types.SessionRecord` with ``messages`` messages."""
+    from luminora_nb.types import Conversation, PersonalityData, SessionConfig, SessionRecord
+
+    return SessionRecord(
+        session_id=session_id,
+        personality_name=personality,
+        personality=PersonalityData(name=personality, description="test persona", system_prompt="Be kind."),
+        provider_config={"name": "offline", "model": "sim"},
+        session_config=SessionConfig(session_id=session_id, timeout=timeout, user_id=user_id),
+        user_id=user_id,
+        conversation=Conversation(session_id=session_id, messages=make_messages(messages)),
+    )
+
+
 # -- session fixtures ------------------------------------------------------------------
 # One server per kind per process, shared by every module that imports these fixtures
 # (a fixture imported into two modules is two FixtureDefs; the registry keeps it one).
-_SERVERS: dict[str, TestServer] = {}
+_SERVERS: dict[str, ServerHandle] = {}
 _FAILED: dict[str, str] = {}
 _USERS: dict[str, int] = {}
-_CLASSES: dict[str, type[TestServer]] = {
+_CLASSES: dict[str, type[ServerHandle]] = {
     "redis": RedisServer,
     "postgres": PostgresServer,
     "mongodb": MongoServer,
 }
 
 
-def _acquire(kind: str) -> TestServer:
+def _acquire(kind: str) -> ServerHandle:
     if kind in _FAILED:
         pytest.skip(_FAILED[kind])
     server = _SERVERS.get(kind)
@@ -560,7 +683,7 @@ def _close_all() -> None:  # an interrupted session still leaves no server behin
     _SERVERS.clear()
 
 
-def _server_fixture(kind: str) -> Iterator[TestServer]:
+def _server_fixture(kind: str) -> Iterator[ServerHandle]:
     server = _acquire(kind)
     try:
         yield server
@@ -569,18 +692,18 @@ def _server_fixture(kind: str) -> Iterator[TestServer]:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[TestServer]:
+def redis_server() -> Iterator[ServerHandle]:
     """A real Redis server for the whole test session (skips if redis-server is missing)."""
     yield from _server_fixture("redis")
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[TestServer]:
+def postgres_server() -> Iterator[ServerHandle]:
     """A real PostgreSQL server for the whole test session (skips if PostgreSQL is missing)."""
     yield from _server_fixture("postgres")
 
 
 @pytest.fixture(scope="session")
-def mongodb_server() -> Iterator[TestServer]:
+def mongodb_server() -> Iterator[ServerHandle]:
     """A MongoDB wire-protocol server (SecantusDB) for the session (skips if it is missing)."""
     yield from _server_fixture("mongodb")
