@@ -1,0 +1,209 @@
+"""Google Gemini API (``v1beta``) adapter.
+
+Wire format (header ``x-goog-api-key: <key>``):
+
+* ``POST {base_url}/models/{model}:generateContent``, streamed
+  ``POST {base_url}/models/{model}:streamGenerateContent?alt=sse``;
+* request: ``contents`` (``role`` ``user`` or ``model``, text ``parts``), the system
+  prompt as ``systemInstruction.parts``, and ``generationConfig`` with ``temperature``,
+  ``topP``, ``maxOutputTokens`` and ``stopSequences``;
+* reply: ``candidates[0].content.parts[].text`` (thought parts skipped),
+  ``candidates[0].finishReason`` (``STOP``, ``MAX_TOKENS``, ``SAFETY``, ``RECITATION``,
+  ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``SPII``, ``MALFORMED_FUNCTION_CALL``, ...),
+  ``usageMetadata`` (``promptTokenCount``, ``candidatesTokenCount``,
+  ``thoughtsTokenCount``, ``totalTokenCount``) and ``modelVersion``; a blocked prompt
+  has no candidates and a ``promptFeedback.blockReason``;
+* stream: SSE ``data:`` events, each a complete ``GenerateContentResponse`` holding the
+  new text; the last one carries ``finishReason``;
+* errors: ``{"error": {"code", "message", "status", "details"}}``; a ``RetryInfo``
+  detail's ``retryDelay`` is honoured like ``Retry-After``.
+
+Defaults: base URL ``https://generativelanguage.googleapis.com/v1beta``, model
+``gemini-2.5-flash``, key from ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``.
+
+Example:
+    >>> from luminora_nb.providers import ChatRequest
+    >>> from luminora_nb.types import ProviderConfig
+    >>> p = GoogleProvider(ProviderConfig(name="google", api_key="demo", extra={"max_tokens": 50}))
+    >>> p.endpoint(stream=True)
+    ('/models/gemini-2.5-flash:streamGenerateContent', {'alt': 'sse'})
+    >>> p.build_body(ChatRequest(messages=[]), stream=True)["generationConfig"]
+    {'maxOutputTokens': 50}
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from ..types.provider import ChatResponse
+from ._http import HTTPProvider, ServerSentEvent, StreamState, decode_json, stop_list, usage_dict
+from .base import ChatRequest
+
+__all__ = ["GoogleProvider"]
+
+_FINISH = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "LANGUAGE": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "MALFORMED_FUNCTION_CALL": "error",
+    "UNEXPECTED_TOOL_CALL": "error",
+    "OTHER": "stop",
+    "FINISH_REASON_UNSPECIFIED": "stop",
+}
+
+
+def _finish(value: Any) -> str | None:
+    return None if value is None else _FINISH.get(str(value), "stop")
+
+
+def _usage(raw: Any) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        return {}
+    completion = int(raw.get("candidatesTokenCount") or 0) + int(raw.get("thoughtsTokenCount") or 0)
+    return usage_dict(raw.get("promptTokenCount"), completion, raw.get("totalTokenCount"))
+
+
+def _candidate_text(candidate: Any) -> str:
+    content = candidate.get("content") or {}
+    parts = content.get("parts") or []
+    return "".join(
+        str(part["text"])
+        for part in parts
+        if isinstance(part, dict) and "text" in part and not part.get("thought")
+    )
+
+
+class GoogleProvider(HTTPProvider):
+    """Gemini models through the Gemini API (Google AI Studio keys)."""
+
+    name: ClassVar[str] = "google"
+    default_model: ClassVar[str] = "gemini-2.5-flash"
+    requires_api_key: ClassVar[bool] = True
+    default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com/v1beta"
+    api_key_env_vars: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+
+    def auth_headers(self) -> dict[str, str]:
+        key = self.api_key
+        return {"x-goog-api-key": key} if key else {}
+
+    def endpoint(self, *, stream: bool) -> tuple[str, dict[str, str]]:
+        model = quote(self.model.removeprefix("models/"), safe="-._~@")
+        if stream:
+            return f"/models/{model}:streamGenerateContent", {"alt": "sse"}
+        return f"/models/{model}:generateContent", {}
+
+    def build_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        params = self.generation_params(request)
+        system_parts = [request.system] if request.system else []
+        contents: list[dict[str, Any]] = []
+        for message in request.messages:
+            if message.role == "system":
+                system_parts.append(message.content)
+                continue
+            role = "model" if message.role == "assistant" else "user"
+            contents.append({"role": role, "parts": [{"text": message.content}]})
+        body: dict[str, Any] = {"contents": contents}
+        if system_parts:
+            body["systemInstruction"] = {"parts": [{"text": text} for text in system_parts]}
+        config: dict[str, Any] = {}
+        if "temperature" in params:
+            config["temperature"] = params["temperature"]
+        if "top_p" in params:
+            config["topP"] = params["top_p"]
+        if "max_tokens" in params:
+            config["maxOutputTokens"] = params["max_tokens"]
+        stops = stop_list(params.get("stop"))
+        if stops:
+            config["stopSequences"] = stops
+        if config:
+            body["generationConfig"] = config
+        return body
+
+    def retry_after_from_body(self, body: Any) -> float | None:
+        error = body.get("error") if isinstance(body, dict) else None
+        details = error.get("details") if isinstance(error, dict) else None
+        for detail in details if isinstance(details, list) else []:
+            if not isinstance(detail, dict) or not str(detail.get("@type", "")).endswith("RetryInfo"):
+                continue
+            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", str(detail.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+        return None
+
+    def _blocked(self, data: dict[str, Any]) -> str | None:
+        feedback = data.get("promptFeedback")
+        if isinstance(feedback, dict) and feedback.get("blockReason"):
+            return str(feedback["blockReason"])
+        return None
+
+    def parse_reply(self, data: Any) -> ChatResponse:
+        if "error" in data and "candidates" not in data:
+            raise self.stream_error(data, status=int(data["error"].get("code") or 500))
+        candidates = data.get("candidates") or []
+        metadata: dict[str, Any] = {}
+        if data.get("responseId"):
+            metadata["id"] = data["responseId"]
+        if not candidates:
+            block = self._blocked(data)
+            if block is None:
+                raise KeyError("candidates")
+            metadata["raw_finish_reason"] = block
+            return ChatResponse(
+                content="",
+                finish_reason="content_filter",
+                usage=_usage(data.get("usageMetadata")),
+                model=data.get("modelVersion") or self.model,
+                metadata=metadata,
+            )
+        candidate = candidates[0]
+        raw_finish = candidate.get("finishReason")
+        metadata["raw_finish_reason"] = raw_finish
+        return ChatResponse(
+            content=_candidate_text(candidate),
+            finish_reason=_finish(raw_finish) or "stop",
+            usage=_usage(data.get("usageMetadata")),
+            model=data.get("modelVersion") or self.model,
+            metadata=metadata,
+        )
+
+    def handle_stream_item(self, item: Any, state: StreamState) -> str | None:
+        if not isinstance(item, ServerSentEvent):
+            raise self.malformed("stream item", repr(item))
+        chunk = decode_json(item.data, provider=self.name, what="stream chunk")
+        if not isinstance(chunk, dict):
+            raise self.malformed("stream chunk", chunk)
+        if "error" in chunk and "candidates" not in chunk:
+            error = chunk["error"]
+            code = error.get("code") if isinstance(error, dict) else None
+            raise self.stream_error(chunk, status=int(code) if isinstance(code, int) else 500)
+        if chunk.get("modelVersion"):
+            state.model = chunk["modelVersion"]
+        if chunk.get("responseId"):
+            state.response_id = chunk["responseId"]
+        usage = _usage(chunk.get("usageMetadata"))
+        if usage:
+            state.usage = usage
+        candidates = chunk.get("candidates") or []
+        if not isinstance(candidates, list):
+            raise self.malformed("stream chunk", chunk)
+        if not candidates:
+            block = self._blocked(chunk)
+            if block is not None:
+                state.raw_finish_reason = block
+                state.finish_reason = "content_filter"
+            return None
+        candidate = candidates[0]
+        if not isinstance(candidate, dict):
+            raise self.malformed("stream chunk", chunk)
+        if candidate.get("finishReason") is not None:
+            state.raw_finish_reason = str(candidate["finishReason"])
+            state.finish_reason = _finish(candidate["finishReason"])
+        return _candidate_text(candidate) or None
