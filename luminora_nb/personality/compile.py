@@ -132,11 +132,19 @@ def effective_parameters(
 
 def _fence(lines: Iterable[str]) -> str:
     # A memory could contain our own fence text to break out of the block: neutralise it.
+    # A multi-line memory is folded onto its own line so nothing it holds can stand
+    # outside the block as a line of its own.
     body = [
-        line.replace(MEMORY_FENCE_START, "<< <MEMORY DATA").replace(MEMORY_FENCE_END, "END MEMORY DATA> >>")
+        " ".join(line.split())
+        .replace(MEMORY_FENCE_START, "<< <MEMORY DATA")
+        .replace(MEMORY_FENCE_END, "END MEMORY DATA> >>")
         for line in lines
     ]
     return "\n".join([MEMORY_FENCE_START, *(f"- {b}" for b in body), MEMORY_FENCE_END])
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _quoted(items: Sequence[str]) -> str:
@@ -157,8 +165,8 @@ def compile_prompt(
     params = effective_parameters(definition, level, mood, mood_intensity)
     out: list[str] = [
         f"You are {info.name}. {info.description}",
-        f"Character: a {traits.temperament} {traits.archetype} with a {traits.communication_style} "
-        "communication style.",
+        f"Character: {_article(traits.temperament)} {traits.temperament} {traits.archetype} with "
+        f"{_article(traits.communication_style)} {traits.communication_style} communication style.",
         f"Tone: {', '.join(ling.tone)}.",
         "",
         "How you speak:",

@@ -14,6 +14,8 @@ from ..types.personality import PersonalityData
 __all__ = ["definition_for", "format_validation_error", "parse_personality", "validate_definition"]
 
 _SIMPLE_FIELDS = {"name", "description", "system_prompt", "name_override", "description_override", "metadata"}
+# A dumped simple-form PersonalityData carries "definition": None.
+_DUMPED_FIELDS = _SIMPLE_FIELDS | {"definition"}
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -24,6 +26,14 @@ def _path(loc: tuple[int | str, ...]) -> str:
         else:
             parts.append(("." if parts else "") + item)
     return "".join(parts) or "(root)"
+
+
+def _shown(value: Any) -> str:
+    # Echo short scalars only: a fault line must not dump a whole section back.
+    if isinstance(value, (dict, list, tuple)):
+        return ""
+    text = repr(value)
+    return f" (got {text})" if len(text) <= 60 else f" (got {text[:57]}...)"
 
 
 def format_validation_error(exc: ValidationError) -> list[str]:
@@ -40,7 +50,8 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         elif kind == "extra_forbidden":
             lines.append(f"{path}: unknown field (check its spelling against the schema)")
         else:
-            lines.append(f"{path}: {err['msg']} (got {err['input']!r})"[:300])
+            message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+            lines.append(f"{path}: {message}{_shown(err['input'])}")
     return lines
 
 
@@ -110,7 +121,9 @@ def parse_personality(name: str, data: Mapping[str, Any] | PersonalityData) -> P
             metadata=dict(definition.metadata),
             definition=definition,
         )
-    unknown = sorted(set(data) - _SIMPLE_FIELDS)
+    unknown = sorted(set(data) - _DUMPED_FIELDS)
+    if data.get("definition") is not None:
+        unknown.append("definition")
     if unknown:
         raise PersonalityError(
             f"personality {name!r}: unknown fields {unknown}; the simple form takes "
@@ -118,7 +131,7 @@ def parse_personality(name: str, data: Mapping[str, Any] | PersonalityData) -> P
         )
     if not str(data.get("system_prompt") or "").strip():
         raise PersonalityError(f"personality {name!r}: system_prompt: required field is missing or empty")
-    return _build(name, {**data, "name": name})
+    return _build(name, {**{k: v for k, v in data.items() if k != "definition"}, "name": name})
 
 
 def _build(name: str, fields: Mapping[str, Any]) -> PersonalityData:

@@ -33,10 +33,28 @@ def scrub_secrets(value: Any) -> Any:
     return value
 
 
+def mask_secrets(value: Any) -> Any:
+    """A deep copy of ``value`` with every credential-named key's value replaced by ``***``."""
+    if isinstance(value, dict):
+        return {
+            k: ("***" if isinstance(k, str) and is_secret_key(k) else mask_secrets(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [mask_secrets(v) for v in value]
+    return value
+
+
 class Model(BaseModel):
     """Base of the public models: validated on assignment, JSON round-trippable."""
 
     model_config = ConfigDict(validate_assignment=True, use_enum_values=False, populate_by_name=True)
+
+
+class SecretHoldingModel(Model):
+    """A model holding credentials: validation errors never echo the input values."""
+
+    model_config = ConfigDict(validate_assignment=True, populate_by_name=True, hide_input_in_errors=True)
 
 
 class StrictModel(Model):

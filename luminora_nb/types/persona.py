@@ -312,9 +312,10 @@ class PersonaDefinition(StrictModel):
     memory_preferences: MemoryPreferences = Field(default_factory=MemoryPreferences)
     mood_config: MoodConfig = Field(default_factory=MoodConfig)
 
-    @model_validator(mode="after")
-    def _levels_do_not_overlap(self) -> PersonaDefinition:
-        levels = sorted(self.relationship_levels, key=lambda lvl: lvl.affinity_range[0])
+    @field_validator("relationship_levels")
+    @classmethod
+    def _levels_do_not_overlap(cls, value: list[RelationshipLevel]) -> list[RelationshipLevel]:
+        levels = sorted(value, key=lambda lvl: lvl.affinity_range[0])
         names = [lvl.name for lvl in levels]
         if len(set(names)) != len(names):
             raise ValueError(f"relationship level names must be unique, got {names}")
@@ -324,7 +325,7 @@ class PersonaDefinition(StrictModel):
                     f"relationship levels {before.name!r} {list(before.affinity_range)} and "
                     f"{after.name!r} {list(after.affinity_range)} overlap"
                 )
-        return self
+        return value
 
     def level_for(self, points: int) -> RelationshipLevel | None:
         """The relationship level whose range holds ``points`` (the nearest one below if none)."""

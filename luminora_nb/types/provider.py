@@ -6,14 +6,14 @@ from typing import Any, Literal
 
 from pydantic import Field, field_serializer, field_validator
 
-from ._base import Model, is_secret_key, scrub_secrets
+from ._base import Model, SecretHoldingModel, mask_secrets, scrub_secrets
 
 __all__ = ["ChatMessage", "ChatResponse", "FinishReason", "ProviderConfig", "Usage"]
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "error"]
 
 
-class ProviderConfig(Model):
+class ProviderConfig(SecretHoldingModel):
     """Which LLM provider a session talks to, and how.
 
     The API key is held in memory only: it is excluded from ``model_dump`` /
@@ -45,9 +45,7 @@ class ProviderConfig(Model):
 
     def __repr_args__(self) -> Any:
         for key, value in super().__repr_args__():
-            if key == "extra" and isinstance(value, dict):
-                value = {k: ("***" if is_secret_key(k) else v) for k, v in value.items()}
-            yield key, value
+            yield key, (mask_secrets(value) if key == "extra" else value)
 
     @property
     def has_api_key(self) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from ._base import Model, scrub_secrets, utcnow
+from ._base import Model, SecretHoldingModel, scrub_secrets, utcnow
 from .personality import PersonalityData
 
 __all__ = [
@@ -103,7 +103,7 @@ class SessionConfig(Model):
         return scrubbed
 
 
-class StorageConfig(Model):
+class StorageConfig(SecretHoldingModel):
     """Where conversations and user state are stored.
 
     ``encryption_key`` (or the ``LUMINORA_ENCRYPTION_KEY`` environment variable) is
