@@ -83,14 +83,15 @@ class _Session:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     unsaved: list[Message] = field(default_factory=list)
     memory_keys: list[str] = field(default_factory=list)
+    turn_index: int = -1
+
+    def __post_init__(self) -> None:
+        if self.turn_index < 0:
+            self.turn_index = sum(1 for m in self.history if m.role == "user")
 
     @property
     def session_id(self) -> str:
         return self.record.session_id
-
-    @property
-    def turn_index(self) -> int:
-        return sum(1 for m in self.history if m.role == "user")
 
 
 def _provider_key(config: ProviderConfig) -> str:
@@ -515,6 +516,7 @@ class LuminoraCoreClient:
         record.conversation.messages.extend((user, reply))
         sess.history.append(ChatMessage.model_construct(role="user", content=user.content, name=None))
         sess.history.append(ChatMessage.model_construct(role="assistant", content=reply.content, name=None))
+        sess.turn_index += 1
         now = reply.timestamp
         record.conversation.updated_at = now
         record.last_active = now

@@ -25,6 +25,7 @@ __all__ = [
     "StorageType",
 ]
 
+_URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)[^@]*@", re.I)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -124,6 +125,12 @@ class StorageConfig(SecretHoldingModel):
     key_prefix: str = "luminora"
     connect_timeout: float = Field(default=5.0, gt=0)
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    def __repr_args__(self) -> Any:
+        for key, value in super().__repr_args__():
+            if key == "connection_string" and isinstance(value, str):
+                value = _URL_PASSWORD.sub(r"\1***@", value)
+            yield key, value
 
     @field_validator("storage_type", mode="before")
     @classmethod
