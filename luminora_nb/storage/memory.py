@@ -12,6 +12,7 @@ from ..errors import StorageError
 from ..types._base import utcnow
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
 from .base import Storage
+from .codec import DocumentCodec
 
 __all__ = ["InMemoryStorage", "InMemoryStorageV11"]
 
@@ -19,7 +20,7 @@ __all__ = ["InMemoryStorage", "InMemoryStorageV11"]
 def _json_copy(value: Any, what: str) -> Any:
     # Round-trip through JSON so every backend accepts and returns the same values.
     try:
-        return json.loads(json.dumps(value, default=_json_default))
+        return json.loads(json.dumps(value, default=_json_default, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise StorageError(f"{what} is not JSON-serialisable ({exc}); store plain data") from None
 
@@ -46,6 +47,10 @@ class InMemoryStorage(Storage):
 
     def __init__(self, config: StorageConfig | None = None) -> None:
         super().__init__(config)
+        if self.config.encryption_enabled:
+            # Nothing is written anywhere, but a config asking for encryption without a key is
+            # wrong on every backend: fail the same way (StorageError naming what to set).
+            DocumentCodec.from_config(self.config)
         self._sessions: dict[str, SessionRecord] = {}
         self._memory: dict[str, dict[str, Any]] = {}
         self._affinity: dict[tuple[str, str], dict[str, Any]] = {}
@@ -74,7 +79,9 @@ class InMemoryStorage(Storage):
             raise StorageError(
                 f"memory storage: session {session_id!r} is not stored; save it before appending"
             )
-        record.conversation.messages.extend(m.model_copy(deep=True) for m in messages)
+        # Messages are never mutated once made, and loads hand out deep copies, so the
+        # stored list may share them: appending stays O(1) per message.
+        record.conversation.messages.extend(messages)
         record.conversation.updated_at = last_active
         record.last_active = last_active
 

@@ -1,0 +1,681 @@
+"""File storage: a directory of JSON documents, safe for several processes at once.
+
+``StorageConfig(storage_type="file", connection_string=DIR)`` — ``DIR`` is a plain path
+or a ``file://`` URL (default ``./luminora_data``). Layout::
+
+    DIR/sessions/<id>.jsonl   one session: line 1 the session document (no messages),
+                              line 2 the messages saved with it, then one line per append
+    DIR/memory/<id>.json      the session's key/value memory
+    DIR/moods/<id>.json       the session's mood
+    DIR/users/<id>.json       one user's affinity, facts, episodes and embeddings
+    DIR/.locks/               lock files (``fcntl.flock``), one per document
+
+Each line/document is written through the storage's :class:`~.codec.DocumentCodec`:
+JSON text when plain; base64 of the compressed and/or encrypted form otherwise.
+Ids become file names with every character outside ``[A-Za-z0-9_-]`` escaped as
+``%XX`` (ids too long for a file name are hashed).
+
+Writes are atomic: a whole document is written to a temporary file in the same
+directory, fsynced and renamed over the old one (``os.replace``); appends add one
+complete line under the session's lock. A line left half-written by a crash is ignored
+by readers and cut off by the next append. Every change holds an exclusive
+``flock`` on the document's lock file, so two processes (or two storages in one
+process) can share a directory without losing updates. Set
+``StorageConfig(extra={"fsync": False})`` to skip fsync (faster, not crash-safe).
+
+Example:
+    >>> import asyncio, tempfile
+    >>> from luminora_nb.types import StorageConfig
+    >>> async def main():
+    ...     async with FileStorage(StorageConfig(storage_type="file",
+    ...                                          connection_string=tempfile.mkdtemp())) as store:
+    ...         await store.save_affinity("user1", "alicia", 50, "friend")
+    ...         return (await store.get_affinity("user1", "alicia"))["current_level"]
+    >>> asyncio.run(main())
+    'friend'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+from ..errors import StorageError
+from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
+from .base import Storage
+from .codec import (
+    DocumentCodec,
+    affinity_document,
+    embedding_document,
+    episode_document,
+    fact_document,
+    message_documents,
+    mood_document,
+    select_episodes,
+    session_documents,
+    session_from_documents,
+)
+
+__all__ = ["FileStorage"]
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_DEFAULT_DIR = "./luminora_data"
+_SAFE = re.compile(r"[A-Za-z0-9_-]")
+_MAX_NAME = 180
+_SUBDIRS = ("sessions", "memory", "moods", "users", ".locks")
+
+
+def _file_name(identifier: str) -> str:
+    """A file-name-safe, reversible (unless hashed) spelling of an id."""
+    if not identifier:
+        return "%"  # the empty id: '%' alone never results from escaping
+    name = "".join(c if _SAFE.match(c) else "".join(f"%{b:02X}" for b in c.encode()) for c in identifier)
+    if len(name) > _MAX_NAME:
+        digest = hashlib.sha256(identifier.encode()).hexdigest()
+        name = f"{name[:100]}~{digest}"
+    return name
+
+
+def _id_from_file_name(name: str) -> str | None:
+    """The id a file name spells, or ``None`` for a hashed name (read the document instead)."""
+    if "~" in name:
+        return None
+    if name == "%":
+        return ""
+    return unquote(name, errors="strict")
+
+
+class _FileLock:
+    """An exclusive ``flock`` on a lock file that survives the file being deleted and recreated."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd = -1
+
+    def __enter__(self) -> _FileLock:
+        while True:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                # The file may have been unlinked while we waited: then lock the new one.
+                if os.fstat(fd).st_ino == os.stat(self._path).st_ino:
+                    self._fd = fd
+                    return self
+            except FileNotFoundError:
+                pass
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+
+    def __exit__(self, *exc: object) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)  # closing releases the flock
+
+
+class FileStorage(Storage):
+    """Stores everything as JSON documents in one directory.
+
+    See the module docstring for the layout and the guarantees.
+
+    Example:
+        >>> from luminora_nb.types import StorageConfig
+        >>> FileStorage(StorageConfig(storage_type="file", connection_string="file:///tmp/lum")).directory
+        PosixPath('/tmp/lum')
+    """
+
+    backend_name = "file"
+
+    def __init__(self, config: StorageConfig | None = None) -> None:
+        super().__init__(config or StorageConfig(storage_type="file"))
+        self.directory = _directory_of(self.config.connection_string)
+        self._codec = DocumentCodec.from_config(self.config)
+        self._fsync = bool(self.config.extra.get("fsync", True))
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"<FileStorage directory={str(self.directory)!r} codec={self._codec!r}>"
+
+    # -- life-cycle ------------------------------------------------------------------
+    async def initialize(self) -> None:
+        """Create the directory tree if it is missing.
+
+        Raises:
+            StorageError: the directory cannot be created or written.
+        """
+
+        def make() -> None:
+            for sub in _SUBDIRS:
+                (self.directory / sub).mkdir(parents=True, exist_ok=True)
+            if not os.access(self.directory, os.W_OK):
+                raise PermissionError(errno.EACCES, "not writable", str(self.directory))
+
+        try:
+            await asyncio.to_thread(make)
+        except OSError as exc:
+            raise StorageError(
+                f"file storage: cannot use directory {str(self.directory)!r} ({exc.strerror or exc}); "
+                "pass a writable directory as StorageConfig(connection_string=...)"
+            ) from None
+        self._ready = True
+
+    async def close(self) -> None:
+        """Nothing stays open between calls; marks the storage closed."""
+        self._ready = False
+
+    # -- helpers ---------------------------------------------------------------------
+    def _path(self, kind: str, identifier: str, suffix: str) -> Path:
+        return self.directory / kind / f"{_file_name(identifier)}{suffix}"
+
+    def _lock_path(self, kind: str, identifier: str) -> Path:
+        return self.directory / ".locks" / f"{kind}-{_file_name(identifier)}.lock"
+
+    async def _run(
+        self, operation: str, subject: str, lock: tuple[str, str] | None, fn: Callable[[], _T]
+    ) -> _T:
+        """Run ``fn`` in a worker thread, holding the document's lock when ``lock`` is given."""
+        if not self._ready:
+            await self.initialize()
+
+        def guarded() -> _T:
+            if lock is None:
+                return fn()
+            with _FileLock(self._lock_path(*lock)):
+                return fn()
+
+        try:
+            if lock is None:
+                return await asyncio.to_thread(guarded)
+            # One waiter per document in this process; other processes queue on the flock.
+            name = f"{lock[0]}-{lock[1]}"
+            async_lock = self._locks.get(name)
+            if async_lock is None:
+                async_lock = asyncio.Lock()
+                self._locks[name] = async_lock
+            async with async_lock:
+                return await asyncio.to_thread(guarded)
+        except StorageError:
+            raise
+        except OSError as exc:
+            raise StorageError(
+                f"file storage: {operation} failed for {subject} in {str(self.directory)!r} "
+                f"({exc.strerror or exc}); check that the directory exists, is writable and has free space"
+            ) from None
+
+    def _write_atomic(self, path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                if self._fsync:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        if self._fsync:
+            self._fsync_dir(path.parent)
+
+    @staticmethod
+    def _fsync_dir(directory: Path) -> None:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _read_doc(self, path: Path, what: str) -> dict[str, Any] | None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        return self._codec.decode(data, what=what)
+
+    def _line(self, document: dict[str, Any], what: str) -> bytes:
+        return self._codec.encode_text(document, what=what).encode("utf-8") + b"\n"
+
+    @staticmethod
+    def _unlink(path: Path) -> bool:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    # -- sessions: file format ---------------------------------------------------------
+    def _read_session_lines(self, path: Path) -> list[bytes] | None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        lines = data.split(b"\n")
+        # The last element is b"" after a complete line, else a line cut short by a crash
+        # (or still being appended by another process): ignore it either way.
+        return lines[:-1]
+
+    def _load_record(self, session_id: str) -> SessionRecord | None:
+        what = f"session {session_id!r}"
+        lines = self._read_session_lines(self._path("sessions", session_id, ".jsonl"))
+        if lines is None:
+            return None
+        if not lines:
+            raise StorageError(f"{what} is corrupt and could not be read: its file is empty; delete it")
+        doc = self._codec.decode(lines[0], what=what)
+        messages: list[dict[str, Any]] = []
+        last_active: str | None = None
+        for number, line in enumerate(lines[1:], start=2):
+            batch = self._codec.decode(line, what=f"{what} (line {number})")
+            if batch.get("seq") != len(messages) or not isinstance(batch.get("messages"), list):
+                raise StorageError(
+                    f"{what} is corrupt and could not be read: line {number} does not continue the "
+                    "conversation; restore it from a backup or delete it"
+                )
+            messages.extend(batch["messages"])
+            last_active = batch.get("last_active") or last_active
+        if len(lines) > 2 and last_active is not None:  # appends since the last save
+            doc["last_active"] = last_active
+            doc.setdefault("conversation", {})["updated_at"] = last_active
+        memory = self._read_doc(self._path("memory", session_id, ".json"), f"memory of {what}")
+        return session_from_documents(doc, messages, memory=(memory or {}).get("values", {}), what=what)
+
+    def _summary(self, path: Path) -> SessionSummary | None:
+        """The listing row of one session file: reads its first and last lines only."""
+        lines = self._read_session_lines(path)
+        if not lines:
+            return None
+        sid = _id_from_file_name(path.stem)
+        what = f"session {sid!r}" if sid is not None else f"session file {path.name!r}"
+        doc = self._codec.decode(lines[0], what=what)
+        last = self._codec.decode(lines[-1], what=what) if len(lines) > 1 else {}
+        count = int(last.get("seq", 0)) + len(last.get("messages", []))
+        provider = doc.get("provider_config", {}).get("name", "")
+        return SessionSummary(
+            session_id=doc["session_id"],
+            personality_name=doc["personality_name"],
+            provider=str(provider),
+            user_id=doc.get("user_id"),
+            message_count=count,
+            created_at=doc["created_at"],
+            last_active=last.get("last_active") or doc["last_active"],
+        )
+
+    # -- conversations ---------------------------------------------------------------
+    async def save_session(self, record: SessionRecord) -> None:
+        """Write the whole session (replacing any stored one) atomically."""
+        sid = record.session_id
+        what = f"session {sid!r}"
+
+        def save() -> None:
+            doc, messages = session_documents(record)
+            data = self._line(doc, what) + self._line(
+                {"seq": 0, "last_active": doc["last_active"], "messages": messages}, what
+            )
+            self._write_atomic(self._path("sessions", sid, ".jsonl"), data)
+
+        await self._run("save_session", what, ("session", sid), save)
+
+    async def load_session(self, session_id: str) -> SessionRecord | None:
+        """The stored session with its messages and memory, or ``None``.
+
+        Raises:
+            StorageError: a document of this session is corrupt or cannot be decrypted.
+        """
+        return await self._run(
+            "load_session", f"session {session_id!r}", None, lambda: self._load_record(session_id)
+        )
+
+    async def append_messages(
+        self, session_id: str, messages: Sequence[Message], *, last_active: datetime
+    ) -> None:
+        """Append one line holding ``messages`` to the session file (no rewrite).
+
+        Raises:
+            StorageError: the session is not stored, or its file is corrupt.
+        """
+        what = f"session {session_id!r}"
+        path = self._path("sessions", session_id, ".jsonl")
+        batch_docs = message_documents(messages)
+
+        def append() -> None:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_APPEND)
+            except FileNotFoundError:
+                raise StorageError(
+                    f"file storage: session {session_id!r} is not stored; save it before appending"
+                ) from None
+            with os.fdopen(fd, "r+b", buffering=0) as fh:
+                size = os.fstat(fd).st_size
+                last = self._tail_line(fh, size)
+                if last is None:  # a torn final line from a crash: cut it off
+                    data = _read_all(fh)
+                    keep = data.rfind(b"\n") + 1
+                    fh.truncate(keep)
+                    size = keep
+                    last = self._tail_line(fh, size)
+                if last is None:
+                    raise StorageError(f"{what} is corrupt: its file holds no complete line; delete it")
+                tail = self._codec.decode(last, what=what)
+                if not isinstance(tail.get("seq"), int) or not isinstance(tail.get("messages"), list):
+                    raise StorageError(
+                        f"{what} is corrupt: the last line of its file is not a message batch; "
+                        "restore it from a backup or delete it"
+                    )
+                seq = tail["seq"] + len(tail["messages"])
+                line = self._line(
+                    {"seq": seq, "last_active": last_active.isoformat(), "messages": batch_docs}, what
+                )
+                fh.write(line)
+                if self._fsync:
+                    os.fsync(fd)
+
+        await self._run("append_messages", what, ("session", session_id), append)
+
+    @staticmethod
+    def _tail_line(fh: Any, size: int) -> bytes | None:
+        """The last complete line of a file (without its newline); ``None`` if the file is torn."""
+        if size == 0:
+            return None
+        fh.seek(size - 1)
+        if fh.read(1) != b"\n":
+            return None
+        block = 4096
+        end = size - 1
+        pos = end
+        chunks: list[bytes] = []
+        while pos > 0:
+            start = max(0, pos - block)
+            fh.seek(start)
+            chunk = fh.read(pos - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                chunks.append(chunk[newline + 1 :])
+                break
+            chunks.append(chunk)
+            pos = start
+        return b"".join(reversed(chunks))
+
+    async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
+        """Summaries of stored sessions, oldest first. Unreadable sessions are logged and skipped."""
+
+        def scan() -> list[SessionSummary]:
+            rows: list[SessionSummary] = []
+            for path in (self.directory / "sessions").glob("*.jsonl"):
+                try:
+                    row = self._summary(path)
+                except (StorageError, KeyError, TypeError, ValueError) as exc:
+                    logger.warning("file storage: skipping unreadable session file %s: %s", path.name, exc)
+                    continue
+                if row is not None and (user_id is None or row.user_id == user_id):
+                    rows.append(row)
+            return sorted(rows, key=lambda s: (s.created_at, s.session_id))
+
+        return await self._run("list_sessions", "the sessions", None, scan)
+
+    async def delete_session(self, session_id: str) -> bool:
+        """Delete the session, its memory and its mood; ``True`` if it existed."""
+        what = f"session {session_id!r}"
+
+        def delete() -> bool:
+            existed = self._unlink(self._path("sessions", session_id, ".jsonl"))
+            for kind, sub in (("memory", "memory"), ("mood", "moods")):
+                lock_path = self._lock_path(kind, session_id)
+                with _FileLock(lock_path):
+                    self._unlink(self._path(sub, session_id, ".json"))
+                    self._unlink(lock_path)  # lockers re-check the inode, so this is safe
+            self._unlink(self._lock_path("session", session_id))
+            return existed
+
+        return await self._run("delete_session", what, ("session", session_id), delete)
+
+    async def set_memory(self, session_id: str, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` in the session's memory document."""
+        what = f"memory of session {session_id!r}"
+        path = self._path("memory", session_id, ".json")
+        # Fail on a non-JSON value before touching the file.
+        self._codec.dumps({"value": value}, what=f"memory value for key {key!r}")
+
+        def update() -> None:
+            doc = self._read_doc(path, what) or {"session_id": session_id, "values": {}}
+            doc["values"][key] = value
+            self._write_atomic(path, self._codec.encode(doc, what=what))
+
+        await self._run("set_memory", what, ("memory", session_id), update)
+
+    async def get_memory(self, session_id: str, key: str) -> Any:
+        """The value stored under ``key``, or ``None``."""
+        what = f"memory of session {session_id!r}"
+
+        def read() -> Any:
+            doc = self._read_doc(self._path("memory", session_id, ".json"), what)
+            return None if doc is None else doc.get("values", {}).get(key)
+
+        return await self._run("get_memory", what, None, read)
+
+    # -- v1.1 user state -------------------------------------------------------------
+    def _user_doc(self, user_id: str) -> dict[str, Any]:
+        doc = self._read_doc(self._path("users", user_id, ".json"), f"user {user_id!r}")
+        if doc is None:
+            doc = {"user_id": user_id}
+        for section in ("affinity", "facts", "embeddings"):
+            doc.setdefault(section, {})
+        doc.setdefault("episodes", [])
+        return doc
+
+    async def _update_user(self, user_id: str, operation: str, change: Callable[[dict[str, Any]], _T]) -> _T:
+        what = f"user {user_id!r}"
+        path = self._path("users", user_id, ".json")
+
+        def update() -> _T:
+            doc = self._user_doc(user_id)
+            result = change(doc)
+            self._write_atomic(path, self._codec.encode(doc, what=what))
+            return result
+
+        return await self._run(operation, what, ("user", user_id), update)
+
+    async def _read_user(self, user_id: str, operation: str) -> dict[str, Any]:
+        return await self._run(operation, f"user {user_id!r}", None, lambda: self._user_doc(user_id))
+
+    async def save_affinity(
+        self, user_id: str, personality_name: str, affinity_points: int, current_level: str, **kwargs: Any
+    ) -> bool:
+        """Save or replace the affinity of ``user_id`` with ``personality_name``."""
+        record = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
+        self._codec.dumps(record, what="affinity")
+
+        def change(doc: dict[str, Any]) -> bool:
+            doc["affinity"][personality_name] = record
+            return True
+
+        return await self._update_user(user_id, "save_affinity", change)
+
+    async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
+        """The affinity record, or ``None``."""
+        doc = await self._read_user(user_id, "get_affinity")
+        row = doc["affinity"].get(personality_name)
+        return dict(row) if row is not None else None
+
+    async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
+        """Save a fact; one with the same ``category`` and ``key`` is replaced in place."""
+        self._codec.dumps({"value": value, **kwargs}, what="fact")
+
+        def change(doc: dict[str, Any]) -> bool:
+            slot = _fact_slot(category, key)
+            previous = doc["facts"].get(slot)
+            doc["facts"][slot] = fact_document(user_id, category, key, value, kwargs, previous)
+            return True
+
+        return await self._update_user(user_id, "save_fact", change)
+
+    async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
+        """The user's facts (of one category if given), in the order first learned."""
+        doc = await self._read_user(user_id, "get_facts")
+        return [dict(f) for f in doc["facts"].values() if category is None or f["category"] == category]
+
+    async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
+        """Delete one fact; ``True`` if it existed."""
+
+        def change(doc: dict[str, Any]) -> bool:
+            return doc["facts"].pop(_fact_slot(category, key), None) is not None
+
+        return await self._update_user(user_id, "delete_fact", change)
+
+    async def save_episode(
+        self,
+        user_id: str,
+        episode_type: str,
+        title: str,
+        summary: str,
+        importance: float,
+        sentiment: str,
+        **kwargs: Any,
+    ) -> bool:
+        """Append an episode to the user's document."""
+        episode = episode_document(user_id, episode_type, title, summary, importance, sentiment, kwargs)
+        self._codec.dumps(episode, what="episode")
+
+        def change(doc: dict[str, Any]) -> bool:
+            doc["episodes"].append(episode)
+            return True
+
+        return await self._update_user(user_id, "save_episode", change)
+
+    async def get_episodes(
+        self, user_id: str, min_importance: float | None = None, max_results: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Episodes with ``importance >= min_importance``, most important first, then newest."""
+        doc = await self._read_user(user_id, "get_episodes")
+        return select_episodes(doc["episodes"], min_importance, max_results)
+
+    async def save_mood(
+        self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
+    ) -> bool:
+        """Save the current mood of a session."""
+        what = f"mood of session {session_id!r}"
+        record = mood_document(session_id, user_id, current_mood, mood_intensity, kwargs)
+        data = self._codec.encode(record, what=what)
+        path = self._path("moods", session_id, ".json")
+        await self._run("save_mood", what, ("mood", session_id), lambda: self._write_atomic(path, data))
+        return True
+
+    async def get_mood(self, session_id: str) -> dict[str, Any] | None:
+        """The session's mood record, or ``None``."""
+        what = f"mood of session {session_id!r}"
+        path = self._path("moods", session_id, ".json")
+        return await self._run("get_mood", what, None, lambda: self._read_doc(path, what))
+
+    async def save_embedding(
+        self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
+    ) -> bool:
+        """Save (or replace) the embedding of a memory item."""
+        record = embedding_document(item_id, kind, text, vector, kwargs)
+        self._codec.dumps(record, what="embedding")
+
+        def change(doc: dict[str, Any]) -> bool:
+            doc["embeddings"][item_id] = record
+            return True
+
+        return await self._update_user(user_id, "save_embedding", change)
+
+    async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """Embeddings of a user's memory items: dicts with item_id, kind, text, vector."""
+        doc = await self._read_user(user_id, "get_embeddings")
+        return [dict(r) for r in doc["embeddings"].values() if kind is None or r["kind"] == kind]
+
+    def _moods(self) -> Iterator[tuple[Path, dict[str, Any]]]:
+        for path in (self.directory / "moods").glob("*.json"):
+            sid = _id_from_file_name(path.stem)
+            try:
+                doc = self._read_doc(path, f"mood of session {sid!r}")
+            except StorageError as exc:
+                logger.warning("file storage: skipping unreadable mood file %s: %s", path.name, exc)
+                continue
+            if doc is not None:
+                yield path, doc
+
+    async def list_users(self) -> list[str]:
+        """Users with any stored state, sorted."""
+
+        def scan() -> list[str]:
+            users: set[str] = set()
+            for path in (self.directory / "users").glob("*.json"):
+                user = _id_from_file_name(path.stem)
+                if user is None:
+                    doc = self._read_doc(path, f"user file {path.name!r}")
+                    user = None if doc is None else str(doc["user_id"])
+                if user is not None:
+                    users.add(user)
+            users.update(str(doc["user_id"]) for _, doc in self._moods())
+            return sorted(users)
+
+        return await self._run("list_users", "the users", None, scan)
+
+    async def delete_user_data(self, user_id: str) -> int:
+        """Delete every affinity, fact, episode, mood and embedding of a user; returns the count."""
+        what = f"user {user_id!r}"
+        path = self._path("users", user_id, ".json")
+
+        def delete() -> int:
+            count = 0
+            try:
+                doc = self._read_doc(path, what)
+            except StorageError:
+                doc = None  # a corrupt document is deleted too; its items cannot be counted
+            if doc is not None:
+                count += sum(len(doc.get(s, ())) for s in ("affinity", "facts", "episodes", "embeddings"))
+            self._unlink(path)
+            for mood_path, mood in list(self._moods()):
+                if mood.get("user_id") == user_id:
+                    sid = str(mood["session_id"])
+                    with _FileLock(self._lock_path("mood", sid)):
+                        if self._unlink(mood_path):
+                            count += 1
+            return count
+
+        return await self._run("delete_user_data", what, ("user", user_id), delete)
+
+
+def _fact_slot(category: str, key: str) -> str:
+    """The slot of a fact in the user document: category and key, unambiguously joined."""
+    return f"{len(category)}:{category}:{key}"
+
+
+def _read_all(fh: Any) -> bytes:
+    fh.seek(0)
+    data: bytes = fh.read()
+    return data
+
+
+def _directory_of(connection_string: str | None) -> Path:
+    """The directory a connection string names (plain path or ``file://`` URL)."""
+    text = (connection_string or _DEFAULT_DIR).strip()
+    if text.startswith("file:"):
+        parsed = urlparse(text)
+        if parsed.netloc not in ("", "localhost"):
+            raise StorageError(
+                f"file storage: connection string {text!r} names host {parsed.netloc!r}; "
+                "use a local path or a file:///absolute/path URL"
+            )
+        text = unquote(parsed.path)
+        if not text:
+            raise StorageError(f"file storage: connection string {connection_string!r} has no path")
+    return Path(os.path.expanduser(text))
