@@ -76,6 +76,7 @@ class Fail:
     status: int
     message: str = "simulated failure"
     headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # replaces the vendor's error body when set
 
 
 @dataclass(frozen=True)
@@ -699,9 +700,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(action.seconds)
             action = Reply()
         if isinstance(action, Fail):
-            self._send_json(
-                action.status, error_body(scenario.vendor, action.status, action.message), action.headers
-            )
+            payload = action.body
+            if payload is None:
+                payload = error_body(scenario.vendor, action.status, action.message)
+            self._send_json(action.status, payload, action.headers)
             return
         if isinstance(action, Drop) and (action.after is None or not req.stream):
             self._abort()

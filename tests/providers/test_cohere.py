@@ -1,0 +1,94 @@
+"""Cohere v2 adapter: request names (``p``, ``stop_sequences``), content lists, stream events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from luminora_nb.errors import ProviderError
+from luminora_nb.providers import ChatRequest
+from luminora_nb.providers._http import ServerSentEvent, StreamState
+from luminora_nb.providers.cohere import CohereProvider
+from luminora_nb.types import ChatMessage, ProviderConfig
+
+from .conftest import MakeHarness, collect, user_request
+from .vendor_server import Reply, StreamError
+
+
+async def test_request_wire_format(make: MakeHarness):
+    h = await make("cohere", temperature=0.4, top_p=0.75, max_tokens=99, stop=["###"])
+    request = ChatRequest(
+        system="Answer in French.",
+        messages=[
+            ChatMessage(role="user", content="hi"),
+            ChatMessage(role="assistant", content="salut"),
+            ChatMessage(role="user", content="hello there"),
+        ],
+    )
+    await collect(h.provider, request)
+    (sent,) = h.scenario.requests
+    assert sent.path == "/v2/chat"
+    assert sent.headers["authorization"] == f"Bearer {h.key}"
+    assert sent.body == {
+        "model": "command-a-03-2025",
+        "messages": [
+            {"role": "system", "content": "Answer in French."},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "salut"},
+            {"role": "user", "content": "hello there"},
+        ],
+        "stream": True,
+        "temperature": 0.4,
+        "max_tokens": 99,
+        "p": 0.75,
+        "stop_sequences": ["###"],
+    }
+
+
+async def test_usage_reports_processed_tokens_not_billed_units(make: MakeHarness):
+    h = await make("cohere")
+    reply = await h.provider.chat(user_request())
+    chunks = await collect(h.provider, user_request())
+    # The server bills 3 fewer input tokens than it processes (like Cohere's system preamble).
+    assert reply.usage["prompt_tokens"] == chunks[-1].usage["prompt_tokens"]
+    billed = len(json.dumps(h.scenario.requests[0].body).split())
+    assert reply.usage["prompt_tokens"] == billed + 3
+
+
+async def test_error_in_message_end_finishes_with_error(make: MakeHarness):
+    h = await make("cohere", actions=[StreamError(after=2, message="internal generation failure")])
+    chunks = await collect(h.provider, user_request("one two three"))
+    assert "".join(c.content for c in chunks) == "Echo: one "
+    assert chunks[-1].finish_reason == "error"
+    assert chunks[-1].metadata["error"] == "internal generation failure"
+
+
+@pytest.mark.parametrize(
+    ("vendor", "normalised"),
+    [
+        ("COMPLETE", "stop"),
+        ("STOP_SEQUENCE", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("TOOL_CALL", "tool_calls"),
+        ("ERROR", "error"),
+        ("ERROR_TOXIC", "content_filter"),
+    ],
+)
+async def test_finish_reasons(make: MakeHarness, vendor: str, normalised: str):
+    h = await make("cohere", actions=[Reply(finish=vendor), Reply(finish=vendor)])
+    assert (await h.provider.chat(user_request())).finish_reason == normalised
+    assert (await collect(h.provider, user_request()))[-1].finish_reason == normalised
+
+
+def test_non_text_events_carry_no_text_and_bad_deltas_are_malformed():
+    provider = CohereProvider(ProviderConfig(name="cohere", api_key="co-123456"))
+    state = StreamState()
+    for kind in ("tool-plan-delta", "citation-start", "content-end"):
+        assert (
+            provider.handle_stream_item(ServerSentEvent(event=kind, data=f'{{"type": "{kind}"}}'), state)
+            is None
+        )
+    bad = ServerSentEvent(data='{"type": "content-delta", "delta": {"message": {"content": {"text": 5}}}}')
+    with pytest.raises(ProviderError, match="unexpected content-delta"):
+        provider.handle_stream_item(bad, state)

@@ -1,0 +1,132 @@
+"""Gemini adapter: contents/systemInstruction/generationConfig, alt=sse, safety, RetryInfo."""
+
+from __future__ import annotations
+
+import pytest
+
+from luminora_nb.errors import ProviderError, ProviderRateLimitError
+from luminora_nb.providers import ChatRequest
+from luminora_nb.providers.google import GoogleProvider
+from luminora_nb.types import ChatMessage, ProviderConfig
+
+from .conftest import MakeHarness, collect, user_request
+from .vendor_server import Fail, Reply, StreamError
+
+
+async def test_request_wire_format(make: MakeHarness):
+    h = await make("google", temperature=0.6, top_p=0.95, max_tokens=77, stop=["END"])
+    request = ChatRequest(
+        system="Speak like a pirate.",
+        messages=[
+            ChatMessage(role="user", content="hi"),
+            ChatMessage(role="assistant", content="arr"),
+            ChatMessage(role="system", content="Stay in character."),
+            ChatMessage(role="user", content="where is the gold?"),
+        ],
+    )
+    reply = await h.provider.chat(request)
+    assert reply.content == "Echo: where is the gold? — done."
+    (sent,) = h.scenario.requests
+    assert sent.path == "/v1beta/models/gemini-2.5-flash:generateContent"
+    assert sent.query == {}
+    assert sent.headers["x-goog-api-key"] == h.key
+    assert "authorization" not in sent.headers
+    assert sent.body == {
+        "contents": [
+            {"role": "user", "parts": [{"text": "hi"}]},
+            {"role": "model", "parts": [{"text": "arr"}]},
+            {"role": "user", "parts": [{"text": "where is the gold?"}]},
+        ],
+        "systemInstruction": {"parts": [{"text": "Speak like a pirate."}, {"text": "Stay in character."}]},
+        "generationConfig": {
+            "temperature": 0.6,
+            "topP": 0.95,
+            "maxOutputTokens": 77,
+            "stopSequences": ["END"],
+        },
+    }
+
+
+async def test_stream_uses_stream_generate_content_with_alt_sse(make: MakeHarness):
+    h = await make("google", model="gemini-2.0-flash")
+    chunks = await collect(h.provider, user_request())
+    (sent,) = h.scenario.requests
+    assert sent.path == "/v1beta/models/gemini-2.0-flash:streamGenerateContent"
+    assert sent.query == {"alt": ["sse"]}
+    assert chunks[-1].model == "gemini-2.0-flash"
+    assert "generationConfig" not in sent.body
+
+
+@pytest.mark.parametrize(
+    ("vendor", "normalised"),
+    [
+        ("STOP", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("SAFETY", "content_filter"),
+        ("RECITATION", "content_filter"),
+        ("PROHIBITED_CONTENT", "content_filter"),
+        ("SPII", "content_filter"),
+        ("MALFORMED_FUNCTION_CALL", "error"),
+        ("OTHER", "stop"),
+    ],
+)
+async def test_finish_reasons(make: MakeHarness, vendor: str, normalised: str):
+    h = await make("google", actions=[Reply(finish=vendor), Reply(finish=vendor)])
+    assert (await h.provider.chat(user_request())).finish_reason == normalised
+    assert (await collect(h.provider, user_request()))[-1].finish_reason == normalised
+
+
+async def test_retry_info_delay_in_the_error_body_is_honoured(make: MakeHarness):
+    body = {
+        "error": {
+            "code": 429,
+            "message": "Resource has been exhausted (e.g. check quota).",
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"},
+            ],
+        }
+    }
+    h = await make("google", actions=[Fail(429, body=body)])
+    assert (await h.provider.chat(user_request())).metadata["attempts"] == 2
+    assert h.delays == [7.0]
+
+
+async def test_quota_exhausted_forever_is_a_rate_limit_error_with_googles_text(make: MakeHarness):
+    h = await make("google", actions=[Fail(429, "Resource has been exhausted")] * 3, max_retries=1)
+    with pytest.raises(ProviderRateLimitError, match="Resource has been exhausted"):
+        await h.provider.chat(user_request())
+
+
+async def test_in_stream_error_after_text_carries_googles_code(make: MakeHarness):
+    h = await make("google", actions=[StreamError(after=1, message="The model is overloaded.")])
+    with pytest.raises(ProviderError, match="The model is overloaded") as info:
+        await collect(h.provider, user_request())
+    assert info.value.status == 503
+
+
+def test_blocked_prompt_and_thought_parts():
+    provider = GoogleProvider(ProviderConfig(name="google", api_key="g-123456"))
+    blocked = provider.parse_reply({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {}})
+    assert (blocked.content, blocked.finish_reason, blocked.metadata["raw_finish_reason"]) == (
+        "",
+        "content_filter",
+        "SAFETY",
+    )
+    thinking = provider.parse_reply(
+        {
+            "candidates": [
+                {
+                    "content": {
+                        "role": "model",
+                        "parts": [{"text": "pondering", "thought": True}, {"text": "42"}],
+                    },
+                    "finishReason": "STOP",
+                }
+            ],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "thoughtsTokenCount": 9},
+        }
+    )
+    assert thinking.content == "42"
+    assert thinking.usage == {"prompt_tokens": 3, "completion_tokens": 10, "total_tokens": 13}

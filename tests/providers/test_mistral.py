@@ -1,0 +1,43 @@
+"""Mistral adapter: OpenAI-like wire format without the fields Mistral rejects."""
+
+from __future__ import annotations
+
+from luminora_nb.providers import ChatRequest
+from luminora_nb.types import ChatMessage
+
+from .conftest import MakeHarness, collect, user_request
+from .vendor_server import Reply
+
+
+async def test_request_wire_format(make: MakeHarness):
+    h = await make("mistral", temperature=0.1, top_p=0.5, max_tokens=30, stop=["STOP"])
+    request = ChatRequest(system="Be kind.", messages=[ChatMessage(role="user", content="hi", name="ana")])
+    await h.provider.chat(request)
+    (sent,) = h.scenario.requests
+    assert sent.path == "/v1/chat/completions"
+    assert sent.headers["authorization"] == f"Bearer {h.key}"
+    assert sent.body == {
+        "model": "mistral-small-latest",
+        "messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "hi"}],
+        "stream": False,
+        "temperature": 0.1,
+        "top_p": 0.5,
+        "max_tokens": 30,
+        "stop": ["STOP"],
+    }
+
+
+async def test_stream_sends_no_stream_options_and_reads_usage_from_the_finishing_chunk(make: MakeHarness):
+    # The server answers 422 to unknown fields, as Mistral's API does.
+    h = await make("mistral")
+    chunks = await collect(h.provider, user_request())
+    assert "stream_options" not in h.scenario.requests[0].body
+    assert chunks[-1].usage["completion_tokens"] == 5
+
+
+async def test_model_length_and_error_finish_reasons(make: MakeHarness):
+    h = await make("mistral", actions=[Reply(finish="model_length"), Reply(finish="error")])
+    assert (await h.provider.chat(user_request())).finish_reason == "length"
+    chunks = await collect(h.provider, user_request())
+    assert chunks[-1].finish_reason == "error"
+    assert "finish_reason 'error'" in chunks[-1].metadata["error"]

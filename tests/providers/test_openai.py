@@ -1,0 +1,118 @@
+"""OpenAI adapter: exact request wire format, stream usage, in-stream errors, finish reasons."""
+
+from __future__ import annotations
+
+import pytest
+
+from luminora_nb.errors import ProviderError
+from luminora_nb.providers import ChatRequest, create_provider
+from luminora_nb.providers.openai import OpenAIProvider, map_finish_reason
+from luminora_nb.types import ChatMessage, ProviderConfig
+
+from .conftest import MakeHarness, collect, user_request
+from .vendor_server import Reply, StreamError
+
+
+async def test_request_wire_format(make: MakeHarness):
+    h = await make("openai", temperature=0.2, top_p=0.9, max_tokens=64, stop="END")
+    request = ChatRequest(
+        system="You are terse.",
+        messages=[
+            ChatMessage(role="user", content="hi", name="ana"),
+            ChatMessage(role="assistant", content="hello"),
+            ChatMessage(role="user", content="how are you?"),
+        ],
+        params={"temperature": 0.7},  # per-call parameters override the config's
+    )
+    reply = await h.provider.chat(request)
+    assert reply.content == "Echo: how are you? — done."
+    (sent,) = h.scenario.requests
+    assert sent.headers["authorization"] == f"Bearer {h.key}"
+    assert sent.headers["content-type"] == "application/json"
+    assert sent.body == {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "hi", "name": "ana"},
+            {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "how are you?"},
+        ],
+        "stream": False,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "max_tokens": 64,  # any base URL but api.openai.com gets the widely supported name
+        "stop": ["END"],
+    }
+
+
+def test_api_openai_com_gets_max_completion_tokens():
+    provider = OpenAIProvider(ProviderConfig(name="openai", api_key="sk-123456", extra={"max_tokens": 10}))
+    body = provider.build_body(user_request(), stream=False)
+    assert body["max_completion_tokens"] == 10 and "max_tokens" not in body
+
+
+async def test_stream_asks_for_usage_and_reports_it(make: MakeHarness):
+    h = await make("openai")
+    chunks = await collect(h.provider, user_request())
+    (sent,) = h.scenario.requests
+    assert sent.body["stream"] is True
+    assert sent.body["stream_options"] == {"include_usage": True}
+    assert sent.headers["accept"] == "text/event-stream"
+    assert chunks[-1].usage["completion_tokens"] == 5
+
+
+async def test_stream_usage_can_be_turned_off_for_servers_that_reject_it(make: MakeHarness):
+    h = await make("openai", stream_usage=False)
+    chunks = await collect(h.provider, user_request())
+    assert "stream_options" not in h.scenario.requests[0].body
+    assert chunks[-1].finish_reason == "stop" and chunks[-1].usage == {}  # nothing reported, nothing invented
+
+
+async def test_in_stream_error_before_any_text_is_retried(make: MakeHarness):
+    h = await make("openai", actions=[StreamError(after=0, message="The server had an error")])
+    chunks = await collect(h.provider, user_request())
+    assert "".join(c.content for c in chunks) == "Echo: hello there — done."
+    assert len(h.scenario.requests) == 2 and chunks[-1].metadata["attempts"] == 2
+
+
+async def test_in_stream_error_after_text_is_raised_with_the_vendor_text(make: MakeHarness):
+    h = await make("openai", actions=[StreamError(after=2, message="The server had an error")])
+    with pytest.raises(ProviderError, match="The server had an error") as info:
+        await collect(h.provider, user_request())
+    assert "broke after 2 chunk(s)" in str(info.value)
+    assert len(h.scenario.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("vendor", "normalised"),
+    [
+        ("stop", "stop"),
+        ("length", "length"),
+        ("content_filter", "content_filter"),
+        ("tool_calls", "tool_calls"),
+        ("function_call", "tool_calls"),
+    ],
+)
+async def test_finish_reasons(make: MakeHarness, vendor: str, normalised: str):
+    h = await make("openai", actions=[Reply(finish=vendor), Reply(finish=vendor)])
+    reply = await h.provider.chat(user_request())
+    assert (reply.finish_reason, reply.metadata["raw_finish_reason"]) == (normalised, vendor)
+    assert (await collect(h.provider, user_request()))[-1].finish_reason == normalised
+
+
+def test_finish_reason_mapping_of_unknown_values():
+    assert map_finish_reason(None) is None
+    assert map_finish_reason("something_new") == "stop"
+
+
+async def test_an_empty_reply_is_still_a_complete_turn(make: MakeHarness):
+    h = await make("openai", actions=[Reply(text=""), Reply(text="")])
+    assert (await h.provider.chat(user_request())).content == ""
+    chunks = await collect(h.provider, user_request())
+    assert [c.content for c in chunks] == [""] and chunks[-1].finish_reason == "stop"
+
+
+def test_repr_hides_the_key():
+    provider = create_provider(ProviderConfig(name="openai", api_key="sk-secret-abcdef"))
+    assert "sk-secret-abcdef" not in repr(provider)
+    assert repr(provider) == "<OpenAIProvider name='openai' model='gpt-4o-mini'>"
