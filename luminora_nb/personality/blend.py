@@ -153,7 +153,7 @@ class _Blender:
         votes: dict[T, float] = {}
         for value, weight in zip(values, self.weights, strict=True):
             votes[value] = votes.get(value, 0.0) + weight
-        return min(votes, key=lambda v: (-round(votes[v], 9), str(v)))
+        return min(votes, key=lambda v: (-votes[v], str(v)))
 
     def items(
         self,
@@ -179,14 +179,22 @@ class _Blender:
         for items, weight in zip(lists, weights, strict=True):
             if weight <= 0 and not every_source:
                 continue
+            weight = weight if weight > 0 else 1e-12
+            span = len(items) + 1
             for position, item in enumerate(items):
                 k = key(item)
-                first.setdefault(k, item)
-                scores[k] = scores.get(k, 0.0) + max(weight, 1e-12) * (1.0 - position / (len(items) + 1))
+                score = weight * (1.0 - position / span)
+                if k in scores:
+                    scores[k] += score
+                else:
+                    scores[k] = score
+                    first[k] = item
         if rule == "interleave":
             ranked = self._interleave(lists, weights, key, every_source)
         else:
-            ranked = sorted(scores, key=lambda k: (-round(scores[k], 9), str(k)))
+            # Sources are summed in canonical (name) order, so equal inputs give bit-equal
+            # scores whatever the argument order; ties fall back to the item's text.
+            ranked = [k for _, _, k in sorted((-v, str(k), k) for k, v in scores.items())]
         if rule == "union" or cap is None:
             return [first[k] for k in ranked]
         return [first[k] for k in ranked[:cap]]
@@ -375,28 +383,24 @@ class _Blender:
 
     def mood_config(self) -> dict[str, Any]:
         configs = [d.mood_config for d in self.defs]
-        names = sorted({m.name for c in configs for m in c.moods})
+        by_name = [{m.name: m for m in c.moods} for c in configs]
+        names = sorted({name for moods_of in by_name for name in moods_of})
         moods = []
         for name in names:
-            present = [
-                (d.mood(name), w) for d, w in zip(self.defs, self.weights, strict=True) if d.mood(name)
-            ]
+            present = [(m[name], w) for m, w in zip(by_name, self.weights, strict=True) if name in m]
             weights = [w for _, w in present]
+            offsets = [m.modifiers.as_dict() for m, _ in present]
             moods.append(
                 {
                     "name": name,
-                    "description": max(present, key=lambda p: p[1])[0].description,  # type: ignore[union-attr]
+                    "description": max(present, key=lambda p: p[1])[0].description,
                     "modifiers": {
-                        p: self.number(
-                            f"mood_config.modifiers.{p}",
-                            [getattr(m.modifiers, p) for m, _ in present],  # type: ignore[union-attr]
-                            weights,
-                        )
+                        p: self.number(f"mood_config.modifiers.{p}", [o[p] for o in offsets], weights)
                         for p in PARAMETER_NAMES
                     },
                     "triggers": self.items(
                         "mood_config.triggers",
-                        [m.triggers for m, _ in present],  # type: ignore[union-attr]
+                        [m.triggers for m, _ in present],
                         8,
                         every_source=True,
                         weights=weights,
