@@ -29,7 +29,8 @@ to be a simulation; this docstring is where that is said.
 
 Determinism: every choice is drawn from a BLAKE2b hash of the persona name, the six
 parameters rounded to two decimals, the user's message, the number of earlier user
-turns and (when given) the temperature. Same input, same output, in any process.
+turns (``context["turn_index"]`` when given) and the temperature when given. Same
+input, same output, in any process.
 ``temperature=0`` always takes the first, most characteristic variant; other
 temperatures only select among the same deterministic variants.
 
@@ -52,6 +53,7 @@ import asyncio
 import hashlib
 import math
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -110,8 +112,9 @@ _GREETING = re.compile(
     _I,
 )
 _FAREWELL = re.compile(
-    r"\b(?:good\s?bye|bye(?:\s?bye)?|see (?:you|ya)(?: later| soon| tomorrow)?|farewell|good night|take care|"
-    r"talk (?:to you )?(?:later|soon|tomorrow)|catch you later|gotta go|(?:i )?have to go|signing off|cya|"
+    r"\b(?:good\s?bye|bye(?:\s?bye)?|see (?:you|ya)(?: later| soon| tomorrow)?|farewell|good night|"
+    r"take care(?! of)|"
+    r"talk (?:to you )?(?:later|soon|tomorrow)|catch you later|gotta go|i have to go now|signing off|cya|"
     r"until next time)\b",
     _I,
 )
@@ -131,13 +134,15 @@ _SUCCESS = re.compile(
     r"that makes sense|solved it|fixed it|i did it|nailed it|i understand(?: it)? now|it clicked|eureka)\b",
     _I,
 )
+# A failure report; the weak words also appear in ordinary questions ("common mistakes in chess?").
 _ERROR = re.compile(
     r"\b(?:(?:does|did|is)n'?t work(?:ing)?|(?:does|did|do) not work|not working|(?:is|was) broken|"
     r"(?:got|get|getting|throws?|gives?|have|has) an? (?:error|exception|bug)|error message|"
     r"(?:that'?s|that is|you'?re|you are|it'?s|it is|went|something'?s|something is) (?:wrong|incorrect)|"
-    r"(?:made|make) a mistake|mistakes?|failed|crash(?:ed|es)|doesn'?t (?:run|compile|add up))\b",
+    r"(?:made|make) a mistake|doesn'?t (?:run|compile|add up))\b",
     _I,
 )
+_WEAK_ERROR = re.compile(r"\b(?:mistakes?|failed|crash(?:ed|es)|wrong|incorrect|broken)\b", _I)
 _CONFUSION = re.compile(
     r"\b(?:i (?:still )?(?:do not|don'?t) (?:understand|get (?:it|this|that)|follow)|"
     r"i(?:'m| am) (?:so |really |a bit |still |totally )?(?:confused|lost)|"
@@ -153,7 +158,7 @@ _QUESTION_START = re.compile(
     _I,
 )
 _NAME = re.compile(
-    r"\b(?:my name is|my name'?s|call me|i am called|i'?m called|they call me|name'?s)\s+"
+    r"\b(?:my name is|my name'?s|call me|i am called|i'?m called|they call me)\s+"
     r"([A-Za-z][A-Za-z'-]{0,30})",
     _I,
 )
@@ -211,6 +216,11 @@ _STOP: Final = _words(
     i'm you're don't doesn't didn't isn't aren't can't won't i've i'd i'll what's how's that's there's mean
     means one ones now still even maybe perhaps actually basically probably sure right exactly other another
     does doing every each all both more most quite rather pretty whether"""
+)
+_NOT_NAMES: Final = (
+    _STOP
+    | _FEELINGS
+    | _words("later tomorrow back soon anytime again tonight here home done ready busy sorry")
 )
 _REFLECT: Final = {
     "i": "you",
@@ -341,7 +351,7 @@ def _analyse(text: str) -> _Analysis:
 
     name: str | None = None
     named = _NAME.search(stripped) or _NAME_INTRO.match(stripped)
-    if named is not None and named.group(1).lower() not in _STOP | _FEELINGS:
+    if named is not None and named.group(1).lower() not in _NOT_NAMES:
         name = named.group(1)[0].upper() + named.group(1)[1:]
     feeling, valence = _feeling(stripped)
     preference: tuple[str, str] | None = None
@@ -361,11 +371,11 @@ def _analyse(text: str) -> _Analysis:
             if where:
                 work = f"{m.group(1).strip().lower()} {where}"
 
-    if _FAREWELL.search(stripped):
+    if _FAREWELL.search(stripped) and (not is_question or len(stripped.split()) <= 4):
         intent = "farewell"
     elif _CONFUSION.search(stripped):
         intent = "confusion"
-    elif _ERROR.search(stripped):
+    elif _ERROR.search(stripped) or (not is_question and _WEAK_ERROR.search(stripped)):
         intent = "error"
     elif not is_question and _SUCCESS.search(stripped):
         intent = "success"
@@ -587,6 +597,7 @@ def _signature(definition: PersonaDefinition) -> tuple[int, ...]:
 
 _PROFILE_CACHE: OrderedDict[int, tuple[PersonaDefinition, tuple[int, ...], _Profile]] = OrderedDict()
 _PROFILE_CACHE_SIZE = 256
+_PROFILE_LOCK = threading.Lock()
 
 
 def _profile_for(definition: PersonaDefinition) -> _Profile:
@@ -597,10 +608,11 @@ def _profile_for(definition: PersonaDefinition) -> _Profile:
     if entry is not None and entry[0] is definition and entry[1] == signature:
         return entry[2]
     profile = _profile_from_definition(definition)
-    _PROFILE_CACHE[key] = (definition, signature, profile)
-    _PROFILE_CACHE.move_to_end(key)
-    while len(_PROFILE_CACHE) > _PROFILE_CACHE_SIZE:
-        _PROFILE_CACHE.popitem(last=False)
+    with _PROFILE_LOCK:  # clients on several threads (one event loop each) share the cache
+        _PROFILE_CACHE[key] = (definition, signature, profile)
+        _PROFILE_CACHE.move_to_end(key)
+        while len(_PROFILE_CACHE) > _PROFILE_CACHE_SIZE:
+            _PROFILE_CACHE.popitem(last=False)
     return profile
 
 
@@ -1049,7 +1061,7 @@ class _Composer:
         )
         name = self.memory.name
         if name and name not in seg.text:
-            with_name, count = _GREETING_WORD.subn(rf"\1, {name}\2", seg.text, count=1)
+            with_name, count = _GREETING_WORD.subn(lambda m: f"{m[1]}, {name}{m[2]}", seg.text, count=1)
             if count:
                 seg.text = with_name
             else:

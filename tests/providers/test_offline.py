@@ -239,6 +239,28 @@ async def test_intents(provider: OfflineProvider, text: str, intent: str, must_c
         assert part in out.content.lower(), out.content
 
 
+@pytest.mark.parametrize(
+    ("text", "intent", "must_not_contain"),
+    [
+        ("What are common mistakes in chess?", "question", []),
+        ("How do I take care of a cactus?", "question", []),
+        ("Call me later, ok?", "question", ["Later"]),
+        ("I'm a bit tired.", "about_user", ["a bit"]),
+        ("What names are popular?", "question", ["Are,"]),
+        ("You are wrong about that.", "error", []),
+        ("", "empty", []),
+    ],
+)
+async def test_intent_edge_cases(
+    provider: OfflineProvider, text: str, intent: str, must_not_contain: list[str]
+) -> None:
+    out = await provider.chat(request(text))
+    assert out.metadata["intent"] == intent
+    assert out.content
+    for part in must_not_contain:
+        assert part not in out.content, out.content
+
+
 async def test_thanks_is_answered_in_the_register(provider: OfflineProvider) -> None:
     casual = await reply(provider, "Thanks!", persona(formality=0.1, max_informality=1.0))
     formal = await reply(provider, "Thanks!", persona(formality=0.95))
@@ -309,6 +331,8 @@ async def test_user_name_from_context_wins_over_history(provider: OfflineProvide
     history = (("user", "My name is Sam."), ("assistant", "Hi Sam."))
     out = await reply(provider, "Hello!", history=history, user_name="Ada")
     assert "Ada" in out and "Sam" not in out
+    odd = await reply(provider, "Hello!", user_name=r"Dr. \1 {topic}")
+    assert r"Dr. \1 {topic}" in odd  # names are data, never a pattern or a template
 
 
 async def test_earlier_statements_and_context_facts_are_recalled(provider: OfflineProvider) -> None:
