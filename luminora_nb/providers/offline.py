@@ -829,6 +829,13 @@ _ELABORATION: Final = {
         "Every conversation leaves something to think about.",
         "Until then, be kind to yourself.",
     ),
+    "success": (
+        "It is worth noticing what made the difference this time.",
+        "That kind of progress builds on itself.",
+        "Next time, the same steps will feel easier.",
+        "We can try a slightly harder version whenever you are ready.",
+        "Take a moment to enjoy it; you have earned it.",
+    ),
     "thanks": (
         "I am glad it was useful.",
         "That is what I am here for.",
@@ -846,7 +853,7 @@ _ELABORATION_FAMILY: Final = {
     "question": "explain",
     "confusion": "explain",
     "error": "explain",
-    "success": "explain",
+    "success": "success",
     "statement": "chat",
     "about_user": "chat",
     "thanks": "thanks",
@@ -1166,7 +1173,7 @@ class _Composer:
             )
         if turn.intent == "thanks":
             return self.say("Is there anything else you would like to look at?", "closer")
-        if turn.intent in ("question", "confusion", "error", "success"):
+        if turn.intent in ("question", "confusion", "error"):
             return self.say(self.pick(_CLOSER[self.p.style]), "closer")
         return self.say(self.pick(_CHAT_CLOSER[self.p.style]), "closer")
 
@@ -1213,7 +1220,7 @@ class _Composer:
         elif intent == "farewell":
             core = [self.trigger(self.p.on_goodbye, "farewell", "core")]
             if self.memory.name and self.memory.name not in core[0].text:
-                core.append(self.say("Take care, {name}.", "head", name=self.memory.name))
+                core.append(self.say("Take care, {name}.", "closer", name=self.memory.name))
         else:
             core = self.core()
             if turn.greeted:
