@@ -665,6 +665,12 @@ def _contract(match: re.Match[str]) -> str:
     return short[0].upper() + short[1:] if found[0].isupper() else short
 
 
+@lru_cache(maxsize=2048)
+def _in_register(template: str, full: bool) -> str:
+    """``template`` with contractions: all of them (``full``) or the light set."""
+    return (_CONTRACT_ALL if full else _CONTRACT_LIGHT).sub(_contract, template)
+
+
 _QUESTION_CORE: Final = {
     "why": (
         "On {topic}, the reason usually comes down to a few causes, and it is worth asking which one "
@@ -1039,9 +1045,10 @@ class _Composer:
         return choice
 
     def say(self, template: str, role: str, **values: str) -> _Seg:
-        text = template.format(topic=self.topic, **values) if "{" in template else template
+        # The register applies to our wording only; the user's words are echoed as given.
         if self.contractions is not None:
-            text = self.contractions.sub(_contract, text)
+            template = _in_register(template, self.contractions is _CONTRACT_ALL)
+        text = template.format(topic=self.topic, **values) if "{" in template else template
         return _Seg(text[0].upper() + text[1:] if text else text, role)
 
     def authored(self, text: str, role: str) -> _Seg:
@@ -1431,6 +1438,9 @@ class _Reply:
     intent: str
 
 
+_PARAMETER_SET: Final = frozenset(PARAMETER_NAMES)
+
+
 def _number(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ProviderBadRequestError(
@@ -1668,16 +1678,16 @@ class OfflineProvider(Provider):
                 "offline provider: context['parameters'] must map parameter names to numbers 0..1",
                 provider="offline",
             )
-        unknown = sorted(set(given) - set(PARAMETER_NAMES))
-        if unknown:
+        if len(given) > len(PARAMETER_NAMES) or not _PARAMETER_SET.issuperset(given):
+            unknown = sorted(set(given) - _PARAMETER_SET)
             raise ProviderBadRequestError(
                 f"offline provider: unknown parameter(s) {unknown} in context['parameters']; "
                 f"expected some of {list(PARAMETER_NAMES)}",
                 provider="offline",
             )
-        return {
-            k: min(1.0, max(0.0, _number(given[k], f"context['parameters'][{k!r}]")))
-            if k in given
-            else profile.params[k]
-            for k in PARAMETER_NAMES
-        }
+        out = dict(profile.params)
+        for key, value in given.items():
+            if type(value) is not float or not 0.0 <= value <= 1.0:  # the client's own floats skip this
+                value = min(1.0, max(0.0, _number(value, f"context['parameters'][{key!r}]")))
+            out[key] = value
+        return out
