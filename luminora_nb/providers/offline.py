@@ -416,9 +416,7 @@ def _analyse(text: str) -> _Analysis:
             if last.lower() in _TRAILING_VERBS:  # "how does photosynthesis work" -> "photosynthesis"
                 topic = head
 
-    facts: list[str] = []
-    if name:
-        facts.append(f"your name is {name}")
+    facts: list[str] = []  # what the user said about themselves, in the second person (not the name)
     if preference:
         facts.append(f"you {preference[0]} {preference[1]}")
     if identity:
@@ -1458,7 +1456,8 @@ def _memory_of(messages: Sequence[Any], context: Mapping[str, Any], prior_turns:
             earlier = _analyse(message.content)
             if earlier.name:
                 name = earlier.name
-            facts.extend(f for f in earlier.facts if not f.startswith("your name"))
+            if earlier.facts:
+                facts.extend(earlier.facts)
         elif message.role == "assistant":
             last_reply = message.content
     given_name = context.get("user_name")
