@@ -200,7 +200,7 @@ _STRONG_EMOTION = re.compile(
     r"terrified|worried|upset|burnt out|burned out)\b",
     _I,
 )
-_HOW_TO = re.compile(r"^\W*how (?:do|can|should|could|would|might|will|to) (?:i |we |you |one )?(.+)", _I)
+_HOW_TO = re.compile(r"^\W*how (?:(?:do|can|should|could|would|might|will) (?:i|we|you|one) |to )(.+)", _I)
 _WORD = re.compile(r"[^\W_][\w'\u2019+#-]*")
 _SENTENCE_END = re.compile(r"[.!?…]['\")\]]*$")
 
