@@ -378,8 +378,9 @@ class PostgresStorage(Storage):
             except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 raise self._failure(operation, subject, exc) from None
             finally:
-                if broken:
-                    connection.terminate()  # the pool replaces a terminated connection on next use
+                if broken:  # the pool replaces a terminated connection on next use
+                    with contextlib.suppress(Exception):  # it may be released already
+                        connection.terminate()
                 await self._release(pool, connection)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -387,8 +388,9 @@ class PostgresStorage(Storage):
     async def _release(pool: asyncpg.Pool, connection: asyncpg.Connection) -> None:
         try:
             await pool.release(connection)
-        except Exception:  # a broken connection is discarded by the pool anyway
-            connection.terminate()
+        except Exception:  # released already (closed connections detach), or broken
+            with contextlib.suppress(Exception):
+                connection.terminate()
 
     def _columns(self, document: dict[str, Any], *, what: str) -> tuple[str | None, bytes | None]:
         """``(doc, blob)`` column values for a document."""
