@@ -41,7 +41,7 @@ def make_record(
     content: str = UNICODE,
     personality: str = "aurora",
 ) -> SessionRecord:
-    sid = session_id or f"s-{uuid.uuid4().hex[:10]}"
+    sid = f"s-{uuid.uuid4().hex[:10]}" if session_id is None else session_id
     msgs = [
         Message(
             role=MessageRole.USER if i % 2 == 0 else MessageRole.ASSISTANT,
