@@ -299,14 +299,20 @@ class FileStorage(Storage):
 
     def _summary(self, path: Path) -> SessionSummary | None:
         """The listing row of one session file: reads its first and last lines only."""
-        lines = self._read_session_lines(path)
-        if not lines:
+        try:
+            fh = path.open("rb")
+        except FileNotFoundError:
             return None
+        with fh:
+            first = fh.readline()
+            if not first.endswith(b"\n"):
+                return None  # empty, or being replaced: nothing complete to list
+            last, _ = self._last_line(fh, os.fstat(fh.fileno()).st_size)
         sid = _id_from_file_name(path.stem)
         what = f"session {sid!r}" if sid is not None else f"session file {path.name!r}"
-        doc = self._codec.decode(lines[0], what=what)
-        last = self._codec.decode(lines[-1], what=what) if len(lines) > 1 else {}
-        count = int(last.get("seq", 0)) + len(last.get("messages", []))
+        doc = self._codec.decode(first[:-1], what=what)
+        batch = self._codec.decode(last, what=what) if last is not None and last != first[:-1] else {}
+        count = int(batch.get("seq", 0)) + len(batch.get("messages", []))
         provider = doc.get("provider_config", {}).get("name", "")
         return SessionSummary(
             session_id=doc["session_id"],
@@ -315,7 +321,7 @@ class FileStorage(Storage):
             user_id=doc.get("user_id"),
             message_count=count,
             created_at=doc["created_at"],
-            last_active=last.get("last_active") or doc["last_active"],
+            last_active=batch.get("last_active") or doc["last_active"],
         )
 
     # -- conversations ---------------------------------------------------------------
@@ -364,13 +370,9 @@ class FileStorage(Storage):
                 ) from None
             with os.fdopen(fd, "r+b", buffering=0) as fh:
                 size = os.fstat(fd).st_size
-                last = self._tail_line(fh, size)
-                if last is None:  # a torn final line from a crash: cut it off
-                    data = _read_all(fh)
-                    keep = data.rfind(b"\n") + 1
-                    fh.truncate(keep)
-                    size = keep
-                    last = self._tail_line(fh, size)
+                last, complete = self._last_line(fh, size)
+                if complete < size:  # a torn final line from a crash: cut it off
+                    fh.truncate(complete)
                 if last is None:
                     raise StorageError(f"{what} is corrupt: its file holds no complete line; delete it")
                 tail = self._codec.decode(last, what=what)
@@ -390,28 +392,27 @@ class FileStorage(Storage):
         await self._run("append_messages", what, ("session", session_id), append)
 
     @staticmethod
-    def _tail_line(fh: Any, size: int) -> bytes | None:
-        """The last complete line of a file (without its newline); ``None`` if the file is torn."""
-        if size == 0:
-            return None
-        fh.seek(size - 1)
-        if fh.read(1) != b"\n":
-            return None
-        block = 4096
-        end = size - 1
-        pos = end
-        chunks: list[bytes] = []
+    def _last_line(fh: Any, size: int) -> tuple[bytes | None, int]:
+        """The last complete line of a file (without its newline) and where complete lines end.
+
+        Bytes after the last newline are a line cut short by a crash (or still being
+        written): they are not part of the result, and the offset tells where they begin.
+        """
+        block = 8192
+        pos = size
+        buf = b""
         while pos > 0:
             start = max(0, pos - block)
             fh.seek(start)
-            chunk = fh.read(pos - start)
-            newline = chunk.rfind(b"\n")
-            if newline >= 0:
-                chunks.append(chunk[newline + 1 :])
-                break
-            chunks.append(chunk)
+            buf = fh.read(pos - start) + buf
             pos = start
-        return b"".join(reversed(chunks))
+            end = buf.rfind(b"\n")
+            if end < 0:
+                continue
+            begin = buf.rfind(b"\n", 0, end)
+            if begin >= 0 or pos == 0:
+                return buf[begin + 1 : end], pos + end + 1
+        return None, 0
 
     async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
         """Summaries of stored sessions, oldest first. Unreadable sessions are logged and skipped."""
@@ -657,12 +658,6 @@ class FileStorage(Storage):
 def _fact_slot(category: str, key: str) -> str:
     """The slot of a fact in the user document: category and key, unambiguously joined."""
     return f"{len(category)}:{category}:{key}"
-
-
-def _read_all(fh: Any) -> bytes:
-    fh.seek(0)
-    data: bytes = fh.read()
-    return data
 
 
 def _directory_of(connection_string: str | None) -> Path:
