@@ -551,6 +551,13 @@ class _ClientCache:
 _CLIENTS = _ClientCache()
 
 
+def _close_on_loop(client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop) -> None:
+    """Close ``client`` on the loop that owns its connections, if that loop still runs."""
+    if loop.is_running() and not loop.is_closed():
+        asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+    # A stopped loop took its sockets with it; nothing is left to close cleanly.
+
+
 # --------------------------------------------------------------------------- streaming state
 
 
@@ -747,9 +754,14 @@ class HTTPProvider(Provider):
         current = self._client_loop() if self._client_loop is not None else None
         if self._client is not None and current is loop:
             return self._client
-        if self._client is not None and current is not None:
-            # Used from another event loop: leave the old loop's client to its loop.
-            _CLIENTS.release(current, self._client_key, self._client)
+        # Used from another event loop (connections belong to the loop that opened them):
+        # give the old share back and close it over there if it was the last.
+        if (
+            self._client is not None
+            and current is not None
+            and _CLIENTS.release(current, self._client_key, self._client)
+        ):
+            _close_on_loop(self._client, current)
         self._client = _CLIENTS.acquire(loop, self._client_key)
         self._client_loop = weakref.ref(loop)
         return self._client
@@ -761,10 +773,12 @@ class HTTPProvider(Provider):
         if client is None or loop_ref is None:
             return
         loop = loop_ref()
-        if loop is None:
+        if loop is None or not _CLIENTS.release(loop, self._client_key, client):
             return
-        if _CLIENTS.release(loop, self._client_key, client):
+        if loop is asyncio.get_running_loop():
             await client.aclose()
+        else:
+            _close_on_loop(client, loop)
 
     async def __aenter__(self) -> HTTPProvider:
         return self

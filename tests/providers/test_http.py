@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -682,3 +684,35 @@ async def test_httpx_logs_do_not_include_request_headers(make: MakeHarness, capl
     assert h.key is not None
     assert all(h.key not in record.getMessage() for record in caplog.records)
     assert any("HTTP Request: POST" in record.getMessage() for record in caplog.records)
+
+
+def test_a_provider_used_from_another_event_loop_moves_its_connections(vendor_server: VendorServer):
+    scenario = vendor_server.scenario("openai", key="sk-loops-123456", model="gpt-4o-mini")
+    provider = create_provider(
+        ProviderConfig(name="openai", api_key="sk-loops-123456", base_url=scenario.base_url)
+    )
+    background = asyncio.new_event_loop()
+    thread = threading.Thread(target=background.run_forever, daemon=True)
+    thread.start()
+    try:
+        future = asyncio.run_coroutine_threadsafe(provider.chat(user_request("there")), background)
+        assert future.result(timeout=10).content == "Echo: there — done."
+        old_client = provider._client  # type: ignore[attr-defined]
+        assert old_client is not None and not old_client.is_closed
+
+        async def here() -> str:
+            text = (await provider.chat(user_request("here"))).content
+            await provider.aclose()
+            return text
+
+        assert asyncio.run(here()) == "Echo: here — done."
+        # The first loop's client was closed on its own loop once this provider left it.
+        deadline = time.monotonic() + 5
+        while not old_client.is_closed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert old_client.is_closed
+    finally:
+        background.call_soon_threadsafe(background.stop)
+        thread.join(timeout=5)
+        background.close()
+    assert len({r.client_port for r in scenario.requests}) == 2
