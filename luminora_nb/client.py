@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -627,10 +628,12 @@ class LuminoraCoreClient:
             parts: list[str] = []
             last: ChatResponse | None = None
             try:
-                async for chunk in sess.provider.stream(request):
-                    parts.append(chunk.content)
-                    last = chunk
-                    yield chunk
+                # aclosing: a consumer that stops early must not leave the HTTP response open.
+                async with contextlib.aclosing(sess.provider.stream(request)) as chunks:
+                    async for chunk in chunks:
+                        parts.append(chunk.content)
+                        last = chunk
+                        yield chunk
             except LuminoraError as exc:
                 await self._publish_failure(sess, exc, "provider")
                 raise

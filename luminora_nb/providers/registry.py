@@ -53,15 +53,7 @@ def available_providers() -> list[str]:
 
 def _load_builtin(name: str) -> ProviderFactory:
     module_name, _, class_name = _BUILTIN[name].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            raise NotImplementedError(
-                f"the {name!r} provider adapter is not built yet (issue #3, LLM providers); "
-                "use ProviderConfig(name='offline') meanwhile"
-            ) from None
-        raise
+    module = importlib.import_module(module_name)
     factory: ProviderFactory = getattr(module, class_name)
     return factory
 
