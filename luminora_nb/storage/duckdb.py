@@ -403,7 +403,15 @@ class DuckDBStorage(Storage):
         values = [(sid, total, stamps[sid]) for sid, total in totals.items()]
         t = self._t["sessions"]
         counts: dict[str, int] = {}
-        for start in range(0, len(values), _INSERT_CHUNK):
+        if len(values) == 1:  # the common case: one caller, one session
+            sid, total, stamp = values[0]
+            rows = con.execute(
+                f"UPDATE {t} SET message_count = message_count + ?, last_active = ?, appended = true "
+                "WHERE session_id = ? RETURNING session_id, message_count",
+                [total, stamp, sid],
+            ).fetchall()
+            counts.update((str(r[0]), int(r[1])) for r in rows)
+        for start in range(0, len(values) if len(values) > 1 else 0, _INSERT_CHUNK):
             chunk = values[start : start + _INSERT_CHUNK]
             rows = con.execute(
                 f"UPDATE {t} SET message_count = {t}.message_count + v.k, last_active = v.la, "
