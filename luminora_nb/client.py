@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -628,12 +627,17 @@ class LuminoraCoreClient:
             parts: list[str] = []
             last: ChatResponse | None = None
             try:
-                # aclosing: a consumer that stops early must not leave the HTTP response open.
-                async with contextlib.aclosing(sess.provider.stream(request)) as chunks:
+                chunks = sess.provider.stream(request)
+                try:
                     async for chunk in chunks:
                         parts.append(chunk.content)
                         last = chunk
                         yield chunk
+                finally:
+                    # A consumer that stops early must not leave the HTTP response open.
+                    aclose = getattr(chunks, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
             except LuminoraError as exc:
                 await self._publish_failure(sess, exc, "provider")
                 raise
