@@ -511,15 +511,17 @@ class LuminoraCoreClient:
         )
         return turn, request
 
-    async def _persist(self, sess: _Session, user: Message, reply: Message) -> None:
+    async def _persist(self, sess: _Session, prompt: ChatMessage, user: Message, reply: Message) -> None:
         record = sess.record
         record.conversation.messages.extend((user, reply))
-        sess.history.append(ChatMessage.model_construct(role="user", content=user.content, name=None))
+        sess.history.append(prompt)
         sess.history.append(ChatMessage.model_construct(role="assistant", content=reply.content, name=None))
         sess.turn_index += 1
         now = reply.timestamp
-        record.conversation.updated_at = now
-        record.last_active = now
+        # Plain attribute writes: these values are ours and valid, and assignment
+        # validation would cost more than the rest of the bookkeeping of a turn.
+        record.conversation.__dict__["updated_at"] = now
+        record.__dict__["last_active"] = now
         sess.unsaved.extend((user, reply))
         pending = list(sess.unsaved)
         await self.storage.append_messages(sess.session_id, pending, last_active=now)
@@ -529,6 +531,7 @@ class LuminoraCoreClient:
         self,
         sess: _Session,
         turn: TurnState,
+        prompt: ChatMessage,
         response: ChatResponse,
         started: float,
         user_time: datetime,
@@ -549,7 +552,7 @@ class LuminoraCoreClient:
             role=MessageRole.ASSISTANT, content=response.content, timestamp=utcnow(), metadata=reply_meta
         )
         try:
-            await self._persist(sess, user, reply)
+            await self._persist(sess, prompt, user, reply)
         except StorageError as exc:
             await self._publish_failure(sess, exc, "storage")
             raise
@@ -578,12 +581,9 @@ class LuminoraCoreClient:
             )
             for event in events:
                 await self.events.publish(event)
-        response.metadata = {
-            **response.metadata,
-            "session_id": sess.session_id,
-            "turn_index": turn.turn_index,
-            "latency_ms": round(latency_ms, 3),
-        }
+        response.metadata.update(
+            session_id=sess.session_id, turn_index=turn.turn_index, latency_ms=round(latency_ms, 3)
+        )
         return response
 
     async def send_message(self, session_id: str, message: str, **kwargs: Any) -> ChatResponse:
@@ -608,7 +608,9 @@ class LuminoraCoreClient:
             except LuminoraError as exc:
                 await self._publish_failure(sess, exc, "provider")
                 raise
-            return await self._finish(sess, turn, response, started, user_time, metadata, streamed=False)
+            return await self._finish(
+                sess, turn, request.messages[-1], response, started, user_time, metadata, streamed=False
+            )
 
     async def stream_message(
         self, session_id: str, message: str, **kwargs: Any
@@ -649,7 +651,9 @@ class LuminoraCoreClient:
                 model=last.model if last else sess.provider.model,
                 metadata=dict(last.metadata) if last else {},
             )
-            await self._finish(sess, turn, final, started, user_time, metadata, streamed=True)
+            await self._finish(
+                sess, turn, request.messages[-1], final, started, user_time, metadata, streamed=True
+            )
 
     async def _publish_failure(
         self, sess: _Session, exc: Exception, stage: Literal["provider", "storage", "session", "memory"]
