@@ -155,13 +155,19 @@ class FileStorage(Storage):
 
     # -- life-cycle ------------------------------------------------------------------
     async def initialize(self) -> None:
-        """Create the directory tree if it is missing.
+        """Create the directory tree if it is missing (only with ``auto_create_tables``).
 
         Raises:
-            StorageError: the directory cannot be created or written.
+            StorageError: the directory cannot be created or written, or it is missing
+                while ``auto_create_tables`` is off.
         """
 
         def make() -> None:
+            if not self.config.auto_create_tables and not (self.directory / "sessions").is_dir():
+                raise StorageError(
+                    f"file storage: {str(self.directory)!r} is not a luminora_nb storage directory and "
+                    "auto_create_tables is off; set StorageConfig(auto_create_tables=True) to create it"
+                )
             for sub in _SUBDIRS:
                 (self.directory / sub).mkdir(parents=True, exist_ok=True)
             if not os.access(self.directory, os.W_OK):

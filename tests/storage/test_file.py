@@ -171,6 +171,16 @@ async def test_unusable_directory_is_a_clear_error(tmp_path: Path) -> None:
         await store.initialize()
 
 
+async def test_without_auto_create_the_directory_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="auto_create_tables is off"):
+        await open_store(tmp_path / "missing", auto_create_tables=False)
+    assert not (tmp_path / "missing").exists()
+    await open_store(tmp_path / "made")
+    store = await open_store(tmp_path / "made", auto_create_tables=False)
+    await store.save_session(make_record("s1"))
+    assert await store.load_session("s1") is not None
+
+
 async def test_delete_removes_lock_files_and_fsync_can_be_off(tmp_path: Path) -> None:
     store = await open_store(tmp_path, extra={"fsync": False})
     await store.save_session(make_record("s1"))
