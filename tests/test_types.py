@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 import luminora_nb.types as types_pkg
+from luminora_nb.errors import StorageError
 from luminora_nb.personality.library import get_builtin, load_builtins
 from luminora_nb.types import (
     Affinity,
@@ -263,7 +264,7 @@ def test_unknown_enum_values_are_rejected() -> None:
 
 
 def test_unknown_storage_type_names_the_valid_ones() -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(StorageError) as info:
         StorageConfig(storage_type="cassandra")
     message = str(info.value)
     assert (
@@ -379,7 +380,7 @@ def test_storage_config_hides_encryption_key() -> None:
     ],
 )
 def test_storage_config_rejects_injection_shaped_table_names(table: str) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(StorageError) as info:
         StorageConfig(storage_type="postgres", table_name=table)
     message = str(info.value)
     assert "is not a valid identifier; use letters, digits and underscores" in message
@@ -393,7 +394,7 @@ def test_storage_config_accepts_plain_identifiers(table: str) -> None:
 
 @pytest.mark.parametrize("prefix", ["a b", "x/../y", "", "p" * 65, "key*"])
 def test_storage_config_rejects_bad_key_prefixes(prefix: str) -> None:
-    with pytest.raises(ValidationError, match="key_prefix"):
+    with pytest.raises(StorageError, match="key_prefix"):
         StorageConfig(key_prefix=prefix)
 
 
@@ -463,7 +464,7 @@ def test_models_validate_on_assignment() -> None:
     with pytest.raises(ValidationError):
         config.decay_factor = 3.0
     storage = StorageConfig()
-    with pytest.raises(ValidationError):
+    with pytest.raises(StorageError, match="not a valid identifier"):
         storage.table_name = "x; drop table y"
 
 

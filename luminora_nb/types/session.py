@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from ..errors import StorageError
 from ._base import Model, SecretHoldingModel, scrub_secrets, utcnow
 from .personality import PersonalityData
 
@@ -141,7 +142,7 @@ class StorageConfig(SecretHoldingModel):
             lowered = aliases.get(lowered, lowered)
             if lowered not in {t.value for t in StorageType}:
                 known = ", ".join(t.value for t in StorageType)
-                raise ValueError(f"unknown storage_type {value!r}; use one of: {known}")
+                raise StorageError(f"unknown storage_type {value!r}; use one of: {known}")
             return lowered
         return value
 
@@ -149,7 +150,7 @@ class StorageConfig(SecretHoldingModel):
     @classmethod
     def _valid_identifier(cls, value: str) -> str:
         if not _IDENTIFIER.match(value):
-            raise ValueError(
+            raise StorageError(
                 f"table_name {value!r} is not a valid identifier; use letters, digits and "
                 "underscores, starting with a letter or underscore (at most 63 characters)"
             )
@@ -159,7 +160,7 @@ class StorageConfig(SecretHoldingModel):
     @classmethod
     def _valid_prefix(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", value):
-            raise ValueError(f"key_prefix {value!r} may only hold letters, digits and _ . : -")
+            raise StorageError(f"key_prefix {value!r} may only hold letters, digits and _ . : -")
         return value
 
 
