@@ -25,6 +25,8 @@ CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" .venv/bin/python -m pip install -q
 echo "== ruff"; .venv/bin/ruff check luminora_nb luminoracore luminoracore_sdk tests benchmarks
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"
+# The real llama.cpp test must run here, not skip: a broken install fails the suite.
+export LUMINORA_REQUIRE_LLAMA="${LUMINORA_REQUIRE_LLAMA:-1}"
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?
