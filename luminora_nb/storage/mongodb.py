@@ -302,12 +302,20 @@ class MongoDBStorage(Storage):
         except self._unsafe as exc:
             if self._plain:
                 raise _NotBsonSafe() from exc
-            raise StorageError(f"mongodb storage: {operation} of {subject} failed: {exc}") from None
+            raise StorageError(f"mongodb storage: could not {operation} {subject}: {exc}") from None
         except self._errors as exc:
+            from pymongo.errors import ConnectionFailure, OperationFailure
+
             reason = "timed out" if isinstance(exc, TimeoutError) else self._scrub(str(exc))
+            if isinstance(exc, OperationFailure) and not isinstance(exc, ConnectionFailure):
+                hint = (
+                    "the server refused the operation; check the user's privileges and that the "
+                    f"collections '{self._base}*' were created by this version"
+                )
+            else:
+                hint = f"check that the MongoDB server at {self._where} is running and reachable, then retry"
             raise StorageError(
-                f"mongodb storage: {operation} of {subject} failed: {reason} ({type(exc).__name__}); "
-                f"check that the MongoDB server at {self._where} is running and reachable, then retry"
+                f"mongodb storage: could not {operation} {subject}: {reason} ({type(exc).__name__}); {hint}"
             ) from None
 
     async def _write(self, operation: str, subject: str, write: Callable[[bool], Awaitable[T]]) -> T:
@@ -448,7 +456,7 @@ class MongoDBStorage(Storage):
 
     async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
         query: dict[str, Any] = {} if user_id is None else {"user_id": user_id}
-        async with self._op("listing", "sessions"):
+        async with self._op("list", "sessions"):
             stored = await self._col().find(query, projection={"message_count": 0}).to_list(None)
             ids = [s["_id"] for s in stored]
             counts: dict[str, int] = {}
@@ -511,16 +519,16 @@ class MongoDBStorage(Storage):
         document: Mapping[str, Any],
         subject: str,
         *,
-        ordered: bool,
+        order: int | None = None,
     ) -> None:
+        """Insert or replace one record; ``order`` (if given) is stored as its ``ord``."""
         collection = self._col(suffix)
         key = {"user_id": user_id, "ident": ident}
 
         async def write(as_bytes: bool) -> None:
             body: dict[str, Any] = {**key, **self._fields(document, what=subject, as_bytes=as_bytes)}
-            if ordered:
-                previous = await collection.find_one(key, projection={"ord": 1})
-                body["ord"] = previous["ord"] if previous is not None else _next_ord()
+            if order is not None:
+                body["ord"] = order
             await collection.replace_one(key, body, upsert=True)
 
         await self._write("save", subject, write)
@@ -535,7 +543,7 @@ class MongoDBStorage(Storage):
     ) -> bool:
         doc = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
         subject = f"affinity of user {user_id!r} with {personality_name!r}"
-        await self._put("affinity", user_id, _digest(personality_name), doc, subject, ordered=False)
+        await self._put("affinity", user_id, _digest(personality_name), doc, subject)
         return True
 
     async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
@@ -553,7 +561,8 @@ class MongoDBStorage(Storage):
             stored = await self._col("facts").find_one({"user_id": user_id, "ident": ident})
         previous = self._decode(stored, what=subject) if stored is not None else None
         doc = fact_document(user_id, category, key, value, kwargs, previous)
-        await self._put("facts", user_id, ident, doc, subject, ordered=True)
+        order = int(stored["ord"]) if stored is not None and "ord" in stored else _next_ord()
+        await self._put("facts", user_id, ident, doc, subject, order=order)
         return True
 
     async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
@@ -623,7 +632,11 @@ class MongoDBStorage(Storage):
     ) -> bool:
         doc = embedding_document(item_id, kind, text, vector, kwargs)
         subject = f"embedding {item_id!r} of user {user_id!r}"
-        await self._put("embeddings", user_id, _digest(item_id), doc, subject, ordered=True)
+        ident = _digest(item_id)
+        async with self._op("save", subject):  # a replaced embedding keeps its place
+            stored = await self._col("embeddings").find_one({"user_id": user_id, "ident": ident}, {"ord": 1})
+        order = int(stored["ord"]) if stored is not None and "ord" in stored else _next_ord()
+        await self._put("embeddings", user_id, ident, doc, subject, order=order)
         return True
 
     async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
@@ -632,7 +645,7 @@ class MongoDBStorage(Storage):
 
     async def list_users(self) -> list[str]:
         users: set[str] = set()
-        async with self._op("listing", "users"):
+        async with self._op("list", "users"):
             for suffix in _USER_COLLECTIONS:
                 users.update(await self._col(suffix).distinct("user_id"))
         return sorted(users)

@@ -244,7 +244,7 @@ class PostgresStorage(Storage):
                     f"postgres storage: {self._scrub(str(exc))} at {self._where}; create the database "
                     "or fix the database name in connection_string"
                 ) from None
-            reason = "no answer in time" if isinstance(exc, asyncio.TimeoutError) else self._scrub(str(exc))
+            reason = "no answer in time" if isinstance(exc, TimeoutError) else self._scrub(str(exc))
             raise StorageError(
                 f"postgres storage: cannot reach the PostgreSQL server at {self._where} within "
                 f"{timeout:g} s ({reason}); check that it is running and that connection_string is "
@@ -274,7 +274,7 @@ class PostgresStorage(Storage):
                     return
                 absent = await missing(connection)
             except Exception as exc:
-                raise self._failure("table setup", f"tables {self._base!r}", exc) from None
+                raise self._failure("set up", f"the tables of {self._base!r}", exc) from None
         if absent:
             raise StorageError(
                 f"postgres storage: table(s) {', '.join(absent)} do not exist and auto_create_tables is "
@@ -306,12 +306,21 @@ class PostgresStorage(Storage):
         return text.replace(password, "***") if password else text
 
     def _failure(self, operation: str, subject: str, exc: BaseException) -> StorageError:
-        reason = (
-            "timed out" if isinstance(exc, asyncio.TimeoutError) else self._scrub(str(exc)) or "no detail"
+        import asyncpg
+
+        reason = "timed out" if isinstance(exc, TimeoutError) else self._scrub(str(exc)) or "no detail"
+        refused = isinstance(exc, asyncpg.PostgresError) and not isinstance(
+            exc, asyncpg.PostgresConnectionError | asyncpg.AdminShutdownError
         )
+        if refused:  # the server answered and refused the statement
+            hint = (
+                "the server refused it; check the privileges of the connection's user and that the tables "
+                f"'{self._base}*' have the layout this version creates"
+            )
+        else:
+            hint = f"check that the PostgreSQL server at {self._where} is running and reachable, then retry"
         return StorageError(
-            f"postgres storage: {operation} of {subject} failed: {reason} ({type(exc).__name__}); "
-            f"check that the PostgreSQL server at {self._where} is running and reachable, then retry"
+            f"postgres storage: could not {operation} {subject}: {reason} ({type(exc).__name__}); {hint}"
         )
 
     async def _run(
@@ -542,7 +551,7 @@ class PostgresStorage(Storage):
                 )
             )
 
-        rows = await self._run("listing", "sessions", work, write=False)
+        rows = await self._run("list", "sessions", work, write=False)
         summaries: list[SessionSummary] = []
         for row in rows:
             subject = f"session {row['session_id']!r}"
@@ -777,7 +786,7 @@ class PostgresStorage(Storage):
             )
             return [r["user_id"] for r in rows]
 
-        return sorted(await self._run("listing", "users", work, write=False))
+        return sorted(await self._run("list", "users", work, write=False))
 
     async def delete_user_data(self, user_id: str) -> int:
         t = self.table

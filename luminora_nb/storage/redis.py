@@ -199,7 +199,7 @@ class RedisStorage(Storage):
                 f"redis storage: invalid connection_string {self._where!r} ({exc}); "
                 "use redis://[:password@]host:port/db"
             ) from None
-        self._errors = (RedisError, OSError, asyncio.TimeoutError)
+        self._errors = (RedisError, OSError, TimeoutError)
         try:
             await asyncio.wait_for(client.ping(), timeout)
         except self._errors as exc:
@@ -209,7 +209,7 @@ class RedisStorage(Storage):
                     f"redis storage: the Redis server at {self._where} refused the connection "
                     f"({self._scrub(str(exc))}); check the user name and password in connection_string"
                 ) from None
-            reason = "no answer in time" if isinstance(exc, asyncio.TimeoutError) else str(exc)
+            reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)
             raise StorageError(
                 f"redis storage: cannot reach the Redis server at {self._where} within {timeout:g} s "
                 f"({self._scrub(reason)}); check that it is running and that connection_string is right, "
@@ -254,10 +254,18 @@ class RedisStorage(Storage):
         except StorageError:
             raise
         except self._errors as exc:
-            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else self._scrub(str(exc))
+            from redis.exceptions import ResponseError
+
+            reason = "timed out" if isinstance(exc, TimeoutError) else self._scrub(str(exc))
+            if isinstance(exc, ResponseError):  # the server answered with an error (OOM, WRONGTYPE, ...)
+                hint = (
+                    "the server refused the command; check its memory limit and that no other program "
+                    f"writes keys under the prefix '{self._prefix}:'"
+                )
+            else:
+                hint = f"check that the Redis server at {self._where} is running and reachable, then retry"
             raise StorageError(
-                f"redis storage: {operation} of {subject} failed: {reason} ({type(exc).__name__}); "
-                f"check that the Redis server at {self._where} is running and reachable, then retry"
+                f"redis storage: could not {operation} {subject}: {reason} ({type(exc).__name__}); {hint}"
             ) from None
 
     def _ttl(self, record: SessionRecord) -> int:
@@ -340,7 +348,7 @@ class RedisStorage(Storage):
         client, codec = self._ready()
         pattern = f"{self._prefix}:s:*"
         start = len(self._prefix) + 3
-        async with self._op("listing", "sessions"):
+        async with self._op("list", "sessions"):
             session_keys = [k async for k in client.scan_iter(match=pattern, count=1000)]
             async with client.pipeline(transaction=False) as pipe:
                 for key in session_keys:
@@ -535,7 +543,7 @@ class RedisStorage(Storage):
         client, _ = self._ready()
         start = len(self._prefix) + 3
         users: set[str] = set()
-        async with self._op("listing", "users"):
+        async with self._op("list", "users"):
             async for raw_key in client.scan_iter(match=f"{self._prefix}:u:*", count=1000):
                 key = raw_key.decode("utf-8")
                 for suffix in _USER_SUFFIXES:

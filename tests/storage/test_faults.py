@@ -180,17 +180,17 @@ async def test_unresolvable_host_is_a_clear_error(backend: str) -> None:
 
 
 def test_unknown_storage_type_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"unknown storage_type 'cassandra'; use one of: memory, redis"):
+    with pytest.raises(StorageError, match=r"unknown storage_type 'cassandra'; use one of: memory, redis"):
         StorageConfig(storage_type="cassandra")
-    with pytest.raises(ValueError, match="unknown storage_type"):
+    with pytest.raises(StorageError, match="unknown storage_type"):
         LuminoraCoreClient(storage_config=StorageConfig.model_validate({"storage_type": "sqlite"}))
 
 
 @pytest.mark.parametrize("backend", SERVER_BACKENDS)
 def test_injection_shaped_names_are_rejected_before_any_connection(backend: str) -> None:
-    with pytest.raises(ValueError, match="table_name"):
+    with pytest.raises(StorageError, match="table_name"):
         StorageConfig(storage_type=backend, table_name='s; DROP TABLE "x"; --')
-    with pytest.raises(ValueError, match="key_prefix"):
+    with pytest.raises(StorageError, match="key_prefix"):
         StorageConfig(storage_type=backend, key_prefix="p*")
 
 

@@ -233,7 +233,7 @@ async def test_injection_shaped_values_are_only_data(store: PostgresStorage, sql
 
 def test_injection_shaped_table_names_are_rejected_by_the_config() -> None:
     for bad in ('x"; DROP TABLE y; --', "a b", "1abc", "sessions;", "a-b", "x" * 64):
-        with pytest.raises(ValueError, match="table_name"):
+        with pytest.raises(StorageError, match="table_name"):
             StorageConfig(storage_type="postgres", table_name=bad)
 
 
@@ -297,3 +297,14 @@ async def test_use_before_initialize_and_close_twice(postgres_server: PostgresSe
     await storage.close()
     with pytest.raises(StorageError):
         await storage.list_sessions()
+
+
+async def test_server_side_refusal_is_reported_as_such(
+    store: PostgresStorage, sql: asyncpg.Connection
+) -> None:
+    await store.save_session(make_record("s1"))
+    await sql.execute(f'ALTER TABLE "{store.config.table_name}" DROP COLUMN touch')
+    with pytest.raises(
+        StorageError, match=r"could not append to session 's1': column \"touch\".*refused it.*layout"
+    ):
+        await store.append_messages("s1", make_messages(1), last_active=datetime.now(UTC))

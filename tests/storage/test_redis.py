@@ -21,7 +21,7 @@ from luminora_nb.errors import StorageError
 from luminora_nb.storage import create_storage
 from luminora_nb.storage.redis import RedisStorage
 from luminora_nb.types import StorageConfig
-from tests.storage.servers import RedisServer, make_messages, make_record, redis_server  # noqa: F401
+from tests.storage.servers import RedisServer, make_messages, make_record
 
 pytestmark = pytest.mark.integration
 
@@ -201,7 +201,7 @@ async def test_key_prefixes_isolate_stores(redis_server: RedisServer, raw: Any) 
 
 def test_glob_and_injection_shaped_prefixes_are_rejected() -> None:
     for bad in ("lum*", "a b", "x?y", "p[1]", "", "a\r\nFLUSHALL"):
-        with pytest.raises(ValueError, match="key_prefix"):
+        with pytest.raises(StorageError, match="key_prefix"):
             StorageConfig(storage_type="redis", key_prefix=bad)
 
 
@@ -322,3 +322,11 @@ async def test_password_never_appears_in_errors(redis_server: RedisServer) -> No
         await storage.initialize()
     assert "hunter2-pw" not in str(info.value)
     assert "hunter2-pw" not in repr(storage)
+
+
+async def test_server_side_refusal_is_reported_as_such(store: RedisStorage, raw: Any) -> None:
+    raw.set(f"{store.config.key_prefix}:s:clash", "a string another program wrote")
+    with pytest.raises(
+        StorageError, match=r"could not load session .clash.: .*WRONGTYPE.*refused the command"
+    ):
+        await store.load_session("clash")
