@@ -204,3 +204,23 @@ async def test_encryption_without_key_fails_at_initialise_not_at_construction(
     )  # no I/O, no error yet
     with pytest.raises(StorageError, match="LUMINORA_ENCRYPTION_KEY"):
         await storage.initialize()
+
+
+def test_backend_modules_do_not_shadow_their_drivers() -> None:
+    import importlib
+    from pathlib import Path
+
+    import luminora_nb.storage.mongodb
+    import luminora_nb.storage.postgres
+    import luminora_nb.storage.redis
+
+    package_dir = Path(luminora_nb.storage.redis.__file__).parent
+    for driver in ("redis", "redis.asyncio", "asyncpg", "pymongo", "bson"):
+        module = importlib.import_module(driver)
+        assert module.__file__ is not None
+        assert package_dir not in Path(module.__file__).parents, driver
+    assert importlib.import_module("redis").__name__ == "redis"
+    assert hasattr(importlib.import_module("redis.asyncio"), "BlockingConnectionPool")
+    assert luminora_nb.storage.redis.RedisStorage.backend_name == "redis"
+    assert luminora_nb.storage.postgres.PostgresStorage.backend_name == "postgres"
+    assert luminora_nb.storage.mongodb.MongoDBStorage.backend_name == "mongodb"
