@@ -74,6 +74,11 @@ def free_port() -> int:
         return port
 
 
+# Every handle ever started in this process, so that an interpreter exit (a crash, Ctrl-C,
+# a benchmark that died half-way) still stops the servers; see _close_all below.
+_STARTED: set[ServerHandle] = set()
+
+
 def _fast_tmp() -> str | None:
     """A RAM-backed temp directory when there is one: fsync is free there, yet data survives a kill."""
     shm = Path("/dev/shm")
@@ -116,6 +121,7 @@ class ServerHandle(abc.ABC):
             return
         self._start()
         self._running = True
+        _STARTED.add(self)
 
     def stop(self) -> None:
         """Kill the server hard, as a crash would. Safe to call when it is not running."""
@@ -684,8 +690,8 @@ def _release(kind: str) -> None:
 
 
 @atexit.register
-def _close_all() -> None:  # an interrupted session still leaves no server behind
-    for server in list(_SERVERS.values()):
+def _close_all() -> None:  # an interrupted session or script still leaves no server behind
+    for server in [*_SERVERS.values(), *_STARTED]:
         with contextlib.suppress(Exception):
             server.close()
     _SERVERS.clear()
