@@ -164,7 +164,7 @@ class PostgresStorage(Storage):
                 PRIMARY KEY (user_id, ord))""",
             f"""CREATE TABLE IF NOT EXISTS {t("moods")} (
                 session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, doc JSONB, blob BYTEA)""",
-            f'CREATE INDEX IF NOT EXISTS "{self._base}_moods_user_idx" ON {t("moods")} (user_id)',
+            f'CREATE INDEX IF NOT EXISTS "{self._base}_moods_idx" ON {t("moods")} (user_id)',
             f"""CREATE TABLE IF NOT EXISTS {t("embeddings")} (
                 user_id TEXT NOT NULL, ident TEXT NOT NULL,
                 ord BIGINT GENERATED ALWAYS AS IDENTITY, doc JSONB, blob BYTEA,

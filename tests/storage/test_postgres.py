@@ -245,6 +245,25 @@ async def test_too_long_base_name_for_derived_tables(postgres_server: PostgresSe
         await storage.initialize()
 
 
+async def test_longest_base_names_keep_every_table_and_index_apart(
+    postgres_server: PostgresServer, sql: asyncpg.Connection
+) -> None:
+    stem = "L" + uuid.uuid4().hex[:10] + "x" * 39  # 50 characters
+    names = [stem + "a1", stem + "b2"]  # 52 characters each, the longest allowed
+    for name in names:
+        storage = await open_store(postgres_server, table_name=name)
+        try:
+            await storage.save_session(make_record("s", messages=1, user_id=name))
+            await storage.save_mood("s", name, "calm")
+        finally:
+            await storage.close()
+    for name in names:
+        assert len(await tables_like(sql, name)) == len(SUFFIXES)
+        indexed = await sql.fetch("SELECT indexname FROM pg_indexes WHERE tablename = $1", name + "_moods")
+        assert {r["indexname"] for r in indexed} >= {name + "_moods_idx"}
+        assert await sql.fetchval(f'SELECT user_id FROM "{name}_moods"') == name
+
+
 async def test_table_names_isolate_stores(postgres_server: PostgresServer) -> None:
     first = await open_store(postgres_server)
     second = await open_store(postgres_server)
