@@ -57,6 +57,7 @@ from .codec import (
     embedding_document,
     episode_document,
     fact_document,
+    json_default,
     message_documents,
     mood_document,
     select_episodes,
@@ -79,6 +80,7 @@ DEFAULT_DATABASE = "luminora"
 _SUFFIXES = ("messages", "memory", "affinity", "facts", "episodes", "moods", "embeddings")
 _DB_NAME = re.compile(r'^[^/\\. "$*<>:|?\x00]{1,63}$')
 _USER_COLLECTIONS = ("affinity", "facts", "episodes", "moods", "embeddings")
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
 T = TypeVar("T")
 
 _ord_lock = threading.Lock()
@@ -94,7 +96,30 @@ def _next_ord() -> int:
 
 
 def _digest(*parts: str) -> str:
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _encode(codec: DocumentCodec, document: Mapping[str, Any], *, what: str) -> bytes:
+    """``codec.encode``, also for text with unpaired surrogates (which UTF-8 cannot hold)."""
+    try:
+        return codec.encode(document, what=what)
+    except UnicodeEncodeError:
+        if codec.is_plain:  # ASCII-escaped JSON reads back to the very same strings
+            return _ascii_json(document, what=what)
+        raise StorageError(
+            f"{what} holds text with an unpaired surrogate (such as '\\ud800') that compressed or "
+            "encrypted storage cannot encode; store valid Unicode text"
+        ) from None
+
+
+def _ascii_json(document: Mapping[str, Any], *, what: str) -> bytes:
+    try:
+        text = json.dumps(
+            document, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=json_default
+        )
+    except (TypeError, ValueError) as exc:
+        raise StorageError(f"{what} is not JSON-serialisable ({exc}); store plain data") from None
+    return text.encode("ascii")
 
 
 def _redacted(url: str) -> str:
@@ -299,6 +324,11 @@ class MongoDBStorage(Storage):
             yield
         except StorageError:
             raise
+        except UnicodeEncodeError:
+            raise StorageError(
+                f"mongodb storage: could not {operation} {subject}: an id or name holds text that is not "
+                "valid Unicode (an unpaired surrogate such as '\\ud800'); use valid text"
+            ) from None
         except self._unsafe as exc:
             if self._plain:
                 raise _NotBsonSafe() from exc
@@ -331,8 +361,11 @@ class MongoDBStorage(Storage):
         """``{"doc": ...}`` (a BSON sub-document) or ``{"blob": ...}`` (codec bytes)."""
         codec = self._ready()
         if self._plain and not as_bytes:
-            return {"doc": json.loads(codec.dumps(document, what=what))}
-        return {"blob": codec.encode(document, what=what)}
+            text = codec.dumps(document, what=what)
+            if not _SURROGATE.search(text):
+                return {"doc": json.loads(text)}
+            # BSON strings must be valid UTF-8: unpaired surrogates go as (ASCII-escaped) JSON bytes
+        return {"blob": _encode(codec, document, what=what)}
 
     def _decode(self, stored: Mapping[str, Any], *, what: str) -> dict[str, Any]:
         codec = self._ready()

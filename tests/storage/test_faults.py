@@ -10,6 +10,7 @@ the store then holds the whole conversation, the failed turn included.
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 from luminora_nb import LuminoraCoreClient, ProviderConfig, StorageConfig
 from luminora_nb.errors import StorageError
 from luminora_nb.storage import create_storage
-from tests.storage.servers import ServerHandle, SilentServer, free_port
+from tests.storage.servers import ServerHandle, SilentServer, free_port, make_messages, make_record
 
 pytestmark = pytest.mark.integration
 
@@ -224,3 +225,36 @@ def test_backend_modules_do_not_shadow_their_drivers() -> None:
     assert luminora_nb.storage.redis.RedisStorage.backend_name == "redis"
     assert luminora_nb.storage.postgres.PostgresStorage.backend_name == "postgres"
     assert luminora_nb.storage.mongodb.MongoDBStorage.backend_name == "mongodb"
+
+
+@pytest.mark.parametrize(("server", "backend"), [(b, b) for b in SERVER_BACKENDS], indirect=["server"])
+async def test_text_utf8_cannot_hold(server: ServerHandle, backend: str) -> None:
+    """Unpaired surrogates (valid in a Python str, not in UTF-8) round-trip in plain mode and give a
+    clear StorageError when the codec must compress or encrypt them."""
+    odd = "half a pair: \ud83d, then NUL \x00 and normal text é"
+    plain = create_storage(config_for(backend, server.url))
+    await plain.initialize()
+    try:
+        record = make_record("odd", messages=1)
+        record.conversation.messages[0].content = odd
+        await plain.save_session(record)
+        await plain.append_messages("odd", make_messages(1, text=odd), last_active=record.last_active)
+        await plain.set_memory("odd", odd, odd)
+        await plain.save_fact("u", "c", odd, odd)
+        loaded = await plain.load_session("odd")
+        assert loaded is not None
+        assert [m.content for m in loaded.conversation.messages] == [odd, f"{odd} 0"]
+        assert loaded.memory == {odd: odd}
+        assert (await plain.get_facts("u"))[0]["value"] == odd
+    finally:
+        await plain.close()
+    key = base64.urlsafe_b64encode(bytes(32)).decode()
+    sealed = create_storage(config_for(backend, server.url, encryption_enabled=True, encryption_key=key))
+    await sealed.initialize()
+    try:
+        record = make_record("odd-sealed", messages=1)
+        record.conversation.messages[0].content = odd
+        with pytest.raises(StorageError, match="unpaired surrogate"):
+            await sealed.save_session(record)
+    finally:
+        await sealed.close()
