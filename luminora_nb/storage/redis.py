@@ -196,7 +196,6 @@ class RedisStorage(Storage):
             from redis.backoff import ExponentialBackoff
             from redis.exceptions import AuthenticationError, RedisError, ResponseError
             from redis.exceptions import ConnectionError as RedisConnectionError
-            from redis.exceptions import TimeoutError as RedisTimeoutError
         except ImportError:
             raise StorageError(
                 "redis storage needs the 'redis' package; install it with: pip install 'luminora_nb[redis]'"
@@ -212,8 +211,13 @@ class RedisStorage(Storage):
                 timeout=socket_timeout,
                 socket_connect_timeout=timeout,
                 socket_timeout=socket_timeout,
-                retry=Retry(ExponentialBackoff(cap=min(timeout / 4, 0.5), base=0.02), retries=2),
-                retry_on_error=[RedisConnectionError, RedisTimeoutError],
+                # One quick retry when a connection breaks (not on a slow reply: a command that may
+                # have run must not run twice); stale pooled connections are replaced before use.
+                retry=Retry(
+                    ExponentialBackoff(cap=min(timeout / 4, 0.5), base=0.02),
+                    retries=1,
+                    supported_errors=(RedisConnectionError,),
+                ),
                 health_check_interval=int(extra.get("health_check_interval", 15)),
                 decode_responses=False,
             )
