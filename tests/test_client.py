@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -353,22 +352,3 @@ async def test_repr_and_cleanup_are_safe(client: LuminoraCoreClient) -> None:
     assert "sk-hidden-42" not in repr(client)
     await client.cleanup()
     await client.cleanup()
-
-
-async def test_v11_update_affinity_publishes_and_uses_persona_levels(client: LuminoraCoreClient) -> None:
-    from luminora_nb.client_v11 import LuminoraCoreClientV11
-    from luminora_nb.events import AffinityChanged
-
-    changes: list[Any] = []
-    client.events.subscribe(changes.append, types=[AffinityChanged])
-    v11 = LuminoraCoreClientV11(client)
-    first = await v11.update_affinity("u1", "aurora", 5, "positive")  # aurora starts at 10 points
-    assert first is not None and (first["affinity_points"], first["current_level"]) == (15, "stranger")
-    second = await v11.update_affinity("u1", "aurora", 200, "compliment")
-    assert second is not None and (second["affinity_points"], second["current_level"]) == (100, "friend")
-    assert [(c.previous_level, c.current_level, c.points_delta) for c in changes] == [
-        (None, "stranger", 5),
-        ("stranger", "friend", 85),
-    ]
-    with pytest.raises(SessionError, match="user_id must be a non-empty string"):
-        await v11.get_facts("")
