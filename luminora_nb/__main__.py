@@ -32,6 +32,28 @@ def _wrap(text: str, width: int, indent: str = "    ") -> str:
     return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
 
 
+class _StreamWrapper:
+    """Writes streamed chunks (words with their trailing space) wrapped at ``width``."""
+
+    def __init__(self, width: int, indent: str = "    ") -> None:
+        self.width, self.indent = width, indent
+        self.column, self.pending = len(indent), ""
+        sys.stdout.write(indent)
+
+    def write(self, text: str) -> None:
+        word = text.strip()
+        if not word:
+            self.pending += text
+            return
+        if self.column > len(self.indent) and self.column + len(self.pending) + len(word) > self.width:
+            sys.stdout.write("\n" + self.indent)
+            self.column, self.pending = len(self.indent), ""
+        sys.stdout.write(self.pending + word)
+        self.column += len(self.pending) + len(word)
+        self.pending = text[len(text.rstrip()) :]
+        sys.stdout.flush()
+
+
 async def _personas(client: LuminoraCoreClient) -> None:
     header = f"{'name':<16} {'archetype':<12} {'temperament':<12} {'verb':>5} {'form':>5} {'humor':>5}"
     print(f"{header}  description")
@@ -79,10 +101,9 @@ async def _demo(first: str, second: str, width: int) -> int:
         print(f"\nUser: {last}   (streamed)")
         for blend_name, sid in sessions.items():
             print(f"  [{blend_name}]")
-            sys.stdout.write("    ")
+            wrapper = _StreamWrapper(width)
             async for chunk in client.stream_message(sid, last):
-                sys.stdout.write(chunk.content)
-                sys.stdout.flush()
+                wrapper.write(chunk.content)
             print()
         turns = sum(1 for e in events if e.type == "turn_completed")
         stored = [len((await client.get_conversation(sid)).messages) for sid in sessions.values()]  # type: ignore[union-attr]
