@@ -1,7 +1,11 @@
 """The parametrised ``backend`` fixture of the storage conformance suite.
 
 Every backend (memory, file, duckdb, redis, postgres, mongodb) is crossed with every
-codec mode (plain, compressed, encrypted, compressed+encrypted). Each case gives:
+codec mode (plain, compressed, encrypted, compressed+encrypted). A test that applies to
+some cases only says so with ``@pytest.mark.backend_cases(persistent=True, encrypted=True)``
+(``None``, the default, means either); :func:`pytest_generate_tests` then generates only
+the cases it applies to, so the suite never reports a "not applicable" skip. Each case
+gives:
 
 * ``config`` — a :class:`StorageConfig` private to the test (own directory, database
   file, table name or key prefix, and a fresh random encryption key);
@@ -11,16 +15,16 @@ codec mode (plain, compressed, encrypted, compressed+encrypted). Each case gives
   file and WAL plus every row; memory: the JSON of its dicts; servers: the server's dump);
 * ``corrupt(session_id, mode)`` — damage the stored session document through the
   backend's raw access: ``"garbage"`` overwrites it, ``"flip"`` flips one byte of its
-  ciphertext (encrypted modes only).
+  ciphertext (encrypted modes only). The memory backend has no stored bytes to damage and
+  nothing outlives its instance: it is ``persistent=False``.
 
-Server backends use the session-scoped fixtures of :mod:`tests.storage.servers`; they
-skip (saying what to install) when a server or driver is missing.
+Server backends use the session-scoped fixtures of :mod:`tests.storage.servers`; those
+skip (saying what to install) only when a server binary or driver is really missing.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import uuid
@@ -35,22 +39,67 @@ from luminora_nb.storage import create_storage
 from luminora_nb.storage.base import Storage
 from luminora_nb.storage.codec import MAGIC
 from luminora_nb.types import StorageConfig
-
-try:
-    from tests.storage.servers import mongodb_server, postgres_server, redis_server  # noqa: F401
-
-    HAVE_SERVERS = True
-except ImportError:  # engineer B's server fixtures are not there yet
-    HAVE_SERVERS = False
+from tests.storage.servers import mongodb_server, postgres_server, redis_server  # noqa: F401
 
 BACKENDS = ["memory", "file", "duckdb", "redis", "postgres", "mongodb"]
 SERVER_BACKENDS = {"redis", "postgres", "mongodb"}
+#: Backends whose data lives outside the storage instance (and so can be reopened or damaged).
+PERSISTENT_BACKENDS = {"file", "duckdb", "redis", "postgres", "mongodb"}
 CODEC_MODES: dict[str, tuple[bool, bool]] = {
     "plain": (False, False),
     "compressed": (True, False),
     "encrypted": (False, True),
     "compressed+encrypted": (True, True),
 }
+ALL_CASES = [(b, m) for b in BACKENDS for m in CODEC_MODES]
+
+
+def applicable_cases(
+    *, persistent: bool | None = None, encrypted: bool | None = None
+) -> list[tuple[str, str]]:
+    """The (backend, codec mode) cases a test applies to; ``None`` means either.
+
+    Example:
+        >>> applicable_cases(persistent=False, encrypted=True)
+        [('memory', 'encrypted'), ('memory', 'compressed+encrypted')]
+    """
+    return [
+        (name, mode)
+        for name, mode in ALL_CASES
+        if (persistent is None or (name in PERSISTENT_BACKENDS) == persistent)
+        and (encrypted is None or CODEC_MODES[mode][1] == encrypted)
+    ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "backend_cases(persistent=None, encrypted=None): generate the storage conformance `backend` "
+        "cases this test applies to only (persistent: data outlives the instance; encrypted: codec "
+        "mode encrypts)",
+    )
+
+
+def _parametrized_directly(metafunc: pytest.Metafunc, name: str) -> bool:
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if name in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise the ``backend`` fixture with the cases the test applies to (see the docstring)."""
+    if "backend" not in metafunc.fixturenames or _parametrized_directly(metafunc, "backend"):
+        return  # e.g. test_faults.py passes a backend *name* as a plain parameter
+    marker = metafunc.definition.get_closest_marker("backend_cases")
+    cases = applicable_cases(**(marker.kwargs if marker else {}))
+    assert cases, (
+        f"{metafunc.definition.nodeid}: backend_cases({marker.kwargs if marker else {}}) selects none"
+    )
+    metafunc.parametrize("backend", cases, ids=[f"{b}-{m}" for b, m in cases], indirect=True)
 
 
 def new_key() -> str:
@@ -125,10 +174,6 @@ def _memory_dump(case: BackendCase) -> bytes:
         for s in case.storages
     ]
     return "\n".join(parts).encode()
-
-
-async def _memory_corrupt(case: BackendCase, session_id: str, mode: str) -> None:
-    pytest.skip("the memory backend stores objects, not documents: nothing can be corrupted on disk")
 
 
 def _file_dump(directory: Path) -> bytes:
@@ -250,12 +295,9 @@ def _server_fixture_name(backend: str) -> str:
     return {"redis": "redis_server", "postgres": "postgres_server", "mongodb": "mongodb_server"}[backend]
 
 
-@pytest.fixture(
-    params=[(b, m) for b in BACKENDS for m in CODEC_MODES],
-    ids=[f"{b}-{m}" for b in BACKENDS for m in CODEC_MODES],
-)
+@pytest.fixture
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BackendCase]:
-    """A fresh, isolated backend case (see the module docstring)."""
+    """A fresh, isolated backend case (parametrised by :func:`pytest_generate_tests`)."""
     name, mode = request.param
     compression, encryption = CODEC_MODES[mode]
     unique = uuid.uuid4().hex[:12]
@@ -266,10 +308,6 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         "connect_timeout": 5.0,
     }
     if name in SERVER_BACKENDS:
-        if not HAVE_SERVERS:
-            pytest.skip("tests/storage/servers.py (the server fixtures of engineer B) does not exist yet")
-        if importlib.util.find_spec(f"luminora_nb.storage.{name}") is None:
-            pytest.skip(f"luminora_nb/storage/{name}.py (the {name} backend) is not built yet")
         server = request.getfixturevalue(_server_fixture_name(name))
         config = StorageConfig(
             storage_type=name,
@@ -303,9 +341,9 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         )
     else:
         config = StorageConfig(storage_type="memory", **common)
+        # Not persistent: the persistence and corruption tests are not generated for it.
         case = BackendCase(name, mode, config, raw_dump=_unset_dump, corrupt=_unset, persistent=False)
         case.raw_dump = lambda: _memory_dump(case)
-        case.corrupt = lambda sid, how: _memory_corrupt(case, sid, how)
     try:
         yield case
     finally:
@@ -313,8 +351,8 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             await storage.close()
 
 
-async def _unset(session_id: str, mode: str) -> None:  # replaced right after construction
-    raise AssertionError("corrupt() was not wired")
+async def _unset(session_id: str, mode: str) -> None:  # replaced right after construction (not for memory)
+    raise AssertionError("corrupt() is only wired for persistent backends")
 
 
 def _unset_dump() -> bytes:  # replaced right after construction

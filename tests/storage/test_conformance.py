@@ -2,6 +2,9 @@
 
 The ``backend`` fixture (tests/storage/conftest.py) crosses memory, file, duckdb, redis,
 postgres and mongodb with plain, compressed, encrypted and compressed+encrypted storage.
+Tests that apply to some of those cases only (a reopened store, damaged bytes, a wrong
+key) are marked ``backend_cases(...)`` and are generated for exactly those cases: nothing
+here is skipped as "not applicable".
 """
 
 from __future__ import annotations
@@ -382,9 +385,9 @@ async def test_list_users_and_delete_user_data(backend: BackendCase) -> None:
 
 
 # -- persistence, corruption, keys --------------------------------------------------------------
+@pytest.mark.backend_cases(persistent=True)  # the memory backend keeps data in its own instance only
 async def test_data_survives_a_new_storage_instance(backend: BackendCase) -> None:
-    if not backend.persistent:
-        pytest.skip("the memory backend keeps data in its own instance only")
+    assert backend.persistent
     first = await backend.open()
     record = make_record("persist")
     await first.save_session(record)
@@ -402,10 +405,20 @@ async def test_data_survives_a_new_storage_instance(backend: BackendCase) -> Non
     assert [s.session_id for s in await second.list_sessions()] == ["persist"]
 
 
-@pytest.mark.parametrize("how", ["garbage", "flip"])
-async def test_corrupt_document_fails_only_that_session(backend: BackendCase, how: str) -> None:
-    if how == "flip" and not backend.encrypted:
-        pytest.skip("flipping a byte of unauthenticated data is not detectable; only ciphertext is checked")
+@pytest.mark.backend_cases(persistent=True)  # memory stores no bytes that could be damaged
+async def test_corrupt_document_fails_only_that_session(backend: BackendCase) -> None:
+    await check_damage_fails_only_that_session(backend, "garbage")
+
+
+# Flipping a byte of unauthenticated (plain or compressed) data is not detectable; only
+# ciphertext is authenticated, so this runs for the encrypted modes.
+@pytest.mark.backend_cases(persistent=True, encrypted=True)
+async def test_flipped_ciphertext_byte_fails_only_that_session(backend: BackendCase) -> None:
+    await check_damage_fails_only_that_session(backend, "flip")
+
+
+async def check_damage_fails_only_that_session(backend: BackendCase, how: str) -> None:
+    assert backend.persistent and (how == "garbage" or backend.encrypted)
     store = await backend.open()
     for sid in ("healthy-1", "victim", "healthy-2"):
         await store.save_session(make_record(sid))
@@ -438,11 +451,10 @@ async def test_encryption_needs_a_key(backend: BackendCase, monkeypatch: pytest.
     assert dump(await store.load_session("env-key")) == dump(make_record("env-key"))
 
 
+# Only encrypted modes have a key to get wrong; memory keeps no ciphertext and no data across instances.
+@pytest.mark.backend_cases(persistent=True, encrypted=True)
 async def test_wrong_encryption_key_is_an_error_never_garbage(backend: BackendCase) -> None:
-    if not backend.persistent:
-        pytest.skip("the memory backend keeps objects, never ciphertext")
-    if not backend.encrypted:
-        pytest.skip("only encrypted modes have a key to get wrong")
+    assert backend.persistent and backend.encrypted
     store = await backend.open()
     await store.save_session(make_record("locked"))
     await store.append_messages("locked", turn("locked", 0, T0), last_active=T0)
@@ -470,11 +482,10 @@ async def test_wrong_encryption_key_is_an_error_never_garbage(backend: BackendCa
     assert loaded is not None and loaded.memory == {"k": "secret value"}
 
 
+# Encrypted stores refuse unencrypted documents (tested in test_codec); memory keeps nothing across instances.
+@pytest.mark.backend_cases(persistent=True, encrypted=False)
 async def test_old_uncompressed_data_still_reads(backend: BackendCase) -> None:
-    if not backend.persistent:
-        pytest.skip("the memory backend keeps data in its own instance only")
-    if backend.encrypted:
-        pytest.skip("encrypted stores refuse unencrypted documents (tested in test_codec)")
+    assert backend.persistent and not backend.encrypted
     old = await backend.open(compression_enabled=False)
     await old.save_session(make_record("old"))
     await old.set_memory("old", "k", "v")
