@@ -247,10 +247,33 @@ class DocumentCodec:
     def encode(self, document: Mapping[str, Any], *, what: str = "document") -> bytes:
         """Bytes to store for ``document``.
 
+        Text that UTF-8 cannot hold (an unpaired surrogate such as ``"\\ud800"``, valid in a
+        Python ``str``) is stored in plain mode as ASCII-escaped JSON, which reads back to
+        the very same strings.
+
         Raises:
-            StorageError: the document is not JSON-serialisable.
+            StorageError: the document is not JSON-serialisable, or it holds an unpaired
+                surrogate and the codec compresses or encrypts (the message names ``what``).
         """
-        raw = self.dumps(document, what=what).encode("utf-8")
+        return self.encode_json(self._utf8_json(document, what=what), what=what)
+
+    def encode_json(self, raw: bytes, *, what: str = "document") -> bytes:
+        """Bytes to store for a document already serialised as UTF-8 JSON text.
+
+        For callers that serialise faster themselves (e.g. pydantic's ``model_dump_json``);
+        ``raw`` must be one JSON object. :meth:`decode` reads the result like any other.
+
+        Example:
+            >>> from luminora_nb.types import StorageConfig
+            >>> codec = DocumentCodec.from_config(StorageConfig(compression_enabled=True))
+            >>> codec.decode(codec.encode_json(b'{"n":1}'), what="document 'n'")
+            {'n': 1}
+
+        Raises:
+            StorageError: ``raw`` is not a JSON object (it must start with ``{``).
+        """
+        if raw[:1] != b"{":
+            raise StorageError(f"{what} must be serialised as a JSON object, not {bytes(raw[:20])!r}...")
         if self.is_plain:
             return raw
         flags = 0
@@ -268,8 +291,25 @@ class DocumentCodec:
     def encode_text(self, document: Mapping[str, Any], *, what: str = "document") -> str:
         """Text to store for ``document``: JSON when plain, else URL-safe base64 of the bytes."""
         if self.is_plain:
-            return self.dumps(document, what=what)
+            return self._utf8_json(document, what=what).decode("utf-8")
         return base64.urlsafe_b64encode(self.encode(document, what=what)).decode("ascii")
+
+    def _utf8_json(self, document: Mapping[str, Any], *, what: str) -> bytes:
+        """The document as UTF-8 JSON bytes (ASCII-escaped in plain mode if UTF-8 cannot hold it)."""
+        text = self.dumps(document, what=what)
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        if not self.is_plain:
+            raise StorageError(
+                f"{what} holds text with an unpaired surrogate (such as '\\ud800') that compressed or "
+                "encrypted storage cannot encode; store valid Unicode text"
+            )
+        # Python's json reads \udXXX escapes back to the very same (unpaired) surrogates.
+        return json.dumps(
+            document, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=json_default
+        ).encode("ascii")
 
     # -- decoding --------------------------------------------------------------------
     def decode(self, data: bytes | bytearray | memoryview | str, *, what: str) -> dict[str, Any]:
@@ -283,10 +323,29 @@ class DocumentCodec:
             StorageError: the data is corrupt, not a JSON object, encrypted under another
                 key, tampered with, or encrypted while this codec has no key.
         """
+        return self._parse(self.decode_json(data, what=what), what=what)
+
+    def decode_json(self, data: bytes | bytearray | memoryview | str, *, what: str) -> bytes:
+        """The JSON text of the document stored as ``data``: decrypted, verified, decompressed.
+
+        Like :meth:`decode` but without parsing, for callers that parse (and validate) the
+        JSON faster themselves, e.g. with pydantic's ``model_validate_json``. The text is
+        not checked to be a valid JSON object: the caller's parser does that.
+
+        Raises:
+            StorageError: the data is neither JSON nor an encoded document, is encrypted
+                under another key, tampered with, or encrypted while this codec has no key.
+
+        Example:
+            >>> from luminora_nb.types import StorageConfig
+            >>> codec = DocumentCodec.from_config(StorageConfig(compression_enabled=True))
+            >>> codec.decode_json(codec.encode({"n": 1}), what="document 'n'")
+            b'{"n":1}'
+        """
         if isinstance(data, str):
             stripped = data.lstrip()
             if stripped.startswith("{"):
-                return self._load_plain(stripped.encode("utf-8"), what=what)
+                return self._load_plain(stripped.encode("utf-8", "surrogatepass"), what=what)
             try:
                 blob = base64.urlsafe_b64decode(stripped.encode("ascii"))
             except (binascii.Error, ValueError, UnicodeEncodeError):
@@ -304,16 +363,16 @@ class DocumentCodec:
                 pass
         raise self._corrupt(what, "it is neither JSON nor an encoded document")
 
-    def _load_plain(self, raw: bytes, *, what: str) -> dict[str, Any]:
+    def _load_plain(self, raw: bytes, *, what: str) -> bytes:
         if self._encrypt and not self._allow_unencrypted:
             raise StorageError(
                 f"{what} is stored unencrypted but encryption is enabled; refusing to read it (it may have "
                 "been planted). To migrate a store written without encryption set "
                 "StorageConfig(extra={'allow_unencrypted_reads': True}) until every document is rewritten"
             )
-        return self._parse(raw, what=what)
+        return raw
 
-    def _load_envelope(self, blob: bytes, *, what: str) -> dict[str, Any]:
+    def _load_envelope(self, blob: bytes, *, what: str) -> bytes:
         if len(blob) < _HEADER_LEN:
             raise self._corrupt(what, "it is truncated")
         version, flags = blob[3], blob[4]
@@ -349,7 +408,7 @@ class DocumentCodec:
                 payload = zlib.decompress(payload)
             except zlib.error:
                 raise self._corrupt(what, "its compressed data is damaged") from None
-        return self._parse(payload, what=what)
+        return payload
 
     @staticmethod
     def _parse(raw: bytes, *, what: str) -> dict[str, Any]:

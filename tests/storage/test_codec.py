@@ -346,3 +346,53 @@ def test_select_episodes_orders_by_importance_then_newest() -> None:
     assert [e["id"] for e in select_episodes(rows, None, None)] == [2, 3, 4, 1]
     assert [e["id"] for e in select_episodes(rows, 6, None)] == [2]
     assert [e["id"] for e in select_episodes(rows, None, 2)] == [2, 3]
+
+
+# -- text UTF-8 cannot hold, pre-serialised JSON ------------------------------------------------------
+ODD = {"text": "half a pair: \ud83d then \udc00, NUL \x00, é 你好", "\ud800key": ["\udfff"]}
+
+
+def test_unpaired_surrogates_round_trip_in_plain_mode_as_ascii_escaped_json() -> None:
+    c = codec()
+    data = c.encode(ODD, what="session 'odd'")
+    assert data.isascii() and b"\\ud83d" in data  # escaped, so the bytes are valid UTF-8
+    assert c.decode(data, what="session 'odd'") == ODD
+    text = c.encode_text(ODD, what="session 'odd'")
+    assert text.isascii() and text.encode("utf-8") == data
+    assert c.decode(text, what="session 'odd'") == ODD
+    # valid text is still stored unescaped
+    assert "é".encode() in c.encode({"t": "é"})
+
+
+@pytest.mark.parametrize("mode", ["compressed", "encrypted", "compressed+encrypted"])
+def test_unpaired_surrogates_are_a_storage_error_naming_the_document_when_sealed(mode: str) -> None:
+    c = codec(**MODES[mode])
+    for encode in (c.encode, c.encode_text):
+        with pytest.raises(StorageError, match=r"session 'odd' holds text with an unpaired surrogate"):
+            encode(ODD, what="session 'odd'")
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_pre_serialised_json_encodes_and_decodes_in_every_mode(mode: str) -> None:
+    c = codec(**MODES[mode])
+    raw = json.dumps(DOC, ensure_ascii=False, separators=(",", ":")).encode()
+    data = c.encode_json(raw, what="doc")
+    assert (data == raw) is (mode == "plain")
+    assert c.decode(data, what="doc") == DOC
+    assert c.decode_json(data, what="doc") == raw
+    assert c.decode_json(c.encode(DOC), what="doc") == raw
+    with pytest.raises(StorageError, match="message 'm' must be serialised as a JSON object"):
+        c.encode_json(b"[1, 2]", what="message 'm'")
+
+
+def test_decode_json_checks_like_decode_but_does_not_parse() -> None:
+    sealed = codec(key=KEY, compressed=True)
+    data = bytearray(sealed.encode(DOC))
+    data[-1] ^= 0x01
+    with pytest.raises(StorageError, match=r"session 'x' could not be decrypted"):
+        sealed.decode_json(bytes(data), what="session 'x'")
+    with pytest.raises(StorageError, match="stored unencrypted"):
+        sealed.decode_json(b'{"a": 1}', what="doc")
+    with pytest.raises(StorageError, match="neither JSON"):
+        codec().decode_json(b"\x00garbage", what="doc")
+    assert codec().decode_json(b'{"not": valid json', what="doc") == b'{"not": valid json'
