@@ -57,7 +57,6 @@ from .codec import (
     embedding_document,
     episode_document,
     fact_document,
-    json_default,
     message_documents,
     mood_document,
     select_episodes,
@@ -97,29 +96,6 @@ def _next_ord() -> int:
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _encode(codec: DocumentCodec, document: Mapping[str, Any], *, what: str) -> bytes:
-    """``codec.encode``, also for text with unpaired surrogates (which UTF-8 cannot hold)."""
-    try:
-        return codec.encode(document, what=what)
-    except UnicodeEncodeError:
-        if codec.is_plain:  # ASCII-escaped JSON reads back to the very same strings
-            return _ascii_json(document, what=what)
-        raise StorageError(
-            f"{what} holds text with an unpaired surrogate (such as '\\ud800') that compressed or "
-            "encrypted storage cannot encode; store valid Unicode text"
-        ) from None
-
-
-def _ascii_json(document: Mapping[str, Any], *, what: str) -> bytes:
-    try:
-        text = json.dumps(
-            document, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=json_default
-        )
-    except (TypeError, ValueError) as exc:
-        raise StorageError(f"{what} is not JSON-serialisable ({exc}); store plain data") from None
-    return text.encode("ascii")
 
 
 def _redacted(url: str) -> str:
@@ -365,7 +341,7 @@ class MongoDBStorage(Storage):
             if not _SURROGATE.search(text):
                 return {"doc": json.loads(text)}
             # BSON strings must be valid UTF-8: unpaired surrogates go as (ASCII-escaped) JSON bytes
-        return {"blob": _encode(codec, document, what=what)}
+        return {"blob": codec.encode(document, what=what)}
 
     def _decode(self, stored: Mapping[str, Any], *, what: str) -> dict[str, Any]:
         codec = self._ready()

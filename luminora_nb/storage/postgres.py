@@ -43,7 +43,7 @@ import json
 import logging
 import re
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -56,7 +56,6 @@ from .codec import (
     embedding_document,
     episode_document,
     fact_document,
-    json_default,
     message_documents,
     mood_document,
     select_episodes,
@@ -80,29 +79,6 @@ T = TypeVar("T")
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _encode(codec: DocumentCodec, document: Mapping[str, Any], *, what: str) -> bytes:
-    """``codec.encode``, also for text with unpaired surrogates (which UTF-8 cannot hold)."""
-    try:
-        return codec.encode(document, what=what)
-    except UnicodeEncodeError:
-        if codec.is_plain:  # ASCII-escaped JSON reads back to the very same strings
-            return _ascii_json(document, what=what)
-        raise StorageError(
-            f"{what} holds text with an unpaired surrogate (such as '\\ud800') that compressed or "
-            "encrypted storage cannot encode; store valid Unicode text"
-        ) from None
-
-
-def _ascii_json(document: Mapping[str, Any], *, what: str) -> bytes:
-    try:
-        text = json.dumps(
-            document, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=json_default
-        )
-    except (TypeError, ValueError) as exc:
-        raise StorageError(f"{what} is not JSON-serialisable ({exc}); store plain data") from None
-    return text.encode("ascii")
 
 
 def _redacted(dsn: str) -> str:
@@ -435,8 +411,8 @@ class PostgresStorage(Storage):
             if "\\u0000" not in text and not _SURROGATE.search(text):
                 return text, None
             # JSONB cannot hold NUL characters nor unpaired surrogates: store the JSON as bytes
-            return None, _encode(codec, document, what=what)
-        return None, _encode(codec, document, what=what)
+            return None, codec.encode(document, what=what)
+        return None, codec.encode(document, what=what)
 
     def _decode(self, row: Any, *, what: str) -> dict[str, Any]:
         codec = self._ready()

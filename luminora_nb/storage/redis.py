@@ -41,7 +41,7 @@ import hashlib
 import json
 import logging
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -55,7 +55,6 @@ from .codec import (
     embedding_document,
     episode_document,
     fact_document,
-    json_default,
     message_documents,
     mood_document,
     select_episodes,
@@ -114,29 +113,6 @@ return 1
 def _digest(*parts: str) -> str:
     """A stable field name for a tuple of names, revealing none of them."""
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _encode(codec: DocumentCodec, document: Mapping[str, Any], *, what: str) -> bytes:
-    """``codec.encode``, also for text with unpaired surrogates (which UTF-8 cannot hold)."""
-    try:
-        return codec.encode(document, what=what)
-    except UnicodeEncodeError:
-        if codec.is_plain:  # ASCII-escaped JSON reads back to the very same strings
-            return _ascii_json(document, what=what)
-        raise StorageError(
-            f"{what} holds text with an unpaired surrogate (such as '\\ud800') that compressed or "
-            "encrypted storage cannot encode; store valid Unicode text"
-        ) from None
-
-
-def _ascii_json(document: Mapping[str, Any], *, what: str) -> bytes:
-    try:
-        text = json.dumps(
-            document, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=json_default
-        )
-    except (TypeError, ValueError) as exc:
-        raise StorageError(f"{what} is not JSON-serialisable ({exc}); store plain data") from None
-    return text.encode("ascii")
 
 
 def _redacted(url: str) -> str:
@@ -311,11 +287,11 @@ class RedisStorage(Storage):
         subject = f"session {sid!r}"
         doc, messages = session_documents(record)
         touch = {"last_active": doc["last_active"], "updated_at": doc["conversation"]["updated_at"]}
-        encoded = [_encode(codec, m, what=f"message of {subject}") for m in messages]
+        encoded = [codec.encode(m, what=f"message of {subject}") for m in messages]
         session_key, messages_key, memory_key = self.key("s", sid), self.key("m", sid), self.key("kv", sid)
         ttl = self._ttl(record)
-        doc_data = _encode(codec, doc, what=subject)
-        touch_data = _encode(codec, touch, what=subject)
+        doc_data = codec.encode(doc, what=subject)
+        touch_data = codec.encode(touch, what=subject)
         async with self._op("save", subject), client.pipeline(transaction=True) as pipe:
             pipe.delete(session_key, messages_key)
             pipe.hset(session_key, mapping={"doc": doc_data, "touch": touch_data, "ttl": ttl})
@@ -366,8 +342,8 @@ class RedisStorage(Storage):
         assert script is not None
         subject = f"session {session_id!r}"
         stamp = last_active.isoformat()
-        args: list[bytes] = [_encode(codec, {"last_active": stamp, "updated_at": stamp}, what=subject)]
-        args.extend(_encode(codec, m, what=f"message of {subject}") for m in message_documents(messages))
+        args: list[bytes] = [codec.encode({"last_active": stamp, "updated_at": stamp}, what=subject)]
+        args.extend(codec.encode(m, what=f"message of {subject}") for m in message_documents(messages))
         keys = [self.key("s", session_id), self.key("m", session_id), self.key("kv", session_id)]
         async with self._op("append to", subject):
             result = await script(keys=keys, args=args)
@@ -424,7 +400,7 @@ class RedisStorage(Storage):
         script = self._set_memory_script
         assert script is not None
         subject = f"memory {key!r} of session {session_id!r}"
-        data = _encode(codec, {"key": key, "value": value}, what=f"memory value for key {key!r}")
+        data = codec.encode({"key": key, "value": value}, what=f"memory value for key {key!r}")
         keys = [self.key("kv", session_id), self.key("s", session_id), self.key("m", session_id)]
         async with self._op("save", subject):
             await script(keys=keys, args=[_digest(key), data])
@@ -445,7 +421,7 @@ class RedisStorage(Storage):
         client, codec = self._ready()
         subject = f"affinity of user {user_id!r} with {personality_name!r}"
         doc = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
-        data = _encode(codec, doc, what="affinity")
+        data = codec.encode(doc, what="affinity")
         async with self._op("save", subject):
             await client.hset(self._user_key(user_id, "aff"), _digest(personality_name), data)
         return True
@@ -470,7 +446,7 @@ class RedisStorage(Storage):
             previous = codec.decode(raw_previous, what=subject) if raw_previous is not None else None
             order = previous["order"] if previous is not None else next_order
             doc = build(previous["doc"] if previous is not None and keep_fields else None)
-            await client.hset(key, field, _encode(codec, {"order": order, "doc": doc}, what=subject))
+            await client.hset(key, field, codec.encode({"order": order, "doc": doc}, what=subject))
 
     async def _ordered_all(self, key: str, subject: str) -> list[dict[str, Any]]:
         client, codec = self._ready()
@@ -515,7 +491,7 @@ class RedisStorage(Storage):
     ) -> bool:
         client, codec = self._ready()
         doc = episode_document(user_id, episode_type, title, summary, importance, sentiment, kwargs)
-        data = _encode(codec, doc, what="episode")
+        data = codec.encode(doc, what="episode")
         async with self._op("save", f"episode of user {user_id!r}"):
             await client.rpush(self._user_key(user_id, "episodes"), data)
         return True
@@ -535,8 +511,8 @@ class RedisStorage(Storage):
     ) -> bool:
         client, codec = self._ready()
         subject = f"mood of session {session_id!r}"
-        data = _encode(
-            codec, mood_document(session_id, user_id, current_mood, mood_intensity, kwargs), what="mood"
+        data = codec.encode(
+            mood_document(session_id, user_id, current_mood, mood_intensity, kwargs), what="mood"
         )
         mood_key = self.key("mood", session_id)
         async with self._op("save", subject):
