@@ -1,12 +1,32 @@
-"""In-process storage: fast, nothing survives the process. The default backend."""
+"""In-process storage: fast, nothing survives the process. The default backend.
+
+Sessions are kept as JSON text, not as live objects, so callers never share state with
+the store and copies cost what pydantic's (Rust) serialiser and parser cost:
+
+* ``save_session`` stores the session's JSON (``model_dump_json``) in parts: the record
+  without its conversation, the conversation without its messages, and the messages;
+* ``append_messages`` adds the JSON of the new messages as one more part (O(1) per
+  message: the stored conversation is never rewritten);
+* ``load_session`` joins the parts into one JSON document and validates it with
+  ``model_validate_json``, which builds a fresh record;
+* ``list_sessions`` reads a small summary kept next to the parts.
+
+Text that UTF-8 cannot hold (an unpaired surrogate, valid in a Python ``str``) cannot go
+through pydantic's JSON; such parts are stored as ASCII-escaped JSON written by Python's
+``json`` and the session is read back with Python's ``json`` (slower, same result).
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from ..errors import StorageError
 from ..types._base import utcnow
@@ -15,6 +35,11 @@ from .base import Storage
 from .codec import DocumentCodec
 
 __all__ = ["InMemoryStorage", "InMemoryStorageV11"]
+
+_MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+_RECORD_PARTS = {"conversation", "memory", "last_active"}
+_CONVERSATION_PARTS = {"messages", "updated_at"}
 
 
 def _json_copy(value: Any, what: str) -> Any:
@@ -25,14 +50,107 @@ def _json_copy(value: Any, what: str) -> Any:
         raise StorageError(f"{what} is not JSON-serialisable ({exc}); store plain data") from None
 
 
+def _json_text(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, default=_json_default, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise StorageError(f"{what} is not JSON-serialisable ({exc}); store plain data") from None
+
+
+def _fresh(row: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a stored row (JSON data), so callers never share state with the store."""
+    copy: dict[str, Any] = json.loads(json.dumps(row))
+    return copy
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def _ascii_json(value: Any) -> bytes:
+    """JSON of already JSON-mode data, ASCII-escaped (for text UTF-8 cannot hold)."""
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+@dataclass(slots=True)
+class _StoredSession:
+    """One session as JSON parts (see the module docstring); never handed out."""
+
+    record: bytes  # the record without conversation, memory and last_active: {...}
+    conversation: bytes  # the conversation without messages and updated_at: {...}
+    messages: list[bytes]  # JSON arrays of messages, one per save or append (never empty)
+    updated_at: bytes  # JSON string of conversation.updated_at
+    last_active: bytes  # JSON string of last_active
+    count: int  # number of messages
+    summary: dict[str, Any]  # the constant fields of SessionSummary
+    python_json: bool = False  # some part needs Python's json (ASCII-escaped surrogates)
+
+    def document(self, memory: bytes) -> bytes:
+        """The whole session as one JSON document."""
+        conversation = b"".join(
+            (
+                self.conversation[:-1],
+                b',"messages":[',
+                b",".join(part[1:-1] for part in self.messages),
+                b'],"updated_at":',
+                self.updated_at,
+                b"}",
+            )
+        )
+        return b"".join(
+            (
+                self.record[:-1],
+                b',"conversation":',
+                conversation,
+                b',"memory":',
+                memory,
+                b',"last_active":',
+                self.last_active,
+                b"}",
+            )
+        )
+
+
+def _stored_session(record: SessionRecord) -> _StoredSession:
+    """The JSON parts of a session (memory is kept apart, as in every backend)."""
+    conversation = record.conversation
+    try:
+        parts = (
+            record.model_dump_json(exclude=_RECORD_PARTS).encode("utf-8"),
+            conversation.model_dump_json(exclude=_CONVERSATION_PARTS).encode("utf-8"),
+            _MESSAGES.dump_json(conversation.messages),
+        )
+        python_json = False
+    except PydanticSerializationError:  # text UTF-8 cannot hold (an unpaired surrogate)
+        parts = (
+            _ascii_json(record.model_dump(mode="json", exclude=_RECORD_PARTS)),
+            _ascii_json(conversation.model_dump(mode="json", exclude=_CONVERSATION_PARTS)),
+            _ascii_json([m.model_dump(mode="json") for m in conversation.messages]),
+        )
+        python_json = True
+    head, conversation_head, messages = parts
+    return _StoredSession(
+        record=head,
+        conversation=conversation_head,
+        messages=[messages] if conversation.messages else [],
+        updated_at=_DATETIME.dump_json(conversation.updated_at),
+        last_active=_DATETIME.dump_json(record.last_active),
+        count=len(conversation.messages),
+        summary={
+            "session_id": record.session_id,
+            "personality_name": record.personality_name,
+            "provider": str(record.provider_config.get("name", "")),
+            "user_id": record.user_id,
+            "created_at": record.created_at,
+        },
+        python_json=python_json,
+    )
+
+
 class InMemoryStorage(Storage):
-    """Keeps everything in dicts of this process.
+    """Keeps everything in this process, as JSON.
 
     Values are copied in and out, so callers never share state with the store.
 
@@ -51,8 +169,8 @@ class InMemoryStorage(Storage):
             # Nothing is written anywhere, but a config asking for encryption without a key is
             # wrong on every backend: fail the same way (StorageError naming what to set).
             DocumentCodec.from_config(self.config)
-        self._sessions: dict[str, SessionRecord] = {}
-        self._memory: dict[str, dict[str, Any]] = {}
+        self._sessions: dict[str, _StoredSession] = {}
+        self._memory: dict[str, dict[str, str]] = {}  # session -> key -> JSON text of the value
         self._affinity: dict[tuple[str, str], dict[str, Any]] = {}
         self._facts: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         self._episodes: dict[str, list[dict[str, Any]]] = {}
@@ -61,32 +179,56 @@ class InMemoryStorage(Storage):
 
     # -- conversations -------------------------------------------------------------
     async def save_session(self, record: SessionRecord) -> None:
-        self._sessions[record.session_id] = record.model_copy(deep=True)
+        self._sessions[record.session_id] = _stored_session(record)
 
     async def load_session(self, session_id: str) -> SessionRecord | None:
-        record = self._sessions.get(session_id)
-        if record is None:
+        stored = self._sessions.get(session_id)
+        if stored is None:
             return None
-        copy = record.model_copy(deep=True)
-        copy.memory = dict(self._memory.get(session_id, {}))
-        return copy
+        values = self._memory.get(session_id, {})
+        memory = "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{v}" for k, v in values.items()) + "}"
+        try:
+            if not stored.python_json:
+                try:
+                    return SessionRecord.model_validate_json(stored.document(memory.encode("utf-8")))
+                except UnicodeEncodeError:  # a memory key or value UTF-8 cannot hold
+                    pass
+            document = stored.document(memory.encode("utf-8", "surrogatepass"))
+            return SessionRecord.model_validate(json.loads(document.decode("utf-8", "surrogatepass")))
+        except (ValidationError, ValueError) as exc:  # the parts are our own JSON: a bug if it happens
+            raise StorageError(
+                f"memory storage: session {session_id!r} could not be rebuilt ({exc}); save it again"
+            ) from None
 
     async def append_messages(
         self, session_id: str, messages: Sequence[Message], *, last_active: datetime
     ) -> None:
-        record = self._sessions.get(session_id)
-        if record is None:
+        stored = self._sessions.get(session_id)
+        if stored is None:
             raise StorageError(
                 f"memory storage: session {session_id!r} is not stored; save it before appending"
             )
-        # Messages are never mutated once made, and loads hand out deep copies, so the
-        # stored list may share them: appending stays O(1) per message.
-        record.conversation.messages.extend(messages)
-        record.conversation.updated_at = last_active
-        record.last_active = last_active
+        if messages:
+            try:
+                part = _MESSAGES.dump_json(list(messages))
+            except PydanticSerializationError:  # text UTF-8 cannot hold (an unpaired surrogate)
+                part = _ascii_json([m.model_dump(mode="json") for m in messages])
+                stored.python_json = True
+            stored.messages.append(part)
+            stored.count += len(messages)
+        stamp = _DATETIME.dump_json(last_active)
+        stored.updated_at = stored.last_active = stamp
 
     async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
-        rows = [r.summary() for r in self._sessions.values() if user_id is None or r.user_id == user_id]
+        rows = [
+            SessionSummary(
+                **s.summary,
+                message_count=s.count,
+                last_active=_DATETIME.validate_json(s.last_active),
+            )
+            for s in self._sessions.values()
+            if user_id is None or s.summary["user_id"] == user_id
+        ]
         return sorted(rows, key=lambda s: (s.created_at, s.session_id))
 
     async def delete_session(self, session_id: str) -> bool:
@@ -95,11 +237,11 @@ class InMemoryStorage(Storage):
         return self._sessions.pop(session_id, None) is not None
 
     async def set_memory(self, session_id: str, key: str, value: Any) -> None:
-        self._memory.setdefault(session_id, {})[key] = _json_copy(value, f"memory value for key {key!r}")
+        self._memory.setdefault(session_id, {})[key] = _json_text(value, f"memory value for key {key!r}")
 
     async def get_memory(self, session_id: str, key: str) -> Any:
-        value = self._memory.get(session_id, {}).get(key)
-        return _json_copy(value, "memory value") if value is not None else None
+        text = self._memory.get(session_id, {}).get(key)
+        return json.loads(text) if text is not None else None
 
     # -- v1.1 user state -----------------------------------------------------------
     async def save_affinity(
@@ -120,7 +262,7 @@ class InMemoryStorage(Storage):
 
     async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
         row = self._affinity.get((user_id, personality_name))
-        return dict(row) if row is not None else None
+        return _fresh(row) if row is not None else None
 
     async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
         facts = self._facts.setdefault(user_id, {})
@@ -143,7 +285,7 @@ class InMemoryStorage(Storage):
 
     async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
         facts = self._facts.get(user_id, {}).values()
-        return [dict(f) for f in facts if category is None or f["category"] == category]
+        return [_fresh(f) for f in facts if category is None or f["category"] == category]
 
     async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
         return self._facts.get(user_id, {}).pop((category, key), None) is not None
@@ -179,7 +321,7 @@ class InMemoryStorage(Storage):
         self, user_id: str, min_importance: float | None = None, max_results: int | None = None
     ) -> list[dict[str, Any]]:
         rows = [
-            dict(e)
+            _fresh(e)
             for e in self._episodes.get(user_id, [])
             if min_importance is None or e["importance"] >= min_importance
         ]
@@ -204,7 +346,7 @@ class InMemoryStorage(Storage):
 
     async def get_mood(self, session_id: str) -> dict[str, Any] | None:
         row = self._moods.get(session_id)
-        return dict(row) if row is not None else None
+        return _fresh(row) if row is not None else None
 
     async def save_embedding(
         self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
@@ -217,7 +359,7 @@ class InMemoryStorage(Storage):
 
     async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
         rows = self._embeddings.get(user_id, {}).values()
-        return [dict(r) for r in rows if kind is None or r["kind"] == kind]
+        return [_fresh(r) for r in rows if kind is None or r["kind"] == kind]
 
     async def list_users(self) -> list[str]:
         users = (

@@ -3,9 +3,9 @@
 Every backend (memory, file, duckdb, redis, postgres, mongodb) is crossed with every
 codec mode (plain, compressed, encrypted, compressed+encrypted). A test that applies to
 some cases only says so with ``@pytest.mark.backend_cases(persistent=True, encrypted=True)``
-(``None``, the default, means either); :func:`pytest_generate_tests` then generates only
-the cases it applies to, so the suite never reports a "not applicable" skip. Each case
-gives:
+or ``backend_cases(modes=["plain"])`` (``None``, the default, means any);
+:func:`pytest_generate_tests` then generates only the cases it applies to, so the suite
+never reports a "not applicable" skip. Each case gives:
 
 * ``config`` — a :class:`StorageConfig` private to the test (own directory, database
   file, table name or key prefix, and a fresh random encryption key);
@@ -28,7 +28,7 @@ import base64
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,28 +55,30 @@ ALL_CASES = [(b, m) for b in BACKENDS for m in CODEC_MODES]
 
 
 def applicable_cases(
-    *, persistent: bool | None = None, encrypted: bool | None = None
+    *, persistent: bool | None = None, encrypted: bool | None = None, modes: Sequence[str] | None = None
 ) -> list[tuple[str, str]]:
-    """The (backend, codec mode) cases a test applies to; ``None`` means either.
+    """The (backend, codec mode) cases a test applies to; ``None`` means any.
 
     Example:
         >>> applicable_cases(persistent=False, encrypted=True)
         [('memory', 'encrypted'), ('memory', 'compressed+encrypted')]
     """
+    assert modes is None or set(modes) <= set(CODEC_MODES), modes
     return [
         (name, mode)
         for name, mode in ALL_CASES
         if (persistent is None or (name in PERSISTENT_BACKENDS) == persistent)
         and (encrypted is None or CODEC_MODES[mode][1] == encrypted)
+        and (modes is None or mode in modes)
     ]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "backend_cases(persistent=None, encrypted=None): generate the storage conformance `backend` "
-        "cases this test applies to only (persistent: data outlives the instance; encrypted: codec "
-        "mode encrypts)",
+        "backend_cases(persistent=None, encrypted=None, modes=None): generate the storage conformance "
+        "`backend` cases this test applies to only (persistent: data outlives the instance; encrypted: "
+        "codec mode encrypts; modes: these codec modes only)",
     )
 
 

@@ -563,3 +563,60 @@ async def test_close_is_idempotent_and_storage_is_a_context_manager(backend: Bac
     assert repr(again).startswith("<")
     if backend.config.encryption_key:
         assert backend.config.encryption_key not in repr(again)
+
+
+async def test_callers_never_share_state_with_the_store(backend: BackendCase) -> None:
+    store = await backend.open()
+    record = make_record("shared", messages=2)
+    await store.save_session(record)
+    appended = turn("shared", 0, T0)
+    await store.append_messages("shared", appended, last_active=T0)
+    await store.set_memory("shared", "k", {"list": [1]})
+    await store.save_fact("u1", "c", "k", {"likes": ["tea"]})
+    await store.save_embedding("u1", "i1", "fact", "text", [1.0, 2.0])
+    expected = dump(await store.load_session("shared"))
+
+    # changing what was saved, appended or loaded changes nothing stored
+    record.conversation.messages[0].content = "changed after save"
+    record.conversation.messages.append(turn("shared", 9, T0)[0])
+    record.conversation.metadata["new"] = 1
+    record.memory["x"] = 1
+    appended[0].content = "changed after append"
+    appended[0].metadata["new"] = 1
+    loaded = await store.load_session("shared")
+    assert loaded is not None and loaded.model_dump(mode="json") == expected
+    loaded.conversation.messages[1].metadata["nested"]["list"].append("changed after load")
+    loaded.conversation.messages.clear()
+    loaded.memory["k"]["list"].append(2)
+    (await store.get_memory("shared", "k"))["list"].append(3)
+    (await store.get_facts("u1"))[0]["value"]["likes"].append("coffee")
+    (await store.get_embeddings("u1"))[0]["vector"].append(3.0)
+
+    assert dump(await store.load_session("shared")) == expected
+    assert await store.get_memory("shared", "k") == {"list": [1]}
+    assert (await store.get_facts("u1"))[0]["value"] == {"likes": ["tea"]}
+    assert (await store.get_embeddings("u1"))[0]["vector"] == [1.0, 2.0]
+
+
+# Compressed and encrypted modes refuse such text with a StorageError (test_codec, test_faults).
+@pytest.mark.backend_cases(modes=["plain"])
+async def test_text_utf8_cannot_hold_round_trips_in_plain_mode(backend: BackendCase) -> None:
+    odd = "half a pair: \ud83d, a lone low \udc00, NUL \x00 and é"
+    store = await backend.open()
+    record = make_record("odd", messages=2, content=odd)
+    await store.save_session(record)
+    await store.append_messages(
+        "odd", [Message(role=MessageRole.USER, content=odd, timestamp=T0)], last_active=T0
+    )
+    await store.set_memory("odd", "k", {odd: odd})  # as a key, such text is an id some stores refuse
+    await store.save_fact("u1", "c", "k", odd)
+    loaded = await store.load_session("odd")
+    assert loaded is not None
+    assert [m.content for m in loaded.conversation.messages] == [f"0: {odd}", f"1: {odd}", odd]
+    assert loaded.conversation.messages[0].metadata["nested"]["text"] == odd
+    assert loaded.memory == {"k": {odd: odd}}
+    assert await store.get_memory("odd", "k") == {odd: odd}
+    assert (await store.get_facts("u1"))[0]["value"] == odd
+    # a session without odd text saved later still reads back
+    await store.save_session(make_record("even"))
+    assert dump(await store.load_session("even")) == dump(make_record("even"))
