@@ -36,7 +36,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import re
@@ -50,6 +49,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
+from ._names import name_digest, redacted_url
 from .base import Storage
 from .codec import (
     DocumentCodec,
@@ -94,19 +94,6 @@ def _next_ord() -> int:
         return _last_ord
 
 
-def _digest(*parts: str) -> str:
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _redacted(url: str) -> str:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        hosts = parts.netloc.rsplit("@", 1)[-1] or "localhost"
-        return f"{parts.scheme}://{hosts}{parts.path}"
-    except ValueError:
-        return "<unparseable MongoDB URL>"
-
-
 class _NotBsonSafe(Exception):
     """A plain document BSON cannot hold (NUL in a key, an integer beyond 64 bits)."""
 
@@ -130,7 +117,7 @@ class MongoDBStorage(Storage):
     def __init__(self, config: StorageConfig | None = None) -> None:
         super().__init__(config or StorageConfig(storage_type="mongodb"))
         self._url = self.config.connection_string or DEFAULT_URL
-        self._where = _redacted(self._url)
+        self._where = redacted_url(self._url, kind="MongoDB URL")
         self._base = self.config.table_name
         self._client: AsyncMongoClient[dict[str, Any]] | None = None
         self._db: AsyncDatabase[dict[str, Any]] | None = None
@@ -499,7 +486,7 @@ class MongoDBStorage(Storage):
     async def set_memory(self, session_id: str, key: str, value: Any) -> None:
         document = {"key": key, "value": value}
         what = f"memory value for key {key!r}"
-        ident = _digest(key)
+        ident = name_digest(key)
 
         async def write(as_bytes: bool) -> None:
             body = {
@@ -516,7 +503,7 @@ class MongoDBStorage(Storage):
     async def get_memory(self, session_id: str, key: str) -> Any:
         subject = f"memory {key!r} of session {session_id!r}"
         async with self._op("load", subject):
-            stored = await self._col("memory").find_one({"session_id": session_id, "ident": _digest(key)})
+            stored = await self._col("memory").find_one({"session_id": session_id, "ident": name_digest(key)})
         return None if stored is None else self._decode(stored, what=subject).get("value")
 
     # -- v1.1 user state -----------------------------------------------------------
@@ -552,20 +539,20 @@ class MongoDBStorage(Storage):
     ) -> bool:
         doc = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
         subject = f"affinity of user {user_id!r} with {personality_name!r}"
-        await self._put("affinity", user_id, _digest(personality_name), doc, subject)
+        await self._put("affinity", user_id, name_digest(personality_name), doc, subject)
         return True
 
     async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
         subject = f"affinity of user {user_id!r} with {personality_name!r}"
         async with self._op("load", subject):
             stored = await self._col("affinity").find_one(
-                {"user_id": user_id, "ident": _digest(personality_name)}
+                {"user_id": user_id, "ident": name_digest(personality_name)}
             )
         return None if stored is None else self._decode(stored, what=subject)
 
     async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
         subject = f"fact {category}/{key} of user {user_id!r}"
-        ident = _digest(category, key)
+        ident = name_digest(category, key)
         async with self._op("save", subject):
             stored = await self._col("facts").find_one({"user_id": user_id, "ident": ident})
         previous = self._decode(stored, what=subject) if stored is not None else None
@@ -581,7 +568,7 @@ class MongoDBStorage(Storage):
     async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
         async with self._op("delete", f"fact {category}/{key} of user {user_id!r}"):
             result = await self._col("facts").delete_one(
-                {"user_id": user_id, "ident": _digest(category, key)}
+                {"user_id": user_id, "ident": name_digest(category, key)}
             )
         return result.deleted_count > 0
 
@@ -641,7 +628,7 @@ class MongoDBStorage(Storage):
     ) -> bool:
         doc = embedding_document(item_id, kind, text, vector, kwargs)
         subject = f"embedding {item_id!r} of user {user_id!r}"
-        ident = _digest(item_id)
+        ident = name_digest(item_id)
         async with self._op("save", subject):  # a replaced embedding keeps its place
             stored = await self._col("embeddings").find_one({"user_id": user_id, "ident": ident}, {"ord": 1})
         order = int(stored["ord"]) if stored is not None and "ord" in stored else _next_ord()

@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import re
 import urllib.parse
@@ -49,6 +47,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
+from ._names import name_digest, redacted_url
 from .base import Storage
 from .codec import (
     DocumentCodec,
@@ -77,22 +76,6 @@ _SURROGATE = re.compile("[\\ud800-\\udfff]")
 T = TypeVar("T")
 
 
-def _digest(*parts: str) -> str:
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _redacted(dsn: str) -> str:
-    try:
-        parts = urllib.parse.urlsplit(dsn)
-        if not parts.scheme:
-            return "<PostgreSQL DSN>"
-        host = parts.hostname or "localhost"
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{host}{port}{parts.path}"
-    except ValueError:
-        return "<unparseable PostgreSQL DSN>"
-
-
 class PostgresStorage(Storage):
     """Conversations and user state in PostgreSQL.
 
@@ -113,7 +96,7 @@ class PostgresStorage(Storage):
     def __init__(self, config: StorageConfig | None = None) -> None:
         super().__init__(config or StorageConfig(storage_type="postgres"))
         self._dsn = self.config.connection_string or DEFAULT_DSN
-        self._where = _redacted(self._dsn)
+        self._where = redacted_url(self._dsn, kind="PostgreSQL DSN")
         self._base = self.config.table_name
         self._pool: asyncpg.Pool | None = None
         self._codec: DocumentCodec | None = None
@@ -587,7 +570,7 @@ class PostgresStorage(Storage):
                     VALUES ($1, $2, $3::jsonb, $4)
                     ON CONFLICT (session_id, ident) DO UPDATE SET doc = EXCLUDED.doc, blob = EXCLUDED.blob""",
                 session_id,
-                _digest(key),
+                name_digest(key),
                 doc_col,
                 blob_col,
             )
@@ -601,7 +584,7 @@ class PostgresStorage(Storage):
             return await connection.fetchrow(
                 f"SELECT doc, blob FROM {self.table('memory')} WHERE session_id = $1 AND ident = $2",
                 session_id,
-                _digest(key),
+                name_digest(key),
             )
 
         row = await self._run("load", subject, work, write=False)
@@ -646,7 +629,7 @@ class PostgresStorage(Storage):
     ) -> bool:
         doc = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
         subject = f"affinity of user {user_id!r} with {personality_name!r}"
-        await self._put("affinity", user_id, _digest(personality_name), doc, subject)
+        await self._put("affinity", user_id, name_digest(personality_name), doc, subject)
         return True
 
     async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
@@ -656,7 +639,7 @@ class PostgresStorage(Storage):
             return await connection.fetchrow(
                 f"SELECT doc, blob FROM {self.table('affinity')} WHERE user_id = $1 AND ident = $2",
                 user_id,
-                _digest(personality_name),
+                name_digest(personality_name),
             )
 
         row = await self._run("load", subject, work, write=False)
@@ -664,7 +647,7 @@ class PostgresStorage(Storage):
 
     async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
         subject = f"fact {category}/{key} of user {user_id!r}"
-        ident = _digest(category, key)
+        ident = name_digest(category, key)
         table = self.table("facts")
 
         async def work(connection: asyncpg.Connection) -> None:
@@ -696,7 +679,7 @@ class PostgresStorage(Storage):
             status: str = await connection.execute(
                 f"DELETE FROM {self.table('facts')} WHERE user_id = $1 AND ident = $2",
                 user_id,
-                _digest(category, key),
+                name_digest(category, key),
             )
             return status != "DELETE 0"
 
@@ -769,7 +752,7 @@ class PostgresStorage(Storage):
     ) -> bool:
         doc = embedding_document(item_id, kind, text, vector, kwargs)
         await self._put(
-            "embeddings", user_id, _digest(item_id), doc, f"embedding {item_id!r} of user {user_id!r}"
+            "embeddings", user_id, name_digest(item_id), doc, f"embedding {item_id!r} of user {user_id!r}"
         )
         return True
 

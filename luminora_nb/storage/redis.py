@@ -37,8 +37,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
@@ -48,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
+from ._names import name_digest, redacted_url
 from .base import Storage
 from .codec import (
     DocumentCodec,
@@ -110,22 +109,6 @@ return 1
 """
 
 
-def _digest(*parts: str) -> str:
-    """A stable field name for a tuple of names, revealing none of them."""
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _redacted(url: str) -> str:
-    """``url`` without user name or password, for messages."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or "localhost"
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{host}{port}{parts.path}"
-    except ValueError:
-        return "<unparseable Redis URL>"
-
-
 class RedisStorage(Storage):
     """Conversations and user state in Redis.
 
@@ -147,7 +130,7 @@ class RedisStorage(Storage):
     def __init__(self, config: StorageConfig | None = None) -> None:
         super().__init__(config or StorageConfig(storage_type="redis"))
         self._url = self.config.connection_string or DEFAULT_URL
-        self._where = _redacted(self._url)
+        self._where = redacted_url(self._url, kind="Redis URL")
         self._prefix = self.config.key_prefix
         self._client: Redis | None = None
         self._codec: DocumentCodec | None = None
@@ -403,13 +386,13 @@ class RedisStorage(Storage):
         data = codec.encode({"key": key, "value": value}, what=f"memory value for key {key!r}")
         keys = [self.key("kv", session_id), self.key("s", session_id), self.key("m", session_id)]
         async with self._op("save", subject):
-            await script(keys=keys, args=[_digest(key), data])
+            await script(keys=keys, args=[name_digest(key), data])
 
     async def get_memory(self, session_id: str, key: str) -> Any:
         client, codec = self._ready()
         subject = f"memory {key!r} of session {session_id!r}"
         async with self._op("load", subject):
-            raw = await client.hget(self.key("kv", session_id), _digest(key))
+            raw = await client.hget(self.key("kv", session_id), name_digest(key))
         if raw is None:
             return None
         return codec.decode(raw, what=subject).get("value")
@@ -423,14 +406,14 @@ class RedisStorage(Storage):
         doc = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
         data = codec.encode(doc, what="affinity")
         async with self._op("save", subject):
-            await client.hset(self._user_key(user_id, "aff"), _digest(personality_name), data)
+            await client.hset(self._user_key(user_id, "aff"), name_digest(personality_name), data)
         return True
 
     async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
         client, codec = self._ready()
         subject = f"affinity of user {user_id!r} with {personality_name!r}"
         async with self._op("load", subject):
-            raw = await client.hget(self._user_key(user_id, "aff"), _digest(personality_name))
+            raw = await client.hget(self._user_key(user_id, "aff"), name_digest(personality_name))
         return None if raw is None else codec.decode(raw, what=subject)
 
     async def _ordered_put(
@@ -462,7 +445,7 @@ class RedisStorage(Storage):
         subject = f"fact {category}/{key} of user {user_id!r}"
         await self._ordered_put(
             self._user_key(user_id, "facts"),
-            _digest(category, key),
+            name_digest(category, key),
             lambda previous: fact_document(user_id, category, key, value, kwargs, previous),
             subject,
             keep_fields=True,
@@ -476,7 +459,7 @@ class RedisStorage(Storage):
     async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
         client, _ = self._ready()
         async with self._op("delete", f"fact {category}/{key} of user {user_id!r}"):
-            removed = await client.hdel(self._user_key(user_id, "facts"), _digest(category, key))
+            removed = await client.hdel(self._user_key(user_id, "facts"), name_digest(category, key))
         return bool(removed)
 
     async def save_episode(
@@ -537,7 +520,7 @@ class RedisStorage(Storage):
     ) -> bool:
         await self._ordered_put(
             self._user_key(user_id, "emb"),
-            _digest(item_id),
+            name_digest(item_id),
             lambda _previous: embedding_document(item_id, kind, text, vector, kwargs),
             f"embedding {item_id!r} of user {user_id!r}",
             keep_fields=False,
