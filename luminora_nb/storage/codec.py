@@ -495,12 +495,15 @@ def message_documents(messages: Sequence[Message]) -> list[dict[str, Any]]:
 
 def session_from_documents(
     doc: Mapping[str, Any],
-    messages: Sequence[Mapping[str, Any]],
+    messages: Sequence[Mapping[str, Any] | Message],
     *,
     memory: Mapping[str, Any] | None = None,
     what: str,
 ) -> SessionRecord:
     """Rebuild a :class:`SessionRecord` from :func:`session_documents` output.
+
+    ``messages`` may also hold :class:`Message` objects validated already (e.g. with
+    ``model_validate_json``): they are taken as they are, not validated again.
 
     Raises:
         StorageError: the documents do not describe a valid session (names ``what``).

@@ -23,6 +23,20 @@ by readers and cut off by the next append. Every change holds an exclusive
 process) can share a directory without losing updates. Set
 ``StorageConfig(extra={"fsync": False})`` to skip fsync (faster, not crash-safe).
 
+Calls run on the event loop itself when that cannot stall it for long: a hop to a worker
+thread costs about 100 us, as much as everything else an append does apart from its
+fsync. So a read of one document, and a write of up to 1 MiB whose lock is free right
+now (tried with ``LOCK_NB``), run inline (a write then blocks the loop for its fsync,
+a few hundred microseconds on a local disk). A lock held elsewhere (another process, or
+a call of this process already waiting for it), a larger document and a scan of the
+whole directory go to a worker thread, as does everything with
+``StorageConfig(extra={"io_threads": True})`` (for slow or network file systems where
+one fsync can take milliseconds).
+
+Sessions are written and read with pydantic's own JSON (``model_dump_json``,
+``model_validate_json``); text UTF-8 cannot hold (an unpaired surrogate) takes the
+slower way through Python's ``json``, which the codec stores ASCII-escaped.
+
 Example:
     >>> import asyncio, tempfile
     >>> from luminora_nb.types import StorageConfig
@@ -38,10 +52,13 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
+import json
 import logging
 import os
 import re
@@ -52,6 +69,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
+
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
@@ -78,8 +98,27 @@ _DEFAULT_DIR = "./luminora_data"
 _SAFE = re.compile(r"[A-Za-z0-9_-]")
 _MAX_NAME = 180
 _SUBDIRS = ("sessions", "memory", "moods", "users", ".locks")
+#: Writes of documents up to this size may run on the event loop (see the module docstring).
+_INLINE_MAX = 1 << 20
+
+_RECORD: TypeAdapter[SessionRecord] = TypeAdapter(SessionRecord)
+_MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+_HEAD_EXCLUDE: Any = {"memory": True, "conversation": {"messages"}}
+# A message batch line exactly as _batch_json writes it (other spellings take the json.loads way).
+_BATCH = re.compile(rb'\{"seq":(\d+),"last_active":("[^"\\]*"|null),"messages":(\[.*\])\}', re.S)
 
 
+class _Busy(Exception):
+    """The document's lock is taken right now: run the call in a worker thread instead."""
+
+
+def _batch_json(seq: int, stamp: bytes, messages_json: bytes) -> bytes:
+    """The JSON of one message batch line from already serialised parts."""
+    return b'{"seq":%d,"last_active":%b,"messages":%b}' % (seq, stamp, messages_json)
+
+
+@functools.lru_cache(maxsize=4096)
 def _file_name(identifier: str) -> str:
     """A file-name-safe, reversible (unless hashed) spelling of an id."""
     if not identifier:
@@ -103,30 +142,42 @@ def _id_from_file_name(name: str) -> str | None:
 class _FileLock:
     """An exclusive ``flock`` on a lock file that survives the file being deleted and recreated."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str) -> None:
         self._path = path
         self._fd = -1
 
-    def __enter__(self) -> _FileLock:
+    def acquire(self, *, blocking: bool = True) -> bool:
+        """Take the lock; without ``blocking``, return ``False`` at once if it is held elsewhere."""
+        flags = fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB
         while True:
             fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                fcntl.flock(fd, flags)
                 # The file may have been unlinked while we waited: then lock the new one.
                 if os.fstat(fd).st_ino == os.stat(self._path).st_ino:
                     self._fd = fd
-                    return self
+                    return True
             except FileNotFoundError:
                 pass
+            except BlockingIOError:
+                os.close(fd)
+                return False
             except BaseException:
                 os.close(fd)
                 raise
             os.close(fd)
 
-    def __exit__(self, *exc: object) -> None:
+    def release(self) -> None:
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)  # closing releases the flock
+
+    def __enter__(self) -> _FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class FileStorage(Storage):
@@ -147,6 +198,9 @@ class FileStorage(Storage):
         self.directory = _directory_of(self.config.connection_string)
         self._codec = DocumentCodec.from_config(self.config)
         self._fsync = bool(self.config.extra.get("fsync", True))
+        self._inline = not self.config.extra.get("io_threads", False)
+        # Paths as strings: building pathlib paths costs more than the syscalls of an append.
+        self._dirs = {sub: os.path.join(os.fspath(self.directory), sub) for sub in _SUBDIRS}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._ready = False
 
@@ -187,36 +241,35 @@ class FileStorage(Storage):
         self._ready = False
 
     # -- helpers ---------------------------------------------------------------------
-    def _path(self, kind: str, identifier: str, suffix: str) -> Path:
-        return self.directory / kind / f"{_file_name(identifier)}{suffix}"
+    def _path(self, kind: str, identifier: str, suffix: str) -> str:
+        return f"{self._dirs[kind]}/{_file_name(identifier)}{suffix}"
 
-    def _lock_path(self, kind: str, identifier: str) -> Path:
-        return self.directory / ".locks" / f"{kind}-{_file_name(identifier)}.lock"
+    def _lock_path(self, kind: str, identifier: str) -> str:
+        return f"{self._dirs['.locks']}/{kind}-{_file_name(identifier)}.lock"
 
     async def _run(
-        self, operation: str, subject: str, lock: tuple[str, str] | None, fn: Callable[[], _T]
+        self,
+        operation: str,
+        subject: str,
+        lock: tuple[str, str] | None,
+        fn: Callable[[], _T],
+        *,
+        inline: bool = True,
     ) -> _T:
-        """Run ``fn`` in a worker thread, holding the document's lock when ``lock`` is given."""
+        """Run ``fn`` holding the document's lock when ``lock`` is given.
+
+        On the event loop when ``inline`` and the lock is free right now, else in a worker
+        thread (see the module docstring).
+        """
         if not self._ready:
             await self.initialize()
-
-        def guarded() -> _T:
-            if lock is None:
-                return fn()
-            with _FileLock(self._lock_path(*lock)):
-                return fn()
-
         try:
-            if lock is None:
-                return await asyncio.to_thread(guarded)
-            # One waiter per document in this process; other processes queue on the flock.
-            name = f"{lock[0]}-{lock[1]}"
-            async_lock = self._locks.get(name)
-            if async_lock is None:
-                async_lock = asyncio.Lock()
-                self._locks[name] = async_lock
-            async with async_lock:
-                return await asyncio.to_thread(guarded)
+            if inline and self._inline:
+                try:
+                    return self._run_inline(lock, fn)
+                except _Busy:
+                    pass
+            return await self._run_threaded(lock, fn)
         except StorageError:
             raise
         except OSError as exc:
@@ -225,8 +278,41 @@ class FileStorage(Storage):
                 f"({exc.strerror or exc}); check that the directory exists, is writable and has free space"
             ) from None
 
-    def _write_atomic(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    def _run_inline(self, lock: tuple[str, str] | None, fn: Callable[[], _T]) -> _T:
+        if lock is None:
+            return fn()
+        queued = self._locks.get(f"{lock[0]}-{lock[1]}")
+        if queued is not None and queued.locked():
+            raise _Busy  # a call of this process waits for the document: queue behind it
+        file_lock = _FileLock(self._lock_path(*lock))
+        if not file_lock.acquire(blocking=False):
+            raise _Busy  # held by another process (or storage): wait for it in a thread
+        try:
+            return fn()
+        finally:
+            file_lock.release()
+
+    async def _run_threaded(self, lock: tuple[str, str] | None, fn: Callable[[], _T]) -> _T:
+        def guarded() -> _T:
+            if lock is None:
+                return fn()
+            with _FileLock(self._lock_path(*lock)):
+                return fn()
+
+        if lock is None:
+            return await asyncio.to_thread(guarded)
+        # One waiter per document in this process; other processes queue on the flock.
+        name = f"{lock[0]}-{lock[1]}"
+        async_lock = self._locks.get(name)
+        if async_lock is None:
+            async_lock = asyncio.Lock()
+            self._locks[name] = async_lock
+        async with async_lock:
+            return await asyncio.to_thread(guarded)
+
+    def _write_atomic(self, path: str, data: bytes) -> None:
+        directory, name = os.path.split(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -239,19 +325,20 @@ class FileStorage(Storage):
                 os.unlink(tmp)
             raise
         if self._fsync:
-            self._fsync_dir(path.parent)
+            self._fsync_dir(directory)
 
     @staticmethod
-    def _fsync_dir(directory: Path) -> None:
+    def _fsync_dir(directory: str) -> None:
         fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
 
-    def _read_doc(self, path: Path, what: str) -> dict[str, Any] | None:
+    def _read_doc(self, path: str | Path, what: str) -> dict[str, Any] | None:
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as fh:
+                data = fh.read()
         except FileNotFoundError:
             return None
         return self._codec.decode(data, what=what)
@@ -259,18 +346,45 @@ class FileStorage(Storage):
     def _line(self, document: dict[str, Any], what: str) -> bytes:
         return self._codec.encode_text(document, what=what).encode("utf-8") + b"\n"
 
-    @staticmethod
-    def _unlink(path: Path) -> bool:
+    def _json_line(self, raw: bytes, what: str) -> bytes:
+        """One line for a document already serialised as UTF-8 JSON (no newline inside)."""
+        data = self._codec.encode_json(raw, what=what)
+        return (data if self._codec.is_plain else base64.urlsafe_b64encode(data)) + b"\n"
+
+    def _session_lines(self, record: SessionRecord) -> bytes:
+        """The first two lines of a session file: the session document, the messages saved with it."""
+        what = f"session {record.session_id!r}"
         try:
-            path.unlink()
+            head = _RECORD.dump_json(record, exclude=_HEAD_EXCLUDE)
+            messages = _MESSAGES.dump_json(record.conversation.messages)
+            stamp = _DATETIME.dump_json(record.last_active)
+        except PydanticSerializationError:  # text UTF-8 cannot hold (an unpaired surrogate)
+            doc, docs = session_documents(record)
+            batch = {"seq": 0, "last_active": doc["last_active"], "messages": docs}
+            return self._line(doc, what) + self._line(batch, what)
+        return self._json_line(head, what) + self._json_line(_batch_json(0, stamp, messages), what)
+
+    @staticmethod
+    def _small(path: str) -> bool:
+        """Whether the document at ``path`` is small enough to rewrite on the event loop."""
+        try:
+            return os.stat(path).st_size <= _INLINE_MAX
+        except OSError:
+            return True  # missing (or unreadable: the call itself reports that)
+
+    @staticmethod
+    def _unlink(path: str | Path) -> bool:
+        try:
+            os.unlink(path)
         except FileNotFoundError:
             return False
         return True
 
     # -- sessions: file format ---------------------------------------------------------
-    def _read_session_lines(self, path: Path) -> list[bytes] | None:
+    def _read_session_lines(self, path: str) -> list[bytes] | None:
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as fh:
+                data = fh.read()
         except FileNotFoundError:
             return None
         lines = data.split(b"\n")
@@ -286,22 +400,38 @@ class FileStorage(Storage):
         if not lines:
             raise StorageError(f"{what} is corrupt and could not be read: its file is empty; delete it")
         doc = self._codec.decode(lines[0], what=what)
-        messages: list[dict[str, Any]] = []
+        messages: list[Message | dict[str, Any]] = []
         last_active: str | None = None
         for number, line in enumerate(lines[1:], start=2):
-            batch = self._codec.decode(line, what=f"{what} (line {number})")
-            if batch.get("seq") != len(messages) or not isinstance(batch.get("messages"), list):
-                raise StorageError(
-                    f"{what} is corrupt and could not be read: line {number} does not continue the "
-                    "conversation; restore it from a backup or delete it"
-                )
-            messages.extend(batch["messages"])
-            last_active = batch.get("last_active") or last_active
+            batch, stamp = self._read_batch(line, len(messages), what=what, number=number)
+            messages.extend(batch)
+            last_active = stamp or last_active
         if len(lines) > 2 and last_active is not None:  # appends since the last save
             doc["last_active"] = last_active
             doc.setdefault("conversation", {})["updated_at"] = last_active
         memory = self._read_doc(self._path("memory", session_id, ".json"), f"memory of {what}")
         return session_from_documents(doc, messages, memory=(memory or {}).get("values", {}), what=what)
+
+    def _read_batch(
+        self, line: bytes, seq: int, *, what: str, number: int
+    ) -> tuple[list[Message] | list[dict[str, Any]], str | None]:
+        """The messages and ``last_active`` of one batch line that must start at ``seq``."""
+        where = f"{what} (line {number})"
+        match = _BATCH.fullmatch(self._codec.decode_json(line, what=where))
+        if match is not None and int(match[1]) == seq:
+            try:  # the line as _batch_json wrote it: validate the messages' JSON at once
+                messages = _MESSAGES.validate_json(match[3])
+            except ValidationError:
+                pass  # e.g. ASCII-escaped surrogates, which only Python's json reads: see below
+            else:
+                return messages, (None if match[2] == b"null" else match[2][1:-1].decode())
+        batch = self._codec.decode(line, what=where)
+        if batch.get("seq") != seq or not isinstance(batch.get("messages"), list):
+            raise StorageError(
+                f"{what} is corrupt and could not be read: line {number} does not continue the "
+                "conversation; restore it from a backup or delete it"
+            )
+        return batch["messages"], batch.get("last_active")
 
     def _summary(self, path: Path) -> SessionSummary | None:
         """The listing row of one session file: reads its first and last lines only."""
@@ -335,15 +465,15 @@ class FileStorage(Storage):
         """Write the whole session (replacing any stored one) atomically."""
         sid = record.session_id
         what = f"session {sid!r}"
-
-        def save() -> None:
-            doc, messages = session_documents(record)
-            data = self._line(doc, what) + self._line(
-                {"seq": 0, "last_active": doc["last_active"], "messages": messages}, what
-            )
-            self._write_atomic(self._path("sessions", sid, ".jsonl"), data)
-
-        await self._run("save_session", what, ("session", sid), save)
+        data = self._session_lines(record)
+        path = self._path("sessions", sid, ".jsonl")
+        await self._run(
+            "save_session",
+            what,
+            ("session", sid),
+            lambda: self._write_atomic(path, data),
+            inline=len(data) <= _INLINE_MAX,
+        )
 
     async def load_session(self, session_id: str) -> SessionRecord | None:
         """The stored session with its messages and memory, or ``None``.
@@ -365,7 +495,12 @@ class FileStorage(Storage):
         """
         what = f"session {session_id!r}"
         path = self._path("sessions", session_id, ".jsonl")
-        batch_docs = message_documents(messages)
+        stamp = _DATETIME.dump_json(last_active)
+        batch_docs: list[dict[str, Any]] = []
+        try:
+            messages_json: bytes | None = _MESSAGES.dump_json(list(messages))
+        except PydanticSerializationError:  # text UTF-8 cannot hold (an unpaired surrogate)
+            messages_json, batch_docs = None, message_documents(messages)
 
         def append() -> None:
             try:
@@ -388,14 +523,16 @@ class FileStorage(Storage):
                         "restore it from a backup or delete it"
                     )
                 seq = tail["seq"] + len(tail["messages"])
-                line = self._line(
-                    {"seq": seq, "last_active": last_active.isoformat(), "messages": batch_docs}, what
-                )
+                if messages_json is not None:
+                    line = self._json_line(_batch_json(seq, stamp, messages_json), what)
+                else:
+                    batch = {"seq": seq, "last_active": json.loads(stamp), "messages": batch_docs}
+                    line = self._line(batch, what)
                 fh.write(line)
                 if self._fsync:
                     os.fsync(fd)
 
-        await self._run("append_messages", what, ("session", session_id), append)
+        await self._run("append_messages", what, ("session", session_id), append)  # small: inline
 
     @staticmethod
     def _last_line(fh: Any, size: int) -> tuple[bytes | None, int]:
@@ -435,7 +572,7 @@ class FileStorage(Storage):
                     rows.append(row)
             return sorted(rows, key=lambda s: (s.created_at, s.session_id))
 
-        return await self._run("list_sessions", "the sessions", None, scan)
+        return await self._run("list_sessions", "the sessions", None, scan, inline=False)
 
     async def delete_session(self, session_id: str) -> bool:
         """Delete the session, its memory and its mood; ``True`` if it existed."""
@@ -451,7 +588,7 @@ class FileStorage(Storage):
             self._unlink(self._lock_path("session", session_id))
             return existed
 
-        return await self._run("delete_session", what, ("session", session_id), delete)
+        return await self._run("delete_session", what, ("session", session_id), delete, inline=False)
 
     async def set_memory(self, session_id: str, key: str, value: Any) -> None:
         """Store ``value`` under ``key`` in the session's memory document."""
@@ -465,7 +602,7 @@ class FileStorage(Storage):
             doc["values"][key] = value
             self._write_atomic(path, self._codec.encode(doc, what=what))
 
-        await self._run("set_memory", what, ("memory", session_id), update)
+        await self._run("set_memory", what, ("memory", session_id), update, inline=self._small(path))
 
     async def get_memory(self, session_id: str, key: str) -> Any:
         """The value stored under ``key``, or ``None``."""
@@ -497,7 +634,7 @@ class FileStorage(Storage):
             self._write_atomic(path, self._codec.encode(doc, what=what))
             return result
 
-        return await self._run(operation, what, ("user", user_id), update)
+        return await self._run(operation, what, ("user", user_id), update, inline=self._small(path))
 
     async def _read_user(self, user_id: str, operation: str) -> dict[str, Any]:
         return await self._run(operation, f"user {user_id!r}", None, lambda: self._user_doc(user_id))
@@ -634,7 +771,7 @@ class FileStorage(Storage):
             users.update(str(doc["user_id"]) for _, doc in self._moods())
             return sorted(users)
 
-        return await self._run("list_users", "the users", None, scan)
+        return await self._run("list_users", "the users", None, scan, inline=False)
 
     async def delete_user_data(self, user_id: str) -> int:
         """Delete every affinity, fact, episode, mood and embedding of a user; returns the count."""
@@ -658,7 +795,7 @@ class FileStorage(Storage):
                             count += 1
             return count
 
-        return await self._run("delete_user_data", what, ("user", user_id), delete)
+        return await self._run("delete_user_data", what, ("user", user_id), delete, inline=False)
 
 
 def _fact_slot(category: str, key: str) -> str:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def config(directory: Path | str, **changes: object) -> StorageConfig:
-    return StorageConfig(storage_type="file", connection_string=str(directory), **changes)  # type: ignore[arg-type]
+    return StorageConfig(storage_type="file", connection_string=str(directory), **changes)
 
 
 async def open_store(directory: Path | str, **changes: object) -> FileStorage:
@@ -270,3 +270,96 @@ async def test_several_processes_share_one_directory_without_loss(tmp_path: Path
     facts = await store.get_facts("shared-user")
     assert len(facts) == workers * turns  # no read-modify-write lost an update
     assert shared.memory == {f"w{w}-{i}": i for w in range(workers) for i in range(turns)}
+
+
+async def test_a_lock_held_elsewhere_is_awaited_in_a_thread_without_blocking_the_loop(tmp_path: Path) -> None:
+    import asyncio
+    import fcntl
+
+    store = await open_store(tmp_path)
+    await store.save_session(make_record("s1", messages=0))
+    # Another process (here: another open file description) holds the session's lock.
+    fd = os.open(store._lock_path("session", "s1"), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        first = asyncio.create_task(store.append_messages("s1", turn("s1", 0, T0), last_active=T0))
+        second = asyncio.create_task(store.append_messages("s1", turn("s1", 1, T0), last_active=T0))
+        ticks = 0
+        for _ in range(20):  # the loop keeps running while both wait for the lock
+            await asyncio.sleep(0.005)
+            ticks += 1
+        assert ticks == 20 and not first.done() and not second.done()
+        assert await store.load_session("s1") is not None  # reads take no lock
+    finally:
+        os.close(fd)  # releases the flock
+    await asyncio.gather(first, second)
+    loaded = await store.load_session("s1")
+    assert loaded is not None
+    assert [m.content for m in loaded.conversation.messages] == [
+        "s1 user 0",
+        "s1 reply 0 ✓",
+        "s1 user 1",
+        "s1 reply 1 ✓",
+    ]
+
+
+async def test_io_threads_option_runs_every_call_in_a_worker_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    threads: set[str] = set()
+    real_replace = os.replace
+
+    def spying_replace(src: str, dst: str) -> None:
+        threads.add(threading.current_thread().name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spying_replace)
+    inline = await open_store(tmp_path / "inline")
+    await inline.save_session(make_record("s1"))
+    assert threads == {threading.main_thread().name}
+    threads.clear()
+    threaded = await open_store(tmp_path / "threaded", extra={"io_threads": True})
+    await threaded.save_session(make_record("s1"))
+    await threaded.append_messages("s1", turn("s1", 0, T0), last_active=T0)
+    await threaded.set_memory("s1", "k", 1)
+    assert threads and threading.main_thread().name not in threads
+    loaded = await threaded.load_session("s1")
+    assert loaded is not None and len(loaded.conversation.messages) == 4 and loaded.memory == {"k": 1}
+
+
+async def test_lines_in_other_json_spellings_still_read(tmp_path: Path) -> None:
+    """Lines written by another writer (spaces, other key order, escapes) read the same way."""
+    store = await open_store(tmp_path)
+    record = make_record("s1", messages=2)
+    await store.save_session(record)
+    await store.append_messages("s1", turn("s1", 0, T0), last_active=T0 + timedelta(hours=1))
+    path = tmp_path / "sessions" / "s1.jsonl"
+    expected = (await store.load_session("s1")).model_dump(mode="json")  # type: ignore[union-attr]
+    head, *batches = path.read_bytes().splitlines()
+    respelled = [
+        json.dumps(dict(reversed(json.loads(line).items())), ensure_ascii=True, indent=None).encode()
+        for line in batches
+    ]
+    assert respelled != batches
+    path.write_bytes(b"\n".join([head, *respelled]) + b"\n")
+    loaded = await store.load_session("s1")
+    assert loaded is not None and loaded.model_dump(mode="json") == expected
+    await store.append_messages("s1", turn("s1", 1, T0), last_active=T0)  # continues after them
+    again = await store.load_session("s1")
+    assert again is not None and [m.content for m in again.conversation.messages[-2:]] == [
+        "s1 user 1",
+        "s1 reply 1 ✓",
+    ]
+
+
+async def test_text_utf8_cannot_hold_is_a_clear_error_when_encrypted(tmp_path: Path) -> None:
+    store = await open_store(tmp_path, encryption_enabled=True, encryption_key="a passphrase")
+    with pytest.raises(StorageError, match=r"session 'odd' holds text with an unpaired surrogate"):
+        await store.save_session(make_record("odd", content="half \ud800"))
+    await store.save_session(make_record("odd"))
+    with pytest.raises(StorageError, match="unpaired surrogate"):
+        await store.append_messages("odd", turn("half \udfff", 0, T0), last_active=T0)
+    loaded = await store.load_session("odd")
+    assert loaded is not None and len(loaded.conversation.messages) == 2
