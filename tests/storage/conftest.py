@@ -246,14 +246,14 @@ async def _server_corrupt(case: BackendCase, session_id: str, mode: str) -> None
     if case.backend == "redis":
         import redis.asyncio as aioredis
 
-        client = aioredis.Redis.from_url(config.connection_string or "")
+        redis_client = aioredis.Redis.from_url(config.connection_string or "")
         try:
             key = f"{config.key_prefix}:s:{session_id}"  # RedisStorage: hash with field "doc"
-            value = await client.hget(key, "doc")
-            assert value is not None, f"no Redis key {key!r} holds session {session_id!r}"
-            await client.hset(key, "doc", damage(value))
+            value = await redis_client.hget(key, "doc")
+            assert isinstance(value, bytes), f"no Redis key {key!r} holds session {session_id!r}"
+            await redis_client.hset(key, "doc", damage(value))
         finally:
-            await client.aclose()
+            await redis_client.aclose()
     elif case.backend == "postgres":
         import asyncpg
 

@@ -47,7 +47,7 @@ def codec(*, compressed: bool = False, key: str | None = None, **extra: Any) -> 
     )
 
 
-MODES = {
+MODES: dict[str, dict[str, Any]] = {
     "plain": {},
     "compressed": {"compressed": True},
     "encrypted": {"key": KEY},
