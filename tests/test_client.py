@@ -352,3 +352,13 @@ async def test_repr_and_cleanup_are_safe(client: LuminoraCoreClient) -> None:
     assert "sk-hidden-42" not in repr(client)
     await client.cleanup()
     await client.cleanup()
+
+
+async def test_missing_api_key_fails_at_create_session_naming_the_variable(
+    client: LuminoraCoreClient,
+) -> None:
+    from luminora_nb.errors import ProviderAuthenticationError
+
+    with pytest.raises(ProviderAuthenticationError, match="OPENAI_API_KEY"):
+        await client.create_session("aurora", ProviderConfig(name="openai"))
+    assert await client.list_sessions() == []  # nothing half-created
