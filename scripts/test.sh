@@ -14,6 +14,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing system packages: ${missing[*]}"
     apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
   fi
+  # The servers are installed now: their tests must run, not skip.
+  export LUMINORA_REQUIRE_SERVERS="${LUMINORA_REQUIRE_SERVERS:-1}"
 fi
 
 PY="${PYTHON:-python3}"

@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -659,22 +659,30 @@ _CLASSES: dict[str, type[ServerHandle]] = {
 }
 
 
+def _unavailable(reason: str) -> NoReturn:
+    # Where the test script installed the servers (LUMINORA_REQUIRE_SERVERS=1, as in CI) a
+    # server that is missing or will not start is a failure, never a silent skip.
+    if os.environ.get("LUMINORA_REQUIRE_SERVERS") == "1":
+        pytest.fail(f"{reason} (LUMINORA_REQUIRE_SERVERS=1: these tests must run here)")
+    pytest.skip(reason)
+
+
 def _acquire(kind: str) -> ServerHandle:
     if kind in _FAILED:
-        pytest.skip(_FAILED[kind])
+        _unavailable(_FAILED[kind])
     server = _SERVERS.get(kind)
     if server is None:
         try:
             server = _CLASSES[kind]()
         except ServerUnavailable as exc:
             _FAILED[kind] = str(exc)
-            pytest.skip(str(exc))
+            _unavailable(str(exc))
         try:
             server.start()
         except ServerUnavailable as exc:
             server.close()
             _FAILED[kind] = f"{kind} could not be started: {exc}"
-            pytest.skip(_FAILED[kind])
+            _unavailable(_FAILED[kind])
         _SERVERS[kind] = server
     server.start()  # a test that stopped it and failed before restarting must not break the next
     _USERS[kind] = _USERS.get(kind, 0) + 1
