@@ -34,6 +34,7 @@ __version__ = "0.1.0"
 # Public names resolved on first access, so `import luminora_nb` stays fast.
 _LAZY: dict[str, str] = {
     "LuminoraCoreClient": "luminora_nb.client",
+    "LuminoraCoreClientV11": "luminora_nb.client_v11",
     "ChatMessage": "luminora_nb.types",
     "ChatResponse": "luminora_nb.types",
     "Conversation": "luminora_nb.types",
@@ -59,6 +60,7 @@ __all__ = [
     "Conversation",
     "EventBus",
     "LuminoraCoreClient",
+    "LuminoraCoreClientV11",
     "LuminoraError",
     "MemoryConfig",
     "Message",
@@ -86,6 +88,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .client import LuminoraCoreClient
+    from .client_v11 import LuminoraCoreClientV11
     from .events import EventBus
     from .providers import available_providers, register_provider
     from .types import (
