@@ -40,6 +40,7 @@ from .events import (
     SessionExpired,
     TurnCompleted,
     TurnFailed,
+    TurnStarted,
 )
 from .personality.blend import blend_personalities as _blend
 from .personality.blend import blend_recipe
@@ -139,6 +140,7 @@ class LuminoraCoreClient:
         self._extensions: list[TurnExtension] = []
         self._initialized = False
         self._init_lock = asyncio.Lock()
+        self._resume_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -365,9 +367,22 @@ class LuminoraCoreClient:
             SessionError: no such session in storage, or it has expired.
         """
         await self._ready()
-        live = self._sessions.get(session_id)
-        if live is not None and provider_config is None:
-            return session_id
+        # One resume at a time: two turns arriving for a stored session must share one
+        # live session (one lock, one history), not race to build two.
+        async with self._resume_lock:
+            live = self._sessions.get(session_id)
+            if live is not None:
+                if provider_config is not None:
+                    provider_cfg = self._provider_config(provider_config, live.record.session_config)
+                    async with live.lock:  # never swap the adapter under a running turn
+                        live.provider = self._provider_for(provider_cfg)
+                return session_id
+            await self._load_live(session_id, provider_config)
+        return session_id
+
+    async def _load_live(
+        self, session_id: str, provider_config: ProviderConfig | Mapping[str, Any] | None
+    ) -> _Session:
         record = await self.storage.load_session(session_id)
         if record is None:
             raise SessionError(f"unknown session {session_id!r}; list stored sessions with list_sessions()")
@@ -384,7 +399,7 @@ class LuminoraCoreClient:
             for m in record.conversation.messages
             if m.role is not MessageRole.SYSTEM
         ]
-        self._sessions[session_id] = _Session(
+        sess = self._sessions[session_id] = _Session(
             record=record, personality=record.personality, provider=provider, history=history
         )
         await self._publish(
@@ -397,7 +412,7 @@ class LuminoraCoreClient:
                 resumed=True,
             )
         )
-        return session_id
+        return sess
 
     def _check_not_expired(self, record: SessionRecord) -> None:
         timeout = record.session_config.timeout
@@ -413,8 +428,9 @@ class LuminoraCoreClient:
         if sess is None:
             if not isinstance(session_id, str) or not session_id:
                 raise SessionError(f"invalid session id {session_id!r}; use the id create_session returned")
-            await self.resume_session(session_id)
-            return self._sessions[session_id]
+            async with self._resume_lock:
+                sess = self._sessions.get(session_id) or await self._load_live(session_id, None)
+            return sess
         try:
             self._check_not_expired(sess.record)
         except SessionError:
@@ -491,6 +507,10 @@ class LuminoraCoreClient:
             parameters = effective_parameters(definition, turn.level, turn.mood, turn.mood_intensity)
         max_history = record.session_config.max_history
         history = sess.history[-max_history:] if max_history else []
+        # Chat APIs want the history to open with a user message (Anthropic refuses
+        # anything else), so an odd max_history never starts on a reply.
+        while history and history[0].role != "user":
+            history = history[1:]
         context: dict[str, Any] = {"turn_index": turn.turn_index, **turn.context}
         if parameters is not None:
             context["parameters"] = parameters
@@ -558,7 +578,12 @@ class LuminoraCoreClient:
             raise
         events: list[Event] = []
         for extension in self._extensions:
-            events.extend(await extension.complete(turn, response))
+            try:
+                events.extend(await extension.complete(turn, response))
+            except Exception as exc:
+                # The turn is stored: a failing observer must not turn it into an error.
+                logger.exception("turn extension %r failed after turn %d", extension, turn.turn_index)
+                await self._publish_failure(sess, exc, "memory")
         if self.events.has_subscribers:
             await self.events.publish(
                 TurnCompleted(
@@ -602,6 +627,7 @@ class LuminoraCoreClient:
         sess = await self._session(session_id)
         async with sess.lock:
             turn, request = await self._prepare(sess, message, params)
+            await self._publish_started(sess, turn, streamed=False)
             started, user_time = time.perf_counter(), utcnow()
             try:
                 response = await sess.provider.chat(request)
@@ -617,24 +643,30 @@ class LuminoraCoreClient:
     ) -> AsyncIterator[ChatResponse]:
         """Send a user message and yield the reply in chunks as they arrive.
 
-        The stored reply equals the concatenation of the chunks' ``content``; the last
-        chunk carries ``finish_reason`` and ``usage``. Options as in :meth:`send_message`.
-        A stream abandoned before its end stores nothing.
+        The stored reply equals the concatenation of the chunks' ``content``. The last
+        chunk carries ``finish_reason`` and ``usage``, and is yielded only once the turn
+        is stored, so stopping at it (``if chunk.finish_reason: break``) keeps the turn.
+        Options as in :meth:`send_message`. A stream abandoned before its last chunk
+        stores nothing; close it (``aclose()``) when you stop early, since an open stream
+        keeps the session busy.
         """
         params, metadata = self._turn_options(kwargs)
         sess = await self._session(session_id)
         async with sess.lock:
             turn, request = await self._prepare(sess, message, params)
+            await self._publish_started(sess, turn, streamed=True)
             started, user_time = time.perf_counter(), utcnow()
             parts: list[str] = []
-            last: ChatResponse | None = None
+            held: list[ChatResponse] = []  # the final chunk(s), kept back until the turn is stored
             try:
                 chunks = sess.provider.stream(request)
                 try:
                     async for chunk in chunks:
                         parts.append(chunk.content)
-                        last = chunk
-                        yield chunk
+                        if held or chunk.finish_reason is not None:
+                            held.append(chunk)
+                        else:
+                            yield chunk
                 finally:
                     # A consumer that stops early must not leave the HTTP response open.
                     aclose = getattr(chunks, "aclose", None)
@@ -643,16 +675,25 @@ class LuminoraCoreClient:
             except LuminoraError as exc:
                 await self._publish_failure(sess, exc, "provider")
                 raise
+            last = held[-1] if held else None
             final = ChatResponse.model_construct(
                 content="".join(parts),
                 role="assistant",
-                finish_reason=last.finish_reason if last else "stop",
-                usage=dict(last.usage) if last else {},
+                finish_reason=next((c.finish_reason for c in held if c.finish_reason), "stop"),
+                usage=next((dict(c.usage) for c in reversed(held) if c.usage), {}),
                 model=last.model if last else sess.provider.model,
                 metadata=dict(last.metadata) if last else {},
             )
-            await self._finish(
+            finished = await self._finish(
                 sess, turn, request.messages[-1], final, started, user_time, metadata, streamed=True
+            )
+            yield ChatResponse.model_construct(
+                content="".join(c.content for c in held),
+                role="assistant",
+                finish_reason=finished.finish_reason,
+                usage=dict(finished.usage),
+                model=finished.model,
+                metadata=dict(finished.metadata),
             )
 
     async def _publish_failure(
@@ -667,6 +708,17 @@ class LuminoraCoreClient:
                     stage=stage,
                     error_type=type(exc).__name__,
                     message=str(exc),
+                )
+            )
+
+    async def _publish_started(self, sess: _Session, turn: TurnState, *, streamed: bool) -> None:
+        if self.events.has_subscribers:
+            await self.events.publish(
+                TurnStarted(
+                    session_id=sess.session_id,
+                    personality_name=sess.personality.name,
+                    user_message=turn.user_message,
+                    streamed=streamed,
                 )
             )
 

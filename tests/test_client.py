@@ -362,3 +362,75 @@ async def test_missing_api_key_fails_at_create_session_naming_the_variable(
     with pytest.raises(ProviderAuthenticationError, match="OPENAI_API_KEY"):
         await client.create_session("aurora", ProviderConfig(name="openai"))
     assert await client.list_sessions() == []  # nothing half-created
+
+
+async def test_stopping_at_the_final_chunk_keeps_the_turn(client: LuminoraCoreClient) -> None:
+    sid = await client.create_session("aurora", {"name": "offline"})
+    pieces = []
+    async for chunk in client.stream_message(sid, "Tell me about tides."):
+        pieces.append(chunk.content)
+        if chunk.finish_reason:
+            assert chunk.metadata["session_id"] == sid and chunk.usage["total_tokens"] > 0
+            break
+    conversation = await client.get_conversation(sid)
+    assert conversation is not None
+    assert [m.content for m in conversation.messages] == ["Tell me about tides.", "".join(pieces)]
+
+
+async def test_concurrent_first_turns_on_a_stored_session_share_one_live_session() -> None:
+    store = InMemoryStorage()
+    first = LuminoraCoreClient(storage=store)
+    sid = await first.create_session("aurora", {"name": "recording"})
+    await first.cleanup()
+    second = LuminoraCoreClient(storage=store)
+    replies = await asyncio.gather(second.send_message(sid, "one"), second.send_message(sid, "two"))
+    assert sorted(r.metadata["turn_index"] for r in replies) == [0, 1]
+    live = await second.get_conversation(sid)
+    stored = await store.load_session(sid)
+    assert live is not None and stored is not None
+    assert [m.content for m in live.messages] == [m.content for m in stored.conversation.messages]
+    assert len(live.messages) == 4
+    await second.cleanup()
+
+
+async def test_resume_with_a_new_provider_keeps_the_live_session(client: LuminoraCoreClient) -> None:
+    sid = await client.create_session("aurora", {"name": "recording"})
+    await client.send_message(sid, "one")
+    live = client._sessions[sid]
+    assert await client.resume_session(sid, {"name": "offline"}) == sid
+    assert client._sessions[sid] is live and live.provider.name == "offline"
+    conversation = await client.get_conversation(sid)
+    assert conversation is not None and len(conversation.messages) == 2
+
+
+async def test_odd_max_history_never_starts_on_a_reply(client: LuminoraCoreClient) -> None:
+    sid = await client.create_session("aurora", {"name": "recording"}, session_config={"max_history": 3})
+    for i in range(4):
+        await client.send_message(sid, f"m{i}")
+    sent = RECORDED[-1].messages
+    assert sent[0].role == "user"
+    assert [m.content for m in sent] == ["m2", "echo: m2", "m3"]
+
+
+class BrokenObserver(TurnExtension):
+    async def complete(self, turn: TurnState, response: ChatResponse) -> list[Event]:
+        raise RuntimeError("observer bug")
+
+
+async def test_a_failing_extension_does_not_fail_the_stored_turn(client: LuminoraCoreClient) -> None:
+    failures: list[TurnFailed] = []
+    client.events.subscribe(failures.append, types=[TurnFailed])  # type: ignore[arg-type]
+    client.add_extension(BrokenObserver())
+    sid = await client.create_session("aurora", {"name": "recording"})
+    assert (await client.send_message(sid, "hi")).content == "echo: hi"
+    assert failures[0].stage == "memory" and "observer bug" in failures[0].message
+    conversation = await client.get_conversation(sid)
+    assert conversation is not None and len(conversation.messages) == 2
+
+
+async def test_turn_started_is_published_before_the_provider_call(client: LuminoraCoreClient) -> None:
+    seen: list[str] = []
+    client.events.subscribe(lambda e: seen.append(e.type))
+    sid = await client.create_session("aurora", {"name": "recording"})
+    await client.send_message(sid, "hi")
+    assert seen[-2:] == ["turn_started", "turn_completed"]
