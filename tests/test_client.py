@@ -434,3 +434,13 @@ async def test_turn_started_is_published_before_the_provider_call(client: Lumino
     sid = await client.create_session("aurora", {"name": "recording"})
     await client.send_message(sid, "hi")
     assert seen[-2:] == ["turn_started", "turn_completed"]
+
+
+async def test_api_key_in_session_config_is_used_but_never_stored(client: LuminoraCoreClient) -> None:
+    secret = "sk-session-config-424242"
+    sid = await client.create_session(
+        "aurora", session_config={"provider_config": {"name": "recording", "api_key": secret}}
+    )
+    assert client._sessions[sid].provider.config.api_key == secret
+    record = await client.storage.load_session(sid)
+    assert record is not None and secret not in record.model_dump_json()

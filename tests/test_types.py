@@ -349,8 +349,55 @@ def test_secrets_are_not_echoed_by_validation_errors() -> None:
 
 def test_session_config_and_record_scrub_provider_secrets() -> None:
     config = SessionConfig(provider_config={"name": "openai", "api_key": SECRET, "model": "m"})
-    assert config.provider_config == {"name": "openai", "model": "m"}
+    # kept in memory so create_session can use it, never serialised or shown
+    assert config.provider_config["api_key"] == SECRET
+    assert config.model_dump()["provider_config"] == {"name": "openai", "model": "m"}
     assert SECRET not in config.model_dump_json()
+    assert SECRET not in repr(config) and SECRET not in str(config)
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("max_tokens", False),
+        ("max_completion_tokens", False),
+        ("num_predict", False),
+        ("api_key", True),
+        ("X-Api-Key", True),
+        ("access_token", True),
+        ("client_secret", True),
+        ("Authorization", True),
+        ("key", True),
+        ("password", True),
+        ("monkey", False),
+    ],
+)
+def test_credential_names_are_whole_segments(key: str, secret: bool) -> None:
+    from luminora_nb.types._base import is_secret_key
+
+    assert is_secret_key(key) is secret
+
+
+def test_generation_limits_survive_serialisation_and_urls_lose_credentials() -> None:
+    config = ProviderConfig(
+        name="openai",
+        base_url=f"https://user:{SECRET}@proxy.example/v1?key={SECRET}&region=eu",
+        extra={"max_tokens": 7, "temperature": 0.2},
+    )
+    dumped = config.model_dump()
+    assert dumped["extra"] == {"max_tokens": 7, "temperature": 0.2}
+    assert dumped["base_url"] == "https://proxy.example/v1?region=eu"
+    assert SECRET not in repr(config) and SECRET not in config.model_dump_json()
+    assert config.base_url is not None and SECRET in config.base_url  # still usable in memory
+
+
+def test_storage_config_repr_masks_keyword_dsn_passwords_and_extra() -> None:
+    config = StorageConfig(
+        storage_type="postgres",
+        connection_string="host=db password=hunter2 dbname=x",
+        extra={"password": "p2"},
+    )
+    assert "hunter2" not in repr(config) and "'p2'" not in repr(config)
 
 
 def test_storage_config_hides_encryption_key() -> None:

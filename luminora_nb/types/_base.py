@@ -9,7 +9,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 # Keys whose values are credentials: never serialised, never shown in a repr.
-_SECRET_KEY = re.compile(r"(api[_-]?key|secret|token|password|passwd|authorization|encryption[_-]?key)", re.I)
+# Whole name segments only: "access_token" and "X-Api-Key" are credentials, "max_tokens" is not.
+_SECRET_KEY = re.compile(
+    r"(?:^|[_\-.])(api[_\-]?key|apikey|key|secret|token|password|passwd|passphrase|authorization|"
+    r"credentials?|signature|sig|encryption[_\-]?key)(?:$|[_\-.])",
+    re.I,
+)
+_URL_USERINFO = re.compile(r"^([a-z][a-z0-9+.\-]*://)[^/@]*@", re.I)
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.I)
 
 
 def utcnow() -> datetime:
@@ -20,6 +27,21 @@ def utcnow() -> datetime:
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names a credential (``api_key``, ``Authorization``, ...)."""
     return bool(_SECRET_KEY.search(key))
+
+
+def redact_url(url: str) -> str:
+    """``url`` without user info, credential-named query parameters or ``password=`` words.
+
+    Example:
+        >>> redact_url("https://u:sk-1@proxy.example/v1?key=sk-2&v=3")
+        'https://proxy.example/v1?v=3'
+    """
+    url = _KEYWORD_PASSWORD.sub(r"\1***", _URL_USERINFO.sub(r"\1", url))
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url
+    kept = [p for p in query.split("&") if p and not is_secret_key(p.split("=", 1)[0])]
+    return base + ("?" + "&".join(kept) if kept else "")
 
 
 def scrub_secrets(value: Any) -> Any:

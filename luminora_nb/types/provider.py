@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_serializer, field_validator
 
-from ._base import Model, SecretHoldingModel, mask_secrets, scrub_secrets
+from ._base import Model, SecretHoldingModel, mask_secrets, redact_url, scrub_secrets
 
 __all__ = ["ChatMessage", "ChatResponse", "FinishReason", "ProviderConfig", "Usage"]
 
@@ -39,13 +39,22 @@ class ProviderConfig(SecretHoldingModel):
     def _normalise_name(cls, value: str) -> str:
         return value.strip().lower()
 
+    @field_serializer("base_url")
+    def _serialise_base_url(self, base_url: str | None) -> str | None:
+        # A proxy URL may carry credentials (user info, ?key=...): they never leave memory.
+        return None if base_url is None else redact_url(base_url)
+
     @field_serializer("extra")
     def _serialise_extra(self, extra: dict[str, Any] | None) -> dict[str, Any] | None:
         return None if extra is None else scrub_secrets(extra)
 
     def __repr_args__(self) -> Any:
         for key, value in super().__repr_args__():
-            yield key, (mask_secrets(value) if key == "extra" else value)
+            if key == "extra":
+                value = mask_secrets(value)
+            elif key == "base_url" and isinstance(value, str):
+                value = redact_url(value)
+            yield key, value
 
     @property
     def has_api_key(self) -> bool:

@@ -7,10 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_serializer, field_validator
 
 from ..errors import StorageError
-from ._base import Model, SecretHoldingModel, scrub_secrets, utcnow
+from ._base import Model, SecretHoldingModel, mask_secrets, redact_url, scrub_secrets, utcnow
 from .personality import PersonalityData
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "StorageType",
 ]
 
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.I)
 _URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)[^@]*@", re.I)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -98,11 +99,17 @@ class SessionConfig(Model):
     user_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("provider_config")
-    @classmethod
-    def _no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+    @field_serializer("provider_config")
+    def _no_secrets(self, value: dict[str, Any]) -> dict[str, Any]:
+        # An api_key given here works for create_session but is never serialised.
         scrubbed: dict[str, Any] = scrub_secrets(value)
+        if isinstance(scrubbed.get("base_url"), str):
+            scrubbed["base_url"] = redact_url(scrubbed["base_url"])
         return scrubbed
+
+    def __repr_args__(self) -> Any:
+        for key, value in super().__repr_args__():
+            yield key, (mask_secrets(value) if key == "provider_config" else value)
 
 
 class StorageConfig(SecretHoldingModel):
@@ -130,7 +137,9 @@ class StorageConfig(SecretHoldingModel):
     def __repr_args__(self) -> Any:
         for key, value in super().__repr_args__():
             if key == "connection_string" and isinstance(value, str):
-                value = _URL_PASSWORD.sub(r"\1***@", value)
+                value = _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", value))
+            elif key == "extra":
+                value = mask_secrets(value)
             yield key, value
 
     @field_validator("storage_type", mode="before")
@@ -199,6 +208,8 @@ class SessionRecord(Model):
     @classmethod
     def _no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
         scrubbed: dict[str, Any] = scrub_secrets(value)
+        if isinstance(scrubbed.get("base_url"), str):
+            scrubbed["base_url"] = redact_url(scrubbed["base_url"])
         return scrubbed
 
     def summary(self) -> SessionSummary:
