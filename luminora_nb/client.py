@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -85,6 +86,7 @@ class _Session:
     unsaved: list[Message] = field(default_factory=list)
     memory_keys: list[str] = field(default_factory=list)
     turn_index: int = -1
+    inflight: asyncio.Future[None] | None = None
 
     def __post_init__(self) -> None:
         if self.turn_index < 0:
@@ -543,9 +545,30 @@ class LuminoraCoreClient:
         record.conversation.__dict__["updated_at"] = now
         record.__dict__["last_active"] = now
         sess.unsaved.extend((user, reply))
+        await self._flush(sess, now)
+
+    async def _flush(self, sess: _Session, now: datetime) -> None:
+        """Write the session's unsaved messages; a cancelled turn still finishes its write.
+
+        The write runs as a shielded task, so interrupting a turn (a notebook cell, a
+        timeout) never leaves storage unsure whether the messages landed: the task settles
+        ``unsaved`` itself, and the next turn waits for it before writing again.
+        """
+        if sess.inflight is not None:
+            with contextlib.suppress(Exception):  # its messages stay in unsaved: written below
+                await asyncio.shield(sess.inflight)
         pending = list(sess.unsaved)
-        await self.storage.append_messages(sess.session_id, pending, last_active=now)
-        del sess.unsaved[: len(pending)]
+        task = asyncio.ensure_future(self.storage.append_messages(sess.session_id, pending, last_active=now))
+        sess.inflight = task
+
+        def settle(done: asyncio.Future[None]) -> None:
+            if sess.inflight is done:
+                sess.inflight = None
+            if not done.cancelled() and done.exception() is None:
+                del sess.unsaved[: len(pending)]
+
+        task.add_done_callback(settle)
+        await asyncio.shield(task)
 
     async def _finish(
         self,

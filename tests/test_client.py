@@ -444,3 +444,39 @@ async def test_api_key_in_session_config_is_used_but_never_stored(client: Lumino
     assert client._sessions[sid].provider.config.api_key == secret
     record = await client.storage.load_session(sid)
     assert record is not None and secret not in record.model_dump_json()
+
+
+class GatedStorage(InMemoryStorage):
+    """A store whose writes, once started, complete even if the caller is cancelled (as a
+    server that already received the command does), held at a gate to interrupt a turn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.writing = asyncio.Event()
+
+    async def append_messages(self, session_id, messages, *, last_active):  # type: ignore[no-untyped-def]
+        async def write() -> None:
+            self.writing.set()
+            await self.gate.wait()
+            await InMemoryStorage.append_messages(self, session_id, messages, last_active=last_active)
+
+        await asyncio.shield(asyncio.ensure_future(write()))
+
+
+async def test_a_turn_cancelled_during_its_write_is_stored_exactly_once() -> None:
+    store = GatedStorage()
+    async with LuminoraCoreClient(storage=store) as client:
+        store.gate.set()
+        sid = await client.create_session("aurora", {"name": "recording"})
+        store.gate.clear()
+        turn = asyncio.create_task(client.send_message(sid, "one"))
+        await store.writing.wait()
+        turn.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await turn
+        store.gate.set()
+        await client.send_message(sid, "two")
+        stored = await store.load_session(sid)
+        assert stored is not None
+        assert [m.content for m in stored.conversation.messages] == ["one", "echo: one", "two", "echo: two"]
