@@ -75,6 +75,7 @@ __all__ = [
     "StreamState",
     "decode_json",
     "error_from_status",
+    "is_transient_error",
     "iter_ndjson",
     "iter_sse",
     "parse_retry_after",
@@ -333,6 +334,43 @@ def vendor_error_message(body: Any) -> str | None:
         parts = [str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail]
         return "; ".join(parts)
     return None
+
+
+_TRANSIENT_TYPE = re.compile(r"server_error|overloaded(_error)?|rate_limit\w*|api_error|service_unavailable")
+_TRANSIENT_TEXT = re.compile(r"(?i)\bserver busy\b|\boverloaded\b")
+
+
+def is_transient_error(body: Any) -> bool:
+    """True when an error reported inside a stream (or a 200 body) is worth retrying.
+
+    Only known transient kinds count: an error ``type``/``code`` of ``server_error``,
+    ``overloaded_error``, ``rate_limit*``, ``api_error`` or ``service_unavailable``
+    (OpenAI, Anthropic, vLLM), and Ollama's ``"server busy"`` / ``"overloaded"`` texts.
+    Anything else (bad request, context too long, unknown model, ...) would fail again.
+
+    Example:
+        >>> is_transient_error({"error": {"type": "server_error", "message": "oops"}})
+        True
+        >>> is_transient_error({"error": {"type": "invalid_request_error", "message": "too long"}})
+        False
+        >>> is_transient_error({"error": "server busy, please try again."})
+        True
+    """
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            for key in ("type", "code", "status"):
+                value = error.get(key)
+                if isinstance(value, str) and _TRANSIENT_TYPE.fullmatch(value.lower()):
+                    return True
+            return False
+        if isinstance(error, str):
+            return bool(_TRANSIENT_TEXT.search(error))
+        kind = body.get("type")
+        return isinstance(kind, str) and _TRANSIENT_TYPE.fullmatch(kind.lower()) is not None
+    if isinstance(body, str):
+        return bool(_TRANSIENT_TEXT.search(body))
+    return False
 
 
 _HINTS: dict[type[ProviderError], str] = {
@@ -715,9 +753,18 @@ class HTTPProvider(Provider):
 
     # -- helpers for adapters -------------------------------------------------------
 
-    def stream_error(self, body: Any, *, status: int | None = None, retryable: bool = True) -> ProviderError:
-        """The exception for an error the vendor reported inside a stream."""
+    def stream_error(
+        self, body: Any, *, status: int | None = None, retryable: bool | None = None
+    ) -> ProviderError:
+        """The exception for an error the vendor reported inside a stream (or a 200 body).
+
+        With ``status``, the error is mapped like that HTTP status. Otherwise it is
+        retryable only when ``retryable`` says so or, when that is None, when
+        :func:`is_transient_error` recognises the vendor's error type as transient.
+        """
         text = vendor_error_message(body) or (body if isinstance(body, str) else json.dumps(body))
+        if retryable is None:
+            retryable = is_transient_error(body)
         if status is not None:
             return error_from_status(
                 status,

@@ -93,3 +93,19 @@ def test_api_switch(base_url, extra, api, url):
 def test_unknown_api_is_rejected():
     with pytest.raises(ProviderError, match="extra\\['api'\\] must be 'ollama'.*or 'openai'"):
         LlamaProvider(ProviderConfig(name="llama", extra={"api": "grpc"}))
+
+
+async def test_ollama_error_line_before_text_is_not_retried_unless_transient(make: MakeHarness):
+    h = await make("llama", actions=[StreamError(after=0, message="model requires more system memory")])
+    with pytest.raises(ProviderError, match="more system memory") as info:
+        await collect(h.provider, user_request())
+    assert not info.value.retryable
+    assert len(h.scenario.requests) == 1 and h.delays == []
+
+
+@pytest.mark.parametrize("message", ["server busy, please try again.", "server overloaded, please retry"])
+async def test_ollama_server_busy_in_stream_is_retried(make: MakeHarness, message: str):
+    h = await make("llama", actions=[StreamError(after=0, message=message)])
+    chunks = await collect(h.provider, user_request())
+    assert "".join(c.content for c in chunks) == "Echo: hello there — done."
+    assert len(h.scenario.requests) == 2

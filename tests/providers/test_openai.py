@@ -116,3 +116,21 @@ def test_repr_hides_the_key():
     provider = create_provider(ProviderConfig(name="openai", api_key="sk-secret-abcdef"))
     assert "sk-secret-abcdef" not in repr(provider)
     assert repr(provider) == "<OpenAIProvider name='openai' model='gpt-4o-mini'>"
+
+
+async def test_in_stream_error_of_a_non_transient_type_is_not_retried(make: MakeHarness):
+    h = await make(
+        "openai", actions=[StreamError(after=0, message="context too long", kind="invalid_request_error")]
+    )
+    with pytest.raises(ProviderError, match="context too long") as info:
+        await collect(h.provider, user_request())
+    assert not info.value.retryable
+    assert len(h.scenario.requests) == 1 and h.delays == []
+
+
+@pytest.mark.parametrize("kind", ["server_error", "rate_limit_exceeded", "overloaded_error", "api_error"])
+async def test_in_stream_error_of_a_transient_type_is_retried(make: MakeHarness, kind: str):
+    h = await make("openai", actions=[StreamError(after=0, message="try later", kind=kind)])
+    chunks = await collect(h.provider, user_request())
+    assert "".join(c.content for c in chunks) == "Echo: hello there — done."
+    assert len(h.scenario.requests) == 2

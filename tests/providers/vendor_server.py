@@ -106,6 +106,7 @@ class StreamError:
 
     after: int = 1
     message: str = "Overloaded"
+    kind: str | None = None  # the vendor's error type; None: its usual transient one
 
 
 Action = Reply | Fail | Drop | Malformed | Stall | StreamError
@@ -604,11 +605,11 @@ class _Format:
             return b'{"model": "x", "message": {"content": "oops"\n'
         return b'data: {"choices": [ {"delta": oops\n\n'
 
-    def stream_error_frame(self, message: str) -> bytes:
+    def stream_error_frame(self, message: str, kind: str | None = None) -> bytes:
         v = self.v
         if v == "anthropic":
             return self._sse(
-                {"type": "error", "error": {"type": "overloaded_error", "message": message}}, "error"
+                {"type": "error", "error": {"type": kind or "overloaded_error", "message": message}}, "error"
             )
         if v == "cohere":
             end = {"type": "message-end", "delta": {"finish_reason": "ERROR", "error": message}}
@@ -617,7 +618,9 @@ class _Format:
             return self._sse({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}})
         if v == "ollama":
             return (json.dumps({"error": message}) + "\n").encode()
-        return self._sse({"error": {"message": message, "type": "server_error", "param": None, "code": None}})
+        return self._sse(
+            {"error": {"message": message, "type": kind or "server_error", "param": None, "code": None}}
+        )
 
 
 # --------------------------------------------------------------------------- the HTTP server
@@ -751,7 +754,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._chunk(fmt.malformed_frame())
                 break
             if isinstance(action, StreamError) and i == action.after:
-                self._chunk(fmt.stream_error_frame(action.message))
+                self._chunk(fmt.stream_error_frame(action.message, action.kind))
                 self._end_chunks()
                 return
             if gap and i:
