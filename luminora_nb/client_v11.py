@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 from .client import LuminoraCoreClient
@@ -48,6 +49,8 @@ class LuminoraCoreClientV11:
     ) -> None:
         self.base_client = base_client
         self.storage: StorageV11Extension = storage_v11 if storage_v11 is not None else base_client.storage
+        # read-modify-write of one (user, personality) affinity must not interleave
+        self._affinity_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def __repr__(self) -> str:
         return f"<LuminoraCoreClientV11 base={self.base_client!r}>"
@@ -90,6 +93,13 @@ class LuminoraCoreClientV11:
         or shipped; otherwise the conventional stranger..soulmate ladder is used.
         """
         user_id = self._user(user_id)
+        lock = self._affinity_locks.setdefault((user_id, personality_name), asyncio.Lock())
+        async with lock:
+            return await self._update_affinity(user_id, personality_name, int(points_delta), interaction_type)
+
+    async def _update_affinity(
+        self, user_id: str, personality_name: str, points_delta: int, interaction_type: str
+    ) -> AffinityDict | None:
         personality = await self.base_client.get_personality(personality_name)
         definition = personality.definition if personality is not None else None
         current = await self.storage.get_affinity(user_id, personality_name)

@@ -83,3 +83,21 @@ async def test_user_id_is_checked(pair: tuple[LuminoraCoreClient, LuminoraCoreCl
         await v11.get_facts("")
     with pytest.raises(SessionError, match="user_id must be a non-empty string"):
         await v11.update_affinity("  ", "aurora", 1, "positive")
+
+
+async def test_concurrent_updates_are_not_lost() -> None:
+    import asyncio
+
+    from luminora_nb.types import StorageConfig
+
+    # DuckDB really suspends between the read and the write, so updates could interleave.
+    base = LuminoraCoreClient(
+        storage_config=StorageConfig(storage_type="duckdb", connection_string=":memory:")
+    )
+    await base.initialize()
+    v11 = LuminoraCoreClientV11(base)
+    await asyncio.gather(*(v11.update_affinity("u4", "alicia", 5, "positive") for _ in range(10)))
+    affinity = await v11.get_affinity("u4", "alicia")
+    assert affinity is not None
+    assert (affinity["affinity_points"], affinity["total_interactions"]) == (50, 10)
+    await base.cleanup()
