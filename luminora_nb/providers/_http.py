@@ -605,7 +605,9 @@ class StreamState:
 
     ``done`` means the vendor's explicit end marker arrived (``[DONE]``, ``message_stop``,
     ``message-end``, ``done: true``); a stream that ends without it still counts as
-    complete when a ``finish_reason`` was seen.
+    complete when a ``finish_reason`` was seen. A stream whose ``finish_reason`` is
+    ``"error"`` is raised as a :class:`ProviderError` carrying ``error`` (the vendor's
+    text), retryable only when the adapter set ``error_retryable``.
     """
 
     model: str | None = None
@@ -615,6 +617,8 @@ class StreamState:
     usage: dict[str, int] = field(default_factory=dict)
     done: bool = False
     error: str | None = None
+    #: Whether an error finish (``finish_reason == "error"``) is worth retrying.
+    error_retryable: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -783,6 +787,23 @@ class HTTPProvider(Provider):
             retryable=retryable,
         )
 
+    def finished_with_error(
+        self, raw_finish_reason: str | None, text: str | None, *, retryable: bool = False
+    ) -> ProviderError:
+        """The exception for a reply the vendor ended with ``finish_reason`` "error"."""
+        head = (
+            f"{self.name}: the provider ended the reply with finish_reason {raw_finish_reason or 'error'!r}"
+        )
+        detail = f": {_collapse(text)}" if text else ""
+        hint = (
+            "a transient failure; it is retried while nothing has been delivered"
+            if retryable
+            else "the reply is unusable; try the turn again or change the request"
+        )
+        return ProviderError(
+            scrub(f"{head}{detail} — {hint}", self._secrets()), provider=self.name, retryable=retryable
+        )
+
     def malformed(self, what: str, payload: Any) -> ProviderError:
         """The exception for a reply or stream item of the wrong shape."""
         text = payload if isinstance(payload, str) else json.dumps(payload, default=str)
@@ -941,6 +962,14 @@ class HTTPProvider(Provider):
                     raise _AttemptFailed(exc) from None
                 except (KeyError, IndexError, TypeError, AttributeError, ValueError):
                     raise _AttemptFailed(self.malformed("reply shape", data)) from None
+                if reply.finish_reason == "error":
+                    raw = reply.metadata.get("raw_finish_reason")
+                    error = reply.metadata.get("error")
+                    raise _AttemptFailed(
+                        self.finished_with_error(
+                            None if raw is None else str(raw), None if error is None else str(error)
+                        )
+                    )
             except httpx.HTTPError as exc:
                 failure = _AttemptFailed(self._transport_error(exc))
             except _AttemptFailed as exc:
@@ -1009,6 +1038,12 @@ class HTTPProvider(Provider):
                             "of the reply",
                             provider=self.name,
                             retryable=True,
+                        )
+                    )
+                if state.finish_reason == "error":
+                    raise _AttemptFailed(
+                        self.finished_with_error(
+                            state.raw_finish_reason, state.error, retryable=state.error_retryable
                         )
                     )
             except httpx.HTTPError as exc:

@@ -29,7 +29,15 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..types.provider import ChatResponse
-from ._http import HTTPProvider, ServerSentEvent, StreamState, decode_json, stop_list, usage_dict
+from ._http import (
+    HTTPProvider,
+    ServerSentEvent,
+    StreamState,
+    decode_json,
+    is_transient_error,
+    stop_list,
+    usage_dict,
+)
 from .base import ChatRequest
 
 __all__ = ["CohereProvider"]
@@ -142,6 +150,7 @@ class CohereProvider(HTTPProvider):
             state.usage = _usage(delta.get("usage")) or state.usage
             if delta.get("error"):
                 state.error = str(delta["error"])
+                state.error_retryable = is_transient_error(delta["error"])
             state.done = True
         elif kind == "error" or (kind == "message" and "error" in payload):
             raise self.stream_error(payload)

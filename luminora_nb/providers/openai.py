@@ -171,8 +171,6 @@ class OpenAICompatibleProvider(HTTPProvider):
             if raw_finish is not None:
                 state.raw_finish_reason = str(raw_finish)
                 state.finish_reason = map_finish_reason(raw_finish)
-                if state.finish_reason == "error":
-                    state.error = "the provider ended the reply with finish_reason 'error'"
         return "".join(text) or None
 
 

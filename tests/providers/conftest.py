@@ -59,6 +59,19 @@ async def collect(provider: Provider, request: ChatRequest) -> list[ChatResponse
     return [chunk async for chunk in provider.stream(request)]
 
 
+async def one_turn(provider: Provider, request: ChatRequest, *, streamed: bool) -> str:
+    """One turn, plain or streamed; the reply text."""
+    if streamed:
+        return "".join(c.content for c in await collect(provider, request))
+    return (await provider.chat(request)).content
+
+
+async def stream_into(provider: Provider, request: ChatRequest, *, into: list[str]) -> None:
+    """Stream ``request``, appending each chunk's text to ``into`` as it arrives."""
+    async for chunk in provider.stream(request):
+        into.append(chunk.content)
+
+
 @pytest.fixture(scope="session")
 def vendor_server() -> Iterator[VendorServer]:
     with VendorServer() as server:

@@ -12,7 +12,7 @@ from luminora_nb.providers._http import ServerSentEvent, StreamState
 from luminora_nb.providers.cohere import CohereProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
-from .conftest import MakeHarness, collect, user_request
+from .conftest import MakeHarness, collect, stream_into, user_request
 from .vendor_server import Reply, StreamError
 
 
@@ -56,12 +56,29 @@ async def test_usage_reports_processed_tokens_not_billed_units(make: MakeHarness
     assert reply.usage["prompt_tokens"] == billed + 3
 
 
-async def test_error_in_message_end_finishes_with_error(make: MakeHarness):
+async def test_error_in_message_end_is_raised_with_coheres_text(make: MakeHarness):
     h = await make("cohere", actions=[StreamError(after=2, message="internal generation failure")])
-    chunks = await collect(h.provider, user_request("one two three"))
-    assert "".join(c.content for c in chunks) == "Echo: one "
-    assert chunks[-1].finish_reason == "error"
-    assert chunks[-1].metadata["error"] == "internal generation failure"
+    received: list[str] = []
+    with pytest.raises(ProviderError, match="internal generation failure") as info:
+        await stream_into(h.provider, user_request("one two three"), into=received)
+    assert "".join(received) == "Echo: one "  # delivered before the error; no normal end chunk
+    assert "broke after 2 chunk(s)" in str(info.value)
+    assert len(h.scenario.requests) == 1
+
+
+async def test_error_in_message_end_before_any_text_is_not_retried(make: MakeHarness):
+    h = await make("cohere", actions=[StreamError(after=0, message="invalid generation request")])
+    with pytest.raises(ProviderError, match="invalid generation request") as info:
+        await collect(h.provider, user_request())
+    assert not info.value.retryable
+    assert len(h.scenario.requests) == 1 and h.delays == []
+
+
+async def test_transient_error_in_message_end_before_any_text_is_retried(make: MakeHarness):
+    h = await make("cohere", actions=[StreamError(after=0, message="model overloaded, try again")])
+    chunks = await collect(h.provider, user_request())
+    assert "".join(c.content for c in chunks) == "Echo: hello there — done."
+    assert len(h.scenario.requests) == 2
 
 
 @pytest.mark.parametrize(
@@ -71,7 +88,6 @@ async def test_error_in_message_end_finishes_with_error(make: MakeHarness):
         ("STOP_SEQUENCE", "stop"),
         ("MAX_TOKENS", "length"),
         ("TOOL_CALL", "tool_calls"),
-        ("ERROR", "error"),
         ("ERROR_TOXIC", "content_filter"),
     ],
 )

@@ -9,7 +9,7 @@ from luminora_nb.providers import ChatRequest
 from luminora_nb.providers.google import GoogleProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
-from .conftest import MakeHarness, collect, user_request
+from .conftest import MakeHarness, collect, one_turn, user_request
 from .vendor_server import Fail, Reply, StreamError
 
 
@@ -66,7 +66,6 @@ async def test_stream_uses_stream_generate_content_with_alt_sse(make: MakeHarnes
         ("RECITATION", "content_filter"),
         ("PROHIBITED_CONTENT", "content_filter"),
         ("SPII", "content_filter"),
-        ("MALFORMED_FUNCTION_CALL", "error"),
         ("OTHER", "stop"),
     ],
 )
@@ -74,6 +73,14 @@ async def test_finish_reasons(make: MakeHarness, vendor: str, normalised: str):
     h = await make("google", actions=[Reply(finish=vendor), Reply(finish=vendor)])
     assert (await h.provider.chat(user_request())).finish_reason == normalised
     assert (await collect(h.provider, user_request()))[-1].finish_reason == normalised
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_error_finish_reason_is_raised_with_the_raw_reason(make: MakeHarness, streamed: bool):
+    h = await make("google", actions=[Reply(text="", finish="MALFORMED_FUNCTION_CALL")])
+    with pytest.raises(ProviderError, match="MALFORMED_FUNCTION_CALL") as info:
+        await one_turn(h.provider, user_request(), streamed=streamed)
+    assert not info.value.retryable and len(h.scenario.requests) == 1
 
 
 async def test_retry_info_delay_in_the_error_body_is_honoured(make: MakeHarness):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
+from luminora_nb.errors import ProviderError
 from luminora_nb.providers import ChatRequest
 from luminora_nb.types import ChatMessage
 
-from .conftest import MakeHarness, collect, user_request
+from .conftest import MakeHarness, collect, one_turn, user_request
 from .vendor_server import Reply
 
 
@@ -35,9 +38,16 @@ async def test_stream_sends_no_stream_options_and_reads_usage_from_the_finishing
     assert chunks[-1].usage["completion_tokens"] == 5
 
 
-async def test_model_length_and_error_finish_reasons(make: MakeHarness):
-    h = await make("mistral", actions=[Reply(finish="model_length"), Reply(finish="error")])
+async def test_model_length_finish_reason(make: MakeHarness):
+    h = await make("mistral", actions=[Reply(finish="model_length")] * 2)
     assert (await h.provider.chat(user_request())).finish_reason == "length"
-    chunks = await collect(h.provider, user_request())
-    assert chunks[-1].finish_reason == "error"
-    assert "finish_reason 'error'" in chunks[-1].metadata["error"]
+    assert (await collect(h.provider, user_request()))[-1].finish_reason == "length"
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_finish_reason_error_is_raised_not_stored_as_a_reply(make: MakeHarness, streamed: bool):
+    h = await make("mistral", actions=[Reply(text="", finish="error")] * 3)
+    with pytest.raises(ProviderError, match="finish_reason 'error'") as info:
+        await one_turn(h.provider, user_request(), streamed=streamed)
+    assert not info.value.retryable  # nothing says the failure was transient
+    assert len(h.scenario.requests) == 1 and h.delays == []
