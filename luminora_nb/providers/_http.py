@@ -393,6 +393,7 @@ def error_from_status(
     secrets: Sequence[str] = (),
     env_hint: str = "provider's API key",
     attempts: int = 1,
+    wire_status: int | None = None,
 ) -> ProviderError:
     """The :mod:`luminora_nb.errors` exception for an HTTP error answer.
 
@@ -400,6 +401,9 @@ def error_from_status(
     408 -> :class:`ProviderTimeoutError`, 400/404/413/422 -> :class:`ProviderBadRequestError`,
     anything else -> :class:`ProviderError`. ``retryable`` is true for the statuses in
     ``retryable_status``. The message holds the vendor's text, trimmed and scrubbed.
+    ``wire_status`` is the status the server actually sent when an adapter classified the
+    answer as another one (Gemini's 400 ``API_KEY_INVALID`` is treated as a 401); the
+    message and the exception's ``status`` show the real one.
 
     Example:
         >>> err = error_from_status(401, provider="openai", vendor_text="Incorrect API key sk-x123")
@@ -418,7 +422,8 @@ def error_from_status(
     else:
         cls = ProviderError
     retryable = status in retryable_status
-    head = f"{provider}: HTTP {status}{(' ' + reason) if reason else ''}"
+    shown = status if wire_status is None else wire_status
+    head = f"{provider}: HTTP {shown}{(' ' + reason) if reason else ''}"
     if attempts > 1:
         head += f" after {attempts} attempts"
     text = f": {_collapse(vendor_text)}" if vendor_text else " (no error message in the body)"
@@ -430,7 +435,7 @@ def error_from_status(
             else "see the provider's status page or documentation"
         )
     message = f"{head}{text} — {hint.format(env=env_hint)}"
-    return cls(scrub(message, secrets), provider=provider, status=status, retryable=retryable)
+    return cls(scrub(message, secrets), provider=provider, status=shown, retryable=retryable)
 
 
 # --------------------------------------------------------------------------- parsers
@@ -751,6 +756,14 @@ class HTTPProvider(Provider):
         an error reported inside the stream.
         """
 
+    def classify_status(self, status: int, body: Any) -> int:
+        """The status an error answer should be treated as (default: the one sent).
+
+        Lets an adapter fix a vendor's misleading status before it is mapped to an
+        exception class, e.g. Gemini's HTTP 400 with reason ``API_KEY_INVALID`` -> 401.
+        """
+        return status
+
     def retry_after_from_body(self, body: Any) -> float | None:
         """A retry delay the vendor put in an error body (default: none)."""
         return None
@@ -770,8 +783,10 @@ class HTTPProvider(Provider):
         if retryable is None:
             retryable = is_transient_error(body)
         if status is not None:
+            classified = self.classify_status(status, body)
             return error_from_status(
-                status,
+                classified,
+                wire_status=status if classified != status else None,
                 provider=self.name,
                 vendor_text=f"error in stream: {text}",
                 retryable_status=self.retryable_status,
@@ -900,8 +915,10 @@ class HTTPProvider(Provider):
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw
+        classified = self.classify_status(response.status_code, body)
         error = error_from_status(
-            response.status_code,
+            classified,
+            wire_status=response.status_code if classified != response.status_code else None,
             provider=self.name,
             vendor_text=vendor_error_message(body) or (raw if isinstance(body, str) else None),
             reason=response.reason_phrase,

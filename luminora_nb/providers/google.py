@@ -16,7 +16,9 @@ Wire format (header ``x-goog-api-key: <key>``):
 * stream: SSE ``data:`` events, each a complete ``GenerateContentResponse`` holding the
   new text; the last one carries ``finishReason``;
 * errors: ``{"error": {"code", "message", "status", "details"}}``; a ``RetryInfo``
-  detail's ``retryDelay`` is honoured like ``Retry-After``.
+  detail's ``retryDelay`` is honoured like ``Retry-After``, and an HTTP 400 whose
+  ``ErrorInfo`` reason is ``API_KEY_INVALID``/``API_KEY_EXPIRED`` (how Gemini reports a
+  bad key) is a :class:`~luminora_nb.errors.ProviderAuthenticationError`.
 
 Defaults: base URL ``https://generativelanguage.googleapis.com/v1beta``, model
 ``gemini-2.5-flash``, key from ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``.
@@ -58,6 +60,10 @@ _FINISH = {
     "OTHER": "stop",
     "FINISH_REASON_UNSPECIFIED": "stop",
 }
+
+
+# ErrorInfo reasons of a bad or unusable key, sent with HTTP 400 INVALID_ARGUMENT.
+_AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
 
 
 def _finish(value: Any) -> str | None:
@@ -126,6 +132,15 @@ class GoogleProvider(HTTPProvider):
         if config:
             body["generationConfig"] = config
         return body
+
+    def classify_status(self, status: int, body: Any) -> int:
+        """Gemini answers an invalid key with 400 INVALID_ARGUMENT; treat it as a 401."""
+        error = body.get("error") if isinstance(body, dict) else None
+        details = error.get("details") if isinstance(error, dict) else None
+        for detail in details if isinstance(details, list) else []:
+            if isinstance(detail, dict) and detail.get("reason") in _AUTH_REASONS:
+                return 401
+        return status
 
     def retry_after_from_body(self, body: Any) -> float | None:
         error = body.get("error") if isinstance(body, dict) else None

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from luminora_nb.errors import ProviderError, ProviderRateLimitError
+from luminora_nb.errors import (
+    ProviderAuthenticationError,
+    ProviderBadRequestError,
+    ProviderError,
+    ProviderRateLimitError,
+)
 from luminora_nb.providers import ChatRequest
 from luminora_nb.providers.google import GoogleProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
@@ -137,3 +142,36 @@ def test_blocked_prompt_and_thought_parts():
     )
     assert thinking.content == "42"
     assert thinking.usage == {"prompt_tokens": 3, "completion_tokens": 10, "total_tokens": 13}
+
+
+def _gemini_400(reason: str | None) -> dict[str, object]:
+    details = [
+        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "googleapis.com"}
+    ]
+    return {
+        "error": {
+            "code": 400,
+            "message": "API key not valid. Please pass a valid API key.",
+            "status": "INVALID_ARGUMENT",
+            "details": details if reason else [],
+        }
+    }
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_invalid_api_key_400_is_an_authentication_error(make: MakeHarness, streamed: bool):
+    # Gemini answers a bad key with HTTP 400 INVALID_ARGUMENT + ErrorInfo reason API_KEY_INVALID.
+    h = await make("google", actions=[Fail(400, body=_gemini_400("API_KEY_INVALID"))])
+    with pytest.raises(ProviderAuthenticationError, match="API key not valid") as info:
+        await one_turn(h.provider, user_request(), streamed=streamed)
+    err = info.value
+    assert "GEMINI_API_KEY or GOOGLE_API_KEY" in str(err)
+    assert "check the model name" not in str(err)
+    assert "HTTP 400" in str(err) and err.status == 400 and not err.retryable
+    assert len(h.scenario.requests) == 1
+
+
+async def test_other_invalid_argument_400_stays_a_bad_request(make: MakeHarness):
+    h = await make("google", actions=[Fail(400, body=_gemini_400(None))])
+    with pytest.raises(ProviderBadRequestError):
+        await h.provider.chat(user_request())
