@@ -9,12 +9,17 @@ Everything that is the same for all HTTP providers lives here, written once:
 * **Timeouts.** Connect, read, write and pool timeouts are separate. The read timeout
   bounds each *gap* between bytes, never the whole response, so a long healthy stream is
   never cut. ``extra={"timeout": 60}`` sets them all; ``connect_timeout`` and
-  ``read_timeout`` override one each.
+  ``read_timeout`` override one each. A non-streamed ``chat()`` gets its response headers
+  only once the whole reply is generated, so its read timeout covers the generation
+  time: it defaults to 600 s (like the vendors' own SDKs) unless ``timeout`` or
+  ``read_timeout`` is set, and a read timeout there is **not** retried (the server may
+  still be generating, and billing, the reply); connect and pool timeouts are.
 * **Parsers.** An incremental Server-Sent Events parser (:func:`iter_sse`: multi-line
   ``data:``, ``event:``/``id:``/``retry:`` fields, comments, CR/LF/CRLF line ends) and an
   NDJSON parser (:func:`iter_ndjson`), both over ``response.aiter_lines()``.
 * **Retries.** :class:`RetryPolicy`: exponential backoff with full jitter on 429, 500,
-  502, 503, 504 (plus any status an adapter adds), connection errors and timeouts;
+  502, 503, 504 (plus any status an adapter adds), connection errors and timeouts (but
+  not a read timeout of a non-streamed call);
   ``Retry-After`` / ``retry-after-ms`` honoured (seconds or HTTP date) up to a cap; other
   4xx fail at once; a stream is retried only while nothing has been yielded.
 * **Errors.** :func:`error_from_status` maps an HTTP answer to the
@@ -170,6 +175,9 @@ class HTTPSettings:
     Built from ``ProviderConfig.extra``: ``timeout`` (default 60 s) sets read, write and
     pool timeouts; ``connect_timeout`` defaults to ``min(timeout, 10)``; ``read_timeout``
     overrides the per-read timeout; ``max_connections`` (default 100) sizes the pool.
+    ``chat_read_timeout`` is the read timeout of non-streamed calls, whose first byte
+    arrives only after the whole reply is generated: ``read_timeout`` (or ``timeout``)
+    when one is set, else 600 s.
 
     Example:
         >>> HTTPSettings.from_extra({"timeout": 30}, provider="openai").connect_timeout
@@ -181,27 +189,34 @@ class HTTPSettings:
     write_timeout: float = 60.0
     pool_timeout: float = 60.0
     max_connections: int = 100
+    chat_read_timeout: float = 600.0
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any] | None, *, provider: str) -> HTTPSettings:
         """Read and validate the settings in ``extra``; raise ProviderError on nonsense."""
         extra = extra or {}
         timeout = _number(extra, "timeout", 60.0, provider=provider, minimum=0.001)
+        read_timeout = _number(extra, "read_timeout", timeout, provider=provider, minimum=0.001)
+        explicit = extra.get("read_timeout") is not None or extra.get("timeout") is not None
         return cls(
             connect_timeout=_number(
                 extra, "connect_timeout", min(timeout, 10.0), provider=provider, minimum=0.001
             ),
-            read_timeout=_number(extra, "read_timeout", timeout, provider=provider, minimum=0.001),
+            read_timeout=read_timeout,
             write_timeout=timeout,
             pool_timeout=timeout,
             max_connections=_integer(extra, "max_connections", 100, provider=provider, minimum=1),
+            chat_read_timeout=read_timeout if explicit else 600.0,
         )
 
-    def httpx_timeout(self) -> httpx.Timeout:
-        """The equivalent :class:`httpx.Timeout` (never a total deadline)."""
+    def httpx_timeout(self, *, stream: bool = True) -> httpx.Timeout:
+        """The equivalent :class:`httpx.Timeout` (never a total deadline).
+
+        ``stream=False`` gives the timeouts of a non-streamed call (``chat_read_timeout``).
+        """
         return httpx.Timeout(
             connect=self.connect_timeout,
-            read=self.read_timeout,
+            read=self.read_timeout if stream else self.chat_read_timeout,
             write=self.write_timeout,
             pool=self.pool_timeout,
         )
@@ -882,8 +897,20 @@ class HTTPProvider(Provider):
         headers.update(self.auth_headers())
         return headers
 
-    def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
+    def _transport_error(self, exc: httpx.HTTPError, *, stream: bool) -> ProviderError:
         detail = scrub(str(exc) or type(exc).__name__, self._secrets())
+        if isinstance(exc, httpx.ReadTimeout) and not stream:
+            # The headers of a non-streamed reply come once the whole reply is generated:
+            # the server may still be working (and billing) on it, so a retry pays twice.
+            limit = self.settings.chat_read_timeout
+            return ProviderTimeoutError(
+                f"{self.name}: request to {self.base_url} timed out (no reply within read_timeout "
+                f"{limit:g} s; the model may still be generating it) — not retried, to avoid paying "
+                f"for the reply twice; raise extra['read_timeout'] (e.g. extra={{'read_timeout': "
+                f"{max(600.0, limit * 4):g}}}), lower max_tokens, or stream the reply",
+                provider=self.name,
+                retryable=False,
+            )
         if isinstance(exc, httpx.TimeoutException):
             kind = {
                 httpx.ConnectTimeout: f"connecting took longer than {self.settings.connect_timeout:g} s",
@@ -969,7 +996,13 @@ class HTTPProvider(Provider):
             client = self._client_for_loop()
             logger.debug("%s: POST %s (attempt %d)", self.name, url, attempt + 1)
             try:
-                response = await client.post(url, json=body, params=params or None, headers=headers)
+                response = await client.post(
+                    url,
+                    json=body,
+                    params=params or None,
+                    headers=headers,
+                    timeout=self.settings.httpx_timeout(stream=False),
+                )
                 if response.status_code >= 400:
                     raise await self._status_failure(response, attempts=attempt + 1)
                 data = decode_json(response.text, provider=self.name, what="reply")
@@ -988,7 +1021,7 @@ class HTTPProvider(Provider):
                         )
                     )
             except httpx.HTTPError as exc:
-                failure = _AttemptFailed(self._transport_error(exc))
+                failure = _AttemptFailed(self._transport_error(exc, stream=False))
             except _AttemptFailed as exc:
                 failure = exc
             except ProviderError as exc:
@@ -1064,7 +1097,7 @@ class HTTPProvider(Provider):
                         )
                     )
             except httpx.HTTPError as exc:
-                failure = _AttemptFailed(self._transport_error(exc))
+                failure = _AttemptFailed(self._transport_error(exc, stream=True))
             except _AttemptFailed as exc:
                 failure = exc
             except ProviderError as exc:

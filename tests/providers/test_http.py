@@ -629,15 +629,36 @@ async def test_slow_stream_longer_than_the_read_timeout_succeeds(make: MakeHarne
 
 
 @pytest.mark.parametrize("case_id", ALL_CASES)
-@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
-async def test_a_server_that_goes_silent_hits_the_read_timeout(
-    make: MakeHarness, case_id: str, streamed: bool
+async def test_a_stream_that_goes_silent_hits_the_read_timeout_and_is_retried(
+    make: MakeHarness, case_id: str
 ):
     h = await make(case_id, actions=[Stall(1.0)], read_timeout=0.15, max_retries=0)
     with pytest.raises(ProviderTimeoutError, match="timed out") as info:
-        await turn(h.provider, user_request(), streamed=streamed)
+        await collect(h.provider, user_request())
     assert info.value.retryable and info.value.status is None
     assert "no data for 0.15 s" in str(info.value)
+
+
+@pytest.mark.parametrize("case_id", ALL_CASES)
+async def test_a_plain_reply_slower_than_the_read_timeout_is_not_retried(make: MakeHarness, case_id: str):
+    # The server may still be generating (and billing) the reply: retrying would pay twice.
+    h = await make(case_id, actions=[Stall(0.6)] * 3, read_timeout=0.15, max_retries=2)
+    with pytest.raises(ProviderTimeoutError) as info:
+        await h.provider.chat(user_request())
+    err = info.value
+    assert not err.retryable and err.status is None
+    assert "no reply within read_timeout 0.15 s" in str(err)
+    assert "extra['read_timeout']" in str(err) and "not retried" in str(err)
+    assert len(h.scenario.requests) == 1 and h.delays == []
+
+
+def test_plain_calls_wait_600_s_for_the_reply_unless_told_otherwise():
+    s = HTTPSettings.from_extra(None, provider="openai")
+    assert (s.read_timeout, s.chat_read_timeout) == (60.0, 600.0)
+    assert HTTPSettings.from_extra({"timeout": 30}, provider="openai").chat_read_timeout == 30.0
+    s = HTTPSettings.from_extra({"timeout": 30, "read_timeout": 900}, provider="openai")
+    assert (s.read_timeout, s.chat_read_timeout) == (900.0, 900.0)
+    assert s.httpx_timeout(stream=False).read == 900.0
 
 
 def _closed_port() -> int:
