@@ -20,7 +20,8 @@ Everything that is the same for all HTTP providers lives here, written once:
 * **Retries.** :class:`RetryPolicy`: exponential backoff with full jitter on 429, 500,
   502, 503, 504 (plus any status an adapter adds), connection errors and timeouts (but
   not a read timeout of a non-streamed call);
-  ``Retry-After`` / ``retry-after-ms`` honoured (seconds or HTTP date) up to a cap; other
+  ``Retry-After`` / ``retry-after-ms`` honoured (seconds or HTTP date) up to a cap,
+  beyond which the call gives up at once with the server's requested wait; other
   4xx fail at once; a stream is retried only while nothing has been yielded.
 * **Errors.** :func:`error_from_status` maps an HTTP answer to the
   :mod:`luminora_nb.errors` hierarchy with ``provider``, ``status`` and ``retryable``
@@ -268,7 +269,10 @@ class RetryPolicy:
 
     Attempt ``n`` (0-based) waits a uniform random time in
     ``[0, min(max_delay, base_delay * 2**n)]`` unless the server said how long to wait,
-    in which case it waits that long, at most ``retry_after_cap`` seconds.
+    in which case it waits that long. When the server asks for more than
+    ``retry_after_cap`` seconds, :class:`HTTPProvider` gives up at once (the error says
+    how long the server asked for) instead of retrying into a certain refusal;
+    :meth:`delay` itself never returns more than the cap.
 
     ``sleep`` and ``rng`` are injectable so tests can record delays instead of waiting.
     Configure from ``ProviderConfig.extra``: ``max_retries`` (default 2),
@@ -971,6 +975,23 @@ class HTTPProvider(Provider):
         )
         await self.retry.sleep(delay)
 
+    def _check_retry(self, failure: _AttemptFailed, attempt: int) -> None:
+        """Raise unless ``failure`` of attempt number ``attempt`` (0-based) is to be retried."""
+        error, wait = failure.error, failure.retry_after
+        if error.retryable and wait is not None and wait > self.retry.retry_after_cap:
+            # Waiting only the cap would earn another refusal: give up now and say how long.
+            raise type(error)(
+                f"{error} — the provider asks to retry in {wait:.0f} s, longer than "
+                f"extra['retry_after_cap'] ({self.retry.retry_after_cap:g} s), so the request was "
+                "not retried; try again later, or raise extra['retry_after_cap'] to let the "
+                "library wait that long",
+                provider=error.provider,
+                status=error.status,
+                retryable=error.retryable,
+            )
+        if not error.retryable or attempt >= self.retry.max_retries:
+            raise self._give_up(failure, attempt + 1)
+
     def _give_up(self, failure: _AttemptFailed, attempts: int) -> ProviderError:
         error = failure.error
         if attempts > 1 and f"after {attempts} attempts" not in str(error):
@@ -1035,8 +1056,7 @@ class HTTPProvider(Provider):
                 if reply.model is None:
                     reply.model = self.model
                 return reply
-            if not failure.error.retryable or attempt >= self.retry.max_retries:
-                raise self._give_up(failure, attempt + 1)
+            self._check_retry(failure, attempt)
             await self._backoff(attempt, failure)
             attempt += 1
 
@@ -1113,8 +1133,7 @@ class HTTPProvider(Provider):
                     status=error.status,
                     retryable=error.retryable,
                 )
-            if not failure.error.retryable or attempt >= self.retry.max_retries:
-                raise self._give_up(failure, attempt + 1)
+            self._check_retry(failure, attempt)
             await self._backoff(attempt, failure)
             attempt += 1
 

@@ -492,17 +492,34 @@ async def test_429_with_retry_after_seconds_is_honoured(make: MakeHarness, case_
 
 
 @pytest.mark.parametrize("case_id", ALL_CASES)
-async def test_retry_after_as_http_date_is_honoured_up_to_the_cap(make: MakeHarness, case_id: str):
-    far = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+async def test_retry_after_as_http_date_within_the_cap_is_honoured(make: MakeHarness, case_id: str):
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     h = await make(
         case_id,
-        actions=[Fail(429, "slow down", headers={"Retry-After": far}), Fail(503, "busy")],
-        retry_after_cap=3.0,
+        actions=[Fail(429, "slow down", headers={"Retry-After": soon}), Fail(503, "busy")],
+        retry_after_cap=60.0,
     )
     reply = await h.provider.chat(user_request())
     assert reply.metadata["attempts"] == 3
-    assert h.delays[0] == 3.0  # an hour, capped
+    assert 25.0 <= h.delays[0] <= 30.0  # the server's date (second precision), not the backoff
     assert 0.0 <= h.delays[1] <= 0.002  # no Retry-After: jittered backoff (1 ms * 2**1)
+
+
+@pytest.mark.parametrize("case_id", ALL_CASES)
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_retry_after_beyond_the_cap_gives_up_at_once(make: MakeHarness, case_id: str, streamed: bool):
+    # Sleeping the cap and retrying would only earn another 429.
+    h = await make(
+        case_id,
+        actions=[Fail(429, "daily quota used up", headers={"Retry-After": "3600"})] * 3,
+        retry_after_cap=3.0,
+    )
+    with pytest.raises(ProviderRateLimitError, match="daily quota used up") as info:
+        await turn(h.provider, user_request(), streamed=streamed)
+    assert "the provider asks to retry in 3600 s" in str(info.value)
+    assert "retry_after_cap" in str(info.value)
+    assert info.value.status == 429
+    assert len(h.scenario.requests) == 1 and h.delays == []
 
 
 @pytest.mark.parametrize("case_id", ALL_CASES)
