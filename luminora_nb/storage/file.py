@@ -21,7 +21,9 @@ complete line under the session's lock. A line left half-written by a crash is i
 by readers and cut off by the next append. Every change holds an exclusive
 ``flock`` on the document's lock file, so two processes (or two storages in one
 process) can share a directory without losing updates. Set
-``StorageConfig(extra={"fsync": False})`` to skip fsync (faster, not crash-safe).
+``StorageConfig(extra={"fsync": False})`` to skip fsync (faster, not crash-safe). A call
+waits at most ``extra={"lock_timeout": SECONDS}`` (default 30) for a lock held elsewhere,
+then raises :class:`~luminora_nb.errors.StorageError` naming the lock file.
 
 Calls run on the event loop itself when that cannot stall it for long: a hop to a worker
 thread costs about 100 us, as much as everything else an append does apart from its
@@ -63,6 +65,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -100,6 +103,8 @@ _MAX_NAME = 180
 _SUBDIRS = ("sessions", "memory", "moods", "users", ".locks")
 #: Writes of documents up to this size may run on the event loop (see the module docstring).
 _INLINE_MAX = 1 << 20
+#: Seconds a call waits for a document's lock held elsewhere (``extra={"lock_timeout": ...}``).
+_LOCK_TIMEOUT = 30.0
 
 _RECORD: TypeAdapter[SessionRecord] = TypeAdapter(SessionRecord)
 _MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
@@ -123,6 +128,13 @@ def _file_name(identifier: str) -> str:
     """A file-name-safe, reversible (unless hashed) spelling of an id."""
     if not identifier:
         return "%"  # the empty id: '%' alone never results from escaping
+    try:
+        identifier.encode()
+    except UnicodeEncodeError:
+        raise StorageError(
+            f"file storage: the id {identifier!r} is not valid Unicode text (it holds an unpaired "
+            "surrogate) and cannot name a file; use an id without lone surrogate characters"
+        ) from None
     name = "".join(c if _SAFE.match(c) else "".join(f"%{b:02X}" for b in c.encode()) for c in identifier)
     if len(name) > _MAX_NAME:
         digest = hashlib.sha256(identifier.encode()).hexdigest()
@@ -140,20 +152,48 @@ def _id_from_file_name(name: str) -> str | None:
 
 
 class _FileLock:
-    """An exclusive ``flock`` on a lock file that survives the file being deleted and recreated."""
+    """An exclusive ``flock`` on a lock file that survives the file being deleted and recreated.
 
-    def __init__(self, path: str) -> None:
+    A blocking :meth:`acquire` polls (``LOCK_NB`` with a growing pause of up to 20 ms) and
+    gives up with a :class:`StorageError` after ``timeout`` seconds, so a process that holds
+    a lock forever (stopped in a debugger, hung on a network file system) cannot hang its
+    peers forever.
+    """
+
+    def __init__(self, path: str, *, timeout: float = _LOCK_TIMEOUT) -> None:
         self._path = path
+        self._timeout = timeout
         self._fd = -1
 
     def acquire(self, *, blocking: bool = True) -> bool:
-        """Take the lock; without ``blocking``, return ``False`` at once if it is held elsewhere."""
-        flags = fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB
+        """Take the lock; without ``blocking``, return ``False`` at once if it is held elsewhere.
+
+        Raises:
+            StorageError: ``blocking`` and the lock stayed held elsewhere for ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + self._timeout
+        pause = 0.001
+        while True:
+            if self._try_once():
+                return True
+            if not blocking:
+                return False
+            if time.monotonic() >= deadline:
+                raise StorageError(
+                    f"file storage: lock file {self._path!r} stayed locked by another process or storage "
+                    f"for {self._timeout:g} s; check for a hung process using this directory, or raise "
+                    'StorageConfig(extra={"lock_timeout": SECONDS})'
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+
+    def _try_once(self) -> bool:
+        """One non-blocking attempt; ``False`` while the lock is held elsewhere."""
         while True:
             fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                fcntl.flock(fd, flags)
-                # The file may have been unlinked while we waited: then lock the new one.
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # The file may have been unlinked and recreated meanwhile: then lock the new one.
                 if os.fstat(fd).st_ino == os.stat(self._path).st_ino:
                     self._fd = fd
                     return True
@@ -199,6 +239,7 @@ class FileStorage(Storage):
         self._codec = DocumentCodec.from_config(self.config)
         self._fsync = bool(self.config.extra.get("fsync", True))
         self._inline = not self.config.extra.get("io_threads", False)
+        self._lock_timeout = float(self.config.extra.get("lock_timeout", _LOCK_TIMEOUT))
         # Paths as strings: building pathlib paths costs more than the syscalls of an append.
         self._dirs = {sub: os.path.join(os.fspath(self.directory), sub) for sub in _SUBDIRS}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -296,7 +337,7 @@ class FileStorage(Storage):
         def guarded() -> _T:
             if lock is None:
                 return fn()
-            with _FileLock(self._lock_path(*lock)):
+            with _FileLock(self._lock_path(*lock), timeout=self._lock_timeout):
                 return fn()
 
         if lock is None:
@@ -528,11 +569,30 @@ class FileStorage(Storage):
                 else:
                     batch = {"seq": seq, "last_active": json.loads(stamp), "messages": batch_docs}
                     line = self._line(batch, what)
-                fh.write(line)
-                if self._fsync:
-                    os.fsync(fd)
+                self._append_line(fd, line, start=complete)
 
         await self._run("append_messages", what, ("session", session_id), append)  # small: inline
+
+    def _append_line(self, fd: int, line: bytes, *, start: int) -> None:
+        """Write all of ``line`` at the end of ``fd`` (opened ``O_APPEND``), then fsync.
+
+        ``os.write`` may write fewer bytes than asked (a full disk, a signal): the loop
+        writes the rest. On any failure the file is cut back to ``start`` (its size before
+        the call) so no partial line is left behind, and the error propagates.
+        """
+        try:
+            view = memoryview(line)
+            while view:
+                written = os.write(fd, view)
+                if written <= 0:  # no progress: treat as a full disk rather than spin
+                    raise OSError(errno.ENOSPC, "no space left on device")
+                view = view[written:]
+            if self._fsync:
+                os.fsync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
 
     @staticmethod
     def _last_line(fh: Any, size: int) -> tuple[bytes | None, int]:
@@ -582,7 +642,7 @@ class FileStorage(Storage):
             existed = self._unlink(self._path("sessions", session_id, ".jsonl"))
             for kind, sub in (("memory", "memory"), ("mood", "moods")):
                 lock_path = self._lock_path(kind, session_id)
-                with _FileLock(lock_path):
+                with _FileLock(lock_path, timeout=self._lock_timeout):
                     self._unlink(self._path(sub, session_id, ".json"))
                     self._unlink(lock_path)  # lockers re-check the inode, so this is safe
             self._unlink(self._lock_path("session", session_id))
@@ -790,7 +850,7 @@ class FileStorage(Storage):
             for mood_path, mood in list(self._moods()):
                 if mood.get("user_id") == user_id:
                     sid = str(mood["session_id"])
-                    with _FileLock(self._lock_path("mood", sid)):
+                    with _FileLock(self._lock_path("mood", sid), timeout=self._lock_timeout):
                         if self._unlink(mood_path):
                             count += 1
             return count

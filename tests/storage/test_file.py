@@ -363,3 +363,84 @@ async def test_text_utf8_cannot_hold_is_a_clear_error_when_encrypted(tmp_path: P
         await store.append_messages("odd", turn("half \udfff", 0, T0), last_active=T0)
     loaded = await store.load_session("odd")
     assert loaded is not None and len(loaded.conversation.messages) == 2
+
+
+def _short_writes(monkeypatch: pytest.MonkeyPatch, target: Path, *, fail_after: int | None) -> list[int]:
+    """Make the OS write at most 7 bytes per call to ``target`` (and fail with ENOSPC after
+    ``fail_after`` calls); writes to any other file go through unchanged."""
+    real_write = os.write
+    calls: list[int] = []
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}") != str(target):
+            return real_write(fd, data)
+        if fail_after is not None and len(calls) >= fail_after:
+            raise OSError(28, "No space left on device")
+        calls.append(real_write(fd, bytes(data[:7])))
+        return calls[-1]
+
+    monkeypatch.setattr(os, "write", write)
+    return calls
+
+
+async def test_an_append_the_os_writes_in_pieces_is_written_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await open_store(tmp_path)
+    await store.save_session(make_record("s1", messages=2))
+    path = (tmp_path / "sessions" / "s1.jsonl").resolve()
+    calls = _short_writes(monkeypatch, path, fail_after=None)
+    await store.append_messages("s1", turn("s1", 0, T0), last_active=T0)
+    monkeypatch.undo()
+    assert len(calls) > 10  # the line really went out in many short writes
+    loaded = await store.load_session("s1")
+    assert loaded is not None
+    assert [m.content for m in loaded.conversation.messages[-2:]] == ["s1 user 0", "s1 reply 0 ✓"]
+
+
+async def test_an_append_cut_short_by_a_full_disk_fails_and_leaves_no_partial_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await open_store(tmp_path)
+    await store.save_session(make_record("s1", messages=2))
+    path = (tmp_path / "sessions" / "s1.jsonl").resolve()
+    before = path.read_bytes()
+    _short_writes(monkeypatch, path, fail_after=3)  # 21 bytes land, then the disk is full
+    with pytest.raises(StorageError, match=r"append_messages failed for session 's1'.*No space left"):
+        await store.append_messages("s1", turn("s1", 0, T0), last_active=T0)
+    monkeypatch.undo()
+    assert path.read_bytes() == before  # the partial line was cut off again
+    await store.append_messages("s1", turn("s1", 1, T0), last_active=T0)
+    loaded = await store.load_session("s1")
+    assert loaded is not None
+    assert [m.content for m in loaded.conversation.messages[2:]] == ["s1 user 1", "s1 reply 1 ✓"]
+
+
+async def test_an_id_with_an_unpaired_surrogate_is_a_storage_error(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    with pytest.raises(StorageError, match="unpaired surrogate"):
+        await store.save_session(make_record("bad\udc80id", messages=1))
+    with pytest.raises(StorageError, match="unpaired surrogate"):
+        await store.load_session("bad\ud800")
+    with pytest.raises(StorageError, match="unpaired surrogate"):
+        await store.save_fact("u\udfff", "c", "k", 1)
+
+
+async def test_a_lock_held_too_long_elsewhere_is_a_storage_error_naming_the_lock_file(
+    tmp_path: Path,
+) -> None:
+    import fcntl
+
+    store = await open_store(tmp_path, extra={"lock_timeout": 0.05})
+    await store.save_session(make_record("s1", messages=0))
+    lock_path = store._lock_path("session", "s1")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another process holds it and never lets go
+        with pytest.raises(StorageError, match=r"lock file .*session-s1\.lock.*lock_timeout"):
+            await store.append_messages("s1", turn("s1", 0, T0), last_active=T0)
+    finally:
+        os.close(fd)
+    await store.append_messages("s1", turn("s1", 0, T0), last_active=T0)  # free again: works
+    loaded = await store.load_session("s1")
+    assert loaded is not None and len(loaded.conversation.messages) == 2
