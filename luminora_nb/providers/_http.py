@@ -84,6 +84,7 @@ __all__ = [
     "is_transient_error",
     "iter_ndjson",
     "iter_sse",
+    "merge_usage",
     "parse_retry_after",
     "scrub",
     "stop_list",
@@ -1166,6 +1167,31 @@ def usage_dict(prompt: Any, completion: Any, total: Any = None) -> dict[str, int
     c = int(completion) if isinstance(completion, int | float) and not isinstance(completion, bool) else 0
     t = int(total) if isinstance(total, int | float) and not isinstance(total, bool) else p + c
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": t}
+
+
+def _count(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def merge_usage(
+    previous: Mapping[str, int], prompt: Any, completion: Any, total: Any = None
+) -> dict[str, int]:
+    """``previous`` usage updated with the counts a later event reports.
+
+    A count that is missing or null (``"input_tokens": null`` in Anthropic's
+    ``message_delta``, a Gemini chunk without ``candidatesTokenCount``) keeps its previous
+    value instead of dropping to 0; the total is the new total if given, else the sum.
+
+    Example:
+        >>> merge_usage({"prompt_tokens": 12, "completion_tokens": 0, "total_tokens": 12}, None, 5)
+        {'prompt_tokens': 12, 'completion_tokens': 5, 'total_tokens': 17}
+    """
+    p = _count(prompt)
+    c = _count(completion)
+    p = previous.get("prompt_tokens", 0) if p is None else p
+    c = previous.get("completion_tokens", 0) if c is None else c
+    t = _count(total)
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c if t is None else t}
 
 
 def stop_list(value: Any) -> list[str]:

@@ -39,6 +39,7 @@ from ._http import (
     ServerSentEvent,
     StreamState,
     decode_json,
+    merge_usage,
     stop_list,
     usage_dict,
 )
@@ -166,7 +167,7 @@ class AnthropicProvider(HTTPProvider):
             state.model = message.get("model") or state.model
             state.response_id = message.get("id") or state.response_id
             usage = message.get("usage") or {}
-            state.usage = usage_dict(usage.get("input_tokens"), usage.get("output_tokens"))
+            state.usage = merge_usage(state.usage, usage.get("input_tokens"), usage.get("output_tokens"))
         elif kind == "content_block_start":
             block = payload.get("content_block") or {}
             if block.get("type") == "text" and block.get("text"):
@@ -177,9 +178,8 @@ class AnthropicProvider(HTTPProvider):
                 state.raw_finish_reason = str(delta["stop_reason"])
                 state.finish_reason = _finish(delta["stop_reason"])
             usage = payload.get("usage") or {}
-            prompt = usage.get("input_tokens", state.usage.get("prompt_tokens", 0))
-            completion = usage.get("output_tokens", state.usage.get("completion_tokens", 0))
-            state.usage = usage_dict(prompt, completion)
+            # Fields may be present but null ("input_tokens": null): keep message_start's counts.
+            state.usage = merge_usage(state.usage, usage.get("input_tokens"), usage.get("output_tokens"))
         elif kind == "message_stop":
             state.done = True
         elif kind == "error":

@@ -35,8 +35,8 @@ from ._http import (
     StreamState,
     decode_json,
     is_transient_error,
+    merge_usage,
     stop_list,
-    usage_dict,
 )
 from .base import ChatRequest
 
@@ -59,13 +59,14 @@ def _finish(value: Any) -> str | None:
     return None if value is None else _FINISH.get(str(value).upper(), "stop")
 
 
-def _usage(raw: Any) -> dict[str, int]:
+def _usage(raw: Any, previous: dict[str, int] | None = None) -> dict[str, int]:
+    """Processed ``tokens`` (else ``billed_units``); null counts keep ``previous`` values."""
     if not isinstance(raw, dict):
-        return {}
+        return dict(previous or {})
     counts = raw.get("tokens") or raw.get("billed_units")
     if not isinstance(counts, dict):
-        return {}
-    return usage_dict(counts.get("input_tokens"), counts.get("output_tokens"))
+        return dict(previous or {})
+    return merge_usage(previous or {}, counts.get("input_tokens"), counts.get("output_tokens"))
 
 
 def _text(content: Any) -> str:
@@ -147,7 +148,7 @@ class CohereProvider(HTTPProvider):
             raw_finish = delta.get("finish_reason") or ("ERROR" if delta.get("error") else "COMPLETE")
             state.raw_finish_reason = str(raw_finish)
             state.finish_reason = _finish(raw_finish)
-            state.usage = _usage(delta.get("usage")) or state.usage
+            state.usage = _usage(delta.get("usage"), state.usage)
             if delta.get("error"):
                 state.error = str(delta["error"])
                 state.error_retryable = is_transient_error(delta["error"])

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ..types.provider import ChatResponse
-from ._http import HTTPProvider, ServerSentEvent, StreamState, decode_json, stop_list, usage_dict
+from ._http import HTTPProvider, ServerSentEvent, StreamState, decode_json, merge_usage, stop_list
 from .base import ChatRequest
 
 __all__ = ["GoogleProvider"]
@@ -70,11 +70,16 @@ def _finish(value: Any) -> str | None:
     return None if value is None else _FINISH.get(str(value), "stop")
 
 
-def _usage(raw: Any) -> dict[str, int]:
+def _usage(raw: Any, previous: dict[str, int] | None = None) -> dict[str, int]:
+    """Usage from ``usageMetadata``; counts a chunk leaves out (or sends as null) keep
+    their ``previous`` values."""
     if not isinstance(raw, dict):
-        return {}
-    completion = int(raw.get("candidatesTokenCount") or 0) + int(raw.get("thoughtsTokenCount") or 0)
-    return usage_dict(raw.get("promptTokenCount"), completion, raw.get("totalTokenCount"))
+        return dict(previous or {})
+    candidates, thoughts = raw.get("candidatesTokenCount"), raw.get("thoughtsTokenCount")
+    completion: int | None = None
+    if isinstance(candidates, int) or isinstance(thoughts, int):
+        completion = int(candidates or 0) + int(thoughts or 0)
+    return merge_usage(previous or {}, raw.get("promptTokenCount"), completion, raw.get("totalTokenCount"))
 
 
 def _candidate_text(candidate: Any) -> str:
@@ -203,9 +208,8 @@ class GoogleProvider(HTTPProvider):
             state.model = chunk["modelVersion"]
         if chunk.get("responseId"):
             state.response_id = chunk["responseId"]
-        usage = _usage(chunk.get("usageMetadata"))
-        if usage:
-            state.usage = usage
+        if isinstance(chunk.get("usageMetadata"), dict):
+            state.usage = _usage(chunk["usageMetadata"], state.usage)
         candidates = chunk.get("candidates") or []
         if not isinstance(candidates, list):
             raise self.malformed("stream chunk", chunk)

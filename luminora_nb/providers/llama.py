@@ -43,7 +43,7 @@ import httpx
 
 from ..errors import ProviderError
 from ..types.provider import ChatResponse, ProviderConfig
-from ._http import StreamFormat, StreamState, stop_list, usage_dict
+from ._http import StreamFormat, StreamState, merge_usage, stop_list, usage_dict
 from .base import ChatRequest
 from .openai import OpenAICompatibleProvider
 
@@ -149,6 +149,7 @@ class LlamaProvider(OpenAICompatibleProvider):
             raw_finish = item.get("done_reason")
             state.raw_finish_reason = None if raw_finish is None else str(raw_finish)
             state.finish_reason = _ollama_finish(raw_finish)
-            state.usage = usage_dict(item.get("prompt_eval_count"), item.get("eval_count"))
+            # Ollama leaves prompt_eval_count out when the prompt was cached.
+            state.usage = merge_usage(state.usage, item.get("prompt_eval_count"), item.get("eval_count"))
             state.done = True
         return text or None

@@ -30,7 +30,15 @@ from typing import Any, ClassVar
 import httpx
 
 from ..types.provider import ChatResponse
-from ._http import HTTPProvider, ServerSentEvent, StreamState, decode_json, stop_list, usage_dict
+from ._http import (
+    HTTPProvider,
+    ServerSentEvent,
+    StreamState,
+    decode_json,
+    merge_usage,
+    stop_list,
+    usage_dict,
+)
 from .base import ChatRequest
 
 __all__ = ["OpenAICompatibleProvider", "OpenAIProvider"]
@@ -151,9 +159,14 @@ class OpenAICompatibleProvider(HTTPProvider):
             state.model = chunk["model"]
         if chunk.get("id"):
             state.response_id = chunk["id"]
-        usage = self._usage(chunk.get("usage"))
-        if usage:
-            state.usage = usage
+        raw_usage = chunk.get("usage")
+        if isinstance(raw_usage, dict):
+            state.usage = merge_usage(
+                state.usage,
+                raw_usage.get("prompt_tokens"),
+                raw_usage.get("completion_tokens"),
+                raw_usage.get("total_tokens"),
+            )
         choices = chunk.get("choices") or []
         if not isinstance(choices, list):
             raise self.malformed("stream chunk", chunk)

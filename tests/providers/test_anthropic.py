@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from luminora_nb.errors import ProviderError, ProviderRateLimitError
@@ -59,7 +61,9 @@ async def test_stream_usage_combines_message_start_and_message_delta(make: MakeH
     chunks = await collect(h.provider, user_request())
     last = chunks[-1]
     assert last.usage["completion_tokens"] == 5  # message_delta's cumulative output_tokens
-    assert last.usage["prompt_tokens"] > 0  # from message_start
+    # From message_start: message_delta's "input_tokens": null must not erase it.
+    assert last.usage["prompt_tokens"] == len(json.dumps(h.scenario.requests[0].body).split())
+    assert last.usage["total_tokens"] == last.usage["prompt_tokens"] + 5
     assert last.metadata["id"] == "msg_test"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from luminora_nb.errors import (
@@ -11,6 +13,7 @@ from luminora_nb.errors import (
     ProviderRateLimitError,
 )
 from luminora_nb.providers import ChatRequest
+from luminora_nb.providers._http import ServerSentEvent, StreamState
 from luminora_nb.providers.google import GoogleProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
@@ -175,3 +178,18 @@ async def test_other_invalid_argument_400_stays_a_bad_request(make: MakeHarness)
     h = await make("google", actions=[Fail(400, body=_gemini_400(None))])
     with pytest.raises(ProviderBadRequestError):
         await h.provider.chat(user_request())
+
+
+def test_usage_fields_left_out_of_a_later_chunk_keep_their_values():
+    provider = GoogleProvider(ProviderConfig(name="google", api_key="g-123456"))
+    state = StreamState()
+    chunks = [
+        {"candidates": [{"content": {"parts": [{"text": "a"}]}}], "usageMetadata": {"promptTokenCount": 7}},
+        {
+            "candidates": [{"content": {"parts": [{"text": "b"}]}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": None, "candidatesTokenCount": 2},
+        },
+    ]
+    for chunk in chunks:
+        provider.handle_stream_item(ServerSentEvent(data=json.dumps(chunk)), state)
+    assert state.usage == {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from luminora_nb.errors import ProviderError
 from luminora_nb.providers import ChatRequest, create_provider
+from luminora_nb.providers._http import ServerSentEvent, StreamState
 from luminora_nb.providers.openai import OpenAIProvider, map_finish_reason
 from luminora_nb.types import ChatMessage, ProviderConfig
 
@@ -134,3 +137,17 @@ async def test_in_stream_error_of_a_transient_type_is_retried(make: MakeHarness,
     chunks = await collect(h.provider, user_request())
     assert "".join(c.content for c in chunks) == "Echo: hello there — done."
     assert len(h.scenario.requests) == 2
+
+
+def test_null_usage_counts_in_a_later_chunk_keep_the_earlier_ones():
+    # vLLM with continuous usage stats reports usage on every chunk; a null must not erase a count.
+    provider = OpenAIProvider(ProviderConfig(name="openai", api_key="sk-123456"))
+    state = StreamState()
+    first = {
+        "choices": [{"index": 0, "delta": {"content": "a"}}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 1},
+    }
+    last = {"choices": [], "usage": {"prompt_tokens": None, "completion_tokens": 4, "total_tokens": None}}
+    for chunk in (first, last):
+        provider.handle_stream_item(ServerSentEvent(data=json.dumps(chunk)), state)
+    assert state.usage == {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}

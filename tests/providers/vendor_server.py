@@ -565,7 +565,13 @@ class _Format:
                     {
                         "type": "message_delta",
                         "delta": {"stop_reason": self.finish or "end_turn", "stop_sequence": None},
-                        "usage": {"output_tokens": c},
+                        # The current API sends every usage field here, the unknown ones as null.
+                        "usage": {
+                            "input_tokens": None,
+                            "cache_creation_input_tokens": None,
+                            "cache_read_input_tokens": None,
+                            "output_tokens": c,
+                        },
                     },
                     "message_delta",
                 ),
