@@ -170,11 +170,13 @@ class RedisStorage(Storage):
                 timeout=socket_timeout,
                 socket_connect_timeout=timeout,
                 socket_timeout=socket_timeout,
-                # One quick retry when a connection breaks (not on a slow reply: a command that may
-                # have run must not run twice); stale pooled connections are replaced before use.
+                # No retry of a sent command: a connection that breaks after the server ran it (the
+                # reply lost on the way) would run an append twice. The pool replaces a stale pooled
+                # connection before use (health check, and a readable EOF on checkout), so after a
+                # server restart only the call that met the broken connection fails.
                 retry=Retry(
                     ExponentialBackoff(cap=min(timeout / 4, 0.5), base=0.02),
-                    retries=1,
+                    retries=0,
                     supported_errors=(RedisConnectionError,),
                 ),
                 health_check_interval=int(extra.get("health_check_interval", 15)),

@@ -330,3 +330,59 @@ async def test_server_side_refusal_is_reported_as_such(store: RedisStorage, raw:
         StorageError, match=r"could not load session .clash.: .*WRONGTYPE.*refused the command"
     ):
         await store.load_session("clash")
+
+
+async def test_a_reply_lost_after_the_append_ran_is_an_error_not_a_second_append(
+    redis_server: RedisServer,
+) -> None:
+    """A TCP proxy drops the connection after the server answered the append script:
+    the client must report the failure, never send the script again (which would store
+    the messages twice)."""
+    host, port = redis_server.url.removeprefix("redis://").split("/")[0].rsplit(":", 1)
+    drop = {"armed": False}
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, replies: bool) -> None:
+        try:
+            while data := await reader.read(65536):
+                if replies and drop["armed"]:
+                    drop["armed"] = False
+                    writer.transport.abort()  # the server ran the command; its reply is lost
+                    return
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(host, int(port))
+        tasks.append(asyncio.create_task(pipe(client_r, server_w, replies=False)))
+        tasks.append(asyncio.create_task(pipe(server_r, client_w, replies=True)))
+
+    tasks: list[asyncio.Task[None]] = []
+    proxy = await asyncio.start_server(handle, "127.0.0.1", 0)
+    proxy_port = proxy.sockets[0].getsockname()[1]
+    store = RedisStorage(
+        StorageConfig(
+            storage_type="redis",
+            connection_string=f"redis://127.0.0.1:{proxy_port}/0",
+            key_prefix=unique_prefix("lost"),
+        )
+    )
+    await store.initialize()
+    try:
+        await store.save_session(make_record("s1", messages=2))
+        drop["armed"] = True
+        with pytest.raises(StorageError, match="could not append to session 's1'"):
+            await store.append_messages("s1", make_messages(2, start=2), last_active=datetime.now(UTC))
+        loaded = await store.load_session("s1")  # a new connection through the proxy
+        assert loaded is not None
+        assert len(loaded.conversation.messages) == 4  # appended exactly once
+    finally:
+        await store.close()
+        proxy.close()
+        await proxy.wait_closed()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
