@@ -5,7 +5,8 @@ Everything that is the same for all HTTP providers lives here, written once:
 * **Clients.** One :class:`httpx.AsyncClient` per provider configuration (base URL,
   timeouts, pool size) and event loop, shared by every adapter built from an equal
   configuration and closed when the last of them is closed, so connections are reused
-  across turns and sessions.
+  across turns and sessions. The clients keep no cookies (a shared client serves
+  different API keys).
 * **Timeouts.** Connect, read, write and pool timeouts are separate. The read timeout
   bounds each *gap* between bytes, never the whole response, so a long healthy stream is
   never cut. ``extra={"timeout": 60}`` sets them all; ``connect_timeout`` and
@@ -45,6 +46,7 @@ import abc
 import asyncio
 import email.utils
 import functools
+import http.cookiejar
 import json
 import logging
 import math
@@ -558,6 +560,35 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=True)
 
 
+class _NoCookies(http.cookiejar.CookiePolicy):
+    """Refuse to store or send any cookie.
+
+    One client is shared by every adapter with an equal configuration, whatever its API
+    key; a cookie jar would carry one key's session (load-balancer affinity, auth cookies)
+    into another key's requests. LLM APIs need no cookies.
+    """
+
+    netscape = True
+    rfc2965 = False
+    hide_cookie2 = True
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def domain_return_ok(self, domain: str, request: Any) -> bool:
+        return False
+
+    def path_return_ok(self, path: str, request: Any) -> bool:
+        return False
+
+
+def _cookieless_jar() -> http.cookiejar.CookieJar:
+    return http.cookiejar.CookieJar(policy=_NoCookies())
+
+
 class _SharedClient:
     __slots__ = ("client", "refs")
 
@@ -591,6 +622,7 @@ class _ClientCache:
                         limits=limits,
                         verify=_ssl_context(),
                         trust_env=True,
+                        cookies=_cookieless_jar(),
                     )
                 )
                 clients[key] = shared

@@ -406,6 +406,28 @@ async def test_equal_configs_share_one_client_until_the_last_one_closes(vendor_s
     assert len(scenario.requests) == 4
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_cookies_set_by_one_answer_are_never_sent_again(vendor_server: VendorServer, streamed: bool):
+    # Equal configs share one client even with different keys: a cookie jar would leak one
+    # user's session cookie into another user's requests.
+    scenario = vendor_server.scenario("openai_compat", key=None, model="m")
+    cookie = {"Set-Cookie": "session=user-a-secret; Path=/; Max-Age=3600"}
+    scenario.push(Reply(headers=cookie), Reply(headers=cookie))
+    configs = [
+        ProviderConfig(name="llama", model="m", base_url=scenario.base_url, api_key=key)
+        for key in ("key-user-a-123", "key-user-b-456")
+    ]
+    a, b = create_provider(configs[0]), create_provider(configs[1])
+    try:
+        await turn(a, user_request(), streamed=False)
+        await turn(b, user_request(), streamed=streamed)
+        await turn(a, user_request(), streamed=streamed)
+    finally:
+        await a.aclose()
+        await b.aclose()
+    assert all("cookie" not in r.headers for r in scenario.requests)
+
+
 async def test_concurrent_streams_on_one_provider_get_their_own_replies(make: MakeHarness):
     h = await make("openai")
 
