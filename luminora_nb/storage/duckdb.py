@@ -365,11 +365,21 @@ class DuckDBStorage(Storage):
         self._pending.append(item)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_appends())
-        await item.future
+        try:
+            await item.future
+        except asyncio.CancelledError:
+            # Not yet taken into a batch: drop it, a cancelled call must not be written later.
+            # (Once its batch runs, the transaction commits or fails as a whole.)
+            self._pending = [p for p in self._pending if p is not item]
+            raise
 
     async def _flush_appends(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
+            # A cancelled caller's future is already cancelled (Task.cancel() cancels what it awaits).
+            batch = [item for item in self._pending if not item.future.done()]
+            self._pending = []
+            if not batch:
+                continue
             try:
                 results = await self._run(
                     "append_messages",
@@ -384,6 +394,17 @@ class DuckDBStorage(Storage):
                     )
                     for i in batch
                 ]
+            except BaseException as exc:
+                # Anything else (a bug, the flusher cancelled): no caller may wait forever.
+                for item in batch + self._pending:
+                    if item.future.done():
+                        continue
+                    if isinstance(exc, asyncio.CancelledError):
+                        item.future.cancel()
+                    else:
+                        item.future.set_exception(exc)
+                self._pending = []
+                raise
             for item, error in zip(batch, results, strict=True):
                 if item.future.done():  # the caller was cancelled
                     continue

@@ -196,3 +196,40 @@ async def test_not_a_database_file(tmp_path: Path) -> None:
     path.write_bytes(b"these are my notes, not a database" * 200)
     with pytest.raises(StorageError, match=r"cannot open database .*notes\.duckdb"):
         await open_store(path)
+
+
+async def test_a_cancelled_append_not_yet_in_a_batch_is_not_written(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "db.duckdb")
+    await store.save_session(make_record("s1", messages=0))
+    cancelled = asyncio.ensure_future(store.append_messages("s1", turn("s1", 0, T0), last_active=T0))
+    await asyncio.sleep(0)  # the call is queued; the group-commit task has not run yet
+    assert [item.session_id for item in store._pending] == ["s1"]
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert store._pending == []
+    await store.append_messages("s1", turn("s1", 1, T0), last_active=T0)
+    loaded = await store.load_session("s1")
+    assert loaded is not None
+    assert [m.content for m in loaded.conversation.messages] == ["s1 user 1", "s1 reply 1 ✓"]
+    await store.close()
+
+
+async def test_callers_do_not_wait_forever_when_the_group_commit_task_dies(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "db.duckdb")
+    await store.save_session(make_record("s1", messages=0))
+    first = asyncio.ensure_future(store.append_messages("s1", turn("s1", 0, T0), last_active=T0))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the group-commit task now runs the first batch in a thread
+    queued = asyncio.ensure_future(store.append_messages("s1", turn("s1", 1, T0), last_active=T0))
+    await asyncio.sleep(0)
+    flusher = store._flusher
+    assert flusher is not None and not flusher.done()
+    flusher.cancel()  # e.g. the loop shutting down
+    done, _ = await asyncio.wait([first, queued], timeout=10)
+    assert done == {first, queued}  # neither caller hangs
+    assert first.cancelled() and queued.cancelled()
+    await store.append_messages("s1", turn("s1", 2, T0), last_active=T0)  # a new task takes over
+    loaded = await store.load_session("s1")
+    assert loaded is not None and loaded.conversation.messages[-1].content == "s1 reply 2 ✓"
+    await store.close()
