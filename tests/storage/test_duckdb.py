@@ -26,7 +26,7 @@ TABLES = ["", "_affinity", "_embeddings", "_episodes", "_facts", "_memory", "_me
 
 
 def config(path: Path | str, **changes: object) -> StorageConfig:
-    return StorageConfig(storage_type="duckdb", connection_string=str(path), **changes)  # type: ignore[arg-type]
+    return StorageConfig(storage_type="duckdb", connection_string=str(path), **changes)
 
 
 async def open_store(path: Path | str, **changes: object) -> DuckDBStorage:
@@ -44,7 +44,7 @@ def query(path: Path, sql: str, params: list[object] | None = None) -> list[tupl
 
 
 def test_the_module_name_does_not_shadow_the_duckdb_package() -> None:
-    assert duckdb_backend.duckdb is duckdb
+    assert vars(duckdb_backend)["duckdb"] is duckdb
     assert duckdb.__name__ == "duckdb" and callable(duckdb.connect)
     assert duckdb_backend.__name__ == "luminora_nb.storage.duckdb"
 
