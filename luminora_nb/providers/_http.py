@@ -18,8 +18,8 @@ Everything that is the same for all HTTP providers lives here, written once:
 * **Parsers.** An incremental Server-Sent Events parser (:func:`iter_sse`: multi-line
   ``data:``, ``event:``/``id:``/``retry:`` fields, comments, CR/LF/CRLF line ends) and an
   NDJSON parser (:func:`iter_ndjson`), both over ``response.aiter_lines()``.
-* **Retries.** :class:`RetryPolicy`: exponential backoff with full jitter on 429, 500,
-  502, 503, 504 (plus any status an adapter adds), connection errors and timeouts (but
+* **Retries.** :class:`RetryPolicy`: exponential backoff with full jitter on 408, 429,
+  500, 502, 503, 504 (plus any status an adapter adds), connection errors and timeouts (but
   not a read timeout of a non-streamed call);
   ``Retry-After`` / ``retry-after-ms`` honoured (seconds or HTTP date) up to a cap,
   beyond which the call gives up at once with the server's requested wait; other
@@ -96,8 +96,8 @@ __all__ = [
 
 logger = logging.getLogger("luminora_nb.providers")
 
-#: Statuses retried by default: rate limited, and the transient server errors.
-RETRYABLE_STATUS: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+#: Statuses retried by default: request timeout, rate limited, and the transient server errors.
+RETRYABLE_STATUS: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
 _BAD_REQUEST_STATUS = frozenset({400, 404, 413, 422})
 _AUTH_STATUS = frozenset({401, 403})
 _MAX_VENDOR_TEXT = 400
@@ -401,7 +401,13 @@ _HINTS: dict[type[ProviderError], str] = {
     ProviderRateLimitError: "the provider is rate limiting you; wait, lower the request rate or raise "
     "extra['max_retries']",
     ProviderBadRequestError: "check the model name, base_url and generation parameters",
-    ProviderTimeoutError: "the provider took too long; raise extra['timeout'] or try again later",
+    ProviderTimeoutError: "the server gave up waiting for the request to arrive (a network or "
+    "proxy problem, not a slow model); check the connection or try again later",
+}
+#: Hints for statuses whose exception class alone says too little.
+_STATUS_HINTS: dict[int, str] = {
+    413: "the request is too large for the provider or the model's context window; shorten the "
+    "conversation (lower max_history), the system prompt or the message, or lower max_tokens",
 }
 
 
@@ -420,7 +426,8 @@ def error_from_status(
     """The :mod:`luminora_nb.errors` exception for an HTTP error answer.
 
     401/403 -> :class:`ProviderAuthenticationError`, 429 -> :class:`ProviderRateLimitError`,
-    408 -> :class:`ProviderTimeoutError`, 400/404/413/422 -> :class:`ProviderBadRequestError`,
+    408 -> :class:`ProviderTimeoutError` (retried), 400/404/413/422 ->
+    :class:`ProviderBadRequestError` (413 with a "request too large" hint),
     anything else -> :class:`ProviderError`. ``retryable`` is true for the statuses in
     ``retryable_status``. The message holds the vendor's text, trimmed and scrubbed.
     ``wire_status`` is the status the server actually sent when an adapter classified the
@@ -449,7 +456,7 @@ def error_from_status(
     if attempts > 1:
         head += f" after {attempts} attempts"
     text = f": {_collapse(vendor_text)}" if vendor_text else " (no error message in the body)"
-    hint = _HINTS.get(cls)
+    hint = _STATUS_HINTS.get(status) or _HINTS.get(cls)
     if hint is None:
         hint = (
             "the provider is unavailable; try again later or raise extra['max_retries']"

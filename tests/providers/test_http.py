@@ -182,7 +182,7 @@ def test_timeouts_are_separate_and_never_a_total_deadline():
         (401, ProviderAuthenticationError, False),
         (403, ProviderAuthenticationError, False),
         (404, ProviderBadRequestError, False),
-        (408, ProviderTimeoutError, False),
+        (408, ProviderTimeoutError, True),
         (409, ProviderError, False),
         (413, ProviderBadRequestError, False),
         (422, ProviderBadRequestError, False),
@@ -597,6 +597,34 @@ async def test_other_4xx_fail_at_once_as_bad_request(make: MakeHarness, case_id:
         await h.provider.chat(user_request())
     assert (info.value.status, info.value.retryable) == (status, False)
     assert len(h.scenario.requests) == 1 and h.delays == []
+
+
+@pytest.mark.parametrize("case_id", ALL_CASES)
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_408_request_timeout_is_retried(make: MakeHarness, case_id: str, streamed: bool):
+    h = await make(case_id, actions=[Fail(408, "request timed out")])
+    assert await turn(h.provider, user_request(), streamed=streamed) == "Echo: hello there — done."
+    assert len(h.scenario.requests) == 2 and len(h.delays) == 1
+
+
+async def test_408_forever_says_the_server_timed_out_waiting_for_the_request(make: MakeHarness):
+    h = await make("openai", actions=[Fail(408, "request timed out")] * 2, max_retries=1)
+    with pytest.raises(ProviderTimeoutError) as info:
+        await h.provider.chat(user_request())
+    message = str(info.value)
+    assert "HTTP 408" in message and "after 2 attempts" in message
+    assert "waiting for the request" in message and "extra['timeout']" not in message
+
+
+@pytest.mark.parametrize("case_id", ALL_CASES)
+async def test_413_says_the_request_is_too_large(make: MakeHarness, case_id: str):
+    h = await make(case_id, actions=[Fail(413, "prompt is too long: 250000 tokens > 200000 maximum")])
+    with pytest.raises(ProviderBadRequestError, match="prompt is too long") as info:
+        await h.provider.chat(user_request())
+    message = str(info.value)
+    assert "too large" in message and "max_history" in message and "max_tokens" in message
+    assert "check the model name" not in message
+    assert not info.value.retryable and len(h.scenario.requests) == 1
 
 
 @pytest.mark.parametrize("case_id", ALL_CASES)
