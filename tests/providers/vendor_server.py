@@ -488,6 +488,7 @@ class _Format:
 
     def piece(self, i: int, text: str) -> bytes:
         v = self.v
+        chunk: dict[str, Any]
         if v in ("openai", "mistral", "openai_compat"):
             chunk = {
                 "id": "chatcmpl-test",
@@ -504,14 +505,12 @@ class _Format:
             return self._sse(delta, "content-delta")
         if v == "google":
             last = i == len(self.pieces) - 1
-            chunk: dict[str, Any] = {
-                "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}],
-                "usageMetadata": {"promptTokenCount": self.prompt_tokens, "candidatesTokenCount": i + 1},
-                "modelVersion": self.model,
-            }
+            candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+            usage: dict[str, Any] = {"promptTokenCount": self.prompt_tokens, "candidatesTokenCount": i + 1}
             if last:
-                chunk["candidates"][0]["finishReason"] = self.finish or "STOP"
-                chunk["usageMetadata"]["totalTokenCount"] = self.prompt_tokens + self.completion_tokens
+                candidate["finishReason"] = self.finish or "STOP"
+                usage["totalTokenCount"] = self.prompt_tokens + self.completion_tokens
+            chunk = {"candidates": [candidate], "usageMetadata": usage, "modelVersion": self.model}
             return self._sse(chunk)
         line = {
             "model": self.model,
