@@ -19,9 +19,35 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
 
-__all__ = ["ConversationStorage", "Storage", "StorageV11Extension"]
+__all__ = ["ConversationStorage", "Storage", "StorageV11Extension", "require_strings"]
+
+
+def require_strings(
+    backend: str, operation: str, /, *, optional: tuple[str, ...] = (), **values: object
+) -> None:
+    """Check that every id, key and name passed to a storage call is a ``str``.
+
+    A backend that puts an argument into a query (a MongoDB filter, a Redis key) must not
+    let a dict such as ``{"$ne": "x"}`` through: it would match other users' documents.
+    Names listed in ``optional`` may also be ``None``.
+
+    Raises:
+        StorageError: a value is not a string.
+
+    Example:
+        >>> require_strings("mongodb", "load_session", session_id="s1")
+        >>> require_strings("mongodb", "get_facts", user_id="u1", category=None, optional=("category",))
+    """
+    for name, value in values.items():
+        if isinstance(value, str) or (value is None and name in optional):
+            continue
+        raise StorageError(
+            f"{backend} storage: {operation} got {name} of type {type(value).__name__}; "
+            f"{name} must be a string (ids, keys and names are plain text, never query objects)"
+        )
 
 
 class ConversationStorage(abc.ABC):

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
 from ._names import name_digest, redacted_url
-from .base import Storage
+from .base import Storage, require_strings
 from .codec import (
     DocumentCodec,
     affinity_document,
@@ -389,6 +389,7 @@ class MongoDBStorage(Storage):
         await self._write("save", subject, write)
 
     async def load_session(self, session_id: str) -> SessionRecord | None:
+        require_strings(self.backend_name, "load_session", session_id=session_id)
         subject = f"session {session_id!r}"
         async with self._op("load", subject):
             stored = await self._col().find_one({"_id": session_id})
@@ -416,6 +417,7 @@ class MongoDBStorage(Storage):
     async def append_messages(
         self, session_id: str, messages: Sequence[Message], *, last_active: datetime
     ) -> None:
+        require_strings(self.backend_name, "append_messages", session_id=session_id)
         from pymongo import ReturnDocument
 
         subject = f"session {session_id!r}"
@@ -451,6 +453,7 @@ class MongoDBStorage(Storage):
             )
 
     async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
+        require_strings(self.backend_name, "list_sessions", user_id=user_id, optional=("user_id",))
         query: dict[str, Any] = {} if user_id is None else {"user_id": user_id}
         async with self._op("list", "sessions"):
             stored = await self._col().find(query, projection={"message_count": 0}).to_list(None)
@@ -476,6 +479,7 @@ class MongoDBStorage(Storage):
         return sorted(summaries, key=lambda s: (s.created_at, s.session_id))
 
     async def delete_session(self, session_id: str) -> bool:
+        require_strings(self.backend_name, "delete_session", session_id=session_id)
         async with self._op("delete", f"session {session_id!r}"):
             result = await self._col().delete_one({"_id": session_id})
             await self._col("messages").delete_many({"session_id": session_id})
@@ -484,6 +488,7 @@ class MongoDBStorage(Storage):
         return result.deleted_count > 0
 
     async def set_memory(self, session_id: str, key: str, value: Any) -> None:
+        require_strings(self.backend_name, "set_memory", session_id=session_id, key=key)
         document = {"key": key, "value": value}
         what = f"memory value for key {key!r}"
         ident = name_digest(key)
@@ -501,6 +506,7 @@ class MongoDBStorage(Storage):
         await self._write("save", f"memory {key!r} of session {session_id!r}", write)
 
     async def get_memory(self, session_id: str, key: str) -> Any:
+        require_strings(self.backend_name, "get_memory", session_id=session_id, key=key)
         subject = f"memory {key!r} of session {session_id!r}"
         async with self._op("load", subject):
             stored = await self._col("memory").find_one({"session_id": session_id, "ident": name_digest(key)})
@@ -537,12 +543,16 @@ class MongoDBStorage(Storage):
     async def save_affinity(
         self, user_id: str, personality_name: str, affinity_points: int, current_level: str, **kwargs: Any
     ) -> bool:
+        require_strings(
+            self.backend_name, "save_affinity", user_id=user_id, personality_name=personality_name
+        )
         doc = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
         subject = f"affinity of user {user_id!r} with {personality_name!r}"
         await self._put("affinity", user_id, name_digest(personality_name), doc, subject)
         return True
 
     async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
+        require_strings(self.backend_name, "get_affinity", user_id=user_id, personality_name=personality_name)
         subject = f"affinity of user {user_id!r} with {personality_name!r}"
         async with self._op("load", subject):
             stored = await self._col("affinity").find_one(
@@ -551,6 +561,7 @@ class MongoDBStorage(Storage):
         return None if stored is None else self._decode(stored, what=subject)
 
     async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
+        require_strings(self.backend_name, "save_fact", user_id=user_id, category=category, key=key)
         subject = f"fact {category}/{key} of user {user_id!r}"
         ident = name_digest(category, key)
         async with self._op("save", subject):
@@ -562,10 +573,14 @@ class MongoDBStorage(Storage):
         return True
 
     async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
+        require_strings(
+            self.backend_name, "get_facts", user_id=user_id, category=category, optional=("category",)
+        )
         facts = await self._all("facts", user_id, f"facts of user {user_id!r}")
         return [f for f in facts if category is None or f.get("category") == category]
 
     async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
+        require_strings(self.backend_name, "delete_fact", user_id=user_id, category=category, key=key)
         async with self._op("delete", f"fact {category}/{key} of user {user_id!r}"):
             result = await self._col("facts").delete_one(
                 {"user_id": user_id, "ident": name_digest(category, key)}
@@ -582,6 +597,7 @@ class MongoDBStorage(Storage):
         sentiment: str,
         **kwargs: Any,
     ) -> bool:
+        require_strings(self.backend_name, "save_episode", user_id=user_id)
         doc = episode_document(user_id, episode_type, title, summary, importance, sentiment, kwargs)
 
         async def write(as_bytes: bool) -> None:
@@ -598,12 +614,14 @@ class MongoDBStorage(Storage):
     async def get_episodes(
         self, user_id: str, min_importance: float | None = None, max_results: int | None = None
     ) -> list[dict[str, Any]]:
+        require_strings(self.backend_name, "get_episodes", user_id=user_id)
         episodes = await self._all("episodes", user_id, f"episodes of user {user_id!r}")
         return select_episodes(episodes, min_importance, max_results)
 
     async def save_mood(
         self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
     ) -> bool:
+        require_strings(self.backend_name, "save_mood", session_id=session_id, user_id=user_id)
         doc = mood_document(session_id, user_id, current_mood, mood_intensity, kwargs)
 
         async def write(as_bytes: bool) -> None:
@@ -618,6 +636,7 @@ class MongoDBStorage(Storage):
         return True
 
     async def get_mood(self, session_id: str) -> dict[str, Any] | None:
+        require_strings(self.backend_name, "get_mood", session_id=session_id)
         subject = f"mood of session {session_id!r}"
         async with self._op("load", subject):
             stored = await self._col("moods").find_one({"_id": session_id})
@@ -626,6 +645,7 @@ class MongoDBStorage(Storage):
     async def save_embedding(
         self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
     ) -> bool:
+        require_strings(self.backend_name, "save_embedding", user_id=user_id, item_id=item_id, kind=kind)
         doc = embedding_document(item_id, kind, text, vector, kwargs)
         subject = f"embedding {item_id!r} of user {user_id!r}"
         ident = name_digest(item_id)
@@ -636,6 +656,7 @@ class MongoDBStorage(Storage):
         return True
 
     async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        require_strings(self.backend_name, "get_embeddings", user_id=user_id, kind=kind, optional=("kind",))
         rows = await self._all("embeddings", user_id, f"embeddings of user {user_id!r}")
         return [r for r in rows if kind is None or r.get("kind") == kind]
 
@@ -647,6 +668,7 @@ class MongoDBStorage(Storage):
         return sorted(users)
 
     async def delete_user_data(self, user_id: str) -> int:
+        require_strings(self.backend_name, "delete_user_data", user_id=user_id)
         total = 0
         async with self._op("delete", f"data of user {user_id!r}"):
             for suffix in _USER_COLLECTIONS:

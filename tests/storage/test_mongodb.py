@@ -268,3 +268,29 @@ async def test_use_before_initialize_and_close_twice(mongodb_server: MongoServer
     await storage.initialize()
     await storage.close()
     await storage.close()
+
+
+async def test_query_objects_in_place_of_ids_are_rejected(store: MongoDBStorage) -> None:
+    for sid, user in (("a", "u_a"), ("b", "u_b")):
+        await store.save_session(make_record(sid, messages=2, user_id=user))
+    await store.save_fact("alice", "c", "k", 1)
+    await store.save_fact("bob", "c", "k", 2)
+    injected: Any = {"$ne": "zzz"}
+    exists: Any = {"$exists": True}
+    calls = [
+        ("load_session", store.load_session(injected)),
+        ("delete_session", store.delete_session(injected)),
+        ("delete_user_data", store.delete_user_data(exists)),
+        ("get_facts", store.get_facts(injected)),
+        ("list_sessions", store.list_sessions(user_id=injected)),
+        ("get_memory", store.get_memory("a", injected)),
+        ("delete_fact", store.delete_fact("alice", "c", injected)),
+    ]
+    for operation, call in calls:
+        with pytest.raises(StorageError, match=rf"mongodb storage: {operation} got .* must be a string"):
+            await call
+    for sid in ("a", "b"):  # nothing was read or deleted
+        loaded = await store.load_session(sid)
+        assert loaded is not None and len(loaded.conversation.messages) == 2
+    assert {"alice", "bob"} <= set(await store.list_users())
+    assert [f["value"] for f in await store.get_facts("alice")] == [1]
