@@ -32,7 +32,7 @@ from ..errors import StorageError
 from ..types._base import utcnow
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
 from .base import Storage
-from .codec import DocumentCodec
+from .codec import DocumentCodec, select_episodes
 
 __all__ = ["InMemoryStorage", "InMemoryStorageV11"]
 
@@ -320,13 +320,10 @@ class InMemoryStorage(Storage):
     async def get_episodes(
         self, user_id: str, min_importance: float | None = None, max_results: int | None = None
     ) -> list[dict[str, Any]]:
-        rows = [
-            _fresh(e)
-            for e in self._episodes.get(user_id, [])
-            if min_importance is None or e["importance"] >= min_importance
+        # The same selection as every other backend (ties: newest first, then save order).
+        return [
+            _fresh(e) for e in select_episodes(self._episodes.get(user_id, []), min_importance, max_results)
         ]
-        rows.sort(key=lambda e: (-e["importance"], _negated_time(e["timestamp"])))
-        return rows[:max_results] if max_results is not None else rows
 
     async def save_mood(
         self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
@@ -380,11 +377,6 @@ class InMemoryStorage(Storage):
             del self._moods[session_id]
             count += 1
         return count
-
-
-def _negated_time(stamp: str) -> str:
-    # Sort helper: newest first within the same importance, without parsing dates.
-    return "".join(chr(0x10FFFF - ord(c)) for c in stamp)
 
 
 class InMemoryStorageV11(InMemoryStorage):

@@ -300,6 +300,14 @@ async def test_episodes_filter_and_order(backend: BackendCase) -> None:
             session_id="s1",
         )
     await store.save_episode("u2", "moment", "other", "other user", 10.0, "neutral")
+    # equal importance, one timestamp a prefix of the other: newer first on every backend
+    await store.save_episode(
+        "u3", "t", "older", "s", 5.0, "n", episode_id="o", timestamp="2026-01-01T00:00:00"
+    )
+    await store.save_episode(
+        "u3", "t", "newer", "s", 5.0, "n", episode_id="n", timestamp="2026-01-01T00:00:00.5"
+    )
+    assert [e["episode_id"] for e in await store.get_episodes("u3")] == ["n", "o"]
 
     ordered = await store.get_episodes("u1")
     assert [e["episode_id"] for e in ordered] == ["e5", "e2", "e3", "e1", "e4"]
