@@ -20,7 +20,9 @@ Hash fields that would otherwise carry names (memory keys, personality names, fa
 categories and keys, item ids) are SHA-256 digests, so with encryption on nothing readable
 but session and user ids is stored. The three session keys expire after
 ``session_config.timeout`` seconds (``0``: never), refreshed on every save, append and
-``set_memory``. Listing uses SCAN, never KEYS. Appends are one server-side script:
+``set_memory``. Listing uses SCAN, never KEYS, and keeps only keys of the type this store
+writes whose content names the same session or user: a prefix may contain ``:``, so
+``p:s:*`` also matches the keys of a store with the prefix ``p:s``. Appends are one server-side script:
 atomic, ordered, and O(messages appended), whatever the conversation's length.
 
 The client reconnects by itself: when the server goes away the failing call raises
@@ -47,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
 from ._names import name_digest, redacted_url
-from .base import Storage
+from .base import Storage, require_strings
 from .codec import (
     DocumentCodec,
     affinity_document,
@@ -339,31 +341,46 @@ class RedisStorage(Storage):
             )
 
     async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
+        require_strings("redis", "list_sessions", user_id=user_id, optional=("user_id",))
         client, codec = self._ready()
-        pattern = f"{self._prefix}:s:*"
         start = len(self._prefix) + 3
         async with self._op("list", "sessions"):
-            session_keys = [k async for k in client.scan_iter(match=pattern, count=1000)]
+            # Only hashes: a prefix may contain ':', so 'p:s:*' also matches the message lists (and
+            # other keys) of a store whose prefix is 'p:s'.
+            session_keys = [
+                k async for k in client.scan_iter(match=f"{self._prefix}:s:*", count=1000, _type="HASH")
+            ]
             async with client.pipeline(transaction=False) as pipe:
                 for key in session_keys:
                     pipe.hmget(key, ["doc", "touch"])
-                    pipe.llen(self.key("m", key.decode("utf-8")[start:]))
                 replies = await pipe.execute()
-        rows: list[SessionSummary] = []
-        for index, key in enumerate(session_keys):
-            (raw_doc, raw_touch), count = replies[2 * index], replies[2 * index + 1]
-            if raw_doc is None:  # expired or deleted between SCAN and the read
+        found: list[tuple[str, SessionSummary]] = []
+        for key, (raw_doc, raw_touch) in zip(session_keys, replies, strict=True):
+            if raw_doc is None:  # expired or deleted between SCAN and the read, or not a session hash
                 continue
-            sid = key.decode("utf-8")[start:]
+            sid = key.decode("utf-8", "surrogateescape")[start:]
             try:
                 doc = self._session_doc(codec, raw_doc, raw_touch, f"session {sid!r}")
+                if doc.get("session_id") != sid:  # a session of another store whose prefix extends ours
+                    continue
                 if user_id is not None and doc.get("user_id") != user_id:
                     continue
                 summary = session_from_documents(doc, [], what=f"session {sid!r}").summary()
             except StorageError as exc:  # one unreadable session must not hide the others
-                logger.warning("redis storage: leaving %s out of the session list: %s", sid, exc)
+                if _foreign_shape(sid):
+                    logger.debug("redis storage: skipping %s (another store's key?): %s", sid, exc)
+                else:
+                    logger.warning("redis storage: leaving %s out of the session list: %s", sid, exc)
                 continue
-            rows.append(summary.model_copy(update={"message_count": int(count)}))
+            found.append((sid, summary))
+        async with self._op("list", "sessions"), client.pipeline(transaction=False) as pipe:
+            for sid, _ in found:
+                pipe.llen(self.key("m", sid))
+            counts = await pipe.execute(raise_on_error=False)
+        rows = [
+            summary.model_copy(update={"message_count": count if isinstance(count, int) else 0})
+            for (_, summary), count in zip(found, counts, strict=True)
+        ]
         return sorted(rows, key=lambda s: (s.created_at, s.session_id))
 
     async def delete_session(self, session_id: str) -> bool:
@@ -419,7 +436,7 @@ class RedisStorage(Storage):
         return None if raw is None else codec.decode(raw, what=subject)
 
     async def _ordered_put(
-        self, key: str, field: str, build: Any, subject: str, *, keep_fields: bool
+        self, key: str, field: str, build: Any, subject: str, *, user_id: str, keep_fields: bool
     ) -> None:
         """Store ``build(previous)`` under ``field`` keeping (or assigning) its position."""
         client, codec = self._ready()
@@ -431,7 +448,9 @@ class RedisStorage(Storage):
             previous = codec.decode(raw_previous, what=subject) if raw_previous is not None else None
             order = previous["order"] if previous is not None else next_order
             doc = build(previous["doc"] if previous is not None and keep_fields else None)
-            await client.hset(key, field, codec.encode({"order": order, "doc": doc}, what=subject))
+            await client.hset(
+                key, field, codec.encode({"order": order, "doc": doc, "user": user_id}, what=subject)
+            )
 
     async def _ordered_all(self, key: str, subject: str) -> list[dict[str, Any]]:
         client, codec = self._ready()
@@ -450,6 +469,7 @@ class RedisStorage(Storage):
             name_digest(category, key),
             lambda previous: fact_document(user_id, category, key, value, kwargs, previous),
             subject,
+            user_id=user_id,
             keep_fields=True,
         )
         return True
@@ -525,6 +545,7 @@ class RedisStorage(Storage):
             name_digest(item_id),
             lambda _previous: embedding_document(item_id, kind, text, vector, kwargs),
             f"embedding {item_id!r} of user {user_id!r}",
+            user_id=user_id,
             keep_fields=False,
         )
         return True
@@ -534,17 +555,68 @@ class RedisStorage(Storage):
         return [r for r in rows if kind is None or r.get("kind") == kind]
 
     async def list_users(self) -> list[str]:
-        client, _ = self._ready()
+        client, codec = self._ready()
         start = len(self._prefix) + 3
-        users: set[str] = set()
+        candidates: list[tuple[str, str, str]] = []  # (key, user id, suffix)
         async with self._op("list", "users"):
             async for raw_key in client.scan_iter(match=f"{self._prefix}:u:*", count=1000):
-                key = raw_key.decode("utf-8")
+                key = raw_key.decode("utf-8", "surrogateescape")
                 for suffix in _USER_SUFFIXES:
                     if key.endswith(suffix) and len(key) > start + len(suffix):
-                        users.add(key[start : -len(suffix)])
+                        candidates.append((key, key[start : -len(suffix)], suffix))
                         break
+            # A prefix may contain ':', so 'p:u:*' also matches keys of a store whose prefix is
+            # 'p:u' (its 'p:u:u:carol:facts' reads as user 'u:carol'). Keep a key only when its
+            # type is the one this store writes and a sample of its content names the same user.
+            async with client.pipeline(transaction=False) as pipe:
+                for key, _, suffix in candidates:
+                    if suffix == ":episodes":
+                        pipe.lindex(key, 0)
+                    elif suffix == ":moods":
+                        pipe.srandmember(key)
+                    else:
+                        pipe.hrandfield(key, 2)
+                samples = await pipe.execute(raise_on_error=False)
+            async with client.pipeline(transaction=False) as pipe:
+                for (key, _, suffix), sample in zip(candidates, samples, strict=True):
+                    if suffix == ":moods" and isinstance(sample, bytes):
+                        pipe.hget(self.key("mood", _text(sample)), "user")
+                    elif isinstance(sample, list) and any(f != _SEQ_FIELD.encode() for f in sample):
+                        pipe.hget(key, next(f for f in sample if f != _SEQ_FIELD.encode()))
+                    else:
+                        pipe.echo(b"")
+                details = await pipe.execute(raise_on_error=False)
+        users: set[str] = set()
+        for (_, uid, suffix), sample, detail in zip(candidates, samples, details, strict=True):
+            if uid not in users and self._owned_by(codec, uid, suffix, sample, detail):
+                users.add(uid)
         return sorted(users)
+
+    @staticmethod
+    def _owned_by(codec: DocumentCodec, uid: str, suffix: str, sample: Any, detail: Any) -> bool:
+        """Whether a user key's sampled content (see :meth:`list_users`) belongs to ``uid`` here."""
+        if isinstance(sample, BaseException) or isinstance(detail, BaseException) or not sample:
+            return False  # the wrong type (another store's key), or gone since the SCAN
+        if suffix == ":moods":
+            return isinstance(detail, bytes) and _text(detail) == uid
+        if suffix == ":episodes":
+            raw = sample
+        elif all(field == _SEQ_FIELD.encode() for field in sample):
+            return True  # only the order counter left: items were saved, then deleted
+        else:
+            raw = detail
+        if not isinstance(raw, bytes):
+            return False
+        try:
+            item = codec.decode(raw, what=f"data of user {uid!r}")
+        except StorageError:
+            return False  # not readable with this store's codec: another store's data
+        if suffix in (":facts", ":emb"):  # {"order", "doc", "user"} ("user" since 0.1; older: absent)
+            if item.get("user", uid) != uid:
+                return False
+            doc = item.get("doc")
+            return isinstance(doc, dict) and doc.get("user_id", uid) == uid
+        return bool(item.get("user_id", uid) == uid)
 
     async def delete_user_data(self, user_id: str) -> int:
         client, _ = self._ready()
@@ -572,6 +644,12 @@ class RedisStorage(Storage):
             if owned:
                 await client.delete(*owned)
         return int(aff) + int(facts) - int(facts_seq) + int(episodes) + int(emb) - int(emb_seq) + len(owned)
+
+
+def _foreign_shape(session_id: str) -> bool:
+    """Whether a session id read from a key looks like the key of a store whose prefix extends ours."""
+    kind, sep, _ = session_id.partition(":")
+    return bool(sep) and kind in ("s", "m", "kv", "mood", "u")
 
 
 def _text(value: bytes | str) -> str:

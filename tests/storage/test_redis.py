@@ -386,3 +386,38 @@ async def test_a_reply_lost_after_the_append_ran_is_an_error_not_a_second_append
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_nested_prefixes_do_not_see_each_others_keys(redis_server: RedisServer) -> None:
+    """A prefix may contain ':': store 'p' must not read keys of stores 'p:s' and 'p:u' (and back)."""
+    base = unique_prefix("nest")
+    outer = await open_store(redis_server, key_prefix=base)
+    inner_s = await open_store(redis_server, key_prefix=f"{base}:s")
+    inner_u = await open_store(redis_server, key_prefix=f"{base}:u")
+    try:
+        await inner_s.save_session(make_record("secret_of_s", messages=2))
+        await inner_s.set_memory("secret_of_s", "k", "v")
+        await inner_s.save_mood("secret_of_s", "dora", "calm")
+        await inner_u.save_session(make_record("secret_of_u", messages=1))
+        await inner_u.save_fact("carol", "c", "k", 1)
+        await inner_u.save_affinity("carol", "aurora", 3, "friend")
+        await inner_u.save_episode("carol", "t", "title", "summary", 0.5, "neutral")
+        await inner_u.save_embedding("carol", "i1", "fact", "text", [0.1, 0.2])
+        await inner_u.save_mood("secret_of_u", "carol", "calm")
+        assert await outer.list_sessions() == []
+        assert await outer.list_users() == []
+        # the outer store's own data is still listed, next to the inner stores' keys
+        await outer.save_session(make_record("mine", messages=3))
+        await outer.save_fact("alice", "c", "k", 1)
+        await outer.save_embedding("bob", "i1", "fact", "text", [0.1])
+        await outer.save_mood("mine", "erin", "happy")
+        [summary] = await outer.list_sessions()
+        assert (summary.session_id, summary.message_count) == ("mine", 3)
+        assert await outer.list_users() == ["alice", "bob", "erin"]
+        assert [s.session_id for s in await inner_s.list_sessions()] == ["secret_of_s"]
+        assert [s.session_id for s in await inner_u.list_sessions()] == ["secret_of_u"]
+        assert await inner_s.list_users() == ["dora"]
+        assert await inner_u.list_users() == ["carol"]
+    finally:
+        for storage in (outer, inner_s, inner_u):
+            await storage.close()
