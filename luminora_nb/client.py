@@ -97,6 +97,12 @@ class _Session:
         return self.record.session_id
 
 
+def _check_session_id(session_id: object) -> None:
+    # Ids reach storage filters (MongoDB, SQL): anything but a plain string is refused here.
+    if not isinstance(session_id, str) or not session_id:
+        raise SessionError(f"invalid session id {session_id!r}; use the id create_session returned")
+
+
 def _provider_key(config: ProviderConfig) -> str:
     # Sessions with the same config share one adapter (one connection pool); the key is
     # hashed so the API key never sits in a readable structure.
@@ -426,10 +432,9 @@ class LuminoraCoreClient:
 
     async def _session(self, session_id: str) -> _Session:
         await self._ready()
-        sess = self._sessions.get(session_id)
+        sess = self._sessions.get(session_id) if isinstance(session_id, str) else None
         if sess is None:
-            if not isinstance(session_id, str) or not session_id:
-                raise SessionError(f"invalid session id {session_id!r}; use the id create_session returned")
+            _check_session_id(session_id)
             async with self._resume_lock:
                 sess = self._sessions.get(session_id) or await self._load_live(session_id, None)
             return sess
@@ -452,6 +457,7 @@ class LuminoraCoreClient:
 
     async def delete_session(self, session_id: str) -> bool:
         """Delete a session, its conversation and its memory; ``True`` if it existed."""
+        _check_session_id(session_id)
         await self._ready()
         live = self._sessions.pop(session_id, None)
         existed = await self.storage.delete_session(session_id)
@@ -461,6 +467,7 @@ class LuminoraCoreClient:
 
     async def get_conversation(self, session_id: str) -> Conversation | None:
         """The session's conversation (a copy), or ``None`` if there is no such session."""
+        _check_session_id(session_id)
         await self._ready()
         sess = self._sessions.get(session_id)
         if sess is not None:
@@ -774,6 +781,7 @@ class LuminoraCoreClient:
 
     async def get_memory(self, session_id: str, key: str) -> Any:
         """The value stored under ``key`` for the session, or ``None``."""
+        _check_session_id(session_id)
         await self._ready()
         if session_id not in self._sessions and await self.storage.load_session(session_id) is None:
             raise SessionError(f"unknown session {session_id!r}; use the id create_session returned")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -480,3 +481,15 @@ async def test_a_turn_cancelled_during_its_write_is_stored_exactly_once() -> Non
         stored = await store.load_session(sid)
         assert stored is not None
         assert [m.content for m in stored.conversation.messages] == ["one", "echo: one", "two", "echo: two"]
+
+
+@pytest.mark.parametrize("bad", [{"$ne": "x"}, 123, "", None])
+async def test_non_string_session_ids_are_refused(client: LuminoraCoreClient, bad: Any) -> None:
+    for call in (
+        client.get_conversation(bad),
+        client.delete_session(bad),
+        client.get_memory(bad, "k"),
+        client.send_message(bad, "hi"),
+    ):
+        with pytest.raises(SessionError, match="invalid session id"):
+            await call
