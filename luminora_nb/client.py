@@ -408,7 +408,12 @@ class LuminoraCoreClient:
             if m.role is not MessageRole.SYSTEM
         ]
         sess = self._sessions[session_id] = _Session(
-            record=record, personality=record.personality, provider=provider, history=history
+            record=record,
+            personality=record.personality,
+            provider=provider,
+            history=history,
+            # keys stored by earlier processes count towards max_entries too (oldest first)
+            memory_keys=[k for k, v in record.memory.items() if v is not None],
         )
         await self._publish(
             SessionCreated(

@@ -493,3 +493,17 @@ async def test_non_string_session_ids_are_refused(client: LuminoraCoreClient, ba
     ):
         with pytest.raises(SessionError, match="invalid session id"):
             await call
+
+
+async def test_memory_limit_counts_keys_stored_before_a_resume() -> None:
+    store = InMemoryStorage()
+    first = LuminoraCoreClient(storage=store, memory_config=MemoryConfig(max_entries=2))
+    sid = await first.create_session("aurora")
+    await first.store_memory(sid, "a", 1)
+    await first.store_memory(sid, "b", 2)
+    await first.cleanup()
+    second = LuminoraCoreClient(storage=store, memory_config=MemoryConfig(max_entries=2))
+    await second.resume_session(sid)
+    await second.store_memory(sid, "c", 3)
+    assert [await second.get_memory(sid, k) for k in "abc"] == [None, 2, 3]
+    await second.cleanup()
