@@ -51,7 +51,7 @@ import duckdb
 
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
-from .base import Storage
+from .base import Storage, require_strings
 from .codec import (
     DocumentCodec,
     affinity_document,
@@ -316,6 +316,7 @@ class DuckDBStorage(Storage):
         Raises:
             StorageError: a document of this session is corrupt or cannot be decrypted.
         """
+        require_strings(self.backend_name, "load_session", session_id=session_id)
         what = f"session {session_id!r}"
         t = self._t
 
@@ -357,6 +358,7 @@ class DuckDBStorage(Storage):
         Raises:
             StorageError: the session is not stored.
         """
+        require_strings(self.backend_name, "append_messages", session_id=session_id)
         what = f"session {session_id!r}"
         blobs = [self._codec.encode(m, what=what) for m in message_documents(messages)]
         if self._con is None:
@@ -461,6 +463,7 @@ class DuckDBStorage(Storage):
 
     async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
         """Summaries of stored sessions (of one user if given), oldest first."""
+        require_strings(self.backend_name, "list_sessions", user_id=user_id, optional=("user_id",))
         query = (
             "SELECT session_id, personality_name, provider, user_id, message_count, created_at, last_active "
             f"FROM {self._t['sessions']}"
@@ -488,6 +491,7 @@ class DuckDBStorage(Storage):
 
     async def delete_session(self, session_id: str) -> bool:
         """Delete a session, its messages, memory and mood; ``True`` if it existed."""
+        require_strings(self.backend_name, "delete_session", session_id=session_id)
         t = self._t
 
         def delete(con: duckdb.DuckDBPyConnection) -> bool:
@@ -502,6 +506,7 @@ class DuckDBStorage(Storage):
 
     async def set_memory(self, session_id: str, key: str, value: Any) -> None:
         """Store a JSON-serialisable value under ``key`` for the session."""
+        require_strings(self.backend_name, "set_memory", session_id=session_id, key=key)
         blob = self._codec.encode({"value": value}, what=f"memory value for key {key!r}")
         await self._run(
             "set_memory",
@@ -513,6 +518,7 @@ class DuckDBStorage(Storage):
 
     async def get_memory(self, session_id: str, key: str) -> Any:
         """The value stored under ``key``, or ``None``."""
+        require_strings(self.backend_name, "get_memory", session_id=session_id, key=key)
         rows = await self._run(
             "get_memory",
             f"session {session_id!r}",
@@ -529,6 +535,9 @@ class DuckDBStorage(Storage):
         self, user_id: str, personality_name: str, affinity_points: int, current_level: str, **kwargs: Any
     ) -> bool:
         """Save or replace the affinity of ``user_id`` with ``personality_name``."""
+        require_strings(
+            self.backend_name, "save_affinity", user_id=user_id, personality_name=personality_name
+        )
         record = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
         blob = self._codec.encode(record, what="affinity")
         await self._run(
@@ -543,6 +552,7 @@ class DuckDBStorage(Storage):
 
     async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
         """The affinity record, or ``None``."""
+        require_strings(self.backend_name, "get_affinity", user_id=user_id, personality_name=personality_name)
         rows = await self._run(
             "get_affinity",
             f"user {user_id!r}",
@@ -555,6 +565,7 @@ class DuckDBStorage(Storage):
 
     async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
         """Save a fact; one with the same ``category`` and ``key`` is replaced in place."""
+        require_strings(self.backend_name, "save_fact", user_id=user_id, category=category, key=key)
         what = f"fact {category}/{key} of user {user_id!r}"
         self._codec.dumps({"value": value, **kwargs}, what="fact")
         t = self._t
@@ -584,6 +595,9 @@ class DuckDBStorage(Storage):
 
     async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
         """The user's facts (of one category if given), in the order first learned."""
+        require_strings(
+            self.backend_name, "get_facts", user_id=user_id, category=category, optional=("category",)
+        )
         query = f"SELECT doc FROM {self._t['facts']} WHERE user_id = ?"
         params: list[Any] = [user_id]
         if category is not None:
@@ -597,6 +611,7 @@ class DuckDBStorage(Storage):
 
     async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
         """Delete one fact; ``True`` if it existed."""
+        require_strings(self.backend_name, "delete_fact", user_id=user_id, category=category, key=key)
         rows = await self._run(
             "delete_fact",
             f"user {user_id!r}",
@@ -618,6 +633,7 @@ class DuckDBStorage(Storage):
         **kwargs: Any,
     ) -> bool:
         """Append an episode."""
+        require_strings(self.backend_name, "save_episode", user_id=user_id)
         record = episode_document(user_id, episode_type, title, summary, importance, sentiment, kwargs)
         blob = self._codec.encode(record, what="episode")
         await self._run(
@@ -634,6 +650,7 @@ class DuckDBStorage(Storage):
         self, user_id: str, min_importance: float | None = None, max_results: int | None = None
     ) -> list[dict[str, Any]]:
         """Episodes with ``importance >= min_importance``, most important first, then newest."""
+        require_strings(self.backend_name, "get_episodes", user_id=user_id)
         query = f"SELECT doc FROM {self._t['episodes']} WHERE user_id = ?"
         params: list[Any] = [user_id]
         if min_importance is not None:
@@ -652,6 +669,7 @@ class DuckDBStorage(Storage):
         self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
     ) -> bool:
         """Save the current mood of a session."""
+        require_strings(self.backend_name, "save_mood", session_id=session_id, user_id=user_id)
         what = f"mood of session {session_id!r}"
         blob = self._codec.encode(
             mood_document(session_id, user_id, current_mood, mood_intensity, kwargs), what=what
@@ -667,6 +685,7 @@ class DuckDBStorage(Storage):
 
     async def get_mood(self, session_id: str) -> dict[str, Any] | None:
         """The session's mood record, or ``None``."""
+        require_strings(self.backend_name, "get_mood", session_id=session_id)
         what = f"mood of session {session_id!r}"
         rows = await self._run(
             "get_mood",
@@ -681,6 +700,7 @@ class DuckDBStorage(Storage):
         self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
     ) -> bool:
         """Save (or replace, keeping its place) the embedding of a memory item."""
+        require_strings(self.backend_name, "save_embedding", user_id=user_id, item_id=item_id, kind=kind)
         what = f"embedding {item_id!r} of user {user_id!r}"
         blob = self._codec.encode(embedding_document(item_id, kind, text, vector, kwargs), what=what)
         t = self._t
@@ -701,6 +721,7 @@ class DuckDBStorage(Storage):
 
     async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
         """Embeddings of a user's memory items: dicts with item_id, kind, text, vector."""
+        require_strings(self.backend_name, "get_embeddings", user_id=user_id, kind=kind, optional=("kind",))
         query = f"SELECT doc FROM {self._t['embeddings']} WHERE user_id = ?"
         params: list[Any] = [user_id]
         if kind is not None:
@@ -724,6 +745,7 @@ class DuckDBStorage(Storage):
 
     async def delete_user_data(self, user_id: str) -> int:
         """Delete every affinity, fact, episode, mood and embedding of a user; returns the count."""
+        require_strings(self.backend_name, "delete_user_data", user_id=user_id)
         t = self._t
 
         def delete(con: duckdb.DuckDBPyConnection) -> int:

@@ -78,7 +78,7 @@ from pydantic_core import PydanticSerializationError
 
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
-from .base import Storage
+from .base import Storage, require_strings
 from .codec import (
     DocumentCodec,
     affinity_document,
@@ -522,6 +522,7 @@ class FileStorage(Storage):
         Raises:
             StorageError: a document of this session is corrupt or cannot be decrypted.
         """
+        require_strings(self.backend_name, "load_session", session_id=session_id)
         return await self._run(
             "load_session", f"session {session_id!r}", None, lambda: self._load_record(session_id)
         )
@@ -534,6 +535,7 @@ class FileStorage(Storage):
         Raises:
             StorageError: the session is not stored, or its file is corrupt.
         """
+        require_strings(self.backend_name, "append_messages", session_id=session_id)
         what = f"session {session_id!r}"
         path = self._path("sessions", session_id, ".jsonl")
         stamp = _DATETIME.dump_json(last_active)
@@ -619,6 +621,7 @@ class FileStorage(Storage):
 
     async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
         """Summaries of stored sessions, oldest first. Unreadable sessions are logged and skipped."""
+        require_strings(self.backend_name, "list_sessions", user_id=user_id, optional=("user_id",))
 
         def scan() -> list[SessionSummary]:
             rows: list[SessionSummary] = []
@@ -636,6 +639,7 @@ class FileStorage(Storage):
 
     async def delete_session(self, session_id: str) -> bool:
         """Delete the session, its memory and its mood; ``True`` if it existed."""
+        require_strings(self.backend_name, "delete_session", session_id=session_id)
         what = f"session {session_id!r}"
 
         def delete() -> bool:
@@ -652,6 +656,7 @@ class FileStorage(Storage):
 
     async def set_memory(self, session_id: str, key: str, value: Any) -> None:
         """Store ``value`` under ``key`` in the session's memory document."""
+        require_strings(self.backend_name, "set_memory", session_id=session_id, key=key)
         what = f"memory of session {session_id!r}"
         path = self._path("memory", session_id, ".json")
         # Fail on a non-JSON value before touching the file.
@@ -666,6 +671,7 @@ class FileStorage(Storage):
 
     async def get_memory(self, session_id: str, key: str) -> Any:
         """The value stored under ``key``, or ``None``."""
+        require_strings(self.backend_name, "get_memory", session_id=session_id, key=key)
         what = f"memory of session {session_id!r}"
 
         def read() -> Any:
@@ -703,6 +709,9 @@ class FileStorage(Storage):
         self, user_id: str, personality_name: str, affinity_points: int, current_level: str, **kwargs: Any
     ) -> bool:
         """Save or replace the affinity of ``user_id`` with ``personality_name``."""
+        require_strings(
+            self.backend_name, "save_affinity", user_id=user_id, personality_name=personality_name
+        )
         record = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
         self._codec.dumps(record, what="affinity")
 
@@ -714,12 +723,14 @@ class FileStorage(Storage):
 
     async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
         """The affinity record, or ``None``."""
+        require_strings(self.backend_name, "get_affinity", user_id=user_id, personality_name=personality_name)
         doc = await self._read_user(user_id, "get_affinity")
         row = doc["affinity"].get(personality_name)
         return dict(row) if row is not None else None
 
     async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
         """Save a fact; one with the same ``category`` and ``key`` is replaced in place."""
+        require_strings(self.backend_name, "save_fact", user_id=user_id, category=category, key=key)
         self._codec.dumps({"value": value, **kwargs}, what="fact")
 
         def change(doc: dict[str, Any]) -> bool:
@@ -732,11 +743,15 @@ class FileStorage(Storage):
 
     async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
         """The user's facts (of one category if given), in the order first learned."""
+        require_strings(
+            self.backend_name, "get_facts", user_id=user_id, category=category, optional=("category",)
+        )
         doc = await self._read_user(user_id, "get_facts")
         return [dict(f) for f in doc["facts"].values() if category is None or f["category"] == category]
 
     async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
         """Delete one fact; ``True`` if it existed."""
+        require_strings(self.backend_name, "delete_fact", user_id=user_id, category=category, key=key)
 
         def change(doc: dict[str, Any]) -> bool:
             return doc["facts"].pop(_fact_slot(category, key), None) is not None
@@ -754,6 +769,7 @@ class FileStorage(Storage):
         **kwargs: Any,
     ) -> bool:
         """Append an episode to the user's document."""
+        require_strings(self.backend_name, "save_episode", user_id=user_id)
         episode = episode_document(user_id, episode_type, title, summary, importance, sentiment, kwargs)
         self._codec.dumps(episode, what="episode")
 
@@ -767,6 +783,7 @@ class FileStorage(Storage):
         self, user_id: str, min_importance: float | None = None, max_results: int | None = None
     ) -> list[dict[str, Any]]:
         """Episodes with ``importance >= min_importance``, most important first, then newest."""
+        require_strings(self.backend_name, "get_episodes", user_id=user_id)
         doc = await self._read_user(user_id, "get_episodes")
         return select_episodes(doc["episodes"], min_importance, max_results)
 
@@ -774,6 +791,7 @@ class FileStorage(Storage):
         self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
     ) -> bool:
         """Save the current mood of a session."""
+        require_strings(self.backend_name, "save_mood", session_id=session_id, user_id=user_id)
         what = f"mood of session {session_id!r}"
         record = mood_document(session_id, user_id, current_mood, mood_intensity, kwargs)
         data = self._codec.encode(record, what=what)
@@ -783,6 +801,7 @@ class FileStorage(Storage):
 
     async def get_mood(self, session_id: str) -> dict[str, Any] | None:
         """The session's mood record, or ``None``."""
+        require_strings(self.backend_name, "get_mood", session_id=session_id)
         what = f"mood of session {session_id!r}"
         path = self._path("moods", session_id, ".json")
         return await self._run("get_mood", what, None, lambda: self._read_doc(path, what))
@@ -791,6 +810,7 @@ class FileStorage(Storage):
         self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
     ) -> bool:
         """Save (or replace) the embedding of a memory item."""
+        require_strings(self.backend_name, "save_embedding", user_id=user_id, item_id=item_id, kind=kind)
         record = embedding_document(item_id, kind, text, vector, kwargs)
         self._codec.dumps(record, what="embedding")
 
@@ -802,6 +822,7 @@ class FileStorage(Storage):
 
     async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
         """Embeddings of a user's memory items: dicts with item_id, kind, text, vector."""
+        require_strings(self.backend_name, "get_embeddings", user_id=user_id, kind=kind, optional=("kind",))
         doc = await self._read_user(user_id, "get_embeddings")
         return [dict(r) for r in doc["embeddings"].values() if kind is None or r["kind"] == kind]
 
@@ -835,6 +856,7 @@ class FileStorage(Storage):
 
     async def delete_user_data(self, user_id: str) -> int:
         """Delete every affinity, fact, episode, mood and embedding of a user; returns the count."""
+        require_strings(self.backend_name, "delete_user_data", user_id=user_id)
         what = f"user {user_id!r}"
         path = self._path("users", user_id, ".json")
 

@@ -31,7 +31,7 @@ from pydantic_core import PydanticSerializationError
 from ..errors import StorageError
 from ..types._base import utcnow
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
-from .base import Storage
+from .base import Storage, require_strings
 from .codec import DocumentCodec, select_episodes
 
 __all__ = ["InMemoryStorage", "InMemoryStorageV11"]
@@ -182,6 +182,7 @@ class InMemoryStorage(Storage):
         self._sessions[record.session_id] = _stored_session(record)
 
     async def load_session(self, session_id: str) -> SessionRecord | None:
+        require_strings(self.backend_name, "load_session", session_id=session_id)
         stored = self._sessions.get(session_id)
         if stored is None:
             return None
@@ -203,6 +204,7 @@ class InMemoryStorage(Storage):
     async def append_messages(
         self, session_id: str, messages: Sequence[Message], *, last_active: datetime
     ) -> None:
+        require_strings(self.backend_name, "append_messages", session_id=session_id)
         stored = self._sessions.get(session_id)
         if stored is None:
             raise StorageError(
@@ -220,6 +222,7 @@ class InMemoryStorage(Storage):
         stored.updated_at = stored.last_active = stamp
 
     async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
+        require_strings(self.backend_name, "list_sessions", user_id=user_id, optional=("user_id",))
         rows = [
             SessionSummary(
                 **s.summary,
@@ -232,14 +235,17 @@ class InMemoryStorage(Storage):
         return sorted(rows, key=lambda s: (s.created_at, s.session_id))
 
     async def delete_session(self, session_id: str) -> bool:
+        require_strings(self.backend_name, "delete_session", session_id=session_id)
         self._memory.pop(session_id, None)
         self._moods.pop(session_id, None)
         return self._sessions.pop(session_id, None) is not None
 
     async def set_memory(self, session_id: str, key: str, value: Any) -> None:
+        require_strings(self.backend_name, "set_memory", session_id=session_id, key=key)
         self._memory.setdefault(session_id, {})[key] = _json_text(value, f"memory value for key {key!r}")
 
     async def get_memory(self, session_id: str, key: str) -> Any:
+        require_strings(self.backend_name, "get_memory", session_id=session_id, key=key)
         text = self._memory.get(session_id, {}).get(key)
         return json.loads(text) if text is not None else None
 
@@ -247,6 +253,9 @@ class InMemoryStorage(Storage):
     async def save_affinity(
         self, user_id: str, personality_name: str, affinity_points: int, current_level: str, **kwargs: Any
     ) -> bool:
+        require_strings(
+            self.backend_name, "save_affinity", user_id=user_id, personality_name=personality_name
+        )
         self._affinity[(user_id, personality_name)] = _json_copy(
             {
                 **kwargs,
@@ -261,10 +270,12 @@ class InMemoryStorage(Storage):
         return True
 
     async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
+        require_strings(self.backend_name, "get_affinity", user_id=user_id, personality_name=personality_name)
         row = self._affinity.get((user_id, personality_name))
         return _fresh(row) if row is not None else None
 
     async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
+        require_strings(self.backend_name, "save_fact", user_id=user_id, category=category, key=key)
         facts = self._facts.setdefault(user_id, {})
         now = utcnow().isoformat()
         previous = facts.get((category, key))
@@ -284,10 +295,14 @@ class InMemoryStorage(Storage):
         return True
 
     async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
+        require_strings(
+            self.backend_name, "get_facts", user_id=user_id, category=category, optional=("category",)
+        )
         facts = self._facts.get(user_id, {}).values()
         return [_fresh(f) for f in facts if category is None or f["category"] == category]
 
     async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
+        require_strings(self.backend_name, "delete_fact", user_id=user_id, category=category, key=key)
         return self._facts.get(user_id, {}).pop((category, key), None) is not None
 
     async def save_episode(
@@ -300,6 +315,7 @@ class InMemoryStorage(Storage):
         sentiment: str,
         **kwargs: Any,
     ) -> bool:
+        require_strings(self.backend_name, "save_episode", user_id=user_id)
         episode = _json_copy(
             {
                 **kwargs,
@@ -321,6 +337,7 @@ class InMemoryStorage(Storage):
         self, user_id: str, min_importance: float | None = None, max_results: int | None = None
     ) -> list[dict[str, Any]]:
         # The same selection as every other backend (ties: newest first, then save order).
+        require_strings(self.backend_name, "get_episodes", user_id=user_id)
         return [
             _fresh(e) for e in select_episodes(self._episodes.get(user_id, []), min_importance, max_results)
         ]
@@ -328,6 +345,7 @@ class InMemoryStorage(Storage):
     async def save_mood(
         self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
     ) -> bool:
+        require_strings(self.backend_name, "save_mood", session_id=session_id, user_id=user_id)
         self._moods[session_id] = _json_copy(
             {
                 **kwargs,
@@ -342,12 +360,14 @@ class InMemoryStorage(Storage):
         return True
 
     async def get_mood(self, session_id: str) -> dict[str, Any] | None:
+        require_strings(self.backend_name, "get_mood", session_id=session_id)
         row = self._moods.get(session_id)
         return _fresh(row) if row is not None else None
 
     async def save_embedding(
         self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
     ) -> bool:
+        require_strings(self.backend_name, "save_embedding", user_id=user_id, item_id=item_id, kind=kind)
         self._embeddings.setdefault(user_id, {})[item_id] = _json_copy(
             {**kwargs, "item_id": item_id, "kind": kind, "text": text, "vector": [float(v) for v in vector]},
             "embedding",
@@ -355,6 +375,7 @@ class InMemoryStorage(Storage):
         return True
 
     async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        require_strings(self.backend_name, "get_embeddings", user_id=user_id, kind=kind, optional=("kind",))
         rows = self._embeddings.get(user_id, {}).values()
         return [_fresh(r) for r in rows if kind is None or r["kind"] == kind]
 
@@ -366,6 +387,7 @@ class InMemoryStorage(Storage):
         return sorted(users)
 
     async def delete_user_data(self, user_id: str) -> int:
+        require_strings(self.backend_name, "delete_user_data", user_id=user_id)
         count = 0
         for key in [k for k in self._affinity if k[0] == user_id]:
             del self._affinity[key]

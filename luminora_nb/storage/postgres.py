@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
 from ._names import name_digest, redacted_url
-from .base import Storage
+from .base import Storage, require_strings
 from .codec import (
     DocumentCodec,
     affinity_document,
@@ -458,6 +458,7 @@ class PostgresStorage(Storage):
         )
 
     async def load_session(self, session_id: str) -> SessionRecord | None:
+        require_strings(self.backend_name, "load_session", session_id=session_id)
         subject = f"session {session_id!r}"
         t = self.table
 
@@ -497,6 +498,7 @@ class PostgresStorage(Storage):
     async def append_messages(
         self, session_id: str, messages: Sequence[Message], *, last_active: datetime
     ) -> None:
+        require_strings(self.backend_name, "append_messages", session_id=session_id)
         subject = f"session {session_id!r}"
         rows = [self._columns(m, what=f"message of {subject}") for m in message_documents(messages)]
         t = self.table
@@ -523,6 +525,7 @@ class PostgresStorage(Storage):
             )
 
     async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
+        require_strings(self.backend_name, "list_sessions", user_id=user_id, optional=("user_id",))
         t = self.table
 
         async def work(connection: asyncpg.Connection) -> list[Any]:
@@ -551,6 +554,7 @@ class PostgresStorage(Storage):
         return sorted(summaries, key=lambda s: (s.created_at, s.session_id))
 
     async def delete_session(self, session_id: str) -> bool:
+        require_strings(self.backend_name, "delete_session", session_id=session_id)
         t = self.table
 
         async def work(connection: asyncpg.Connection) -> bool:
@@ -562,6 +566,7 @@ class PostgresStorage(Storage):
         return await self._run("delete", f"session {session_id!r}", work)
 
     async def set_memory(self, session_id: str, key: str, value: Any) -> None:
+        require_strings(self.backend_name, "set_memory", session_id=session_id, key=key)
         doc_col, blob_col = self._columns({"key": key, "value": value}, what=f"memory value for key {key!r}")
 
         async def work(connection: asyncpg.Connection) -> None:
@@ -578,6 +583,7 @@ class PostgresStorage(Storage):
         await self._run("save", f"memory {key!r} of session {session_id!r}", work)
 
     async def get_memory(self, session_id: str, key: str) -> Any:
+        require_strings(self.backend_name, "get_memory", session_id=session_id, key=key)
         subject = f"memory {key!r} of session {session_id!r}"
 
         async def work(connection: asyncpg.Connection) -> Any:
@@ -627,12 +633,16 @@ class PostgresStorage(Storage):
     async def save_affinity(
         self, user_id: str, personality_name: str, affinity_points: int, current_level: str, **kwargs: Any
     ) -> bool:
+        require_strings(
+            self.backend_name, "save_affinity", user_id=user_id, personality_name=personality_name
+        )
         doc = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
         subject = f"affinity of user {user_id!r} with {personality_name!r}"
         await self._put("affinity", user_id, name_digest(personality_name), doc, subject)
         return True
 
     async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
+        require_strings(self.backend_name, "get_affinity", user_id=user_id, personality_name=personality_name)
         subject = f"affinity of user {user_id!r} with {personality_name!r}"
 
         async def work(connection: asyncpg.Connection) -> Any:
@@ -646,6 +656,7 @@ class PostgresStorage(Storage):
         return None if row is None else self._decode(row, what=subject)
 
     async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
+        require_strings(self.backend_name, "save_fact", user_id=user_id, category=category, key=key)
         subject = f"fact {category}/{key} of user {user_id!r}"
         ident = name_digest(category, key)
         table = self.table("facts")
@@ -671,10 +682,15 @@ class PostgresStorage(Storage):
         return True
 
     async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
+        require_strings(
+            self.backend_name, "get_facts", user_id=user_id, category=category, optional=("category",)
+        )
         facts = await self._all("facts", user_id, f"facts of user {user_id!r}")
         return [f for f in facts if category is None or f.get("category") == category]
 
     async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
+        require_strings(self.backend_name, "delete_fact", user_id=user_id, category=category, key=key)
+
         async def work(connection: asyncpg.Connection) -> bool:
             status: str = await connection.execute(
                 f"DELETE FROM {self.table('facts')} WHERE user_id = $1 AND ident = $2",
@@ -695,6 +711,7 @@ class PostgresStorage(Storage):
         sentiment: str,
         **kwargs: Any,
     ) -> bool:
+        require_strings(self.backend_name, "save_episode", user_id=user_id)
         doc = episode_document(user_id, episode_type, title, summary, importance, sentiment, kwargs)
         doc_col, blob_col = self._columns(doc, what="episode")
 
@@ -712,12 +729,14 @@ class PostgresStorage(Storage):
     async def get_episodes(
         self, user_id: str, min_importance: float | None = None, max_results: int | None = None
     ) -> list[dict[str, Any]]:
+        require_strings(self.backend_name, "get_episodes", user_id=user_id)
         episodes = await self._all("episodes", user_id, f"episodes of user {user_id!r}")
         return select_episodes(episodes, min_importance, max_results)
 
     async def save_mood(
         self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
     ) -> bool:
+        require_strings(self.backend_name, "save_mood", session_id=session_id, user_id=user_id)
         doc = mood_document(session_id, user_id, current_mood, mood_intensity, kwargs)
         doc_col, blob_col = self._columns(doc, what="mood")
 
@@ -737,6 +756,7 @@ class PostgresStorage(Storage):
         return True
 
     async def get_mood(self, session_id: str) -> dict[str, Any] | None:
+        require_strings(self.backend_name, "get_mood", session_id=session_id)
         subject = f"mood of session {session_id!r}"
 
         async def work(connection: asyncpg.Connection) -> Any:
@@ -750,6 +770,7 @@ class PostgresStorage(Storage):
     async def save_embedding(
         self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
     ) -> bool:
+        require_strings(self.backend_name, "save_embedding", user_id=user_id, item_id=item_id, kind=kind)
         doc = embedding_document(item_id, kind, text, vector, kwargs)
         await self._put(
             "embeddings", user_id, name_digest(item_id), doc, f"embedding {item_id!r} of user {user_id!r}"
@@ -757,6 +778,7 @@ class PostgresStorage(Storage):
         return True
 
     async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        require_strings(self.backend_name, "get_embeddings", user_id=user_id, kind=kind, optional=("kind",))
         rows = await self._all("embeddings", user_id, f"embeddings of user {user_id!r}")
         return [r for r in rows if kind is None or r.get("kind") == kind]
 
@@ -775,6 +797,7 @@ class PostgresStorage(Storage):
         return sorted(await self._run("list", "users", work, write=False))
 
     async def delete_user_data(self, user_id: str) -> int:
+        require_strings(self.backend_name, "delete_user_data", user_id=user_id)
         t = self.table
 
         async def work(connection: asyncpg.Connection) -> int:

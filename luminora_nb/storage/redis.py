@@ -292,6 +292,7 @@ class RedisStorage(Storage):
             await pipe.execute()
 
     async def load_session(self, session_id: str) -> SessionRecord | None:
+        require_strings(self.backend_name, "load_session", session_id=session_id)
         client, codec = self._ready()
         subject = f"session {session_id!r}"
         async with self._op("load", subject), client.pipeline(transaction=True) as pipe:
@@ -324,6 +325,7 @@ class RedisStorage(Storage):
     async def append_messages(
         self, session_id: str, messages: Sequence[Message], *, last_active: datetime
     ) -> None:
+        require_strings(self.backend_name, "append_messages", session_id=session_id)
         _, codec = self._ready()
         script = self._append_script
         assert script is not None
@@ -341,7 +343,7 @@ class RedisStorage(Storage):
             )
 
     async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
-        require_strings("redis", "list_sessions", user_id=user_id, optional=("user_id",))
+        require_strings(self.backend_name, "list_sessions", user_id=user_id, optional=("user_id",))
         client, codec = self._ready()
         start = len(self._prefix) + 3
         async with self._op("list", "sessions"):
@@ -384,6 +386,7 @@ class RedisStorage(Storage):
         return sorted(rows, key=lambda s: (s.created_at, s.session_id))
 
     async def delete_session(self, session_id: str) -> bool:
+        require_strings(self.backend_name, "delete_session", session_id=session_id)
         client, _ = self._ready()
         subject = f"session {session_id!r}"
         mood_key = self.key("mood", session_id)
@@ -398,6 +401,7 @@ class RedisStorage(Storage):
         return bool(replies[0])
 
     async def set_memory(self, session_id: str, key: str, value: Any) -> None:
+        require_strings(self.backend_name, "set_memory", session_id=session_id, key=key)
         _, codec = self._ready()
         script = self._set_memory_script
         assert script is not None
@@ -408,6 +412,7 @@ class RedisStorage(Storage):
             await script(keys=keys, args=[name_digest(key), data])
 
     async def get_memory(self, session_id: str, key: str) -> Any:
+        require_strings(self.backend_name, "get_memory", session_id=session_id, key=key)
         client, codec = self._ready()
         subject = f"memory {key!r} of session {session_id!r}"
         async with self._op("load", subject):
@@ -420,6 +425,9 @@ class RedisStorage(Storage):
     async def save_affinity(
         self, user_id: str, personality_name: str, affinity_points: int, current_level: str, **kwargs: Any
     ) -> bool:
+        require_strings(
+            self.backend_name, "save_affinity", user_id=user_id, personality_name=personality_name
+        )
         client, codec = self._ready()
         subject = f"affinity of user {user_id!r} with {personality_name!r}"
         doc = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
@@ -429,6 +437,7 @@ class RedisStorage(Storage):
         return True
 
     async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
+        require_strings(self.backend_name, "get_affinity", user_id=user_id, personality_name=personality_name)
         client, codec = self._ready()
         subject = f"affinity of user {user_id!r} with {personality_name!r}"
         async with self._op("load", subject):
@@ -463,6 +472,7 @@ class RedisStorage(Storage):
         return [item["doc"] for item in items]
 
     async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
+        require_strings(self.backend_name, "save_fact", user_id=user_id, category=category, key=key)
         subject = f"fact {category}/{key} of user {user_id!r}"
         await self._ordered_put(
             self._user_key(user_id, "facts"),
@@ -475,10 +485,14 @@ class RedisStorage(Storage):
         return True
 
     async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
+        require_strings(
+            self.backend_name, "get_facts", user_id=user_id, category=category, optional=("category",)
+        )
         facts = await self._ordered_all(self._user_key(user_id, "facts"), f"facts of user {user_id!r}")
         return [f for f in facts if category is None or f.get("category") == category]
 
     async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
+        require_strings(self.backend_name, "delete_fact", user_id=user_id, category=category, key=key)
         client, _ = self._ready()
         async with self._op("delete", f"fact {category}/{key} of user {user_id!r}"):
             removed = await client.hdel(self._user_key(user_id, "facts"), name_digest(category, key))
@@ -494,6 +508,7 @@ class RedisStorage(Storage):
         sentiment: str,
         **kwargs: Any,
     ) -> bool:
+        require_strings(self.backend_name, "save_episode", user_id=user_id)
         client, codec = self._ready()
         doc = episode_document(user_id, episode_type, title, summary, importance, sentiment, kwargs)
         data = codec.encode(doc, what="episode")
@@ -504,6 +519,7 @@ class RedisStorage(Storage):
     async def get_episodes(
         self, user_id: str, min_importance: float | None = None, max_results: int | None = None
     ) -> list[dict[str, Any]]:
+        require_strings(self.backend_name, "get_episodes", user_id=user_id)
         client, codec = self._ready()
         subject = f"episodes of user {user_id!r}"
         async with self._op("load", subject):
@@ -514,6 +530,7 @@ class RedisStorage(Storage):
     async def save_mood(
         self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
     ) -> bool:
+        require_strings(self.backend_name, "save_mood", session_id=session_id, user_id=user_id)
         client, codec = self._ready()
         subject = f"mood of session {session_id!r}"
         data = codec.encode(
@@ -531,6 +548,7 @@ class RedisStorage(Storage):
         return True
 
     async def get_mood(self, session_id: str) -> dict[str, Any] | None:
+        require_strings(self.backend_name, "get_mood", session_id=session_id)
         client, codec = self._ready()
         subject = f"mood of session {session_id!r}"
         async with self._op("load", subject):
@@ -540,6 +558,7 @@ class RedisStorage(Storage):
     async def save_embedding(
         self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
     ) -> bool:
+        require_strings(self.backend_name, "save_embedding", user_id=user_id, item_id=item_id, kind=kind)
         await self._ordered_put(
             self._user_key(user_id, "emb"),
             name_digest(item_id),
@@ -551,6 +570,7 @@ class RedisStorage(Storage):
         return True
 
     async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        require_strings(self.backend_name, "get_embeddings", user_id=user_id, kind=kind, optional=("kind",))
         rows = await self._ordered_all(self._user_key(user_id, "emb"), f"embeddings of user {user_id!r}")
         return [r for r in rows if kind is None or r.get("kind") == kind]
 
@@ -619,6 +639,7 @@ class RedisStorage(Storage):
         return bool(item.get("user_id", uid) == uid)
 
     async def delete_user_data(self, user_id: str) -> int:
+        require_strings(self.backend_name, "delete_user_data", user_id=user_id)
         client, _ = self._ready()
         keys = {
             suffix: self._user_key(user_id, suffix) for suffix in ("aff", "facts", "episodes", "emb", "moods")

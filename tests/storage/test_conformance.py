@@ -187,6 +187,35 @@ async def test_delete_session_removes_memory_and_mood(backend: BackendCase) -> N
     assert dump(await store.load_session("gone")) == dump(gone)
 
 
+@pytest.mark.backend_cases(modes=["plain"])  # argument checks come before any encoding
+async def test_non_string_ids_are_a_storage_error(backend: BackendCase) -> None:
+    store = await backend.open()
+    await store.save_session(make_record("s1"))
+    await store.save_fact("u1", "c", "k", 1)
+    bad: list[tuple[str, Any]] = [
+        ("session_id", store.load_session({"$ne": "x"})),
+        ("session_id", store.delete_session(123)),
+        ("user_id", store.get_facts(None)),
+        ("user_id", store.list_sessions(user_id={"$exists": True})),
+        ("session_id", store.append_messages(["s1"], [], last_active=T0)),
+        ("key", store.set_memory("s1", b"k", 1)),
+        ("key", store.get_memory("s1", 1.5)),
+        ("personality_name", store.get_affinity("u1", None)),
+        ("category", store.get_facts("u1", category=1)),
+        ("key", store.delete_fact("u1", "c", {"$gt": ""})),
+        ("user_id", store.save_episode(7, "t", "title", "summary", 0.5, "neutral")),
+        ("user_id", store.save_mood("s1", None, "calm")),
+        ("kind", store.get_embeddings("u1", kind=["fact"])),
+        ("user_id", store.delete_user_data({"$regex": ".*"})),
+    ]
+    for name, call in bad:
+        with pytest.raises(StorageError, match=f"got {name} of type .*; {name} must be a string"):
+            await call
+    # nothing was changed or matched by the rejected calls
+    assert [s.session_id for s in await store.list_sessions()] == ["s1"]
+    assert [f["key"] for f in await store.get_facts("u1")] == ["k"]
+
+
 async def test_memory_values(backend: BackendCase) -> None:
     store = await backend.open()
     record = make_record("s-mem")
