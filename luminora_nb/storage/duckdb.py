@@ -7,12 +7,16 @@ database file (default ``luminora.duckdb``; a ``duckdb://`` prefix is accepted;
 
     T               one row per session: id, user, personality, provider, counts, times, doc
     T_messages      (session_id, seq) -> message document; appends insert rows, never rewrite
-    T_memory        (session_id, key) -> {"value": ...}
+    T_memory        (session_id, key) -> {"key": ..., "value": ...}
     T_affinity      (user_id, personality_name) -> affinity document
     T_facts         (user_id, category, key) -> fact document, kept in the order first learned
     T_episodes      (user_id, episode_id) -> episode document, with importance and timestamp
     T_moods         session_id -> mood document
-    T_embeddings    (user_id, item_id) -> embedding document
+    T_embeddings    (user_id, item_id, kind) -> embedding document
+
+With encryption on, the name columns (memory ``key``, fact ``category`` and ``key``,
+embedding ``item_id`` and ``kind``, affinity ``personality_name``) hold SHA-256 digests of
+the names; the readable names live only inside the encrypted documents.
 
 Documents are BLOBs written by the storage's :class:`~.codec.DocumentCodec` (JSON text
 when plain, compressed and/or encrypted otherwise); the other columns hold ids, counts
@@ -51,6 +55,7 @@ import duckdb
 
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
+from ._names import name_digest
 from .base import Storage, require_strings
 from .codec import (
     DocumentCodec,
@@ -98,6 +103,7 @@ class DuckDBStorage(Storage):
         super().__init__(config or StorageConfig(storage_type="duckdb"))
         self.path = _path_of(self.config.connection_string)
         self._codec = DocumentCodec.from_config(self.config)
+        self._hide_names = self._codec.encrypted
         self._con: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
         self._pending: list[_Append] = []
@@ -344,7 +350,10 @@ class DuckDBStorage(Storage):
             doc["last_active"] = head[0][1]
             doc.setdefault("conversation", {})["updated_at"] = head[0][1]
         messages = [self._decode(row[0], what) for row in message_rows]
-        memory = {key: self._decode(blob, f"memory of {what}")["value"] for key, blob in memory_rows}
+        memory = {}
+        for key, blob in memory_rows:
+            item = self._decode(blob, f"memory of {what}")
+            memory[item.get("key", key)] = item["value"]  # "key" is absent from rows written before 0.1
         return session_from_documents(doc, messages, memory=memory, what=what)
 
     async def append_messages(
@@ -504,26 +513,32 @@ class DuckDBStorage(Storage):
 
         return await self._run("delete_session", f"session {session_id!r}", delete, transaction=True)
 
+    def _name(self, value: str) -> str:
+        """A name as stored in a key column: itself, or its digest when documents are encrypted."""
+        return name_digest(value) if self._hide_names else value
+
     async def set_memory(self, session_id: str, key: str, value: Any) -> None:
         """Store a JSON-serialisable value under ``key`` for the session."""
         require_strings(self.backend_name, "set_memory", session_id=session_id, key=key)
-        blob = self._codec.encode({"value": value}, what=f"memory value for key {key!r}")
+        blob = self._codec.encode({"key": key, "value": value}, what=f"memory value for key {key!r}")
+        name = self._name(key)
         await self._run(
             "set_memory",
             f"session {session_id!r}",
             lambda con: con.execute(
-                f"INSERT OR REPLACE INTO {self._t['memory']} VALUES (?, ?, ?)", [session_id, key, blob]
+                f"INSERT OR REPLACE INTO {self._t['memory']} VALUES (?, ?, ?)", [session_id, name, blob]
             ).fetchall(),
         )
 
     async def get_memory(self, session_id: str, key: str) -> Any:
         """The value stored under ``key``, or ``None``."""
         require_strings(self.backend_name, "get_memory", session_id=session_id, key=key)
+        name = self._name(key)
         rows = await self._run(
             "get_memory",
             f"session {session_id!r}",
             lambda con: con.execute(
-                f"SELECT doc FROM {self._t['memory']} WHERE session_id = ? AND key = ?", [session_id, key]
+                f"SELECT doc FROM {self._t['memory']} WHERE session_id = ? AND key = ?", [session_id, name]
             ).fetchall(),
         )
         if not rows:
@@ -540,12 +555,13 @@ class DuckDBStorage(Storage):
         )
         record = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
         blob = self._codec.encode(record, what="affinity")
+        name = self._name(personality_name)
         await self._run(
             "save_affinity",
             f"user {user_id!r}",
             lambda con: con.execute(
                 f"INSERT OR REPLACE INTO {self._t['affinity']} VALUES (?, ?, ?)",
-                [user_id, personality_name, blob],
+                [user_id, name, blob],
             ).fetchall(),
         )
         return True
@@ -553,12 +569,13 @@ class DuckDBStorage(Storage):
     async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
         """The affinity record, or ``None``."""
         require_strings(self.backend_name, "get_affinity", user_id=user_id, personality_name=personality_name)
+        name = self._name(personality_name)
         rows = await self._run(
             "get_affinity",
             f"user {user_id!r}",
             lambda con: con.execute(
                 f"SELECT doc FROM {self._t['affinity']} WHERE user_id = ? AND personality_name = ?",
-                [user_id, personality_name],
+                [user_id, name],
             ).fetchall(),
         )
         return self._decode(rows[0][0], f"affinity of user {user_id!r}") if rows else None
@@ -569,11 +586,12 @@ class DuckDBStorage(Storage):
         what = f"fact {category}/{key} of user {user_id!r}"
         self._codec.dumps({"value": value, **kwargs}, what="fact")
         t = self._t
+        cat, name = self._name(category), self._name(key)
 
         def save(con: duckdb.DuckDBPyConnection) -> None:
             rows = con.execute(
                 f"SELECT doc FROM {t['facts']} WHERE user_id = ? AND category = ? AND key = ?",
-                [user_id, category, key],
+                [user_id, cat, name],
             ).fetchall()
             previous = self._decode(rows[0][0], what) if rows else None
             blob = self._codec.encode(
@@ -582,12 +600,12 @@ class DuckDBStorage(Storage):
             if rows:
                 con.execute(
                     f"UPDATE {t['facts']} SET doc = ? WHERE user_id = ? AND category = ? AND key = ?",
-                    [blob, user_id, category, key],
+                    [blob, user_id, cat, name],
                 )
             else:
                 con.execute(
                     f"INSERT INTO {t['facts']} VALUES (?, ?, ?, nextval('{self._seq}'), ?)",
-                    [user_id, category, key, blob],
+                    [user_id, cat, name, blob],
                 )
 
         await self._run("save_fact", what, save, transaction=True)
@@ -602,7 +620,7 @@ class DuckDBStorage(Storage):
         params: list[Any] = [user_id]
         if category is not None:
             query += " AND category = ?"
-            params.append(category)
+            params.append(self._name(category))
         query += " ORDER BY ord"
         rows = await self._run(
             "get_facts", f"user {user_id!r}", lambda con: con.execute(query, params).fetchall()
@@ -612,12 +630,13 @@ class DuckDBStorage(Storage):
     async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
         """Delete one fact; ``True`` if it existed."""
         require_strings(self.backend_name, "delete_fact", user_id=user_id, category=category, key=key)
+        cat, name = self._name(category), self._name(key)
         rows = await self._run(
             "delete_fact",
             f"user {user_id!r}",
             lambda con: con.execute(
                 f"DELETE FROM {self._t['facts']} WHERE user_id = ? AND category = ? AND key = ?",
-                [user_id, category, key],
+                [user_id, cat, name],
             ).fetchall(),
         )
         return bool(rows and rows[0][0])
@@ -704,16 +723,17 @@ class DuckDBStorage(Storage):
         what = f"embedding {item_id!r} of user {user_id!r}"
         blob = self._codec.encode(embedding_document(item_id, kind, text, vector, kwargs), what=what)
         t = self._t
+        item, kind_col = self._name(item_id), self._name(kind)
 
         def save(con: duckdb.DuckDBPyConnection) -> None:
             updated = con.execute(
                 f"UPDATE {t['embeddings']} SET kind = ?, doc = ? WHERE user_id = ? AND item_id = ?",
-                [kind, blob, user_id, item_id],
+                [kind_col, blob, user_id, item],
             ).fetchall()
             if not (updated and updated[0][0]):
                 con.execute(
                     f"INSERT INTO {t['embeddings']} VALUES (?, ?, ?, nextval('{self._seq}'), ?)",
-                    [user_id, item_id, kind, blob],
+                    [user_id, item, kind_col, blob],
                 )
 
         await self._run("save_embedding", what, save, transaction=True)
@@ -726,7 +746,7 @@ class DuckDBStorage(Storage):
         params: list[Any] = [user_id]
         if kind is not None:
             query += " AND kind = ?"
-            params.append(kind)
+            params.append(self._name(kind))
         query += " ORDER BY ord"
         rows = await self._run(
             "get_embeddings", f"user {user_id!r}", lambda con: con.execute(query, params).fetchall()

@@ -233,3 +233,55 @@ async def test_callers_do_not_wait_forever_when_the_group_commit_task_dies(tmp_p
     loaded = await store.load_session("s1")
     assert loaded is not None and loaded.conversation.messages[-1].content == "s1 reply 2 ✓"
     await store.close()
+
+
+async def test_encrypted_store_keeps_no_readable_names_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "secret.duckdb"
+    key = "q" * 43 + "="  # 32 bytes, urlsafe base64
+    store = await open_store(path, encryption_enabled=True, encryption_key=key)
+    try:
+        await store.save_session(make_record("s1"))
+        await store.set_memory("s1", "therapist_name_dr_smith", 1)
+        await store.save_affinity("u1", "persona_confidante", 5, "friend")
+        await store.save_fact("u1", "health_condition", "diagnosed_with_depression", True)
+        await store.save_embedding("u1", "item_panic_attacks", "kind_medical", "x", [0.1])
+        # every name still reads back, filters still work
+        loaded = await store.load_session("s1")
+        assert loaded is not None and loaded.memory == {"therapist_name_dr_smith": 1}
+        assert await store.get_memory("s1", "therapist_name_dr_smith") == 1
+        assert (await store.get_affinity("u1", "persona_confidante") or {})["affinity_points"] == 5
+        [fact] = await store.get_facts("u1", category="health_condition")
+        assert (fact["category"], fact["key"], fact["value"]) == (
+            "health_condition",
+            "diagnosed_with_depression",
+            True,
+        )
+        [emb] = await store.get_embeddings("u1", kind="kind_medical")
+        assert (emb["item_id"], emb["kind"]) == ("item_panic_attacks", "kind_medical")
+        assert await store.get_facts("u1", category="other") == []
+        await store.save_embedding("u1", "item_panic_attacks", "kind_other", "y", [0.2])
+        assert await store.get_embeddings("u1", kind="kind_medical") == []
+        assert await store.delete_fact("u1", "health_condition", "diagnosed_with_depression") is True
+        await store.save_fact("u1", "health_condition", "diagnosed_with_depression", True)
+    finally:
+        await store.close()
+    raw = path.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("secret.duckdb*"))
+    names = [
+        b"therapist_name_dr_smith",
+        b"persona_confidante",
+        b"health_condition",
+        b"diagnosed_with_depression",
+        b"item_panic_attacks",
+        b"kind_medical",
+        b"kind_other",
+    ]
+    assert [n for n in names if n in raw] == []
+    # the same calls without encryption do store the names as columns (the check above can fail)
+    plain = await open_store(tmp_path / "plain.duckdb")
+    try:
+        await plain.save_fact("u1", "health_condition", "diagnosed_with_depression", True)
+    finally:
+        await plain.close()
+    assert query(tmp_path / "plain.duckdb", "SELECT category, key FROM luminora_sessions_facts") == [
+        ("health_condition", "diagnosed_with_depression")
+    ]
