@@ -16,7 +16,9 @@ database file (default ``luminora.duckdb``; a ``duckdb://`` prefix is accepted;
 
 With encryption on, the name columns (memory ``key``, fact ``category`` and ``key``,
 embedding ``item_id`` and ``kind``, affinity ``personality_name``) hold SHA-256 digests of
-the names; the readable names live only inside the encrypted documents.
+the names; the readable names live only inside the encrypted documents. Opening an encrypted
+file written before this rewrites its readable name columns as digests (their old bytes may
+linger in freed blocks until DuckDB reuses them).
 
 Documents are BLOBs written by the storage's :class:`~.codec.DocumentCodec` (JSON text
 when plain, compressed and/or encrypted otherwise); the other columns hold ids, counts
@@ -43,7 +45,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,6 +74,8 @@ from .codec import (
 )
 
 __all__ = ["DuckDBStorage"]
+
+logger = logging.getLogger("luminora_nb.storage")
 
 _T = TypeVar("_T")
 _DEFAULT_PATH = "luminora.duckdb"
@@ -160,6 +166,8 @@ class DuckDBStorage(Storage):
                     self._create_tables(con)
                 else:
                     self._check_tables(con)
+                if self._hide_names:
+                    self._hide_stored_names(con)
             except BaseException:
                 con.close()
                 raise
@@ -202,6 +210,50 @@ class DuckDBStorage(Storage):
                 f"duckdb storage: cannot create the tables of {self.config.table_name!r} in {self.path!r} "
                 f"({_first_line(exc)}); check the database is writable and not opened read-only"
             ) from None
+
+    def _hide_stored_names(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Replace readable names left in name columns (written before they were digests) by digests.
+
+        Runs at open with encryption on; one indexed-free scan of four small tables. A row whose
+        digest twin already exists is the older one and is dropped.
+        """
+        moved = 0
+        try:
+            con.execute("BEGIN TRANSACTION")
+            for table, columns, names in _NAME_COLUMNS:
+                where = " OR ".join(f"NOT regexp_full_match({c}, '[0-9a-f]{{64}}')" for c in names)
+                rows = con.execute(
+                    f"SELECT rowid, {', '.join(columns)} FROM {self._t[table]} WHERE {where}"
+                ).fetchall()
+                for rowid, *values in rows:
+                    row = dict(zip(columns, values, strict=True))
+                    if table == "memory":
+                        try:
+                            item = self._decode(row["doc"], f"memory {row['key']!r}")
+                        except StorageError as exc:
+                            logger.warning("duckdb storage: leaving a memory row as it is: %s", exc)
+                            continue
+                        item.setdefault("key", row["key"])
+                        row["doc"] = self._codec.encode(item, what="memory value")
+                    for name in names:
+                        if not _DIGEST.fullmatch(row[name]):
+                            row[name] = name_digest(row[name])
+                    con.execute(f"DELETE FROM {self._t[table]} WHERE rowid = ?", [rowid])
+                    con.execute(
+                        f"INSERT OR IGNORE INTO {self._t[table]} ({', '.join(columns)}) "
+                        f"VALUES ({', '.join('?' for _ in columns)})",
+                        list(row.values()),
+                    )
+                    moved += 1
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise StorageError(
+                f"duckdb storage: cannot replace readable names by digests in {self.path!r} "
+                f"({_first_line(exc)}); check the database is writable"
+            ) from None
+        if moved:
+            logger.info("duckdb storage: replaced %d readable names by digests in %s", moved, self.path)
 
     def _check_tables(self, con: duckdb.DuckDBPyConnection) -> None:
         names = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -776,6 +828,16 @@ class DuckDBStorage(Storage):
             return count
 
         return await self._run("delete_user_data", f"user {user_id!r}", delete, transaction=True)
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+# (table, all columns in order, the name columns among them) of the tables keyed by names
+_NAME_COLUMNS = (
+    ("memory", ("session_id", "key", "doc"), ("key",)),
+    ("affinity", ("user_id", "personality_name", "doc"), ("personality_name",)),
+    ("facts", ("user_id", "category", "key", "ord", "doc"), ("category", "key")),
+    ("embeddings", ("user_id", "item_id", "kind", "ord", "doc"), ("item_id", "kind")),
+)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ import pytest
 import luminora_nb.storage.duckdb as duckdb_backend
 from luminora_nb.errors import StorageError
 from luminora_nb.storage import create_storage
+from luminora_nb.storage.codec import DocumentCodec
 from luminora_nb.storage.duckdb import DuckDBStorage
 from luminora_nb.types import Message, StorageConfig
 
@@ -285,3 +286,62 @@ async def test_encrypted_store_keeps_no_readable_names_in_the_file(tmp_path: Pat
     assert query(tmp_path / "plain.duckdb", "SELECT category, key FROM luminora_sessions_facts") == [
         ("health_condition", "diagnosed_with_depression")
     ]
+
+
+async def test_readable_names_of_an_older_encrypted_file_become_digests_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    key = "q" * 43 + "="
+    store = await open_store(path, encryption_enabled=True, encryption_key=key)
+    await store.save_session(make_record("s1"))
+    await store.save_fact("u1", "c", "k", 1)  # a current row: kept as it is
+    await store.close()
+    # rows as the version before digests wrote them: readable name columns, memory without "key"
+    codec = DocumentCodec.from_config(config(path, encryption_enabled=True, encryption_key=key))
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(
+            "INSERT INTO luminora_sessions_memory VALUES (?, ?, ?)",
+            ["s1", "old_memory_key", codec.encode({"value": 7}, what="test")],
+        )
+        con.execute(
+            "INSERT INTO luminora_sessions_affinity VALUES (?, ?, ?)",
+            [
+                "u1",
+                "old_persona",
+                codec.encode(
+                    {"user_id": "u1", "personality_name": "old_persona", "affinity_points": 3}, what="test"
+                ),
+            ],
+        )
+        fact = {"user_id": "u1", "category": "old_cat", "key": "old_key", "value": 2}
+        con.execute(
+            "INSERT INTO luminora_sessions_facts VALUES (?, ?, ?, 0, ?)",
+            ["u1", "old_cat", "old_key", codec.encode(fact, what="test")],
+        )
+        emb = {"item_id": "old_item", "kind": "old_kind", "text": "t", "vector": [0.5]}
+        con.execute(
+            "INSERT INTO luminora_sessions_embeddings VALUES (?, ?, ?, 0, ?)",
+            ["u1", "old_item", "old_kind", codec.encode(emb, what="test")],
+        )
+    finally:
+        con.close()
+    store = await open_store(path, encryption_enabled=True, encryption_key=key)
+    try:
+        assert await store.get_memory("s1", "old_memory_key") == 7
+        loaded = await store.load_session("s1")
+        assert loaded is not None and loaded.memory == {"old_memory_key": 7}
+        assert (await store.get_affinity("u1", "old_persona") or {})["affinity_points"] == 3
+        assert [f["key"] for f in await store.get_facts("u1")] == ["old_key", "k"]  # order kept
+        assert [f["value"] for f in await store.get_facts("u1", category="old_cat")] == [2]
+        assert [e["item_id"] for e in await store.get_embeddings("u1", kind="old_kind")] == ["old_item"]
+    finally:
+        await store.close()
+    # (the old bytes may stay in freed blocks of the file until DuckDB reuses them; the columns are clean)
+    names = [
+        *query(path, "SELECT key FROM luminora_sessions_memory"),
+        *query(path, "SELECT personality_name FROM luminora_sessions_affinity"),
+        *query(path, "SELECT category, key FROM luminora_sessions_facts"),
+        *query(path, "SELECT item_id, kind FROM luminora_sessions_embeddings"),
+    ]
+    assert len(names) == 5  # rows: one memory, one affinity, two facts, one embedding
+    assert all(len(n) == 64 and set(n) <= set("0123456789abcdef") for row in names for n in row)
