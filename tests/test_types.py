@@ -156,7 +156,7 @@ SAMPLES: dict[str, Callable[[], BaseModel]] = {
         connection_string="/tmp/x.duckdb",
         table_name="my_sessions",
         compression_enabled=True,
-        key_prefix="team:a",
+        key_prefix="team.a",
         extra={"pool": 2},
     ),
     "Fact": lambda: Fact(
@@ -439,7 +439,7 @@ def test_storage_config_accepts_plain_identifiers(table: str) -> None:
     assert StorageConfig(table_name=table).table_name == table
 
 
-@pytest.mark.parametrize("prefix", ["a b", "x/../y", "", "p" * 65, "key*"])
+@pytest.mark.parametrize("prefix", ["a b", "x/../y", "", "p" * 65, "key*", "nb:s"])
 def test_storage_config_rejects_bad_key_prefixes(prefix: str) -> None:
     with pytest.raises(StorageError, match="key_prefix"):
         StorageConfig(key_prefix=prefix)

@@ -168,8 +168,13 @@ class StorageConfig(SecretHoldingModel):
     @field_validator("key_prefix")
     @classmethod
     def _valid_prefix(cls, value: str) -> str:
-        if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", value):
-            raise StorageError(f"key_prefix {value!r} may only hold letters, digits and _ . : -")
+        # No ':' — it separates the parts of a key, so a prefix holding it could spell
+        # another store's keys ("nb" + ":s:x" == "nb:s" + ":x").
+        if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", value):
+            raise StorageError(
+                f"key_prefix {value!r} may only hold letters, digits and _ . - (no ':', which separates "
+                "the parts of a key)"
+            )
         return value
 
 

@@ -389,11 +389,14 @@ async def test_a_reply_lost_after_the_append_ran_is_an_error_not_a_second_append
 
 
 async def test_nested_prefixes_do_not_see_each_others_keys(redis_server: RedisServer) -> None:
-    """A prefix may contain ':': store 'p' must not read keys of stores 'p:s' and 'p:u' (and back)."""
+    """Store 'p' must not read keys of stores 'p.s' and 'p.u' (and back); ':' (the key
+    separator) is refused in prefixes, so one store's keys can never spell another's."""
     base = unique_prefix("nest")
+    with pytest.raises(StorageError, match="key_prefix"):
+        StorageConfig(storage_type="redis", key_prefix=f"{base}:s")
     outer = await open_store(redis_server, key_prefix=base)
-    inner_s = await open_store(redis_server, key_prefix=f"{base}:s")
-    inner_u = await open_store(redis_server, key_prefix=f"{base}:u")
+    inner_s = await open_store(redis_server, key_prefix=f"{base}.s")
+    inner_u = await open_store(redis_server, key_prefix=f"{base}.u")
     try:
         await inner_s.save_session(make_record("secret_of_s", messages=2))
         await inner_s.set_memory("secret_of_s", "k", "v")
