@@ -23,17 +23,19 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
 from .errors import LuminoraError, PersonalityError, ProviderError, SessionError, StorageError
 from .events import (
+    BlendCreated,
     Event,
     EventBus,
     SessionCreated,
@@ -67,6 +69,9 @@ from .types.session import (
     StorageConfig,
 )
 
+if TYPE_CHECKING:
+    from .sessionlog import SessionLog
+
 __all__ = ["LuminoraCoreClient"]
 
 logger = logging.getLogger("luminora_nb.client")
@@ -87,6 +92,11 @@ class _Session:
     memory_keys: list[str] = field(default_factory=list)
     turn_index: int = -1
     inflight: asyncio.Future[None] | None = None
+    # A running stream: the task iterating it, whether it waits on the provider, and
+    # whether stop_stream asked it to finish early.
+    stream_task: asyncio.Task[Any] | None = None
+    awaiting_chunk: bool = False
+    stop_requested: bool = False
 
     def __post_init__(self) -> None:
         if self.turn_index < 0:
@@ -101,6 +111,13 @@ def _check_session_id(session_id: object) -> None:
     # Ids reach storage filters (MongoDB, SQL): anything but a plain string is refused here.
     if not isinstance(session_id, str) or not session_id:
         raise SessionError(f"invalid session id {session_id!r}; use the id create_session returned")
+
+
+def _blend_info(personality: PersonalityData) -> dict[str, Any] | None:
+    provenance = personality.metadata.get("blend")
+    if not isinstance(provenance, Mapping):
+        return None
+    return {k: provenance.get(k) for k in ("sources", "weights", "blend_type")}
 
 
 def _provider_key(config: ProviderConfig) -> str:
@@ -122,6 +139,9 @@ class LuminoraCoreClient:
         memory_config: Limits of the per-session key/value memory.
         storage: A ready backend instance, instead of ``storage_config``.
         default_provider: Provider used when ``create_session`` gets none (offline).
+        session_log: Log every session, turn and event to DuckDB: a
+            :class:`~luminora_nb.sessionlog.SessionLog`, or the path of its file (the
+            client then owns the log and closes it in :meth:`cleanup`).
 
     Example:
         >>> from luminora_nb.types import StorageConfig, MemoryConfig
@@ -136,6 +156,7 @@ class LuminoraCoreClient:
         *,
         storage: Storage | None = None,
         default_provider: ProviderConfig | None = None,
+        session_log: SessionLog | str | os.PathLike[str] | None = None,
     ) -> None:
         self.storage_config = storage_config or (storage.config if storage else StorageConfig())
         self.memory_config = memory_config or MemoryConfig()
@@ -149,6 +170,16 @@ class LuminoraCoreClient:
         self._initialized = False
         self._init_lock = asyncio.Lock()
         self._resume_lock = asyncio.Lock()
+        self.session_log: SessionLog | None = None
+        self._owns_log = False
+        if session_log is not None:
+            if isinstance(session_log, str | os.PathLike):
+                from .sessionlog import SessionLog  # lazy: the log needs duckdb and pandas
+
+                self.session_log, self._owns_log = SessionLog(session_log), True
+            else:
+                self.session_log = session_log
+            self.session_log.attach(self)
 
     def __repr__(self) -> str:
         return (
@@ -183,6 +214,10 @@ class LuminoraCoreClient:
         if self._initialized:
             self._initialized = False
             await self.storage.close()
+        if self.session_log is not None:
+            # flushing writes a file: off the event loop
+            log = self.session_log
+            await asyncio.to_thread(log.close if self._owns_log else log.flush)
 
     async def __aenter__(self) -> LuminoraCoreClient:
         await self.initialize()
@@ -253,13 +288,26 @@ class LuminoraCoreClient:
         sources = [self._require(n) for n in names]
         blended = _blend(sources, weights, name=blend_name, blend_type=blend_type, custom_rules=custom_rules)
         self._personalities[blended.name] = blended
+        await self._publish_blend(blended)
         return blended.model_copy(deep=True)
 
     async def blend(self, blend: PersonalityBlend, blend_name: str) -> PersonalityData:
         """Apply a :class:`PersonalityBlend` recipe and register the result as ``blend_name``."""
         blended = blend_recipe(blend, name=blend_name)
         self._personalities[blended.name] = blended
+        await self._publish_blend(blended)
         return blended.model_copy(deep=True)
+
+    async def _publish_blend(self, blended: PersonalityData) -> None:
+        provenance = blended.metadata.get("blend") or {}
+        await self._publish(
+            BlendCreated(
+                personality_name=blended.name,
+                sources=list(provenance.get("sources", [])),
+                weights=dict(provenance.get("weights", {})),
+                blend_type=str(provenance.get("blend_type", "")),
+            )
+        )
 
     # -- sessions ---------------------------------------------------------------------
     def _provider_for(self, config: ProviderConfig) -> Provider:
@@ -336,6 +384,7 @@ class LuminoraCoreClient:
                 provider=provider_cfg.name,
                 model=provider.model,
                 user_id=config.user_id,
+                blend=_blend_info(personality),
             )
         )
         return sid
@@ -423,6 +472,7 @@ class LuminoraCoreClient:
                 model=provider.model,
                 user_id=record.user_id,
                 resumed=True,
+                blend=_blend_info(record.personality),
             )
         )
         return sess
@@ -628,6 +678,7 @@ class LuminoraCoreClient:
                     model=response.model,
                     user_id=sess.record.user_id,
                     user_message=turn.user_message,
+                    user_timestamp=user_time,
                     reply=response.content,
                     finish_reason=response.finish_reason,
                     usage=dict(response.usage),
@@ -675,7 +726,7 @@ class LuminoraCoreClient:
 
     async def stream_message(
         self, session_id: str, message: str, **kwargs: Any
-    ) -> AsyncIterator[ChatResponse]:
+    ) -> AsyncGenerator[ChatResponse, None]:
         """Send a user message and yield the reply in chunks as they arrive.
 
         The stored reply equals the concatenation of the chunks' ``content``. The last
@@ -683,7 +734,8 @@ class LuminoraCoreClient:
         is stored, so stopping at it (``if chunk.finish_reason: break``) keeps the turn.
         Options as in :meth:`send_message`. A stream abandoned before its last chunk
         stores nothing; close it (``aclose()``) when you stop early, since an open stream
-        keeps the session busy.
+        keeps the session busy. To stop early and keep the partial reply as a turn, call
+        :meth:`stop_stream` instead: the stream then ends with ``finish_reason="stopped"``.
         """
         params, metadata = self._turn_options(kwargs)
         sess = await self._session(session_id)
@@ -693,16 +745,23 @@ class LuminoraCoreClient:
             started, user_time = time.perf_counter(), utcnow()
             parts: list[str] = []
             held: list[ChatResponse] = []  # the final chunk(s), kept back until the turn is stored
+            sess.stream_task, sess.stop_requested = asyncio.current_task(), False
+            stopped = False
             try:
                 chunks = sess.provider.stream(request)
                 try:
-                    async for chunk in chunks:
+                    while not sess.stop_requested:
+                        chunk = await self._next_chunk(sess, chunks)
+                        if chunk is None:
+                            break
                         parts.append(chunk.content)
                         if held or chunk.finish_reason is not None:
                             held.append(chunk)
                         else:
                             yield chunk
+                    stopped = sess.stop_requested and not held
                 finally:
+                    sess.stream_task, sess.stop_requested = None, False
                     # A consumer that stops early must not leave the HTTP response open.
                     aclose = getattr(chunks, "aclose", None)
                     if aclose is not None:
@@ -714,7 +773,9 @@ class LuminoraCoreClient:
             final = ChatResponse.model_construct(
                 content="".join(parts),
                 role="assistant",
-                finish_reason=next((c.finish_reason for c in held if c.finish_reason), "stop"),
+                finish_reason="stopped"
+                if stopped
+                else next((c.finish_reason for c in held if c.finish_reason), "stop"),
                 usage=next((dict(c.usage) for c in reversed(held) if c.usage), {}),
                 model=last.model if last else sess.provider.model,
                 metadata=dict(last.metadata) if last else {},
@@ -730,6 +791,53 @@ class LuminoraCoreClient:
                 model=finished.model,
                 metadata=dict(finished.metadata),
             )
+
+    @staticmethod
+    async def _next_chunk(sess: _Session, chunks: AsyncIterator[ChatResponse]) -> ChatResponse | None:
+        """The provider's next chunk; ``None`` at the end or when :meth:`stop_stream` interrupts the wait."""
+        task = asyncio.current_task()
+        sess.stream_task, sess.awaiting_chunk = task, True
+        try:
+            return await chunks.__anext__()
+        except StopAsyncIteration:
+            return None
+        except asyncio.CancelledError:
+            # stop_stream cancels the wait for a chunk that may take seconds; any other
+            # cancellation (the caller's own) still propagates.
+            if sess.stop_requested and task is not None and task.uncancel() == 0:
+                return None
+            raise
+        finally:
+            sess.awaiting_chunk = False
+
+    def stop_stream(self, session_id: str) -> bool:
+        """Ask the session's running stream to finish now, keeping what it has so far.
+
+        The stream stops at once (even while waiting for the provider), stores the
+        partial reply as a turn with ``finish_reason="stopped"`` and yields a last chunk
+        with that finish reason. Call it on the client's event loop (from another task);
+        returns ``False`` when no stream of the session is running.
+
+        Example:
+            >>> import asyncio
+            >>> from luminora_nb import LuminoraCoreClient
+            >>> async def main():
+            ...     async with LuminoraCoreClient() as client:
+            ...         sid = await client.create_session("aurora")
+            ...         async for chunk in client.stream_message(sid, "Tell me about volcanoes."):
+            ...             if not chunk.finish_reason:
+            ...                 client.stop_stream(sid)
+            ...         return chunk.finish_reason
+            >>> asyncio.run(main())
+            'stopped'
+        """
+        sess = self._sessions.get(session_id) if isinstance(session_id, str) else None
+        if sess is None or sess.stream_task is None:
+            return False
+        sess.stop_requested = True
+        if sess.awaiting_chunk and sess.stream_task is not asyncio.current_task():
+            sess.stream_task.cancel()
+        return True
 
     async def _publish_failure(
         self, sess: _Session, exc: Exception, stage: Literal["provider", "storage", "session", "memory"]

@@ -30,6 +30,7 @@ from .types._base import Model, utcnow
 
 __all__ = [
     "AffinityChanged",
+    "BlendCreated",
     "EpisodeCreated",
     "Event",
     "EventBus",
@@ -69,6 +70,18 @@ class SessionCreated(Event):
     model: str | None = None
     user_id: str | None = None
     resumed: bool = False
+    blend: dict[str, Any] | None = None
+    """For a blended personality: ``sources``, normalised ``weights`` and ``blend_type``."""
+
+
+class BlendCreated(Event):
+    """Personalities were blended and the result registered under ``personality_name``."""
+
+    type: ClassVar[str] = "blend_created"
+    personality_name: str
+    sources: list[str]
+    weights: dict[str, float]
+    blend_type: str
 
 
 class SessionDeleted(Event):
@@ -93,7 +106,12 @@ class TurnStarted(Event):
 
 
 class TurnCompleted(Event):
-    """A turn finished: the reply is stored."""
+    """A turn finished: the reply is stored.
+
+    ``timestamp`` is the reply's time and ``user_timestamp`` the user message's, as
+    stored. ``finish_reason`` is ``"stopped"`` when the stream was stopped by
+    :meth:`~luminora_nb.client.LuminoraCoreClient.stop_stream` (the partial reply is stored).
+    """
 
     type: ClassVar[str] = "turn_completed"
     personality_name: str
@@ -101,6 +119,7 @@ class TurnCompleted(Event):
     model: str | None = None
     user_id: str | None = None
     user_message: str
+    user_timestamp: datetime | None = None
     reply: str
     finish_reason: str | None = None
     usage: dict[str, int] = Field(default_factory=dict)

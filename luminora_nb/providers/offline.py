@@ -1497,6 +1497,10 @@ class OfflineProvider(Provider):
     ``temperature`` picks among deterministic variants (0 = always the first), and
     ``top_p`` is accepted and ignored: there is no sampling.
 
+    Simulated timing, off by default (``ProviderConfig.extra``): ``latency`` seconds
+    before a reply (or its first chunk), and ``chunk_delay`` seconds between streamed
+    chunks, so notebooks can show a reply being typed and tests can stop one midway.
+
     Example:
         >>> import asyncio
         >>> from luminora_nb.types import ChatMessage, ProviderConfig
@@ -1515,10 +1519,27 @@ class OfflineProvider(Provider):
         self._closed = False
         # Bad generation parameters in config.extra fail at session creation, not at the first turn.
         self._check_params(self.generation_params(ChatRequest.model_construct(messages=[], params={})))
+        extra = config.extra or {}
+        self._latency = self._delay(extra.get("latency"), "latency")
+        self._chunk_delay = self._delay(extra.get("chunk_delay"), "chunk_delay")
+
+    @staticmethod
+    def _delay(value: Any, what: str) -> float:
+        if value is None:
+            return 0.0
+        seconds = _number(value, what)
+        if not 0.0 <= seconds <= 60.0:
+            raise ProviderBadRequestError(
+                f"offline provider: {what} must lie between 0 and 60 seconds, got {value!r}",
+                provider="offline",
+            )
+        return seconds
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """Answer ``request`` with one complete, deterministic reply."""
         started = time.perf_counter()
+        if self._latency:
+            await asyncio.sleep(self._latency)
         reply = self._reply(request)
         return ChatResponse(
             content=reply.text,
@@ -1536,12 +1557,14 @@ class OfflineProvider(Provider):
         carries ``finish_reason``, ``usage`` and ``metadata["latency_ms"]``.
         """
         started = time.perf_counter()
+        if self._latency:
+            await asyncio.sleep(self._latency)
         reply = self._reply(request)
         words = reply.text.split(" ")
         model = self.model
         for word in words[:-1]:
             yield ChatResponse(content=f"{word} ", model=model)
-            await asyncio.sleep(0)
+            await asyncio.sleep(self._chunk_delay)
         yield ChatResponse(
             content=words[-1],
             role="assistant",

@@ -10,7 +10,8 @@ from ._base import Model, SecretHoldingModel, mask_secrets, redact_url, scrub_se
 
 __all__ = ["ChatMessage", "ChatResponse", "FinishReason", "ProviderConfig", "Usage"]
 
-FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "error"]
+# "stopped": the user stopped a stream; the partial reply was kept.
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "error", "stopped"]
 
 
 class ProviderConfig(SecretHoldingModel):
