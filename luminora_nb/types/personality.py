@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -51,23 +51,16 @@ class PersonalityData(Model):
         return self.description_override or self.description
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from ..display import personality_html
 
-        params = ""
-        if self.definition is not None:
-            cells = "".join(
-                f"<tr><td>{escape(k)}</td><td>{v:.2f}</td></tr>"
-                for k, v in self.definition.advanced_parameters.as_dict().items()
-            )
-            traits = self.definition.core_traits
-            params = (
-                f"<p>{escape(traits.archetype)} · {escape(traits.temperament)} · "
-                f"{escape(traits.communication_style)}</p><table>{cells}</table>"
-            )
-        return (
-            f"<div class='luminora-personality'><b>{escape(self.display_name)}</b>"
-            f"<p>{escape(self.display_description)}</p>{params}</div>"
-        )
+        return personality_html(self)
+
+    def _repr_mimebundle_(
+        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
+    ) -> dict[str, str]:
+        from ..display import mimebundle, personality_html, personality_text
+
+        return mimebundle(lambda: personality_text(self), lambda: personality_html(self), include, exclude)
 
 
 def normalise_weights(names: Sequence[str], weights: Sequence[float]) -> list[float]:
@@ -148,3 +141,15 @@ class PersonalityBlend(Model):
     def normalised_weights(self) -> list[float]:
         """The weights scaled to sum to 1."""
         return normalise_weights([p.name for p in self.personalities], self.weights)
+
+    def _repr_html_(self) -> str:
+        from ..display import blend_html
+
+        return blend_html(self)
+
+    def _repr_mimebundle_(
+        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
+    ) -> dict[str, str]:
+        from ..display import blend_html, blend_text, mimebundle
+
+        return mimebundle(lambda: blend_text(self), lambda: blend_html(self), include, exclude)

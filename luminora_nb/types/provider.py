@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Literal
 
 from pydantic import Field, field_serializer, field_validator
@@ -114,3 +115,17 @@ class ChatResponse(Model):
                 "total_tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0),
             }
         return usage
+
+    def _repr_html_(self) -> str:
+        from ..display import chat_response_html
+
+        return chat_response_html(self)
+
+    def _repr_mimebundle_(
+        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
+    ) -> dict[str, str]:
+        from ..display import chat_response_html, chat_response_text, mimebundle
+
+        return mimebundle(
+            lambda: chat_response_text(self), lambda: chat_response_html(self), include, exclude
+        )

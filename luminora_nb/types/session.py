@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -80,6 +81,18 @@ class Conversation(Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+    def _repr_html_(self) -> str:
+        from ..display import conversation_html
+
+        return conversation_html(self)
+
+    def _repr_mimebundle_(
+        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
+    ) -> dict[str, str]:
+        from ..display import conversation_html, conversation_text, mimebundle
+
+        return mimebundle(lambda: conversation_text(self), lambda: conversation_html(self), include, exclude)
 
 
 class SessionConfig(Model):
@@ -240,3 +253,17 @@ class SessionSummary(Model):
     message_count: int = 0
     created_at: datetime
     last_active: datetime
+
+    def _repr_html_(self) -> str:
+        from ..display import session_summary_html
+
+        return session_summary_html(self)
+
+    def _repr_mimebundle_(
+        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
+    ) -> dict[str, str]:
+        from ..display import mimebundle, session_summary_html, session_summary_text
+
+        return mimebundle(
+            lambda: session_summary_text(self), lambda: session_summary_html(self), include, exclude
+        )
