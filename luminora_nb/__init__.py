@@ -33,6 +33,8 @@ __version__ = "0.1.0"
 
 # Public names resolved on first access, so `import luminora_nb` stays fast.
 _LAZY: dict[str, str] = {
+    "Luminora": "luminora_nb.sync",
+    "ChatStream": "luminora_nb.sync",
     "LuminoraCoreClient": "luminora_nb.client",
     "LuminoraCoreClientV11": "luminora_nb.client_v11",
     "ChatMessage": "luminora_nb.types",
@@ -57,8 +59,10 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "ChatMessage",
     "ChatResponse",
+    "ChatStream",
     "Conversation",
     "EventBus",
+    "Luminora",
     "LuminoraCoreClient",
     "LuminoraCoreClientV11",
     "LuminoraError",
@@ -91,6 +95,7 @@ if TYPE_CHECKING:
     from .client_v11 import LuminoraCoreClientV11
     from .events import EventBus
     from .providers import available_providers, register_provider
+    from .sync import ChatStream, Luminora
     from .types import (
         ChatMessage,
         ChatResponse,

@@ -501,6 +501,19 @@ class LuminoraCoreClient:
             raise
         return sess
 
+    async def session_info(self, session_id: str) -> SessionSummary | None:
+        """The summary (personality, provider, user, message count, times) of one session.
+
+        ``None`` when there is no such session, live or stored.
+        """
+        _check_session_id(session_id)
+        await self._ready()
+        sess = self._sessions.get(session_id)
+        if sess is not None:
+            return sess.record.summary()
+        record = await self.storage.load_session(session_id)
+        return record.summary() if record is not None else None
+
     async def list_sessions(self, *, user_id: str | None = None) -> list[str]:
         """Ids of the stored sessions (of one user if given), oldest first."""
         return [s.session_id for s in await self.session_summaries(user_id=user_id)]
@@ -673,6 +686,7 @@ class LuminoraCoreClient:
             await self.events.publish(
                 TurnCompleted(
                     session_id=sess.session_id,
+                    timestamp=reply.timestamp,
                     personality_name=sess.personality.name,
                     provider=sess.provider.name or sess.provider.config.name,
                     model=response.model,

@@ -10,7 +10,7 @@ code of its own. Design rules:
   (a repr must never raise, whatever sits in a ``metadata`` dict).
 * **Escaped.** Every piece of user-provided text (names, descriptions, prompts, message
   contents, metadata values) goes through :func:`html.escape`, in text and attributes.
-* **Native look.** One inline ``<style>`` block, every selector under the ``lnb-`` class
+* **Native look.** One inline ``<style>`` block, every selector under the ``lnbr-`` class
   prefix (nothing global), coloured only by JupyterLab CSS variables
   (``--jp-layout-color*``, ``--jp-ui-font-color*``, ``--jp-brand-color1``,
   ``--jp-border-color2``, ...) so light, dark and high-contrast themes work. A
@@ -82,64 +82,64 @@ _SURFACE = "var(--jp-layout-color2, rgba(128, 128, 128, 0.12))"
 _FILL = "var(--jp-brand-color1, currentColor)"
 _TRACK = "var(--jp-layout-color3, rgba(128, 128, 128, 0.25))"
 
-#: The shared style sheet: every selector starts with an ``.lnb`` class.
+#: The shared style sheet: every selector starts with an ``.lnbr`` class (``lnb-`` is the widgets' prefix).
 CSS = (
-    f".lnb{{font-family:{_FONT};font-size:var(--jp-content-font-size1, 14px);"
+    f".lnbr{{font-family:{_FONT};font-size:var(--jp-content-font-size1, 14px);"
     "color:var(--jp-ui-font-color1);line-height:1.45;max-width:100%;box-sizing:border-box;"
     f"border:1px solid {_BORDER};border-radius:4px;padding:8px 10px;margin:2px 0;"
     "overflow-wrap:anywhere}"
-    ".lnb *{box-sizing:border-box}"
-    ".lnb-head{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 10px}"
-    ".lnb-title{font-weight:600;font-size:var(--jp-content-font-size2, 1.15em)}"
-    f".lnb-muted{{color:{_MUTED};font-size:{_SMALL}}}"
-    f".lnb-code{{font-family:{_CODE}}}"
-    ".lnb-p{margin:4px 0}"
-    f".lnb-h{{font-weight:600;font-size:{_SMALL};color:{_MUTED};text-transform:uppercase;"
+    ".lnbr *{box-sizing:border-box}"
+    ".lnbr-head{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 10px}"
+    ".lnbr-title{font-weight:600;font-size:var(--jp-content-font-size2, 1.15em)}"
+    f".lnbr-muted{{color:{_MUTED};font-size:{_SMALL}}}"
+    f".lnbr-code{{font-family:{_CODE}}}"
+    ".lnbr-p{margin:4px 0}"
+    f".lnbr-h{{font-weight:600;font-size:{_SMALL};color:{_MUTED};text-transform:uppercase;"
     "letter-spacing:0.04em;margin:10px 0 3px}"
-    ".lnb-table{border-collapse:collapse;width:100%;max-width:520px;font-size:inherit}"
-    ".lnb-table th{text-align:left;font-weight:normal;padding:1px 10px 1px 0;white-space:nowrap;"
+    ".lnbr-table{border-collapse:collapse;width:100%;max-width:520px;font-size:inherit}"
+    ".lnbr-table th{text-align:left;font-weight:normal;padding:1px 10px 1px 0;white-space:nowrap;"
     "vertical-align:top}"
-    ".lnb-table th[scope=row]{width:1%}"
-    f".lnb-table th[scope=col]{{color:{_MUTED};font-size:{_SMALL}}}"
-    ".lnb-table td{padding:1px 0;vertical-align:middle}"
-    ".lnb-table caption{text-align:left;caption-side:bottom}"
-    ".lnb-params th{vertical-align:middle}"
-    ".lnb-levels{max-width:100%}"
-    ".lnb-levels td{vertical-align:top}"
-    ".lnb-table .lnb-desc{padding-left:12px}"
-    f".lnb-table .lnb-num{{text-align:right;font-family:{_CODE};width:4em;padding-left:8px;"
+    ".lnbr-table th[scope=row]{width:1%}"
+    f".lnbr-table th[scope=col]{{color:{_MUTED};font-size:{_SMALL}}}"
+    ".lnbr-table td{padding:1px 0;vertical-align:middle}"
+    ".lnbr-table caption{text-align:left;caption-side:bottom}"
+    ".lnbr-params th{vertical-align:middle}"
+    ".lnbr-levels{max-width:100%}"
+    ".lnbr-levels td{vertical-align:top}"
+    ".lnbr-table .lnbr-desc{padding-left:12px}"
+    f".lnbr-table .lnbr-num{{text-align:right;font-family:{_CODE};width:4em;padding-left:8px;"
     "white-space:nowrap}"
-    f".lnb-bar{{height:8px;border-radius:4px;background:{_TRACK};overflow:hidden;min-width:60px}}"
-    f".lnb-bar-fill{{height:100%;background:{_FILL}}}"
-    f".lnb-stack{{display:flex;gap:2px;height:12px;border-radius:6px;overflow:hidden;background:{_TRACK};"
+    f".lnbr-bar{{height:8px;border-radius:4px;background:{_TRACK};overflow:hidden;min-width:60px}}"
+    f".lnbr-bar-fill{{height:100%;background:{_FILL}}}"
+    f".lnbr-stack{{display:flex;gap:2px;height:12px;border-radius:6px;overflow:hidden;background:{_TRACK};"
     "max-width:520px;margin:2px 0 4px}"
-    f".lnb-stack>span{{display:block;height:100%;background:{_FILL}}}"
-    ".lnb-stack>span:nth-child(3n+2){opacity:0.6}"
-    ".lnb-stack>span:nth-child(3n){opacity:0.35}"
-    ".lnb-list{margin:2px 0;padding-left:1.4em}"
-    ".lnb-chips{list-style:none;margin:2px 0;padding:0;display:flex;flex-wrap:wrap;gap:4px}"
-    f".lnb-chip{{border:1px solid {_BORDER};border-radius:10px;padding:0 8px;font-size:{_SMALL}}}"
-    f".lnb-badges{{display:flex;flex-wrap:wrap;gap:4px;margin-top:4px;font-size:{_SMALL};"
+    f".lnbr-stack>span{{display:block;height:100%;background:{_FILL}}}"
+    ".lnbr-stack>span:nth-child(3n+2){opacity:0.6}"
+    ".lnbr-stack>span:nth-child(3n){opacity:0.35}"
+    ".lnbr-list{margin:2px 0;padding-left:1.4em}"
+    ".lnbr-chips{list-style:none;margin:2px 0;padding:0;display:flex;flex-wrap:wrap;gap:4px}"
+    f".lnbr-chip{{border:1px solid {_BORDER};border-radius:10px;padding:0 8px;font-size:{_SMALL}}}"
+    f".lnbr-badges{{display:flex;flex-wrap:wrap;gap:4px;margin-top:4px;font-size:{_SMALL};"
     f"color:{_MUTED}}}"
-    f".lnb-badge{{border:1px solid {_BORDER};border-radius:3px;padding:0 5px;font-family:{_CODE}}}"
-    ".lnb-chat{max-height:32em;overflow-y:auto;display:flex;flex-direction:column-reverse;"
+    f".lnbr-badge{{border:1px solid {_BORDER};border-radius:3px;padding:0 5px;font-family:{_CODE}}}"
+    ".lnbr-chat{max-height:32em;overflow-y:auto;display:flex;flex-direction:column-reverse;"
     "margin-top:6px}"
-    ".lnb-msgs{display:flex;flex-direction:column;gap:6px;padding:2px}"
-    f".lnb-msg{{max-width:85%;padding:5px 9px;border-radius:8px;border:1px solid {_BORDER}}}"
-    f".lnb-msg-user{{align-self:flex-end;background:{_SURFACE}}}"
-    f".lnb-msg-assistant{{align-self:flex-start;border-left:3px solid {_FILL}}}"
-    ".lnb-msg-system{align-self:center;border-style:dashed;font-style:italic}"
-    f".lnb-msg-head{{display:flex;gap:10px;justify-content:space-between;font-size:{_SMALL};"
+    ".lnbr-msgs{display:flex;flex-direction:column;gap:6px;padding:2px}"
+    f".lnbr-msg{{max-width:85%;padding:5px 9px;border-radius:8px;border:1px solid {_BORDER}}}"
+    f".lnbr-msg-user{{align-self:flex-end;background:{_SURFACE}}}"
+    f".lnbr-msg-assistant{{align-self:flex-start;border-left:3px solid {_FILL}}}"
+    ".lnbr-msg-system{align-self:center;border-style:dashed;font-style:italic}"
+    f".lnbr-msg-head{{display:flex;gap:10px;justify-content:space-between;font-size:{_SMALL};"
     f"color:{_MUTED}}}"
-    ".lnb-role{font-weight:600}"
-    ".lnb-text{white-space:pre-wrap;margin:2px 0 0}"
-    f".lnb-pre{{white-space:pre-wrap;font-family:{_CODE};font-size:var(--jp-code-font-size, 0.9em);"
+    ".lnbr-role{font-weight:600}"
+    ".lnbr-text{white-space:pre-wrap;margin:2px 0 0}"
+    f".lnbr-pre{{white-space:pre-wrap;font-family:{_CODE};font-size:var(--jp-code-font-size, 0.9em);"
     f"background:{_SURFACE};border-radius:3px;padding:6px 8px;max-height:18em;"
     "overflow-y:auto;margin:4px 0 0}"
-    ".lnb-details>summary{cursor:pointer;margin-top:8px}"
-    ".lnb-kv{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:6px 0 0}"
-    f".lnb-kv dt{{color:{_MUTED}}}"
-    ".lnb-kv dd{margin:0}"
+    ".lnbr-details>summary{cursor:pointer;margin-top:8px}"
+    ".lnbr-kv{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:6px 0 0}"
+    f".lnbr-kv dt{{color:{_MUTED}}}"
+    ".lnbr-kv dd{margin:0}"
 )
 _STYLE = f"<style>{CSS}</style>"
 
@@ -196,10 +196,10 @@ def _when(moment: Any) -> str:
 
 def _time_tag(moment: Any, short: str | None = None) -> str:
     if not isinstance(moment, datetime):
-        return f'<span class="lnb-muted">{_e(moment)}</span>'
+        return f'<span class="lnbr-muted">{_e(moment)}</span>'
     full = _when(moment)
     return (
-        f'<time class="lnb-muted" datetime="{_e(moment.isoformat())}" title="{_e(full)}">'
+        f'<time class="lnbr-muted" datetime="{_e(moment.isoformat())}" title="{_e(full)}">'
         f"{_e(short or full)}</time>"
     )
 
@@ -210,7 +210,7 @@ def _role(message: Any) -> str:
 
 
 def _wrap(body: str, kind: str) -> str:
-    return f'{_STYLE}<div class="lnb lnb-{kind}">{body}</div>'
+    return f'{_STYLE}<div class="lnbr lnbr-{kind}">{body}</div>'
 
 
 def text_bar(value: float, width: int = 10) -> str:
@@ -243,15 +243,15 @@ def bar_html(value: float, *, label: str) -> str:
 
     Example:
         >>> print(bar_html(0.25, label="humor").replace("><", ">\\n<"))
-        <div class="lnb-bar" title="humor: 0.25" aria-hidden="true">
-        <div class="lnb-bar-fill" style="width:25.0%">
+        <div class="lnbr-bar" title="humor: 0.25" aria-hidden="true">
+        <div class="lnbr-bar-fill" style="width:25.0%">
         </div>
         </div>
     """
     unit = _unit(value)
     return (
-        f'<div class="lnb-bar" title="{_e(label)}: {unit:.2f}" aria-hidden="true">'
-        f'<div class="lnb-bar-fill" style="width:{unit * 100:.1f}%"></div></div>'
+        f'<div class="lnbr-bar" title="{_e(label)}: {unit:.2f}" aria-hidden="true">'
+        f'<div class="lnbr-bar-fill" style="width:{unit * 100:.1f}%"></div></div>'
     )
 
 
@@ -278,7 +278,7 @@ def stacked_bar_html(parts: Sequence[tuple[str, float]]) -> str:
         f'title="{_e(name)}: {_pct(v / total if total else 0)}"></span>'
         for name, v in values
     )
-    return f'<div class="lnb-stack" aria-hidden="true">{segments}</div>'
+    return f'<div class="lnbr-stack" aria-hidden="true">{segments}</div>'
 
 
 def mimebundle(
@@ -378,10 +378,10 @@ def _badges_html(badges: list[tuple[str, str]]) -> str:
     if not badges:
         return ""
     items = "".join(
-        f'<span class="lnb-badge" title="{_e(label)}">{_e(label)} {_e(value)}</span>'
+        f'<span class="lnbr-badge" title="{_e(label)}">{_e(label)} {_e(value)}</span>'
         for label, value in badges
     )
-    return f'<div class="lnb-badges">{items}</div>'
+    return f'<div class="lnbr-badges">{items}</div>'
 
 
 def _badges_text(badges: list[tuple[str, str]]) -> str:
@@ -411,20 +411,20 @@ def _blend_info(metadata: Any) -> tuple[list[tuple[str, float]], str, Any] | Non
 
 
 def _blend_section_html(parts: list[tuple[str, float]], blend_type: str, rules: Any) -> str:
-    kind = f' <span class="lnb-muted">({_e(blend_type)})</span>' if blend_type else ""
+    kind = f' <span class="lnbr-muted">({_e(blend_type)})</span>' if blend_type else ""
     items = "".join(
-        f'<li><span class="lnb-code">{_e(name)}</span> {_pct(share)}</li>' for name, share in parts
+        f'<li><span class="lnbr-code">{_e(name)}</span> {_pct(share)}</li>' for name, share in parts
     )
     rules_html = ""
     if isinstance(rules, Mapping) and rules:
         chips = "".join(
-            f'<li class="lnb-chip"><span class="lnb-code">{_e(k)}</span>: {_e(v)}</li>'
+            f'<li class="lnbr-chip"><span class="lnbr-code">{_e(k)}</span>: {_e(v)}</li>'
             for k, v in rules.items()
         )
-        rules_html = f'<div class="lnb-muted">custom rules</div><ul class="lnb-chips">{chips}</ul>'
+        rules_html = f'<div class="lnbr-muted">custom rules</div><ul class="lnbr-chips">{chips}</ul>'
     return (
-        f'<div class="lnb-h">Blend{kind}</div>{stacked_bar_html(parts)}'
-        f'<ol class="lnb-list">{items}</ol>{rules_html}'
+        f'<div class="lnbr-h">Blend{kind}</div>{stacked_bar_html(parts)}'
+        f'<ol class="lnbr-list">{items}</ol>{rules_html}'
     )
 
 
@@ -469,25 +469,25 @@ def personality_html(p: PersonalityData) -> str:
     """
     title, name = _title(p)
     definition = p.definition
-    head = f'<span class="lnb-title">{_e(title)}</span>'
+    head = f'<span class="lnbr-title">{_e(title)}</span>'
     if name:
-        head += f' <span class="lnb-code lnb-muted">{_e(name)}</span>'
+        head += f' <span class="lnbr-code lnbr-muted">{_e(name)}</span>'
     if definition is not None:
         info = definition.persona
         byline = f"v{info.version}"
         if info.author and info.author != "unknown":
             byline += f" by {info.author}"
-        head += f' <span class="lnb-muted">{_e(byline)}</span>'
-    parts = [f'<div class="lnb-head">{head}</div>']
+        head += f' <span class="lnbr-muted">{_e(byline)}</span>'
+    parts = [f'<div class="lnbr-head">{head}</div>']
     description = _description(p)
     if description:
-        parts.append(f'<p class="lnb-p">{_e(description)}</p>')
+        parts.append(f'<p class="lnbr-p">{_e(description)}</p>')
     if definition is None:
-        parts.append('<div class="lnb-h">System prompt</div>')
+        parts.append('<div class="lnbr-h">System prompt</div>')
         parts.append(
-            f'<div class="lnb-pre">{_e(p.system_prompt)}</div>'
+            f'<div class="lnbr-pre">{_e(p.system_prompt)}</div>'
             if p.system_prompt
-            else '<div class="lnb-muted">(empty)</div>'
+            else '<div class="lnbr-muted">(empty)</div>'
         )
         blend = _blend_info(p.metadata)
         if blend is not None:
@@ -496,9 +496,9 @@ def personality_html(p: PersonalityData) -> str:
 
     traits = definition.core_traits
     parts.append(
-        '<p class="lnb-p">'
+        '<p class="lnbr-p">'
         + _SEP.join(
-            f'<span class="lnb-muted">{label}</span> <b>{_e(value)}</b>'
+            f'<span class="lnbr-muted">{label}</span> <b>{_e(value)}</b>'
             for label, value in (
                 ("archetype", traits.archetype),
                 ("temperament", traits.temperament),
@@ -508,17 +508,17 @@ def personality_html(p: PersonalityData) -> str:
         + "</p>"
     )
     if definition.persona.tags:
-        chips = "".join(f'<li class="lnb-chip">{_e(tag)}</li>' for tag in definition.persona.tags)
-        parts.append(f'<ul class="lnb-chips" aria-label="tags">{chips}</ul>')
+        chips = "".join(f'<li class="lnbr-chip">{_e(tag)}</li>' for tag in definition.persona.tags)
+        parts.append(f'<ul class="lnbr-chips" aria-label="tags">{chips}</ul>')
 
     rows = "".join(
         f'<tr><th scope="row">{_e(key)}</th><td>{bar_html(value, label=key)}</td>'
-        f'<td class="lnb-num">{_unit(value):.2f}</td></tr>'
+        f'<td class="lnbr-num">{_unit(value):.2f}</td></tr>'
         for key, value in definition.advanced_parameters.as_dict().items()
     )
     parts.append(
-        '<div class="lnb-h">Parameters</div>'
-        f'<table class="lnb-table lnb-params"><caption class="lnb-muted">0 = none, 1 = a lot</caption>'
+        '<div class="lnbr-h">Parameters</div>'
+        f'<table class="lnbr-table lnbr-params"><caption class="lnbr-muted">0 = none, 1 = a lot</caption>'
         f"{rows}</table>"
     )
 
@@ -526,25 +526,25 @@ def personality_html(p: PersonalityData) -> str:
     if levels:
         rows = "".join(
             f'<tr><th scope="row">{_e(lvl.name)}</th>'
-            f'<td class="lnb-num">{lvl.affinity_range[0]}&ndash;{lvl.affinity_range[1]}</td>'
-            f'<td class="lnb-muted lnb-desc">{_e(lvl.description)}</td></tr>'
+            f'<td class="lnbr-num">{lvl.affinity_range[0]}&ndash;{lvl.affinity_range[1]}</td>'
+            f'<td class="lnbr-muted lnbr-desc">{_e(lvl.description)}</td></tr>'
             for lvl in levels
         )
         parts.append(
-            '<div class="lnb-h">Relationship levels</div><table class="lnb-table lnb-levels">'
-            '<tr><th scope="col">level</th><th scope="col" class="lnb-num">points</th>'
-            f'<th scope="col" class="lnb-desc">description</th></tr>{rows}</table>'
+            '<div class="lnbr-h">Relationship levels</div><table class="lnbr-table lnbr-levels">'
+            '<tr><th scope="col">level</th><th scope="col" class="lnbr-num">points</th>'
+            f'<th scope="col" class="lnbr-desc">description</th></tr>{rows}</table>'
         )
 
     mood_config = definition.mood_config
     if mood_config.enabled and mood_config.moods:
         chips = "".join(
-            f'<li class="lnb-chip" title="{_e(mood.description)}">{_e(mood.name)}'
+            f'<li class="lnbr-chip" title="{_e(mood.description)}">{_e(mood.name)}'
             + (" (default)" if mood.name == mood_config.default_mood else "")
             + "</li>"
             for mood in mood_config.moods
         )
-        parts.append(f'<div class="lnb-h">Moods</div><ul class="lnb-chips">{chips}</ul>')
+        parts.append(f'<div class="lnbr-h">Moods</div><ul class="lnbr-chips">{chips}</ul>')
 
     blend = _blend_info(p.metadata)
     if blend is not None:
@@ -552,9 +552,9 @@ def personality_html(p: PersonalityData) -> str:
 
     if p.system_prompt:
         parts.append(
-            '<details class="lnb-details"><summary class="lnb-muted">System prompt '
+            '<details class="lnbr-details"><summary class="lnbr-muted">System prompt '
             f"({len(p.system_prompt)} characters)</summary>"
-            f'<div class="lnb-pre">{_e(p.system_prompt)}</div></details>'
+            f'<div class="lnbr-pre">{_e(p.system_prompt)}</div></details>'
         )
     return _wrap("".join(parts), "persona")
 
@@ -634,23 +634,23 @@ def blend_html(b: PersonalityBlend) -> str:
     """
     parts = _blend_parts(b)
     rows = "".join(
-        f'<tr><th scope="row" class="lnb-code">{_e(name)}</th><td>{bar_html(share, label=name)}</td>'
-        f'<td class="lnb-num">{_pct(share)}</td>'
-        f'<td class="lnb-num lnb-muted">weight {_e(_weight(raw))}</td></tr>'
+        f'<tr><th scope="row" class="lnbr-code">{_e(name)}</th><td>{bar_html(share, label=name)}</td>'
+        f'<td class="lnbr-num">{_pct(share)}</td>'
+        f'<td class="lnbr-num lnbr-muted">weight {_e(_weight(raw))}</td></tr>'
         for (name, share), raw in zip(parts, b.weights, strict=False)
     )
     body = (
-        f'<div class="lnb-head"><span class="lnb-title">Blend</span>'
-        f'<span class="lnb-muted">{_e(b.blend_type)}{_SEP}{len(parts)} personalities</span></div>'
+        f'<div class="lnbr-head"><span class="lnbr-title">Blend</span>'
+        f'<span class="lnbr-muted">{_e(b.blend_type)}{_SEP}{len(parts)} personalities</span></div>'
         f"{stacked_bar_html(parts)}"
-        f'<table class="lnb-table lnb-weights">{rows}</table>'
+        f'<table class="lnbr-table lnbr-weights">{rows}</table>'
     )
     if b.custom_rules:
         chips = "".join(
-            f'<li class="lnb-chip"><span class="lnb-code">{_e(k)}</span>: {_e(v)}</li>'
+            f'<li class="lnbr-chip"><span class="lnbr-code">{_e(k)}</span>: {_e(v)}</li>'
             for k, v in b.custom_rules.items()
         )
-        body += f'<div class="lnb-h">Custom rules</div><ul class="lnb-chips">{chips}</ul>'
+        body += f'<div class="lnbr-h">Custom rules</div><ul class="lnbr-chips">{chips}</ul>'
     return _wrap(body, "blend")
 
 
@@ -686,10 +686,10 @@ def blend_text(b: PersonalityBlend) -> str:
 def _message_html(message: Message, short_time: str | None) -> str:
     role = _role(message)
     kind = role if role in ("user", "assistant", "system") else "system"
-    head = f'<span class="lnb-role">{_e(role)}</span>{_time_tag(message.timestamp, short_time)}'
+    head = f'<span class="lnbr-role">{_e(role)}</span>{_time_tag(message.timestamp, short_time)}'
     return (
-        f'<div class="lnb-msg lnb-msg-{kind}"><div class="lnb-msg-head">{head}</div>'
-        f'<div class="lnb-text">{_e(message.content)}</div>'
+        f'<div class="lnbr-msg lnbr-msg-{kind}"><div class="lnbr-msg-head">{head}</div>'
+        f'<div class="lnbr-text">{_e(message.content)}</div>'
         f"{_badges_html(_message_badges(message))}</div>"
     )
 
@@ -725,15 +725,15 @@ def conversation_html(c: Conversation, *, limit: int = DEFAULT_LIMIT) -> str:
     hidden = len(messages) - len(shown)
     count = f"{len(messages)} message{'s' if len(messages) != 1 else ''}"
     head = (
-        f'<div class="lnb-head"><span class="lnb-title">Conversation</span>'
-        f'<span class="lnb-code lnb-muted">{_e(c.session_id)}</span>'
-        f'<span class="lnb-muted">{count}</span></div>'
+        f'<div class="lnbr-head"><span class="lnbr-title">Conversation</span>'
+        f'<span class="lnbr-code lnbr-muted">{_e(c.session_id)}</span>'
+        f'<span class="lnbr-muted">{count}</span></div>'
     )
     if not messages:
-        return _wrap(head + '<p class="lnb-p lnb-muted">No messages yet.</p>', "conversation")
+        return _wrap(head + '<p class="lnbr-p lnbr-muted">No messages yet.</p>', "conversation")
     bubbles: list[str] = []
     if hidden:
-        bubbles.append(f'<div class="lnb-muted">{_e(_hidden_line(hidden))}</div>')
+        bubbles.append(f'<div class="lnbr-muted">{_e(_hidden_line(hidden))}</div>')
     previous_day = None
     for message in shown:
         moment = message.timestamp
@@ -743,7 +743,7 @@ def conversation_html(c: Conversation, *, limit: int = DEFAULT_LIMIT) -> str:
             short = moment.strftime("%H:%M") if day == previous_day else moment.strftime("%Y-%m-%d %H:%M")
             previous_day = day
         bubbles.append(_message_html(message, short))
-    chat = f'<div class="lnb-chat"><div class="lnb-msgs" role="log">{"".join(bubbles)}</div></div>'
+    chat = f'<div class="lnbr-chat"><div class="lnbr-msgs" role="log">{"".join(bubbles)}</div></div>'
     return _wrap(head + chat, "conversation")
 
 
@@ -807,11 +807,11 @@ def chat_response_html(r: ChatResponse) -> str:
         True
     """
     text = (
-        f'<div class="lnb-text">{_e(r.content)}</div>'
+        f'<div class="lnbr-text">{_e(r.content)}</div>'
         if r.content
-        else '<div class="lnb-muted">(empty reply)</div>'
+        else '<div class="lnbr-muted">(empty reply)</div>'
     )
-    head = f'<div class="lnb-msg-head"><span class="lnb-role">{_e(r.role)}</span></div>'
+    head = f'<div class="lnbr-msg-head"><span class="lnbr-role">{_e(r.role)}</span></div>'
     return _wrap(head + text + _badges_html(_response_badges(r)), "reply")
 
 
@@ -870,9 +870,9 @@ def session_summary_html(s: SessionSummary) -> str:
         cell = _time_tag(moment) if moment is not None else _e(value)
         rows.append(f"<dt>{label}</dt><dd>{cell}</dd>")
     body = (
-        f'<div class="lnb-head"><span class="lnb-title">Session</span>'
-        f'<span class="lnb-code">{_e(s.session_id)}</span></div>'
-        f'<dl class="lnb-kv">{"".join(rows)}</dl>'
+        f'<div class="lnbr-head"><span class="lnbr-title">Session</span>'
+        f'<span class="lnbr-code">{_e(s.session_id)}</span></div>'
+        f'<dl class="lnbr-kv">{"".join(rows)}</dl>'
     )
     return _wrap(body, "session")
 

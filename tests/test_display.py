@@ -123,7 +123,7 @@ def test_personality_html_shows_traits_parameters_levels_and_moods(aurora: Perso
     assert set(params) == set(PARAMETER_NAMES)
     for name, value in params.items():
         # the label and the printed number, in the same table row
-        assert re.search(rf'<th scope="row">{name}</th>.*?<td class="lnb-num">{value:.2f}</td>', html), name
+        assert re.search(rf'<th scope="row">{name}</th>.*?<td class="lnbr-num">{value:.2f}</td>', html), name
         assert f'style="width:{value * 100:.1f}%"' in html
     for level in definition.relationship_levels:
         low, high = level.affinity_range
@@ -153,7 +153,7 @@ def test_blend_shows_sources_weights_and_type(blend: PersonalityData) -> None:
     text = " ".join(parsed.text)
     assert "Blend" in text and "(weighted_average)" in text
     assert re.search(r"aurora</span> 70%</li>.*vex</span> 30%</li>", html)
-    assert 'class="lnb-stack"' in html
+    assert 'class="lnbr-stack"' in html
     assert 'title="aurora: 70%"' in html and 'title="vex: 30%"' in html
     assert 'style="width:70.00%"' in html and 'style="width:30.00%"' in html
     for name in PARAMETER_NAMES:
@@ -181,7 +181,7 @@ def test_simple_seed_form_shows_name_description_and_prompt() -> None:
     text = " ".join(parse(html).text)
     assert "helpful" in text and "A helpful AI" in text and "You are helpful.\nBe brief." in text
     assert (
-        'class="lnb-table lnb-params"' not in html and "<table" not in html
+        'class="lnbr-table lnbr-params"' not in html and "<table" not in html
     )  # no definition, no parameter bars
     assert d.personality_text(p) == "helpful\nA helpful AI\nsystem prompt: You are helpful.\n  Be brief."
 
@@ -211,8 +211,8 @@ async def test_conversation_bubbles_roles_timestamps_and_badges(conversation: Co
     parsed = parse(html)
     text = " ".join(parsed.text)
     assert "<script" not in html and ESCAPED in html
-    assert html.count('class="lnb-msg lnb-msg-user"') == 2
-    assert html.count('class="lnb-msg lnb-msg-assistant"') == 2
+    assert html.count('class="lnbr-msg lnbr-msg-user"') == 2
+    assert html.count('class="lnbr-msg lnbr-msg-assistant"') == 2
     assert text.count("user") >= 2 and text.count("assistant") >= 2  # role as text, not colour alone
     assert "Hello!\nI have two lines." in html and "white-space:pre-wrap" in html
     first = conversation.messages[0].timestamp
@@ -223,7 +223,7 @@ async def test_conversation_bubbles_roles_timestamps_and_badges(conversation: Co
     assert f"model {reply_meta['model']}" in text and "finish stop" in text
     assert f"tokens {usage['prompt_tokens']} in / {usage['completion_tokens']} out" in text
     assert "latency " in text and " ms" in text
-    assert html.count('class="lnb-badges"') == 2  # assistant messages only
+    assert html.count('class="lnbr-badges"') == 2  # assistant messages only
     assert "earlier message" not in text
 
 
@@ -255,7 +255,7 @@ def test_long_conversation_renders_only_the_last_200() -> None:
     conv = Conversation(session_id="long", messages=messages)
     html = conv._repr_html_()
     parse(html)
-    assert html.count('class="lnb-msg ') == 200
+    assert html.count('class="lnbr-msg ') == 200
     assert "… 50 earlier messages not shown" in html
     assert "message number 49<" not in html and "message number 50<" in html and "message number 249<" in html
     text = d.conversation_text(conv)
@@ -376,13 +376,13 @@ def test_css_uses_jupyterlab_variables_scoped_and_without_fixed_colours(
         core = without_var_fallbacks(css)
         for prop, value in re.findall(r"(?<![\w-])(color|background(?:-color)?)\s*:\s*([^;}]+)", core):
             assert value.strip().startswith("var(--jp-"), (prop, value)
-        # every selector is scoped by the lnb- prefix
+        # every selector is scoped by the lnbr- prefix
         for block in re.findall(r"<style>(.*?)</style>", html, re.S):
             for selectors in re.findall(r"([^{}]+)\{", block):
                 for selector in selectors.split(","):
-                    assert selector.strip().startswith(".lnb"), selector
+                    assert selector.strip().startswith(".lnbr"), selector
         # the root element carries the class the styles are scoped under
-        assert re.search(r'</style><div class="lnb lnb-\w+">', html)
+        assert re.search(r'</style><div class="lnbr lnbr-\w+">', html)
 
 
 def test_without_var_fallbacks_helper() -> None:

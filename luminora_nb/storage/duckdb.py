@@ -1,7 +1,7 @@
 """DuckDB storage: one embedded database file, the persistent default for notebooks.
 
 ``StorageConfig(storage_type="duckdb", connection_string=PATH)`` — ``PATH`` is the
-database file (default ``luminora.duckdb``; a ``duckdb://`` prefix is accepted;
+database file (default ``luminora_store.duckdb``; a ``duckdb://`` prefix is accepted;
 ``:memory:`` keeps everything in this process). With ``table_name="T"`` (default
 ``luminora_sessions``) the tables are::
 
@@ -78,7 +78,8 @@ __all__ = ["DuckDBStorage"]
 logger = logging.getLogger("luminora_nb.storage")
 
 _T = TypeVar("_T")
-_DEFAULT_PATH = "luminora.duckdb"
+# Not "luminora.duckdb": that is the session log's default file, which other kernels write to.
+_DEFAULT_PATH = "luminora_store.duckdb"
 _INSERT_CHUNK = 500
 
 

@@ -76,7 +76,7 @@ async def test_paths_memory_and_default(tmp_path: Path, monkeypatch: pytest.Monk
     assert DuckDBStorage(config("duckdb://")).path == ":memory:"
     monkeypatch.chdir(tmp_path)
     default = create_storage(StorageConfig(storage_type="duckdb"))
-    assert isinstance(default, DuckDBStorage) and default.path == "luminora.duckdb"
+    assert isinstance(default, DuckDBStorage) and default.path == "luminora_store.duckdb"
 
 
 async def test_without_auto_create_missing_tables_are_named(tmp_path: Path) -> None:
