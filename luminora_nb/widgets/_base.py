@@ -1,0 +1,270 @@
+"""What every luminora_nb widget shares: assets, errors in place, work off the kernel thread.
+
+A widget is a small Python class over :class:`anywidget.AnyWidget`; its browser code is
+an ES module (and a CSS file) in the top-level ``widgets/`` folder of the repository,
+shipped inside the wheel as ``luminora_nb/_static``. State the browser renders lives in
+synced traits; actions (send, stop, rate, ...) arrive as custom messages and are public
+Python methods too, so a test (or a user in the next cell) drives a widget exactly as
+the browser does, with no browser.
+
+Long actions never block the kernel: they run as coroutines on the facade's loop
+thread (:meth:`LuminoraWidget._background`); when they fail, the widget shows a short
+message in place (``error``) and keeps the exception in ``last_error``. Streamed text
+reaches the browser through a :class:`DeltaBatcher`, which coalesces chunks into a few
+messages so a 5,000-chunk reply costs about its own size on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anywidget
+import traitlets
+
+from ..errors import LuminoraError
+
+if TYPE_CHECKING:
+    from ..sync import Luminora
+
+__all__ = ["DeltaBatcher", "LuminoraWidget", "asset_text", "friendly_error"]
+
+T = TypeVar("T")
+logger = logging.getLogger("luminora_nb.widgets")
+
+_MAX_ERROR_CHARS = 300
+
+
+def _asset_dirs() -> list[Path]:
+    dirs = []
+    packaged = resources.files("luminora_nb") / "_static"
+    if packaged.is_dir():  # an installed wheel
+        dirs.append(Path(str(packaged)))
+    dirs.append(Path(__file__).resolve().parents[2] / "widgets")  # a source checkout
+    return dirs
+
+
+@cache
+def asset_text(name: str) -> str:
+    """The text of a browser asset (``chat.js``, ``base.css``, ...).
+
+    Raises:
+        FileNotFoundError: the asset is in neither the wheel nor the source tree.
+
+    Example:
+        >>> "export default" in asset_text("chat.js")
+        True
+    """
+    for folder in _asset_dirs():
+        path = folder / name
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    searched = ", ".join(str(d) for d in _asset_dirs())
+    raise FileNotFoundError(f"widget asset {name!r} not found in {searched}; reinstall luminora_nb")
+
+
+def friendly_error(exc: BaseException) -> str:
+    """A short, one-paragraph message for showing ``exc`` inside a widget.
+
+    Our own errors already say what to do; anything else is named by its type.
+
+    Example:
+        >>> from luminora_nb.errors import PersonalityError
+        >>> friendly_error(PersonalityError("unknown personality 'x'"))
+        "unknown personality 'x'"
+    """
+    if isinstance(exc, asyncio.CancelledError | concurrent.futures.CancelledError):
+        return "cancelled"
+    text = str(exc).strip() or type(exc).__name__
+    if not isinstance(exc, LuminoraError):
+        text = f"{type(exc).__name__}: {text}"
+    first = text.splitlines()[0] if text else text
+    return first if len(first) <= _MAX_ERROR_CHARS else first[: _MAX_ERROR_CHARS - 1] + "…"
+
+
+class LuminoraWidget(anywidget.AnyWidget):
+    """Base of the luminora_nb widgets.
+
+    Traits shared with the browser: ``error`` (a short message shown in red inside the
+    widget, empty when all is well) and ``busy`` (an action runs; the widget shows a
+    spinner and offers to stop it). ``last_error`` holds the full exception.
+    """
+
+    error = traitlets.Unicode("").tag(sync=True)
+    busy = traitlets.Bool(False).tag(sync=True)
+
+    def __init__(self, lum: Luminora, **kwargs: Any) -> None:
+        from ..sync import Luminora
+
+        if not isinstance(lum, Luminora):
+            raise LuminoraError(
+                f"{type(self).__name__} needs a Luminora facade as its first argument "
+                f"(got {type(lum).__name__}); create one with `lum = Luminora()`"
+            )
+        super().__init__(**kwargs)
+        self.lum = lum
+        self.last_error: BaseException | None = None
+        # each running action and an event set once its outcome is shown (busy, error)
+        self._tasks: dict[concurrent.futures.Future[Any], threading.Event] = {}
+
+    # -- errors ---------------------------------------------------------------------
+    def _fail(self, exc: BaseException) -> None:
+        self.last_error = exc
+        self.error = friendly_error(exc)
+
+    def clear_error(self) -> None:
+        """Hide the error message (the exception stays in ``last_error``)."""
+        self.error = ""
+
+    # -- background work ------------------------------------------------------------
+    def _background(
+        self,
+        coro: Coroutine[Any, Any, T],
+        *,
+        on_done: Callable[[T], None] | None = None,
+        busy: bool = True,
+    ) -> concurrent.futures.Future[T]:
+        """Run ``coro`` on the facade's loop; failures land in ``error``/``last_error``."""
+        if busy:
+            self.busy = True
+        self.error = ""
+        future = self.lum.submit(coro)
+        settled = self._tasks[future] = threading.Event()
+
+        def finished(done: concurrent.futures.Future[T]) -> None:
+            try:
+                if busy and not any(not t.done() for t in self._tasks if t is not done):
+                    self.busy = False
+                if done.cancelled():
+                    return
+                exc = done.exception()
+                if exc is not None:
+                    self._fail(exc)
+                    return
+                if on_done is not None:
+                    try:
+                        on_done(done.result())
+                    except Exception as callback_exc:  # shown in place, never a traceback flood
+                        logger.debug("widget callback failed", exc_info=True)
+                        self._fail(callback_exc)
+            finally:
+                # wait() returns only now: a future wakes its waiters before its callbacks run
+                self._tasks.pop(done, None)
+                settled.set()
+
+        future.add_done_callback(finished)
+        return future
+
+    def wait(self, timeout: float | None = 30.0) -> None:
+        """Block until the widget's running actions are done (for scripts and tests).
+
+        Raises:
+            LuminoraError: they did not finish within ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            pending = list(self._tasks.values())  # actions started meanwhile are waited for too
+            if not pending:
+                return
+            for settled in pending:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not settled.wait(left):
+                    raise LuminoraError(f"{type(self).__name__}: actions still running after {timeout} s")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        # ipywidgets would cut the text form at 110 characters; ours is meant to be read.
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        data["text/plain"] = self._text()
+        return data, metadata
+
+    def _text(self) -> str:
+        """The plain-text form (nbconvert, GitHub previews, terminals)."""
+        return f"<{type(self).__name__}>"
+
+    def __repr__(self) -> str:
+        return self._text()
+
+
+class DeltaBatcher:
+    """Coalesces streamed text into few front-end messages.
+
+    ``add`` is called for every chunk on the facade's loop thread; text goes out at
+    most every ``interval`` seconds (or when ``max_chars`` pile up), and ``finish``
+    sends the rest with the final fields. Each message is ``{"type": kind, "id": ...,
+    "text": ...}`` plus extras.
+
+    Example:
+        >>> sent = []
+        >>> batcher = DeltaBatcher(sent.append, kind="delta", message_id="m1", interval=60)
+        >>> for word in ["a ", "b ", "c"]:
+        ...     batcher.add(word)
+        >>> batcher.finish(finish_reason="stop")
+        >>> sent
+        [{'type': 'delta', 'id': 'm1', 'text': 'a b c', 'final': True, 'finish_reason': 'stop'}]
+    """
+
+    def __init__(
+        self,
+        send: Callable[[dict[str, Any]], None],
+        *,
+        kind: str,
+        message_id: str,
+        interval: float = 0.05,
+        max_chars: int = 8192,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self._send = send
+        self._kind = kind
+        self._id = message_id
+        self._interval = interval
+        self._max_chars = max_chars
+        self._extra = extra or {}
+        self._parts: list[str] = []
+        self._size = 0
+        self._last = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, text: str) -> None:
+        """Queue ``text``; sends when the interval has passed or enough has piled up."""
+        if not text:
+            return
+        self._parts.append(text)
+        self._size += len(text)
+        now = time.monotonic()
+        if self._size >= self._max_chars or now - self._last >= self._interval:
+            self.flush()
+        elif self._timer is None:
+            # A stalled stream still shows what it has within one interval.
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._timer = loop.call_later(self._interval, self.flush)
+
+    def flush(self, **fields: Any) -> None:
+        """Send what is queued now (with ``fields``), if anything is."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._parts and not fields:
+            return
+        message = {"type": self._kind, "id": self._id, "text": "".join(self._parts), **self._extra, **fields}
+        self._parts.clear()
+        self._size = 0
+        self._last = time.monotonic()
+        self._send(message)
+
+    def finish(self, **fields: Any) -> None:
+        """Send the rest with ``final: True`` and ``fields`` (finish reason, usage, ...)."""
+        self.flush(final=True, **fields)
