@@ -10,12 +10,19 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing system packages: ${missing[*]}"
     apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
   fi
   # The servers are installed now: their tests must run, not skip.
   export LUMINORA_REQUIRE_SERVERS="${LUMINORA_REQUIRE_SERVERS:-1}"
+fi
+# Where Chromium is installed the browser test (tests/test_browser.py) must run, not skip:
+# a browser that will not start fails the suite. Playwright drives this Chromium; never
+# `playwright install`.
+if command -v chromium >/dev/null 2>&1; then
+  export LUMINORA_REQUIRE_BROWSER="${LUMINORA_REQUIRE_BROWSER:-1}"
 fi
 
 PY="${PYTHON:-python3}"

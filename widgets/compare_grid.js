@@ -119,7 +119,7 @@ export default {
       const parts = [
         `${num(t.mean_tokens, 1)} tok avg`,
         `p50 ${ms(t.p50_latency_ms)}`,
-        `\u{1F44D} ${t.up || 0} \u00B7 \u{1F44E} ${t.down || 0}`,
+        `\u25B2 ${t.up || 0} up \u00B7 \u25BC ${t.down || 0} down`,
       ];
       if (t.errors) parts.push(`${t.errors} error${t.errors === 1 ? "" : "s"}`);
       return parts.join(" \u00B7 ");
@@ -246,8 +246,8 @@ export default {
     function buildCell(td, k) {
       const body = h("div", "lnb-cg-body");
       const actions = h("div", "lnb-cg-actions");
-      const up = button("\u{1F44D}", "lnb-cg-rate", "Rate up");
-      const down = button("\u{1F44E}", "lnb-cg-rate", "Rate down");
+      const up = button("\u25B2 +1", "lnb-cg-rate", "Rate up");
+      const down = button("\u25BC \u22121", "lnb-cg-rate", "Rate down");
       const note = document.createElement("input");
       note.type = "text";
       note.className = "lnb-cg-note";
