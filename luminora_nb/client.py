@@ -683,8 +683,9 @@ class LuminoraCoreClient:
                 logger.exception("turn extension %r failed after turn %d", extension, turn.turn_index)
                 await self._publish_failure(sess, exc, "memory")
         if self.events.has_subscribers:
+            # Built from our own validated values on every turn: construct, don't re-validate.
             await self.events.publish(
-                TurnCompleted(
+                TurnCompleted.model_construct(
                     session_id=sess.session_id,
                     timestamp=reply.timestamp,
                     personality_name=sess.personality.name,
@@ -871,7 +872,7 @@ class LuminoraCoreClient:
     async def _publish_started(self, sess: _Session, turn: TurnState, *, streamed: bool) -> None:
         if self.events.has_subscribers:
             await self.events.publish(
-                TurnStarted(
+                TurnStarted.model_construct(
                     session_id=sess.session_id,
                     personality_name=sess.personality.name,
                     user_message=turn.user_message,
