@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._kernel import enable_asyncio_run as _enable_asyncio_run
 from .errors import (
     LuminoraError,
     PersonalityError,
@@ -125,3 +126,22 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext luminora_nb``: registers the ``%%luminora`` magics (:mod:`luminora_nb.magics`)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext luminora_nb``: closes the magics' facade and removes the magics."""
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+# In the main thread of a running Jupyter kernel, let the reference's
+# `asyncio.run(example())` work in a cell; a no-op anywhere else (see luminora_nb._kernel).
+_enable_asyncio_run()
