@@ -31,8 +31,8 @@ PY="${PYTHON:-python3}"
 # llama-cpp-python compiles once (about 200 s); pip caches the wheel afterwards.
 CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,llm-server]'
 
-echo "== ruff"; .venv/bin/ruff check luminora_nb luminoracore luminoracore_sdk tests benchmarks
-.venv/bin/ruff format --check luminora_nb luminoracore luminoracore_sdk tests benchmarks
+echo "== ruff"; .venv/bin/ruff check conftest.py luminora_nb luminoracore luminoracore_sdk tests benchmarks
+.venv/bin/ruff format --check conftest.py luminora_nb luminoracore luminoracore_sdk tests benchmarks
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"
 # The real llama.cpp test must run here, not skip: a broken install fails the suite.
