@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
-from .errors import LuminoraError, PersonalityError, ProviderError, SessionError, StorageError
+from .errors import LuminoraError, PersonalityError, SessionError, StorageError
 from .events import (
     BlendCreated,
     Event,
@@ -404,13 +404,7 @@ class LuminoraCoreClient:
     ) -> ProviderConfig:
         if value is None:
             value = config.provider_config or self.default_provider
-        if isinstance(value, ProviderConfig):
-            return value
-        try:
-            return ProviderConfig.model_validate(dict(value))
-        except (ValidationError, TypeError, ValueError) as exc:
-            detail = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            raise ProviderError(f"invalid provider_config: {detail}") from None
+        return ProviderConfig.coerce(value)
 
     async def resume_session(
         self, session_id: str, provider_config: ProviderConfig | Mapping[str, Any] | None = None

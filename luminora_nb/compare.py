@@ -72,9 +72,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from pydantic import ValidationError
-
-from .errors import LuminoraError, PersonalityError, ProviderError, SessionError
+from .errors import LuminoraError, PersonalityError, SessionError
 from .types.personality import PersonalityData, normalise_weights
 from .types.provider import ProviderConfig
 
@@ -683,20 +681,7 @@ async def _register(client: LuminoraCoreClient, specs: Sequence[_Spec]) -> None:
 def _provider(
     value: ProviderConfig | Mapping[str, Any] | str | None, default: ProviderConfig
 ) -> ProviderConfig:
-    if value is None:
-        return default
-    if isinstance(value, ProviderConfig):
-        return value
-    if isinstance(value, str):
-        value = {"name": value}
-    if not isinstance(value, Mapping):
-        raise ProviderError(
-            f"provider must be a ProviderConfig, a dict or a provider name, got {type(value).__name__}"
-        )
-    try:
-        return ProviderConfig.model_validate(dict(value))
-    except ValidationError as exc:
-        raise ProviderError(f"invalid provider: {exc.errors(include_url=False)[0]['msg']}") from None
+    return default if value is None else ProviderConfig.coerce(value)
 
 
 async def _check_provider(config: ProviderConfig) -> None:

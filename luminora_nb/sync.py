@@ -67,11 +67,7 @@ _live: weakref.WeakSet[Luminora] = weakref.WeakSet()
 
 
 def _provider(value: ProviderConfig | Mapping[str, Any] | str | None) -> ProviderConfig | None:
-    if value is None or isinstance(value, ProviderConfig):
-        return value
-    if isinstance(value, str):
-        return ProviderConfig(name=value)
-    return ProviderConfig.model_validate(dict(value))
+    return None if value is None else ProviderConfig.coerce(value)
 
 
 def _storage(value: StorageConfig | Mapping[str, Any] | str | None) -> StorageConfig:

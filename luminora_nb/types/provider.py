@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
-from pydantic import Field, field_serializer, field_validator
+from pydantic import Field, ValidationError, field_serializer, field_validator
 
+from ..errors import ProviderError
 from ._base import Model, SecretHoldingModel, mask_secrets, redact_url, scrub_secrets
 
 __all__ = ["ChatMessage", "ChatResponse", "FinishReason", "ProviderConfig", "Usage"]
@@ -57,6 +58,32 @@ class ProviderConfig(SecretHoldingModel):
             elif key == "base_url" and isinstance(value, str):
                 value = redact_url(value)
             yield key, value
+
+    @classmethod
+    def coerce(cls, value: ProviderConfig | Mapping[str, Any] | str) -> ProviderConfig:
+        """A :class:`ProviderConfig` from itself, a dict, or a provider name.
+
+        Raises:
+            ProviderError: the value is none of these, or the dict is invalid.
+
+        Example:
+            >>> ProviderConfig.coerce("openai").name, ProviderConfig.coerce({"name": "llama"}).name
+            ('openai', 'llama')
+        """
+        if isinstance(value, ProviderConfig):
+            return value
+        if isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, Mapping):
+            raise ProviderError(
+                f"a provider is a ProviderConfig, a dict or a provider name, not {type(value).__name__}"
+            )
+        try:
+            return cls.model_validate(dict(value))
+        except ValidationError as exc:
+            raise ProviderError(
+                f"invalid provider_config: {exc.errors(include_url=False)[0]['msg']}"
+            ) from None
 
     @property
     def has_api_key(self) -> bool:

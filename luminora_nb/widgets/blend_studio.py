@@ -206,16 +206,6 @@ def _check_name(name: object, sources: Sequence[str]) -> str | None:
     return None
 
 
-def _provider_config(value: ProviderConfig | Mapping[str, Any] | str | None) -> ProviderConfig:
-    if value is None:
-        return ProviderConfig(name="offline")
-    if isinstance(value, ProviderConfig):
-        return value
-    if isinstance(value, str):
-        return ProviderConfig(name=value)
-    return ProviderConfig.model_validate(dict(value))
-
-
 # --------------------------------------------------------------------------- try-it runs
 
 
@@ -333,7 +323,7 @@ class BlendStudio(LuminoraWidget):
             "blend_name": self._initial_name(names, name, problems),
         }
         try:
-            self._provider = _provider_config(provider)
+            self._provider = ProviderConfig.coerce(provider if provider is not None else "offline")
         except Exception as exc:
             problems.append(LuminoraError(f"invalid provider for the try-it box: {friendly_error(exc)}"))
             self._provider = ProviderConfig(name="offline")

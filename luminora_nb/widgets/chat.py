@@ -197,14 +197,6 @@ class _Turn:
     settled: bool = False
 
 
-def _provider_config(value: ProviderConfig | Mapping[str, Any] | str | None) -> ProviderConfig | None:
-    if value is None or isinstance(value, ProviderConfig):
-        return value
-    if isinstance(value, str):
-        return ProviderConfig(name=value)
-    return ProviderConfig.model_validate(dict(value))
-
-
 def _shown_name(personality: PersonalityData | None, fallback: str) -> str:
     """The name a person reads: ``name_override``, else the persona's own name, else the key."""
     if personality is None:
@@ -353,7 +345,7 @@ class ChatWidget(LuminoraWidget):
                 f"ChatWidget needs exactly one of session_id (continue a stored session) or "
                 f"personality=... (start a new one); got {which}"
             )
-        config = _provider_config(provider)
+        config = None if provider is None else ProviderConfig.coerce(provider)
         if session_id is not None:
             self._open_stored(session_id, config)
             return
