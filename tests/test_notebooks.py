@@ -317,6 +317,20 @@ def test_binder_environment_runs_the_quickstart(tmp_path: Path) -> None:
         timeout=60,
     ).stdout.split()
     assert Path(where[0]).is_relative_to(venv), where
+    # The widgets' browser code ships inside the wheel and is found there, not in this checkout.
+    assets = _run(
+        [
+            str(python),
+            "-c",
+            "from luminora_nb.widgets._base import _asset_dirs, asset_text; "
+            "print(_asset_dirs()[0]); print(len(asset_text('chat.js')), len(asset_text('base.css')))",
+        ],
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    ).stdout.split()
+    assert Path(assets[0]).is_relative_to(venv) and Path(assets[0]).name == "_static", assets
+    assert int(assets[1]) > 1000 and int(assets[2]) > 100, assets
     specs = json.loads(
         _run(
             [str(python), "-m", "jupyter", "kernelspec", "list", "--json"], env=env, cwd=tmp_path, timeout=60
