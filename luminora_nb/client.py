@@ -679,7 +679,7 @@ class LuminoraCoreClient:
         if self.events.has_subscribers:
             # Built from our own validated values on every turn: construct, don't re-validate.
             await self.events.publish(
-                TurnCompleted.model_construct(
+                TurnCompleted.trusted(
                     session_id=sess.session_id,
                     timestamp=reply.timestamp,
                     personality_name=sess.personality.name,
@@ -866,8 +866,9 @@ class LuminoraCoreClient:
     async def _publish_started(self, sess: _Session, turn: TurnState, *, streamed: bool) -> None:
         if self.events.has_subscribers:
             await self.events.publish(
-                TurnStarted.model_construct(
+                TurnStarted.trusted(
                     session_id=sess.session_id,
+                    timestamp=utcnow(),
                     personality_name=sess.personality.name,
                     user_message=turn.user_message,
                     streamed=streamed,

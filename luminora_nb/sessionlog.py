@@ -316,14 +316,6 @@ def _payload(event: Event) -> str:
         return json.dumps(_finite(record), ensure_ascii=False, allow_nan=False, default=str)
 
 
-def _fast_payload(event: Event) -> str:
-    """Payload of a turn event via pydantic's Rust JSON (no dict, no Python ``json``).
-
-    Turn events hold no credential-named keys; their provider name is cleaned before.
-    """
-    return '{"type":"' + event.type + '",' + event.model_dump_json()[1:]
-
-
 # --------------------------------------------------------------------------- frames
 
 # column kinds -> Arrow types (built lazily) and pandas conversions
@@ -424,6 +416,8 @@ _TURN_FIELDS = attrgetter(
     "mood",
 )
 _USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+_STARTED_FIELDS = attrgetter("timestamp", "session_id", "personality_name", "user_message", "streamed")
+_TURN_COMPLETED, _TURN_STARTED = "turn_completed", "turn_started"  # tags of buffered turn tuples
 
 
 def _iso(column: str) -> str:
@@ -444,6 +438,12 @@ _TURN_PAYLOAD = (
     "'streamed', streamed, "
     "'turn_index', turn_index, 'affinity_points', affinity_points, "
     "'relationship_level', relationship_level, 'mood', mood)"
+)
+# ... and of a TurnStarted (same keys and order as TurnStarted.to_record()).
+_STARTED_PAYLOAD = (
+    "json_object('type', 'turn_started', 'session_id', session_id, 'timestamp', "
+    + _iso("ts")
+    + ", 'personality_name', personality, 'user_message', user_message, 'streamed', streamed)"
 )
 _COMMON = "streamed, personality, provider, model, user_id, $host AS host, $pid AS pid"
 
@@ -475,6 +475,11 @@ def _statements(frames: set[str]) -> list[str]:
         parts.append(
             f"SELECT pos, ts, 'turn_completed' AS type, session_id, {_TURN_PAYLOAD} AS payload "
             "FROM _luminora_turns"
+        )
+    if "started" in frames:
+        parts.append(
+            f"SELECT pos, ts, 'turn_started' AS type, session_id, {_STARTED_PAYLOAD} AS payload "
+            "FROM _luminora_started"
         )
     if parts:
         # in the order the events were published
@@ -511,15 +516,23 @@ def _usage(usages: Sequence[Any], key: str) -> list[Any]:
 
 def _usage_json(usage: Any) -> str | None:
     """``None`` for the usual three token counts (DuckDB builds them), else the dict as JSON."""
-    if type(usage) is dict and len(usage) == 3 and all(type(usage.get(k)) is int for k in _USAGE_KEYS):
+    if (
+        type(usage) is dict
+        and len(usage) == 3
+        and type(usage.get("prompt_tokens")) is int
+        and type(usage.get("completion_tokens")) is int
+        and type(usage.get("total_tokens")) is int
+    ):
         return None
     return _json_or_none(usage if isinstance(usage, dict) else {})
 
 
 def _build(events: Sequence[Any]) -> _Batch:
     """Columns of every table for ``events``; serialisation happens here, never in ``record``."""
-    turns: list[TurnCompleted] = []
+    turns: list[tuple[Any, ...]] = []
     turn_pos: list[int] = []
+    starts: list[tuple[Any, ...]] = []
+    start_pos: list[int] = []
     ev_pos: list[int] = []
     ev_ts: list[Any] = []
     ev_type: list[str] = []
@@ -530,24 +543,31 @@ def _build(events: Sequence[Any]) -> _Batch:
     skipped: list[tuple[str, str]] = []
     for pos, event in enumerate(events):
         cls = type(event)
-        if cls is TurnCompleted:  # the bulk: its rows and payload are built by DuckDB
-            turns.append(event)
+        if cls is tuple:  # a turn's event, recorded as its values (see SessionLog.record)
+            kind, values = event
+            if kind is _TURN_COMPLETED:  # the bulk: its rows and payload are built by DuckDB
+                turns.append(values)
+                turn_pos.append(pos)
+            else:  # one per turn too: its payload is built by DuckDB as well
+                starts.append(values)
+                start_pos.append(pos)
+            continue
+        if cls is TurnCompleted:  # recorded before this version of record(), or by hand
+            turns.append(_TURN_FIELDS(event))
             turn_pos.append(pos)
+            continue
+        if cls is TurnStarted:
+            starts.append(_STARTED_FIELDS(event))
+            start_pos.append(pos)
             continue
         if not isinstance(event, Event):
             continue
         try:
-            if cls is TurnStarted:  # one per turn too; no credential-like fields
-                try:
-                    payload = _fast_payload(event)
-                except Exception:  # e.g. a lone surrogate: the careful way
-                    payload = _payload(event)
-            else:
-                payload = _payload(event)
-                if cls is SessionCreated:
-                    sessions.append(event)  # type: ignore[arg-type]
-                elif cls is BlendCreated:
-                    blends.append(event)  # type: ignore[arg-type]
+            payload = _payload(event)
+            if cls is SessionCreated:
+                sessions.append(event)  # type: ignore[arg-type]
+            elif cls is BlendCreated:
+                blends.append(event)  # type: ignore[arg-type]
         except Exception as exc:
             skipped.append((getattr(event, "type", cls.__name__), f"{type(exc).__name__}: {exc}"))
             continue
@@ -559,7 +579,7 @@ def _build(events: Sequence[Any]) -> _Batch:
 
     frames: dict[str, _Columns] = {}
     if turns:
-        columns = tuple(zip(*map(_TURN_FIELDS, turns), strict=True))
+        columns = tuple(zip(*turns, strict=True))
         ts, user_ts, sid, index, user_msg, reply, usage, latency, finish, streamed = columns[:10]
         persona, prov, model, uid, points, level, mood = columns[10:]
         clean = {p: _clean_url(p) if isinstance(p, str) else p for p in set(prov)}
@@ -585,6 +605,16 @@ def _build(events: Sequence[Any]) -> _Batch:
             "affinity_points": ("int", points),
             "relationship_level": ("str", level),
             "mood": ("str", mood),
+        }
+    if starts:
+        ts, sid, persona, user_msg, streamed = zip(*starts, strict=True)
+        frames["started"] = {
+            "pos": ("int", start_pos),
+            "ts": ("ts", ts),
+            "session_id": ("str", sid),
+            "personality": ("str", persona),
+            "user_message": ("str", user_msg),
+            "streamed": ("bool", streamed),
         }
     if sessions:
         infos = [s.blend if isinstance(s.blend, dict) else None for s in sessions]
@@ -894,8 +924,17 @@ class SessionLog:
     def record(self, event: Event) -> None:
         """Buffer ``event`` for the next flush. Cheap, thread-safe, never raises."""
         try:
+            # The two events of every turn are kept as plain tuples of their values:
+            # thousands of buffered models would make every garbage collection of the
+            # process walk them (measured: more than the rest of the log together).
+            cls = type(event)
+            item: Any = event
+            if cls is TurnCompleted:
+                item = (_TURN_COMPLETED, _TURN_FIELDS(event))
+            elif cls is TurnStarted:
+                item = (_TURN_STARTED, _STARTED_FIELDS(event))
             with self._lock:
-                self._buffer.append(event)
+                self._buffer.append(item)
             if self._thread is None:
                 self._start_flusher()
         except Exception:  # pragma: no cover - appending cannot fail short of memory
@@ -1042,6 +1081,9 @@ class SessionLog:
         with _path_lock(self._key):
             con = _connect(self.path, read_only=False, timeout=self.lock_timeout, on_retry=self._retried)
             try:
+                # A batch of a second's turns needs no parallelism, and a second DuckDB
+                # thread would compete with the chat turns for the machine's cores.
+                con.execute("SET threads TO 1")
                 con.execute("BEGIN TRANSACTION")
                 try:
                     _migrate(con, self.path)
