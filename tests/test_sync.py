@@ -350,3 +350,22 @@ def test_a_shared_log_object_is_flushed_not_closed(tmp_path: Path) -> None:
     assert sorted(log.sessions()["personality"]) == ["aurora", "vex"]
     assert len(log.messages()) == 4
     log.close()
+
+
+def test_who_runs_the_loop(lum: Luminora) -> None:
+    """The calling thread drives the loop itself when it can; else the daemon thread does."""
+
+    async def where() -> int:
+        return threading.get_ident()
+
+    assert lum.run(where()) == threading.get_ident()  # a script: no hand-over
+
+    async def from_inside_another_loop() -> int:
+        return lum.run(where())  # this thread already runs a loop (as a kernel's does)
+
+    daemon = asyncio.run(from_inside_another_loop())
+    assert daemon != threading.get_ident()
+    assert lum._loop._thread.ident == daemon
+    with ThreadPoolExecutor(1) as pool:  # any thread without a loop of its own drives it
+        worker = pool.submit(lambda: (threading.get_ident(), lum.run(where()))).result()
+    assert worker[0] == worker[1]
