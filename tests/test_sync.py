@@ -366,6 +366,9 @@ def test_who_runs_the_loop(lum: Luminora) -> None:
     daemon = asyncio.run(from_inside_another_loop())
     assert daemon != threading.get_ident()
     assert lum._loop._thread.ident == daemon
+    deadline = time.monotonic() + 10
+    while lum._loop._driver.locked() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the daemon thread goes back to sleep once the loop is idle
     with ThreadPoolExecutor(1) as pool:  # any thread without a loop of its own drives it
         worker = pool.submit(lambda: (threading.get_ident(), lum.run(where()))).result()
     assert worker[0] == worker[1]
