@@ -30,10 +30,7 @@ from .types.relationship import AffinityDict
 
 __all__ = ["LuminoraCoreClientV11"]
 
-_PENDING = (
-    "is part of the v1.1 memory, snapshot and analytics work that is not built yet "
-    "(the issue after #2-#4: v1.1 memory and affinity, snapshots and analytics)"
-)
+_PENDING = "is not available in this version of luminora_nb yet"
 
 
 class LuminoraCoreClientV11:

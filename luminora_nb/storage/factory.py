@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 
+from ..errors import StorageError
 from ..types.session import StorageConfig, StorageType
 from .base import Storage
 
@@ -31,11 +32,11 @@ def create_storage(config: StorageConfig | None = None) -> Storage:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            raise NotImplementedError(
-                f"the {config.storage_type.value!r} storage backend is not built yet "
-                "(issue #4, storage backends); use StorageConfig(storage_type='memory') meanwhile"
-            ) from None
-        raise
+        # The backend's driver (redis, asyncpg, pymongo, duckdb) is an optional extra.
+        kind = config.storage_type.value
+        raise StorageError(
+            f"the {kind!r} storage backend needs the {exc.name!r} package: "
+            f"pip install 'luminora_nb[{kind}]'"
+        ) from None
     backend: type[Storage] = getattr(module, class_name)
     return backend(config)
