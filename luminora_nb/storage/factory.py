@@ -35,8 +35,7 @@ def create_storage(config: StorageConfig | None = None) -> Storage:
         # The backend's driver (redis, asyncpg, pymongo, duckdb) is an optional extra.
         kind = config.storage_type.value
         raise StorageError(
-            f"the {kind!r} storage backend needs the {exc.name!r} package: "
-            f"pip install 'luminora_nb[{kind}]'"
+            f"the {kind!r} storage backend needs the {exc.name!r} package: pip install 'luminora_nb[{kind}]'"
         ) from None
     backend: type[Storage] = getattr(module, class_name)
     return backend(config)
