@@ -19,21 +19,18 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .errors import LuminoraError, PersonalityError, SessionError, StorageError
+from .errors import PersonalityError, SessionError
 from .events import (
     BlendCreated,
     Event,
@@ -41,27 +38,22 @@ from .events import (
     SessionCreated,
     SessionDeleted,
     SessionExpired,
-    TurnCompleted,
-    TurnFailed,
-    TurnStarted,
 )
 from .personality.blend import blend_personalities as _blend
 from .personality.blend import blend_recipe
-from .personality.compile import compile_prompt, effective_parameters
 from .personality.library import builtin_names, get_builtin
-from .personality.validate import definition_for, parse_personality
-from .providers.base import GENERATION_PARAMETERS, ChatRequest, Provider
+from .personality.validate import parse_personality
+from .providers.base import Provider
 from .providers.registry import create_provider
 from .storage.base import Storage
 from .storage.factory import create_storage
-from .turns import TurnExtension, TurnState
+from .turns import LiveSession, Turn, TurnExtension, turn_options
 from .types._base import utcnow
 from .types.personality import PersonalityBlend, PersonalityData
 from .types.provider import ChatMessage, ChatResponse, ProviderConfig
 from .types.session import (
     Conversation,
     MemoryConfig,
-    Message,
     MessageRole,
     SessionConfig,
     SessionRecord,
@@ -75,36 +67,6 @@ if TYPE_CHECKING:
 __all__ = ["LuminoraCoreClient"]
 
 logger = logging.getLogger("luminora_nb.client")
-
-_TURN_OPTIONS = frozenset(GENERATION_PARAMETERS) | {"metadata"}
-
-
-@dataclass
-class _Session:
-    """A live session: its record, provider and the state of its turns."""
-
-    record: SessionRecord
-    personality: PersonalityData
-    provider: Provider
-    history: list[ChatMessage]
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    unsaved: list[Message] = field(default_factory=list)
-    memory_keys: list[str] = field(default_factory=list)
-    turn_index: int = -1
-    inflight: asyncio.Future[None] | None = None
-    # A running stream: the task iterating it, whether it waits on the provider, and
-    # whether stop_stream asked it to finish early.
-    stream_task: asyncio.Task[Any] | None = None
-    awaiting_chunk: bool = False
-    stop_requested: bool = False
-
-    def __post_init__(self) -> None:
-        if self.turn_index < 0:
-            self.turn_index = sum(1 for m in self.history if m.role == "user")
-
-    @property
-    def session_id(self) -> str:
-        return self.record.session_id
 
 
 def _check_session_id(session_id: object) -> None:
@@ -142,6 +104,9 @@ class LuminoraCoreClient:
         session_log: Log every session, turn and event to DuckDB: a
             :class:`~luminora_nb.sessionlog.SessionLog`, or the path of its file (the
             client then owns the log and closes it in :meth:`cleanup`).
+        clock: The current time as an aware UTC ``datetime`` (default: the system
+            clock): message times, session activity and expiry. Tests pass a fake one to
+            expire sessions without waiting.
 
     Example:
         >>> from luminora_nb.types import StorageConfig, MemoryConfig
@@ -157,14 +122,16 @@ class LuminoraCoreClient:
         storage: Storage | None = None,
         default_provider: ProviderConfig | None = None,
         session_log: SessionLog | str | os.PathLike[str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.storage_config = storage_config or (storage.config if storage else StorageConfig())
         self.memory_config = memory_config or MemoryConfig()
         self.storage: Storage = storage or create_storage(self.storage_config)
         self.default_provider = default_provider or ProviderConfig(name="offline")
         self.events = EventBus()
+        self.clock = clock
         self._personalities: dict[str, PersonalityData] = {}
-        self._sessions: dict[str, _Session] = {}
+        self._sessions: dict[str, LiveSession] = {}
         self._providers: dict[str, Provider] = {}
         self._extensions: list[TurnExtension] = []
         self._initialized = False
@@ -352,7 +319,7 @@ class LuminoraCoreClient:
         sid = session_id or config.session_id or f"sess_{uuid.uuid4().hex}"
         if sid in self._sessions or await self.storage.load_session(sid) is not None:
             raise SessionError(f"session id {sid!r} is already in use; omit session_id to get a fresh one")
-        now = utcnow()
+        now = self.clock()
         config = config.model_copy(
             update={
                 "session_id": sid,
@@ -376,7 +343,9 @@ class LuminoraCoreClient:
             last_active=now,
         )
         await self.storage.save_session(record)
-        self._sessions[sid] = _Session(record=record, personality=personality, provider=provider, history=[])
+        self._sessions[sid] = LiveSession(
+            record=record, personality=personality, provider=provider, history=[]
+        )
         await self._publish(
             SessionCreated(
                 session_id=sid,
@@ -433,7 +402,7 @@ class LuminoraCoreClient:
 
     async def _load_live(
         self, session_id: str, provider_config: ProviderConfig | Mapping[str, Any] | None
-    ) -> _Session:
+    ) -> LiveSession:
         record = await self.storage.load_session(session_id)
         if record is None:
             raise SessionError(f"unknown session {session_id!r}; list stored sessions with list_sessions()")
@@ -450,7 +419,7 @@ class LuminoraCoreClient:
             for m in record.conversation.messages
             if m.role is not MessageRole.SYSTEM
         ]
-        sess = self._sessions[session_id] = _Session(
+        sess = self._sessions[session_id] = LiveSession(
             record=record,
             personality=record.personality,
             provider=provider,
@@ -473,13 +442,13 @@ class LuminoraCoreClient:
 
     def _check_not_expired(self, record: SessionRecord) -> None:
         timeout = record.session_config.timeout
-        if timeout and utcnow() - record.last_active > timedelta(seconds=timeout):
+        if timeout and self.clock() - record.last_active > timedelta(seconds=timeout):
             raise SessionError(
                 f"session {record.session_id!r} expired after {timeout} s without activity; "
                 "create a new session (its history is still readable with get_conversation)"
             )
 
-    async def _session(self, session_id: str) -> _Session:
+    async def _session(self, session_id: str) -> LiveSession:
         await self._ready()
         sess = self._sessions.get(session_id) if isinstance(session_id, str) else None
         if sess is None:
@@ -538,173 +507,18 @@ class LuminoraCoreClient:
         return record.conversation if record is not None else None
 
     # -- turns --------------------------------------------------------------------------
-    def _turn_options(self, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown = sorted(set(kwargs) - _TURN_OPTIONS)
-        if unknown:
-            raise SessionError(f"unknown message option(s) {unknown}; accepted: {sorted(_TURN_OPTIONS)}")
-        params = {k: v for k, v in kwargs.items() if k in GENERATION_PARAMETERS and v is not None}
-        metadata = dict(kwargs.get("metadata") or {})
-        return params, metadata
-
-    async def _prepare(
-        self, sess: _Session, message: str, params: dict[str, Any]
-    ) -> tuple[TurnState, ChatRequest]:
-        if not isinstance(message, str) or not message.strip():
-            raise SessionError("message must be a non-empty string")
-        record = sess.record
-        turn = TurnState(
-            session_id=sess.session_id,
-            user_id=record.user_id,
-            personality=sess.personality,
-            user_message=message,
-            turn_index=sess.turn_index,
+    def _turn(self, sess: LiveSession, message: str, kwargs: Mapping[str, Any]) -> Turn:
+        params, metadata = turn_options(kwargs)
+        return Turn(
+            sess,
+            message,
+            params,
+            metadata,
+            storage=self.storage,
+            events=self.events,
+            extensions=self._extensions,
+            clock=self.clock,
         )
-        for extension in self._extensions:
-            await extension.prepare(turn)
-        definition = sess.personality.definition
-        if turn.level is None and turn.mood is None and not turn.memories:
-            system = sess.personality.system_prompt
-            parameters = definition.advanced_parameters.as_dict() if definition else None
-        else:
-            definition = definition or definition_for(sess.personality)
-            system = compile_prompt(
-                definition,
-                level=turn.level,
-                affinity_points=turn.affinity_points,
-                mood=turn.mood,
-                mood_intensity=turn.mood_intensity,
-                memories=turn.memories,
-            )
-            parameters = effective_parameters(definition, turn.level, turn.mood, turn.mood_intensity)
-        max_history = record.session_config.max_history
-        history = sess.history[-max_history:] if max_history else []
-        # Chat APIs want the history to open with a user message (Anthropic refuses
-        # anything else), so an odd max_history never starts on a reply.
-        while history and history[0].role != "user":
-            history = history[1:]
-        context: dict[str, Any] = {"turn_index": turn.turn_index, **turn.context}
-        if parameters is not None:
-            context["parameters"] = parameters
-        if turn.level is not None:
-            context["relationship_level"] = turn.level.name
-            context["affinity_points"] = turn.affinity_points
-        if turn.mood is not None:
-            context["mood"] = turn.mood.name
-            context["mood_intensity"] = turn.mood_intensity
-        # Our own, already validated data: skip re-validation on the hot path.
-        request = ChatRequest.model_construct(
-            system=system,
-            messages=[*history, ChatMessage.model_construct(role="user", content=message, name=None)],
-            persona=definition,
-            persona_name=sess.personality.name,
-            params=params,
-            context=context,
-        )
-        return turn, request
-
-    async def _persist(self, sess: _Session, prompt: ChatMessage, user: Message, reply: Message) -> None:
-        record = sess.record
-        record.conversation.messages.extend((user, reply))
-        sess.history.append(prompt)
-        sess.history.append(ChatMessage.model_construct(role="assistant", content=reply.content, name=None))
-        sess.turn_index += 1
-        now = reply.timestamp
-        # Plain attribute writes: these values are ours and valid, and assignment
-        # validation would cost more than the rest of the bookkeeping of a turn.
-        record.conversation.__dict__["updated_at"] = now
-        record.__dict__["last_active"] = now
-        sess.unsaved.extend((user, reply))
-        await self._flush(sess, now)
-
-    async def _flush(self, sess: _Session, now: datetime) -> None:
-        """Write the session's unsaved messages; a cancelled turn still finishes its write.
-
-        The write runs as a shielded task, so interrupting a turn (a notebook cell, a
-        timeout) never leaves storage unsure whether the messages landed: the task settles
-        ``unsaved`` itself, and the next turn waits for it before writing again.
-        """
-        if sess.inflight is not None:
-            with contextlib.suppress(Exception):  # its messages stay in unsaved: written below
-                await asyncio.shield(sess.inflight)
-        pending = list(sess.unsaved)
-        task = asyncio.ensure_future(self.storage.append_messages(sess.session_id, pending, last_active=now))
-        sess.inflight = task
-
-        def settle(done: asyncio.Future[None]) -> None:
-            if sess.inflight is done:
-                sess.inflight = None
-            if not done.cancelled() and done.exception() is None:
-                del sess.unsaved[: len(pending)]
-
-        task.add_done_callback(settle)
-        await asyncio.shield(task)
-
-    async def _finish(
-        self,
-        sess: _Session,
-        turn: TurnState,
-        prompt: ChatMessage,
-        response: ChatResponse,
-        started: float,
-        user_time: datetime,
-        metadata: dict[str, Any],
-        streamed: bool,
-    ) -> ChatResponse:
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        user = Message.model_construct(
-            role=MessageRole.USER, content=turn.user_message, timestamp=user_time, metadata=metadata
-        )
-        reply_meta: dict[str, Any] = {
-            "model": response.model,
-            "finish_reason": response.finish_reason,
-            "usage": dict(response.usage),
-            "latency_ms": round(latency_ms, 3),
-        }
-        reply = Message.model_construct(
-            role=MessageRole.ASSISTANT, content=response.content, timestamp=utcnow(), metadata=reply_meta
-        )
-        try:
-            await self._persist(sess, prompt, user, reply)
-        except StorageError as exc:
-            await self._publish_failure(sess, exc, "storage")
-            raise
-        events: list[Event] = []
-        for extension in self._extensions:
-            try:
-                events.extend(await extension.complete(turn, response))
-            except Exception as exc:
-                # The turn is stored: a failing observer must not turn it into an error.
-                logger.exception("turn extension %r failed after turn %d", extension, turn.turn_index)
-                await self._publish_failure(sess, exc, "memory")
-        if self.events.has_subscribers:
-            # Built from our own validated values on every turn: construct, don't re-validate.
-            await self.events.publish(
-                TurnCompleted.trusted(
-                    session_id=sess.session_id,
-                    timestamp=reply.timestamp,
-                    personality_name=sess.personality.name,
-                    provider=sess.provider.name or sess.provider.config.name,
-                    model=response.model,
-                    user_id=sess.record.user_id,
-                    user_message=turn.user_message,
-                    user_timestamp=user_time,
-                    reply=response.content,
-                    finish_reason=response.finish_reason,
-                    usage=dict(response.usage),
-                    latency_ms=latency_ms,
-                    streamed=streamed,
-                    turn_index=turn.turn_index,
-                    affinity_points=turn.affinity_points,
-                    relationship_level=turn.level.name if turn.level else None,
-                    mood=turn.mood.name if turn.mood else None,
-                )
-            )
-            for event in events:
-                await self.events.publish(event)
-        response.metadata.update(
-            session_id=sess.session_id, turn_index=turn.turn_index, latency_ms=round(latency_ms, 3)
-        )
-        return response
 
     async def send_message(self, session_id: str, message: str, **kwargs: Any) -> ChatResponse:
         """Send a user message and return the personality's reply.
@@ -718,20 +532,10 @@ class LuminoraCoreClient:
             StorageError: the reply was produced but could not be stored; it is kept in
                 memory and written with the next successful turn.
         """
-        params, metadata = self._turn_options(kwargs)
+        turn_options(kwargs)  # a bad option fails before the session is looked up
         sess = await self._session(session_id)
         async with sess.lock:
-            turn, request = await self._prepare(sess, message, params)
-            await self._publish_started(sess, turn, streamed=False)
-            started, user_time = time.perf_counter(), utcnow()
-            try:
-                response = await sess.provider.chat(request)
-            except LuminoraError as exc:
-                await self._publish_failure(sess, exc, "provider")
-                raise
-            return await self._finish(
-                sess, turn, request.messages[-1], response, started, user_time, metadata, streamed=False
-            )
+            return await self._turn(sess, message, kwargs).run()
 
     async def stream_message(
         self, session_id: str, message: str, **kwargs: Any
@@ -746,78 +550,16 @@ class LuminoraCoreClient:
         keeps the session busy. To stop early and keep the partial reply as a turn, call
         :meth:`stop_stream` instead: the stream then ends with ``finish_reason="stopped"``.
         """
-        params, metadata = self._turn_options(kwargs)
+        turn_options(kwargs)
         sess = await self._session(session_id)
         async with sess.lock:
-            turn, request = await self._prepare(sess, message, params)
-            await self._publish_started(sess, turn, streamed=True)
-            started, user_time = time.perf_counter(), utcnow()
-            parts: list[str] = []
-            held: list[ChatResponse] = []  # the final chunk(s), kept back until the turn is stored
-            sess.stream_task, sess.stop_requested = asyncio.current_task(), False
-            stopped = False
+            chunks = self._turn(sess, message, kwargs).stream()
             try:
-                chunks = sess.provider.stream(request)
-                try:
-                    while not sess.stop_requested:
-                        chunk = await self._next_chunk(sess, chunks)
-                        if chunk is None:
-                            break
-                        parts.append(chunk.content)
-                        if held or chunk.finish_reason is not None:
-                            held.append(chunk)
-                        else:
-                            yield chunk
-                    stopped = sess.stop_requested and not held
-                finally:
-                    sess.stream_task, sess.stop_requested = None, False
-                    # A consumer that stops early must not leave the HTTP response open.
-                    aclose = getattr(chunks, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
-            except LuminoraError as exc:
-                await self._publish_failure(sess, exc, "provider")
-                raise
-            last = held[-1] if held else None
-            final = ChatResponse.model_construct(
-                content="".join(parts),
-                role="assistant",
-                finish_reason="stopped"
-                if stopped
-                else next((c.finish_reason for c in held if c.finish_reason), "stop"),
-                usage=next((dict(c.usage) for c in reversed(held) if c.usage), {}),
-                model=last.model if last else sess.provider.model,
-                metadata=dict(last.metadata) if last else {},
-            )
-            finished = await self._finish(
-                sess, turn, request.messages[-1], final, started, user_time, metadata, streamed=True
-            )
-            yield ChatResponse.model_construct(
-                content="".join(c.content for c in held),
-                role="assistant",
-                finish_reason=finished.finish_reason,
-                usage=dict(finished.usage),
-                model=finished.model,
-                metadata=dict(finished.metadata),
-            )
-
-    @staticmethod
-    async def _next_chunk(sess: _Session, chunks: AsyncIterator[ChatResponse]) -> ChatResponse | None:
-        """The provider's next chunk; ``None`` at the end or when :meth:`stop_stream` interrupts the wait."""
-        task = asyncio.current_task()
-        sess.stream_task, sess.awaiting_chunk = task, True
-        try:
-            return await chunks.__anext__()
-        except StopAsyncIteration:
-            return None
-        except asyncio.CancelledError:
-            # stop_stream cancels the wait for a chunk that may take seconds; any other
-            # cancellation (the caller's own) still propagates.
-            if sess.stop_requested and task is not None and task.uncancel() == 0:
-                return None
-            raise
-        finally:
-            sess.awaiting_chunk = False
+                async for chunk in chunks:
+                    yield chunk
+            finally:
+                # closing this stream early must end the turn's now, not at garbage collection
+                await chunks.aclose()
 
     def stop_stream(self, session_id: str) -> bool:
         """Ask the session's running stream to finish now, keeping what it has so far.
@@ -841,39 +583,7 @@ class LuminoraCoreClient:
             'stopped'
         """
         sess = self._sessions.get(session_id) if isinstance(session_id, str) else None
-        if sess is None or sess.stream_task is None:
-            return False
-        sess.stop_requested = True
-        if sess.awaiting_chunk and sess.stream_task is not asyncio.current_task():
-            sess.stream_task.cancel()
-        return True
-
-    async def _publish_failure(
-        self, sess: _Session, exc: Exception, stage: Literal["provider", "storage", "session", "memory"]
-    ) -> None:
-        if self.events.has_subscribers:
-            await self.events.publish(
-                TurnFailed(
-                    session_id=sess.session_id,
-                    personality_name=sess.personality.name,
-                    provider=sess.provider.config.name,
-                    stage=stage,
-                    error_type=type(exc).__name__,
-                    message=str(exc),
-                )
-            )
-
-    async def _publish_started(self, sess: _Session, turn: TurnState, *, streamed: bool) -> None:
-        if self.events.has_subscribers:
-            await self.events.publish(
-                TurnStarted.trusted(
-                    session_id=sess.session_id,
-                    timestamp=utcnow(),
-                    personality_name=sess.personality.name,
-                    user_message=turn.user_message,
-                    streamed=streamed,
-                )
-            )
+        return sess is not None and sess.request_stop()
 
     async def _publish(self, event: Event) -> None:
         if self.events.has_subscribers:

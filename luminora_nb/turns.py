@@ -1,24 +1,59 @@
-"""Extension points of a chat turn.
+"""One chat turn as an object, and the extension points every turn passes through.
 
-A :class:`TurnExtension` sees every turn of a client twice: :meth:`~TurnExtension.prepare`
-before the provider is called (it may set the relationship level, mood and memories that
-go into the system prompt) and :meth:`~TurnExtension.complete` after the reply is stored
-(it may learn facts, update affinity and mood, and return events to publish). The v1.1
-client plugs its memory and relationship logic in here; users can add their own.
+The client (:mod:`luminora_nb.client`) keeps the registry of personalities, the pool
+of provider adapters and the life cycle of sessions; everything that happens between a
+user message and its stored reply lives here, in :class:`Turn`:
+
+1. :meth:`Turn.prepare` asks each :class:`TurnExtension` for the relationship level,
+   mood and memories of this turn, compiles the system prompt from them when they are
+   set, and builds the provider request from the history trimmed to ``max_history``;
+2. :meth:`Turn.run` (a whole reply) or :meth:`Turn.stream` (chunks as they arrive)
+   calls the provider;
+3. the reply and the user message are appended to the live session and written to
+   storage in a shielded task (an interrupted turn never leaves storage unsure whether
+   its messages landed), then each extension's :meth:`~TurnExtension.complete` runs and
+   the events are published.
+
+A :class:`LiveSession` is the in-process state of a session between turns: its record,
+provider adapter, history, lock and the bookkeeping of writes and of a running stream.
+
+Extensions see every turn twice: :meth:`~TurnExtension.prepare` before the provider
+is called and :meth:`~TurnExtension.complete` after the reply is stored (it may learn
+facts, update affinity and mood, and return events to publish). The v1.1 client plugs
+its memory and relationship logic in here; users can add their own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import LuminoraError, SessionError, StorageError
+from .events import Event, EventBus, TurnCompleted, TurnFailed, TurnStarted
+from .personality.compile import compile_prompt, effective_parameters
+from .personality.validate import definition_for
+from .providers.base import GENERATION_PARAMETERS, ChatRequest, Provider
+from .types.provider import ChatMessage, ChatResponse
+from .types.session import Message, MessageRole, SessionRecord, SessionType
 
 if TYPE_CHECKING:
-    from .events import Event
+    from .storage.base import Storage
     from .types.persona import MoodDefinition, RelationshipLevel
     from .types.personality import PersonalityData
-    from .types.provider import ChatResponse
 
-__all__ = ["TurnExtension", "TurnState"]
+__all__ = ["LiveSession", "Turn", "TurnExtension", "TurnState", "turn_options"]
+
+logger = logging.getLogger("luminora_nb.client")
+
+Stage = Literal["provider", "storage", "session", "memory"]
+
+_TURN_OPTIONS = frozenset(GENERATION_PARAMETERS) | {"metadata"}
 
 
 @dataclass
@@ -48,3 +83,376 @@ class TurnExtension:
     async def complete(self, turn: TurnState, response: ChatResponse) -> list[Event]:
         """Called after the reply is stored; returns events to publish."""
         return []
+
+
+@dataclass
+class LiveSession:
+    """A session in this process: its record, provider and the state of its turns."""
+
+    record: SessionRecord
+    personality: PersonalityData
+    provider: Provider
+    history: list[ChatMessage]
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    unsaved: list[Message] = field(default_factory=list)
+    memory_keys: list[str] = field(default_factory=list)
+    turn_index: int = -1
+    inflight: asyncio.Future[None] | None = None
+    # A running stream: the task iterating it, whether it waits on the provider, and
+    # whether request_stop asked it to finish early.
+    stream_task: asyncio.Task[Any] | None = None
+    awaiting_chunk: bool = False
+    stop_requested: bool = False
+
+    def __post_init__(self) -> None:
+        if self.turn_index < 0:
+            self.turn_index = sum(1 for m in self.history if m.role == "user")
+
+    @property
+    def session_id(self) -> str:
+        """The session's id."""
+        return self.record.session_id
+
+    def request_stop(self) -> bool:
+        """Ask the running stream to end now, keeping its partial reply; ``False`` if none runs.
+
+        A stream waiting for the provider (which may take seconds) is interrupted at once.
+        """
+        if self.stream_task is None:
+            return False
+        self.stop_requested = True
+        if self.awaiting_chunk and self.stream_task is not asyncio.current_task():
+            self.stream_task.cancel()
+        return True
+
+
+def turn_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``send_message`` keyword options into generation parameters and metadata.
+
+    Raises:
+        SessionError: an option the API does not know.
+
+    Example:
+        >>> turn_options({"temperature": 0.2, "metadata": {"source": "cli"}})
+        ({'temperature': 0.2}, {'source': 'cli'})
+    """
+    unknown = sorted(set(kwargs) - _TURN_OPTIONS)
+    if unknown:
+        raise SessionError(f"unknown message option(s) {unknown}; accepted: {sorted(_TURN_OPTIONS)}")
+    params = {k: v for k, v in kwargs.items() if k in GENERATION_PARAMETERS and v is not None}
+    metadata = dict(kwargs.get("metadata") or {})
+    return params, metadata
+
+
+class Turn:
+    """One user message and its reply, on a live session whose lock the caller holds.
+
+    Args:
+        session: The live session (its ``lock`` held for the whole turn).
+        message: The user's message.
+        params: Generation parameters of this turn only.
+        metadata: Stored with the user message.
+        storage: Where the turn is written.
+        events: Where the turn's events are published.
+        extensions: Run before the provider call and after the write.
+        clock: The time of messages (an aware UTC ``datetime``).
+    """
+
+    def __init__(
+        self,
+        session: LiveSession,
+        message: str,
+        params: dict[str, Any],
+        metadata: dict[str, Any],
+        *,
+        storage: Storage,
+        events: EventBus,
+        extensions: Sequence[TurnExtension],
+        clock: Callable[[], datetime],
+    ) -> None:
+        if not isinstance(message, str) or not message.strip():
+            raise SessionError("message must be a non-empty string")
+        self.session = session
+        self.params = params
+        self.metadata = metadata
+        self.storage = storage
+        self.events = events
+        self.extensions = extensions
+        self.clock = clock
+        self.state = TurnState(
+            session_id=session.session_id,
+            user_id=session.record.user_id,
+            personality=session.personality,
+            user_message=message,
+            turn_index=session.turn_index,
+        )
+        self.request: ChatRequest | None = None
+        self._started = 0.0
+        self._user_time: datetime | None = None
+
+    # -- before the provider ------------------------------------------------------------
+    async def prepare(self, *, streamed: bool) -> ChatRequest:
+        """Run the extensions' ``prepare``, build the request, publish :class:`TurnStarted`."""
+        turn, sess = self.state, self.session
+        for extension in self.extensions:
+            await extension.prepare(turn)
+        personality = sess.personality
+        definition = personality.definition
+        if turn.level is None and turn.mood is None and not turn.memories:
+            system = personality.system_prompt
+            parameters = definition.advanced_parameters.as_dict() if definition else None
+        else:
+            definition = definition or definition_for(personality)
+            system = compile_prompt(
+                definition,
+                level=turn.level,
+                affinity_points=turn.affinity_points,
+                mood=turn.mood,
+                mood_intensity=turn.mood_intensity,
+                memories=turn.memories,
+            )
+            parameters = effective_parameters(definition, turn.level, turn.mood, turn.mood_intensity)
+        config = sess.record.session_config
+        # A stateless session answers each message on its own: its history is stored
+        # but never sent.
+        max_history = 0 if config.session_type is SessionType.STATELESS else config.max_history
+        history = sess.history[-max_history:] if max_history else []
+        # Chat APIs want the history to open with a user message (Anthropic refuses
+        # anything else), so an odd max_history never starts on a reply.
+        while history and history[0].role != "user":
+            history = history[1:]
+        context: dict[str, Any] = {"turn_index": turn.turn_index, **turn.context}
+        if parameters is not None:
+            context["parameters"] = parameters
+        if turn.level is not None:
+            context["relationship_level"] = turn.level.name
+            context["affinity_points"] = turn.affinity_points
+        if turn.mood is not None:
+            context["mood"] = turn.mood.name
+            context["mood_intensity"] = turn.mood_intensity
+        # Our own, already validated data: skip re-validation on the hot path.
+        self.request = ChatRequest.model_construct(
+            system=system,
+            messages=[
+                *history,
+                ChatMessage.model_construct(role="user", content=turn.user_message, name=None),
+            ],
+            persona=definition,
+            persona_name=personality.name,
+            params=self.params,
+            context=context,
+        )
+        if self.events.has_subscribers:
+            await self.events.publish(
+                TurnStarted.trusted(
+                    session_id=sess.session_id,
+                    timestamp=self.clock(),
+                    personality_name=personality.name,
+                    user_message=turn.user_message,
+                    streamed=streamed,
+                )
+            )
+        self._started, self._user_time = time.perf_counter(), self.clock()
+        return self.request
+
+    # -- the provider ---------------------------------------------------------------------
+    async def run(self) -> ChatResponse:
+        """The whole turn with one complete reply."""
+        request = await self.prepare(streamed=False)
+        try:
+            response = await self.session.provider.chat(request)
+        except LuminoraError as exc:
+            await self.failed(exc, "provider")
+            raise
+        return await self.complete(response, streamed=False)
+
+    async def stream(self) -> AsyncGenerator[ChatResponse, None]:
+        """The whole turn, yielding the reply's chunks as they arrive.
+
+        The stored reply equals the concatenation of the chunks; the last chunk (with
+        ``finish_reason`` and ``usage``) is yielded only once the turn is stored.
+        """
+        request = await self.prepare(streamed=True)
+        sess = self.session
+        parts: list[str] = []
+        held: list[ChatResponse] = []  # the final chunk(s), kept back until the turn is stored
+        sess.stream_task, sess.stop_requested = asyncio.current_task(), False
+        stopped = False
+        try:
+            chunks = sess.provider.stream(request)
+            try:
+                while not sess.stop_requested:
+                    chunk = await _next_chunk(sess, chunks)
+                    if chunk is None:
+                        break
+                    parts.append(chunk.content)
+                    if held or chunk.finish_reason is not None:
+                        held.append(chunk)
+                    else:
+                        yield chunk
+                stopped = sess.stop_requested and not held
+            finally:
+                sess.stream_task, sess.stop_requested = None, False
+                # A consumer that stops early must not leave the HTTP response open.
+                aclose = getattr(chunks, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        except LuminoraError as exc:
+            await self.failed(exc, "provider")
+            raise
+        last = held[-1] if held else None
+        final = ChatResponse.model_construct(
+            content="".join(parts),
+            role="assistant",
+            finish_reason="stopped"
+            if stopped
+            else next((c.finish_reason for c in held if c.finish_reason), "stop"),
+            usage=next((dict(c.usage) for c in reversed(held) if c.usage), {}),
+            model=last.model if last else sess.provider.model,
+            metadata=dict(last.metadata) if last else {},
+        )
+        finished = await self.complete(final, streamed=True)
+        yield ChatResponse.model_construct(
+            content="".join(c.content for c in held),
+            role="assistant",
+            finish_reason=finished.finish_reason,
+            usage=dict(finished.usage),
+            model=finished.model,
+            metadata=dict(finished.metadata),
+        )
+
+    # -- after the provider ---------------------------------------------------------------
+    async def complete(self, response: ChatResponse, *, streamed: bool) -> ChatResponse:
+        """Store both messages, run the extensions' ``complete``, publish the events."""
+        assert self.request is not None and self._user_time is not None, "prepare() first"
+        sess, turn = self.session, self.state
+        latency_ms = (time.perf_counter() - self._started) * 1000.0
+        user = Message.model_construct(
+            role=MessageRole.USER,
+            content=turn.user_message,
+            timestamp=self._user_time,
+            metadata=self.metadata,
+        )
+        reply_meta: dict[str, Any] = {
+            "model": response.model,
+            "finish_reason": response.finish_reason,
+            "usage": dict(response.usage),
+            "latency_ms": round(latency_ms, 3),
+        }
+        reply = Message.model_construct(
+            role=MessageRole.ASSISTANT, content=response.content, timestamp=self.clock(), metadata=reply_meta
+        )
+        try:
+            await self._store(self.request.messages[-1], user, reply)
+        except StorageError as exc:
+            await self.failed(exc, "storage")
+            raise
+        events: list[Event] = []
+        for extension in self.extensions:
+            try:
+                events.extend(await extension.complete(turn, response))
+            except Exception as exc:
+                # The turn is stored: a failing observer must not turn it into an error.
+                logger.exception("turn extension %r failed after turn %d", extension, turn.turn_index)
+                await self.failed(exc, "memory")
+        if self.events.has_subscribers:
+            # Built from our own validated values on every turn: construct, don't re-validate.
+            await self.events.publish(
+                TurnCompleted.trusted(
+                    session_id=sess.session_id,
+                    timestamp=reply.timestamp,
+                    personality_name=sess.personality.name,
+                    provider=sess.provider.name or sess.provider.config.name,
+                    model=response.model,
+                    user_id=sess.record.user_id,
+                    user_message=turn.user_message,
+                    user_timestamp=self._user_time,
+                    reply=response.content,
+                    finish_reason=response.finish_reason,
+                    usage=dict(response.usage),
+                    latency_ms=latency_ms,
+                    streamed=streamed,
+                    turn_index=turn.turn_index,
+                    affinity_points=turn.affinity_points,
+                    relationship_level=turn.level.name if turn.level else None,
+                    mood=turn.mood.name if turn.mood else None,
+                )
+            )
+            for event in events:
+                await self.events.publish(event)
+        response.metadata.update(
+            session_id=sess.session_id, turn_index=turn.turn_index, latency_ms=round(latency_ms, 3)
+        )
+        return response
+
+    async def _store(self, prompt: ChatMessage, user: Message, reply: Message) -> None:
+        sess = self.session
+        record = sess.record
+        record.conversation.messages.extend((user, reply))
+        sess.history.append(prompt)
+        sess.history.append(ChatMessage.model_construct(role="assistant", content=reply.content, name=None))
+        sess.turn_index += 1
+        now = reply.timestamp
+        # Plain attribute writes: these values are ours and valid, and assignment
+        # validation would cost more than the rest of the bookkeeping of a turn.
+        record.conversation.__dict__["updated_at"] = now
+        record.__dict__["last_active"] = now
+        sess.unsaved.extend((user, reply))
+        await write_unsaved(sess, self.storage, now)
+
+    async def failed(self, exc: Exception, stage: Stage) -> None:
+        """Publish :class:`TurnFailed` for ``exc`` at ``stage``."""
+        sess = self.session
+        if self.events.has_subscribers:
+            await self.events.publish(
+                TurnFailed(
+                    session_id=sess.session_id,
+                    personality_name=sess.personality.name,
+                    provider=sess.provider.config.name,
+                    stage=stage,
+                    error_type=type(exc).__name__,
+                    message=str(exc),
+                )
+            )
+
+
+async def write_unsaved(sess: LiveSession, storage: Storage, now: datetime) -> None:
+    """Write the session's unsaved messages; a cancelled turn still finishes its write.
+
+    The write runs as a shielded task, so interrupting a turn (a notebook cell, a
+    timeout) never leaves storage unsure whether the messages landed: the task settles
+    ``unsaved`` itself, and the next turn waits for it before writing again.
+    """
+    if sess.inflight is not None:
+        with contextlib.suppress(Exception):  # its messages stay in unsaved: written below
+            await asyncio.shield(sess.inflight)
+    pending = list(sess.unsaved)
+    task = asyncio.ensure_future(storage.append_messages(sess.session_id, pending, last_active=now))
+    sess.inflight = task
+
+    def settle(done: asyncio.Future[None]) -> None:
+        if sess.inflight is done:
+            sess.inflight = None
+        if not done.cancelled() and done.exception() is None:
+            del sess.unsaved[: len(pending)]
+
+    task.add_done_callback(settle)
+    await asyncio.shield(task)
+
+
+async def _next_chunk(sess: LiveSession, chunks: AsyncIterator[ChatResponse]) -> ChatResponse | None:
+    """The provider's next chunk; ``None`` at the end or when a stop interrupts the wait."""
+    task = asyncio.current_task()
+    sess.stream_task, sess.awaiting_chunk = task, True
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        return None
+    except asyncio.CancelledError:
+        # request_stop cancels the wait for a chunk that may take seconds; any other
+        # cancellation (the caller's own) still propagates.
+        if sess.stop_requested and task is not None and task.uncancel() == 0:
+            return None
+        raise
+    finally:
+        sess.awaiting_chunk = False

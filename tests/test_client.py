@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -187,14 +188,28 @@ async def test_turn_completed_event(client: LuminoraCoreClient) -> None:
     assert events[0].user_id == "u9" and events[0].usage["total_tokens"] == 5 and events[0].latency_ms >= 0
 
 
+class FakeClock:
+    """A clock the test moves by hand: expiry without waiting."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
 async def test_unknown_session_and_expiry(client: LuminoraCoreClient) -> None:
+    clock = client.clock = FakeClock()
     with pytest.raises(SessionError, match="unknown session 'missing'"):
         await client.send_message("missing", "hi")
     events: list[str] = []
     client.events.subscribe(lambda e: events.append(e.type))
     sid = await client.create_session("aurora", {"name": "recording"}, session_config={"timeout": 1})
     await client.send_message(sid, "before")
-    await asyncio.sleep(1.2)
+    clock.advance(1.2)
     with pytest.raises(SessionError, match="expired after 1 s without activity"):
         await client.send_message(sid, "after")
     assert "session_expired" in events
@@ -507,3 +522,28 @@ async def test_memory_limit_counts_keys_stored_before_a_resume() -> None:
     await second.store_memory(sid, "c", 3)
     assert [await second.get_memory(sid, k) for k in "abc"] == [None, 2, 3]
     await second.cleanup()
+
+
+async def test_a_stateless_session_sends_no_history_but_stores_it(client: LuminoraCoreClient) -> None:
+    sid = await client.create_session(
+        "aurora", {"name": "recording"}, session_config={"session_type": "stateless"}
+    )
+    await client.send_message(sid, "one")
+    await client.send_message(sid, "two")
+    assert [m.content for m in RECORDED[-1].messages] == ["two"]  # answered on its own
+    conversation = await client.get_conversation(sid)
+    assert conversation is not None and len(conversation.messages) == 4
+
+
+async def test_the_clock_times_messages_and_sessions() -> None:
+    clock = FakeClock()
+    async with LuminoraCoreClient(clock=clock) as client:
+        sid = await client.create_session("aurora")
+        clock.advance(5)
+        await client.send_message(sid, "Hello")
+        conversation = await client.get_conversation(sid)
+        assert conversation is not None
+        assert {m.timestamp for m in conversation.messages} == {clock.now}
+        info = await client.session_info(sid)
+        assert info is not None and info.created_at == clock.now - timedelta(seconds=5)
+        assert info.last_active == clock.now

@@ -33,7 +33,12 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 class SessionType(StrEnum):
-    """How a session treats its history."""
+    """How a session treats its history.
+
+    ``chat`` (the default) and ``stateful`` send the history (up to ``max_history``
+    messages) with each message; ``stateless`` answers each message on its own. Every
+    session stores its whole conversation either way.
+    """
 
     STATEFUL = "stateful"
     STATELESS = "stateless"
