@@ -16,6 +16,9 @@ The ideal is 200 / 16 x 0.1 s = 1.25 s; the target is <= 1.6 s. Each side runs
 printed (the best is the least noisy estimate on a shared machine), with the ratios
 measured/ideal and ours/raw.
 
+(c) ``word_diff`` (the diff a grid cell shows against the baseline) of two long texts,
+    next to a bare line-level ``difflib`` match of the same texts; target <= 20 ms each.
+
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/bench_compare.py
@@ -51,11 +54,14 @@ if str(_REPO) not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(_REPO))
 
 from luminora_nb import LuminoraCoreClient, ProviderConfig  # noqa: E402
-from luminora_nb.compare import compare  # noqa: E402
+from luminora_nb.compare import compare, word_diff  # noqa: E402
+from luminora_nb.personality.blend import blend_personalities  # noqa: E402
+from luminora_nb.personality.library import get_builtin  # noqa: E402
 
 LATENCY = 0.1
 CONCURRENCY = 16
 TARGET_S = 1.6
+DIFF_TARGET_MS = 20.0  # a diff the grid asks for on a click
 MODEL = "gpt-4o-mini"
 # A throwaway key: the server never checks it, and it is never printed.
 API_KEY = "sk-bench-" + secrets.token_hex(8)
@@ -190,6 +196,40 @@ async def raw(base_url: str, bodies: list[dict[str, Any]]) -> float:
     return elapsed
 
 
+def bench_word_diff(repeat: int = 30) -> None:
+    """``word_diff`` of two long texts: two blends' system prompts (about 3.5k characters
+    each, a few numbers and phrases apart) and two replies of one repetitive line, next
+    to a bare line-level ``difflib`` match of the same prompts (the floor of any diff)."""
+    import difflib
+
+    sources = [get_builtin("aurora"), get_builtin("captain_quip")]
+    old = blend_personalities(sources, [70, 30], name="blend").system_prompt
+    new = blend_personalities(sources, [40, 60], name="blend").system_prompt
+    reply = "The quick brown fox jumps over the lazy dog. " * 20
+    other = reply.replace("lazy", "sleepy").replace("quick brown", "slow red")
+
+    def median_ms(fn: Any) -> float:
+        fn()
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - start) * 1000.0)
+        return statistics.median(times)
+
+    lines = median_ms(
+        lambda: difflib.SequenceMatcher(None, old.splitlines(True), new.splitlines(True)).get_opcodes()
+    )
+    print(f"baseline: bare line-level difflib match of the two prompts {lines:.2f} ms (median)")
+    for label, a, b in (
+        (f"word_diff, prompts ({len(old):,} / {len(new):,} chars)", old, new),
+        (f"word_diff, one-line replies ({len(reply):,} chars)", reply, other),
+    ):
+        took = median_ms(lambda a=a, b=b: word_diff(a, b))
+        verdict = "ok" if took <= DIFF_TARGET_MS else "MISSED"
+        print(f"{label:<42} {took:8.2f} ms  target <= {DIFF_TARGET_MS:g} ms  {verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -241,6 +281,7 @@ def main() -> None:
     )
     print(f"ours / raw (best)                         {best / best_raw:8.2f}")
     print(f"client-process CPU per round (both sides) {cpu:8.3f} s")
+    bench_word_diff()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._kernel import enable_asyncio_run as _enable_asyncio_run
@@ -115,17 +116,42 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'luminora_nb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+def _lazy_exports(
+    namespace: dict[str, Any], table: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's module ``__getattr__`` and ``__dir__`` for names imported on first access.
+
+    ``table`` maps each lazy name to the module defining it; the value found is stored
+    in ``namespace`` (the package's globals), so later lookups are plain attribute reads.
+    ``__dir__`` lists the globals and ``namespace["__all__"]``. Used here and by
+    :mod:`luminora_nb.widgets`.
+
+    Example:
+        >>> ns = {"__name__": "demo", "__all__": ["sqrt"]}
+        >>> getattr_, dir_ = _lazy_exports(ns, {"sqrt": "math"})
+        >>> getattr_("sqrt")(9.0), "sqrt" in ns, dir_()
+        (3.0, True, ['__all__', '__name__', 'sqrt'])
+        >>> getattr_("cbrt")
+        Traceback (most recent call last):
+        AttributeError: module 'demo' has no attribute 'cbrt'
+    """
+    package = namespace["__name__"]
+
+    def __getattr__(name: str) -> Any:
+        module = table.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(namespace["__all__"]))
+
+    return __getattr__, __dir__
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(globals(), _LAZY)
 
 
 def load_ipython_extension(ipython: Any) -> None:

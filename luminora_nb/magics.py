@@ -115,23 +115,31 @@ def _split(line: str) -> list[str]:
         raise UsageError(f"cannot read the arguments ({exc}): {line!r}") from None
 
 
-def _chat_parser() -> argparse.ArgumentParser:
-    p = _ArgumentParser(prog="%%luminora", add_help=False)
-    p.add_argument("persona", help="Name of the persona to talk to (see %luminora_personas).")
-    p.add_argument("--provider", help="Provider of a new session (default: %luminora_config, else offline).")
-    p.add_argument("--model", help="Model of a new session (default: the provider's).")
-    p.add_argument("--session", help="Session name; cells with the same name continue one conversation.")
-    p.add_argument("--user", help="User id of a new session.")
-    p.add_argument("--new", action="store_true", help="Start the named session over.")
-    return p
+# The arguments of each magic that take a value, as (name, help); a name without "--" is positional.
+_CHAT_ARGUMENTS = (
+    ("persona", "Name of the persona to talk to (see %luminora_personas)."),
+    ("--provider", "Provider of a new session (default: %luminora_config, else offline)."),
+    ("--model", "Model of a new session (default: the provider's)."),
+    ("--session", "Session name; cells with the same name continue one conversation."),
+    ("--user", "User id of a new session."),
+)
+_CONFIG_ARGUMENTS = (
+    ("--log", "Session log of the facade: a .duckdb path, or 'none' for no log."),
+    ("--provider", "Default provider of new sessions."),
+    ("--model", "Default model of new sessions."),
+    ("--user", "Default user id of new sessions."),
+)
 
 
-def _config_parser() -> argparse.ArgumentParser:
-    p = _ArgumentParser(prog="%luminora_config", add_help=False)
-    p.add_argument("--log", help="Session log of the facade: a .duckdb path, or 'none' for no log.")
-    p.add_argument("--provider", help="Default provider of new sessions.")
-    p.add_argument("--model", help="Default model of new sessions.")
-    p.add_argument("--user", help="Default user id of new sessions.")
+def _parser(
+    prog: str, arguments: Sequence[tuple[str, str]], switches: Sequence[tuple[str, str]] = ()
+) -> argparse.ArgumentParser:
+    """The parser of one magic: ``arguments`` take a value, ``switches`` are on/off flags."""
+    p = _ArgumentParser(prog=prog, add_help=False)
+    for name, text in arguments:
+        p.add_argument(name, help=text)
+    for name, text in switches:
+        p.add_argument(name, action="store_true", help=text)
     return p
 
 
@@ -145,8 +153,9 @@ def parse_luminora_args(line: str) -> argparse.Namespace:
         >>> parse_luminora_args("vex --provider openai --model gpt-4o-mini --new").model
         'gpt-4o-mini'
     """
-    args = _chat_parser().parse_args(_split(line))
-    for name in ("persona", "provider", "model", "session", "user"):
+    parser = _parser("%%luminora", _CHAT_ARGUMENTS, [("--new", "Start the named session over.")])
+    args = parser.parse_args(_split(line))
+    for name in (argument.lstrip("-") for argument, _ in _CHAT_ARGUMENTS):
         value = getattr(args, name)
         if value is not None:
             value = value.strip()
@@ -163,7 +172,7 @@ def parse_config_args(line: str) -> argparse.Namespace:
         >>> parse_config_args("--log none --provider offline").log
         'none'
     """
-    return _config_parser().parse_args(_split(line))
+    return _parser("%luminora_config", _CONFIG_ARGUMENTS).parse_args(_split(line))
 
 
 # -- output --------------------------------------------------------------------------------

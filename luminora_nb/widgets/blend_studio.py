@@ -27,8 +27,9 @@ Design:
   public method too (:meth:`BlendStudio.try_it`, :meth:`BlendStudio.compare_with_sources`,
   :meth:`BlendStudio.stop`, :meth:`BlendStudio.save`), so tests and users drive the
   widget exactly as the browser does.
-* **Prompt diff** (:func:`prompt_diff`): lines first, then words inside changed lines,
-  so a slider move costs well under a millisecond even on long prompts.
+* **Prompt diff** (:func:`prompt_diff`): lines first, then words inside changed lines
+  (the compare engine's :func:`~luminora_nb.compare.diff.text_diff`), so a slider move
+  costs well under a millisecond even on long prompts.
 * **Try-it runs on the facade's loop**, one fresh session per column with the studio's
   provider (offline unless one is given). The client only opens sessions on registered
   personalities, so the unsaved preview is registered as ``<blend name>__draft`` (with
@@ -49,7 +50,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import json
 import math
 import re
@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import traitlets
 
+from ..compare.diff import text_diff
 from ..errors import LuminoraError, PersonalityError, SessionError
 from ..personality.blend import blend_personalities
 from ..personality.validate import definition_for
@@ -91,7 +92,6 @@ DRAFT_SUFFIX = "__draft"
 
 _MAX_NAME = 100
 _DEFAULT_WEIGHT = 50
-_WORDS = re.compile(r"\s+|\S+\s*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -121,20 +121,12 @@ def shares_percent(weights: Sequence[float]) -> list[int]:
     return shares
 
 
-def _emit(ops: list[list[str]], op: str, text: str) -> None:
-    if not text:
-        return
-    if ops and ops[-1][0] == op:
-        ops[-1][1] += text
-    else:
-        ops.append([op, text])
-
-
 def prompt_diff(old: str, new: str) -> list[list[str]]:
     """Word diff turning ``old`` into ``new`` as ``[[op, text], ...]``, op in equal/insert/delete.
 
     Lines are matched first and words only inside changed lines, which keeps it fast on
-    long prompts. Joining the ``equal`` and ``delete`` texts gives ``old``; joining the
+    long prompts (:func:`~luminora_nb.compare.diff.text_diff`, shared with the compare
+    engine). Joining the ``equal`` and ``delete`` texts gives ``old``; joining the
     ``equal`` and ``insert`` texts gives ``new``. A word carries its trailing whitespace.
 
     Example:
@@ -143,24 +135,7 @@ def prompt_diff(old: str, new: str) -> list[list[str]]:
         >>> prompt_diff("same", "same")
         [['equal', 'same']]
     """
-    ops: list[list[str]] = []
-    if old == new:
-        _emit(ops, "equal", new)
-        return ops
-    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag == "equal":
-            _emit(ops, "equal", "".join(a[i1:i2]))
-            continue
-        wa, wb = _WORDS.findall("".join(a[i1:i2])), _WORDS.findall("".join(b[j1:j2]))
-        words = difflib.SequenceMatcher(None, wa, wb, autojunk=False)
-        for wtag, k1, k2, m1, m2 in words.get_opcodes():
-            if wtag == "equal":
-                _emit(ops, "equal", "".join(wa[k1:k2]))
-                continue
-            _emit(ops, "delete", "".join(wa[k1:k2]))
-            _emit(ops, "insert", "".join(wb[m1:m2]))
-    return ops
+    return [[op, text] for op, text in text_diff(old, new, spaces="with_words")]
 
 
 def _number_literal(value: float) -> str:
@@ -573,7 +548,10 @@ class BlendStudio(LuminoraWidget):
             self.saved_name = result.name
 
         self._background(
-            self.lum.client.blend_personalities(names, weights, blend_name, blend_type=blend_type),
+            # the studio refused above to save over anything but a blend: re-saving replaces it
+            self.lum.client.blend_personalities(
+                names, weights, blend_name, blend_type=blend_type, replace=True
+            ),
             on_done=saved,
             busy=False,
         )
@@ -654,7 +632,9 @@ class BlendStudio(LuminoraWidget):
                 raise PersonalityError(
                     f"{draft!r} is an existing personality, not a blend draft; rename the blend to try it"
                 )
-            await client.load_personality(draft, blend.model_copy(update={"name_override": blend.name}))
+            await client.load_personality(
+                draft, blend.model_copy(update={"name_override": blend.name}), replace=True
+            )
         except Exception as exc:
             for column in run.columns:
                 self._column_done(run, column, "", None, exc)

@@ -350,7 +350,7 @@ class ChatWidget(LuminoraWidget):
             self._open_stored(session_id, config)
             return
         if isinstance(personality, PersonalityData):
-            self.lum.load_personality(personality.name, personality)
+            self.lum.load_personality(personality.name, personality, replace=True)  # chat with this one
         self._provider_name = (config or self.lum.client.default_provider).name
         self.provider_label = self._provider_name
         sid = self.lum.create_session(name, config, user_id=user_id)

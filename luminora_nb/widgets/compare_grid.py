@@ -67,7 +67,6 @@ import asyncio
 import concurrent.futures
 import itertools
 import logging
-import statistics
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -82,6 +81,8 @@ from ..compare import (
     rerun_cell,
     run_compare,
 )
+from ..compare._render import TEXT_ROWS, TEXT_WIDTH, clip, display_order, text_table
+from ..compare._result import column_totals
 from ..errors import LuminoraError, SessionError
 from ..types.provider import ProviderConfig
 from ._base import LuminoraWidget, asset_text, friendly_error
@@ -98,23 +99,11 @@ logger = logging.getLogger("luminora_nb.widgets")
 
 _CELL_ERROR_CHARS = 240  # a failed cell's message in the grid (the full text is in to_dataframe())
 _NOTE_CHARS = 2000
-_TEXT_WIDTH = 28  # characters of a cell in the plain-text form
-_TEXT_ROWS = 12  # rows of the plain-text form
 _Key = tuple[int, str, int]
-
-
-def _clip(text: str, width: int = _TEXT_WIDTH) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "\u2026"
 
 
 def _key(cell: CompareCell) -> _Key:
     return (cell.prompt_index, cell.label, cell.repeat)
-
-
-def _display_order(result: CompareResult) -> list[str]:
-    """The labels with the baseline first."""
-    return [result.baseline, *(label for label in result.labels if label != result.baseline)]
 
 
 def _is_int(value: object) -> bool:
@@ -213,7 +202,7 @@ class CompareGrid(LuminoraWidget):
                 self._columns.setdefault(cell.label, []).append(cell)
                 self._rows.setdefault((cell.prompt_index, cell.repeat), []).append(cell)
             state = {
-                "labels": _display_order(result),
+                "labels": display_order(result),
                 "prompts": list(result.prompts),
                 "repeat": result.repeat,
                 "baseline": result.baseline,
@@ -242,9 +231,7 @@ class CompareGrid(LuminoraWidget):
         <luminora_nb.compare.CompareResult.to_dataframe>`; an empty frame with the same
         columns when the grid has no result (bad input).
         """
-        if self._result is None:
-            return self._empty_result().to_dataframe()
-        return self._result.to_dataframe()
+        return (self._result or self._empty_result()).to_dataframe()
 
     def summary(self) -> pd.DataFrame:
         """One row per blend: cells, errors, mean tokens, p50 latency, differences, ratings.
@@ -252,24 +239,7 @@ class CompareGrid(LuminoraWidget):
         See :meth:`CompareResult.summary() <luminora_nb.compare.CompareResult.summary>`;
         an empty frame when the grid has no result.
         """
-        if self._result is None:
-            import pandas as pd
-
-            return pd.DataFrame(
-                columns=[
-                    "personality",
-                    "is_baseline",
-                    "cells",
-                    "errors",
-                    "mean_tokens",
-                    "p50_latency_ms",
-                    "differs_from_baseline",
-                    "rating_up",
-                    "rating_down",
-                ],
-                index=pd.Index([], name="blend"),
-            )
-        return self._result.summary()
+        return (self._result or self._empty_result()).summary()
 
     def diff(self, prompt_index: int, label: str, repeat: int = 0) -> list[DiffOp]:
         """Word diff of one cell's reply against the baseline's (see :func:`~luminora_nb.compare.word_diff`).
@@ -535,19 +505,11 @@ class CompareGrid(LuminoraWidget):
         return {"done": len(self._done), "total": total}
 
     def _totals(self, label: str) -> dict[str, Any]:
-        cells = self._columns.get(label, [])
-        good = [c for c in cells if c.ok]
-        tokens = [c.total_tokens for c in good if c.total_tokens is not None]
-        latencies = [c.latency_ms for c in good if c.latency_ms is not None]
-        return {
-            "mean_tokens": round(statistics.fmean(tokens), 1) if tokens else None,
-            "p50_latency_ms": round(statistics.median(latencies), 1) if latencies else None,
-            "up": sum(1 for c in cells if c.rating is not None and c.rating > 0),
-            "down": sum(1 for c in cells if c.rating is not None and c.rating < 0),
-            "errors": sum(1 for c in cells if c.status == "error"),
-            "done": sum(1 for c in cells if c.done),
-            "cells": len(cells),
-        }
+        totals = column_totals(self._columns.get(label, []))
+        for key in ("mean_tokens", "p50_latency_ms"):
+            if totals[key] is not None:
+                totals[key] = round(totals[key], 1)
+        return totals
 
     def _all_totals(self) -> dict[str, dict[str, Any]]:
         return {label: self._totals(label) for label in self._columns}
@@ -612,13 +574,13 @@ class CompareGrid(LuminoraWidget):
         else:
             text = cell.reply
         mark = {1: " [+]", -1: " [-]"}.get(cell.rating or 0, "")
-        return _clip(text, _TEXT_WIDTH - len(mark)) + mark
+        return clip(text, TEXT_WIDTH - len(mark)) + mark
 
     def _text(self) -> str:
         result = self._result
         if result is None:
             return f"CompareGrid (not run)\nerror: {self.error or 'no input'}"
-        columns = _display_order(result)
+        columns = display_order(result)
         done = sum(1 for c in result.cells if c.done)
         waiting = len(result.cells) - done
         state = " (running)" if self.running else f" ({waiting} not run)" if waiting else ""
@@ -632,7 +594,7 @@ class CompareGrid(LuminoraWidget):
             "prompt",
             *(f"{label} (baseline)" if label == result.baseline else label for label in columns),
         ]
-        rows = [[_clip(h) for h in header]]
+        rows = [[clip(h) for h in header]]
         hidden = 0
         shown = 0
         more = 0
@@ -641,14 +603,13 @@ class CompareGrid(LuminoraWidget):
                 if self.only_differences and self._row_hidden(p, r):
                     hidden += 1
                     continue
-                if shown >= _TEXT_ROWS:
+                if shown >= TEXT_ROWS:
                     more += 1
                     continue
                 shown += 1
                 name = prompt if result.repeat == 1 else f"#{r + 1} {prompt}"
-                rows.append([_clip(name), *(self._cell_text(result.cell(p, label, r)) for label in columns)])
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines += [" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+                rows.append([clip(name), *(self._cell_text(result.cell(p, label, r)) for label in columns)])
+        lines += text_table(rows)
         notes = []
         if hidden:
             notes.append(f"{hidden} row(s) equal to the baseline hidden")

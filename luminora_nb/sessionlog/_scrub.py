@@ -1,0 +1,99 @@
+"""Secrets out of what the session log stores: event payloads, provider URLs, error texts.
+
+**Secrets.** Events carry no API keys, but payloads are scrubbed anyway: credential-named
+keys are removed (:func:`~luminora_nb.types._base.scrub_secrets`), URL-like provider
+fields lose their credentials (:func:`~luminora_nb.types._base.redact_url`), and error
+texts (``TurnFailed.message``) are masked where they look like keys (``sk-...``,
+``Bearer ...``, ``api_key=...``, credentials in URLs). Chat content is stored as sent.
+
+JSON written here has no NaN or infinity (JSON has no such numbers: they become ``null``)
+and keeps non-ASCII text as it is.
+
+Example:
+    >>> clean_url("https://user:pw@llm.example/v1")
+    'https://llm.example/v1'
+    >>> json_or_none({"aurora": 0.7, "api_key": "sk-123456789", "x": float("nan")})
+    '{"aurora": 0.7, "x": null}'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from ..events import Event
+from ..types._base import is_secret_key, redact_url, scrub_secrets
+
+__all__ = ["clean_url", "event_json", "json_or_none", "scrub_text"]
+
+_TEXT_SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"), "***"),
+    (re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"), "***"),
+    (re.compile(r"(?i)\b(bearer|basic)\s+(?!\*\*\*)[A-Za-z0-9._~+/=\-]{8,}"), r"\1 ***"),
+)
+_KEY_VALUE = re.compile(r"([A-Za-z][\w\-.]*)(\s*[=:]\s*)(['\"]?)([^\s'\",;&)]+)")
+_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+", re.I)
+_URL_FIELDS = ("provider", "base_url", "url", "endpoint")
+_TEXT_FIELDS = ("message", "error", "detail", "reason")
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with what looks like a credential masked: for error messages.
+
+    Example:
+        >>> scrub_text("bad key sk-abc123456 for https://u:pw@x.example/v1?key=1 (api_key=xyz)")
+        'bad key *** for https://x.example/v1 (api_key=***)'
+    """
+    for pattern, replacement in _TEXT_SECRETS:
+        text = pattern.sub(replacement, text)
+    text = _URL.sub(lambda m: redact_url(m.group()), text)
+
+    def mask(m: re.Match[str]) -> str:
+        if not is_secret_key(m.group(1)) or m.group(4) == "***":
+            return m.group()
+        return f"{m.group(1)}{m.group(2)}{m.group(3)}***{m.group(3)}"
+
+    return _KEY_VALUE.sub(mask, text)
+
+
+def clean_url(value: str) -> str:
+    """``value`` without credentials when it looks like a URL; anything else as it is."""
+    return redact_url(value) if ("://" in value or "@" in value) else value
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+
+
+def event_json(event: Event) -> str:
+    """The event's record as scrubbed JSON text (the ``payload`` column)."""
+    record = scrub_secrets(event.to_record())
+    for key in _URL_FIELDS:
+        if isinstance(record.get(key), str):
+            record[key] = clean_url(record[key])
+    for key in _TEXT_FIELDS:
+        if isinstance(record.get(key), str):
+            record[key] = scrub_text(record[key])
+    try:
+        return _dumps(record)
+    except ValueError:  # NaN or infinity somewhere: JSON has no such numbers
+        return _dumps(_finite(record))
+
+
+def json_or_none(value: Any) -> str | None:
+    """``value`` scrubbed of credential-named keys as JSON text; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    return _dumps(_finite(scrub_secrets(value)))
