@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
 
 from .client import LuminoraCoreClient
+from .errors import LuminoraError
 from .events import Event
 from .types.provider import ProviderConfig
 
@@ -117,7 +120,11 @@ async def _chat(name: str, provider: str) -> int:
         print(f"Chatting with {name} via {provider}. Empty line or Ctrl-D to quit.")
         loop = asyncio.get_running_loop()
         while True:
-            line = await loop.run_in_executor(None, sys.stdin.readline)
+            try:
+                line = await loop.run_in_executor(None, sys.stdin.readline)
+                line.encode("utf-8")  # undecodable bytes arrive as lone surrogates
+            except (UnicodeDecodeError, UnicodeEncodeError):
+                raise _UsageError("input is not valid UTF-8; type text, or pipe a UTF-8 file") from None
             if not line.strip():
                 return 0
             async for chunk in client.stream_message(sid, line.strip()):
@@ -126,8 +133,69 @@ async def _chat(name: str, provider: str) -> int:
             print()
 
 
+class _UsageError(Exception):
+    """A mistake of the person at the command line: shown as one line, exit status 2."""
+
+
+def _width(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--width must be a whole number, got {text!r}") from None
+    if value < 20:
+        raise argparse.ArgumentTypeError(f"--width must be at least 20, got {value}")
+    return value
+
+
+def _check_persona(name: str) -> str:
+    from .personality.library import builtin_names
+
+    if name not in builtin_names():
+        raise _UsageError(f"unknown persona {name!r}; run `luminora-nb personas` to list them")
+    return name
+
+
+def _check_provider(name: str) -> str:
+    from .providers import available_providers
+
+    known = available_providers()
+    if name.strip().lower() not in known:
+        raise _UsageError(f"unknown provider {name!r}; choose one of: {', '.join(sorted(known))}")
+    return name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m luminora_nb`` and the ``luminora-nb`` command."""
+    """Entry point of ``python -m luminora_nb`` and the ``luminora-nb`` command.
+
+    Mistakes (an unknown persona or provider, a missing API key, bad options, input
+    that is not UTF-8) print one line on stderr and exit with status 2; Ctrl-C exits
+    with 130; a closed output pipe stops the output with one line and status 1.
+    """
+    try:
+        return _main(argv)
+    except _UsageError as exc:
+        print(f"luminora-nb: error: {exc}", file=sys.stderr)
+        return 2
+    except LuminoraError as exc:
+        message = str(exc).splitlines()[0]
+        # the library's hints speak Python; at the command line only the variable matters
+        message = message.replace(" or pass ProviderConfig(", " (or pass ProviderConfig(").split(" (or pass")[
+            0
+        ]
+        print(f"luminora-nb: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("luminora-nb: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`luminora-nb personas | head -2`): stop writing, quietly
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("luminora-nb: output closed before the end (broken pipe)", file=sys.stderr)
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="luminora-nb", description=__doc__.splitlines()[0] if __doc__ else None
     )
@@ -135,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="blend two shipped personas and chat with both, offline")
     demo.add_argument("--first", default="aurora", help="first persona (default: aurora)")
     demo.add_argument("--second", default=None, help="second persona (default: a contrasting one)")
-    demo.add_argument("--width", type=int, default=100, help="wrap replies at this width")
+    demo.add_argument("--width", type=_width, default=100, help="wrap replies at this width (>= 20)")
     sub.add_parser("personas", help="list the shipped personas")
     chat = sub.add_parser("chat", help="chat with a persona on stdin")
     chat.add_argument("name")
@@ -144,7 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .personality.library import builtin_names
 
     if args.command in (None, "demo"):
-        first = getattr(args, "first", "aurora")
+        first = _check_persona(getattr(args, "first", "aurora"))
+        if getattr(args, "second", None):
+            _check_persona(args.second)
         names = builtin_names()
         second = getattr(args, "second", None) or next(
             (n for n in ("captain_quip", "bastion") if n in names and n != first),
@@ -159,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
 
         return asyncio.run(run())
-    return asyncio.run(_chat(args.name, args.provider))
+    return asyncio.run(_chat(_check_persona(args.name), _check_provider(args.provider)))
 
 
 if __name__ == "__main__":

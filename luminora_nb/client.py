@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from ._locks import LoopFreeLock
 from .errors import PersonalityError, SessionError
 from .events import (
     BlendCreated,
@@ -42,7 +43,7 @@ from .events import (
 from .personality.blend import blend_personalities as _blend
 from .personality.blend import blend_recipe
 from .personality.library import builtin_names, get_builtin
-from .personality.validate import parse_personality
+from .personality.validate import check_name, json_problem, parse_personality
 from .providers.base import Provider
 from .providers.registry import create_provider
 from .storage.base import Storage
@@ -73,6 +74,21 @@ def _check_session_id(session_id: object) -> None:
     # Ids reach storage filters (MongoDB, SQL): anything but a plain string is refused here.
     if not isinstance(session_id, str) or not session_id:
         raise SessionError(f"invalid session id {session_id!r}; use the id create_session returned")
+
+
+def _metadata(metadata: object) -> dict[str, Any]:
+    """Session or message metadata, checked to be storable (a dict of JSON values)."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise SessionError(f"metadata must be a dict of JSON values, not {type(metadata).__name__}")
+    problem = json_problem(metadata)
+    if problem is not None:
+        raise SessionError(
+            f"metadata{problem} cannot be stored as JSON; use strings, numbers, booleans, None, "
+            "lists and dicts (e.g. str(value))"
+        )
+    return dict(metadata)
 
 
 def _blend_info(personality: PersonalityData) -> dict[str, Any] | None:
@@ -135,8 +151,9 @@ class LuminoraCoreClient:
         self._providers: dict[str, Provider] = {}
         self._extensions: list[TurnExtension] = []
         self._initialized = False
-        self._init_lock = asyncio.Lock()
-        self._resume_lock = asyncio.Lock()
+        # loop-free: a client is used from successive asyncio.run calls and from threads
+        self._init_lock = LoopFreeLock()
+        self._resume_lock = LoopFreeLock()
         self.session_log: SessionLog | None = None
         self._owns_log = False
         if session_log is not None:
@@ -198,15 +215,32 @@ class LuminoraCoreClient:
         self._extensions.append(extension)
 
     # -- personalities ----------------------------------------------------------------
-    async def load_personality(self, name: str, data: Mapping[str, Any] | PersonalityData) -> PersonalityData:
+    async def load_personality(
+        self, name: str, data: Mapping[str, Any] | PersonalityData, *, replace: bool = False
+    ) -> PersonalityData:
         """Load a personality from a full definition or the simple seed form.
 
+        Loading an identical personality under its own name again does nothing; a
+        different one under a taken name (a shipped persona's included) needs
+        ``replace=True``.
+
         Raises:
-            PersonalityError: invalid data; the message lists every fault with its path.
+            PersonalityError: invalid data (the message lists every fault with its path),
+                a bad name, or a taken name without ``replace=True``.
         """
         personality = parse_personality(name, data)
-        self._personalities[personality.name] = personality
+        self._register(personality, replace=replace)
         return personality
+
+    def _register(self, personality: PersonalityData, *, replace: bool) -> None:
+        existing = self._lookup(personality.name)
+        if existing is not None and not replace and existing != personality:
+            shipped = " (a shipped persona)" if personality.name in builtin_names() else ""
+            raise PersonalityError(
+                f"a different personality named {personality.name!r}{shipped} is already loaded; "
+                "pass replace=True to replace it, or choose another name"
+            )
+        self._personalities[personality.name] = personality
 
     async def get_personality(self, name: str) -> PersonalityData | None:
         """A loaded (or shipped) personality, or ``None`` if there is none by that name."""
@@ -214,13 +248,14 @@ class LuminoraCoreClient:
         return found.model_copy(deep=True) if found is not None else None
 
     def _lookup(self, name: str) -> PersonalityData | None:
+        name = check_name(name)
         found = self._personalities.get(name)
         if found is None and name in builtin_names():
             found = self._personalities[name] = get_builtin(name)
         return found
 
     def _require(self, name: str) -> PersonalityData:
-        found = self._lookup(name) if isinstance(name, str) else None
+        found = self._lookup(name)
         if found is None:
             known = ", ".join(sorted(set(self._personalities) | set(builtin_names())))
             raise PersonalityError(
@@ -240,28 +275,45 @@ class LuminoraCoreClient:
         *,
         blend_type: str = "weighted_average",
         custom_rules: Mapping[str, Any] | None = None,
+        replace: bool = False,
     ) -> PersonalityData:
         """Blend personalities by weight and register the result as ``blend_name``.
 
-        Weights are normalised (7 and 3 act as 0.7 and 0.3).
+        Weights are normalised (7 and 3 act as 0.7 and 0.3). Blending the same again
+        under the same name does nothing; a different blend under a taken name (a
+        source's included) needs ``replace=True``.
 
         Raises:
             PersonalityError: no names, an unknown or duplicate name, a weight count
-                mismatch, or a negative, NaN, infinite or all-zero weight.
+                mismatch, a negative, NaN, infinite or all-zero weight, or a taken
+                ``blend_name`` without ``replace=True``.
         """
+        if isinstance(personality_names, str) or not isinstance(personality_names, Sequence):
+            raise PersonalityError(f"personality_names must be a list of names, not {personality_names!r}")
         names = list(personality_names)
         if not names:
             raise PersonalityError("a blend needs at least one personality; pass one or more names")
         sources = [self._require(n) for n in names]
-        blended = _blend(sources, weights, name=blend_name, blend_type=blend_type, custom_rules=custom_rules)
-        self._personalities[blended.name] = blended
+        blended = _blend(
+            sources,
+            weights,
+            name=check_name(blend_name, what="blend name"),
+            blend_type=blend_type,
+            custom_rules=custom_rules,
+        )
+        self._register(blended, replace=replace)
         await self._publish_blend(blended)
         return blended.model_copy(deep=True)
 
-    async def blend(self, blend: PersonalityBlend, blend_name: str) -> PersonalityData:
-        """Apply a :class:`PersonalityBlend` recipe and register the result as ``blend_name``."""
-        blended = blend_recipe(blend, name=blend_name)
-        self._personalities[blended.name] = blended
+    async def blend(
+        self, blend: PersonalityBlend, blend_name: str, *, replace: bool = False
+    ) -> PersonalityData:
+        """Apply a :class:`PersonalityBlend` recipe and register the result as ``blend_name``.
+
+        A taken ``blend_name`` holding something else needs ``replace=True``.
+        """
+        blended = blend_recipe(blend, name=check_name(blend_name, what="blend name"))
+        self._register(blended, replace=replace)
         await self._publish_blend(blended)
         return blended.model_copy(deep=True)
 
@@ -314,6 +366,7 @@ class LuminoraCoreClient:
                 "create_session needs a personality name (or session_config.personality['name'])"
             )
         personality = self._require(str(name))
+        session_metadata = {**config.metadata, **_metadata(metadata)}
         provider_cfg = self._provider_config(provider_config, config)
         provider = self._provider_for(provider_cfg)
         sid = session_id or config.session_id or f"sess_{uuid.uuid4().hex}"
@@ -326,7 +379,7 @@ class LuminoraCoreClient:
                 "personality": {"name": personality.name},
                 "provider_config": provider_cfg.model_dump(mode="json"),
                 "user_id": user_id or config.user_id,
-                "metadata": {**config.metadata, **(metadata or {})},
+                "metadata": session_metadata,
             }
         )
         record = SessionRecord(

@@ -263,9 +263,14 @@ class Luminora:
         """Names of the loaded and shipped personalities, sorted."""
         return self._run(self.client.list_personalities())
 
-    def load_personality(self, name: str, data: Mapping[str, Any] | PersonalityData) -> PersonalityData:
-        """Load a personality from a full definition or the simple seed form."""
-        return self._run(self.client.load_personality(name, data))
+    def load_personality(
+        self, name: str, data: Mapping[str, Any] | PersonalityData, *, replace: bool = False
+    ) -> PersonalityData:
+        """Load a personality from a full definition or the simple seed form.
+
+        A different personality under a taken name needs ``replace=True``.
+        """
+        return self._run(self.client.load_personality(name, data, replace=replace))
 
     def get_personality(self, name: str) -> PersonalityData | None:
         """A loaded (or shipped) personality, or ``None``."""
@@ -279,17 +284,26 @@ class Luminora:
         *,
         blend_type: str = "weighted_average",
         custom_rules: Mapping[str, Any] | None = None,
+        replace: bool = False,
     ) -> PersonalityData:
-        """Blend personalities by weight and register the result as ``blend_name``."""
+        """Blend personalities by weight and register the result as ``blend_name``.
+
+        A different personality under a taken name needs ``replace=True``.
+        """
         return self._run(
             self.client.blend_personalities(
-                personality_names, weights, blend_name, blend_type=blend_type, custom_rules=custom_rules
+                personality_names,
+                weights,
+                blend_name,
+                blend_type=blend_type,
+                custom_rules=custom_rules,
+                replace=replace,
             )
         )
 
-    def blend(self, blend: PersonalityBlend, blend_name: str) -> PersonalityData:
+    def blend(self, blend: PersonalityBlend, blend_name: str, *, replace: bool = False) -> PersonalityData:
         """Apply a :class:`PersonalityBlend` recipe and register the result."""
-        return self._run(self.client.blend(blend, blend_name))
+        return self._run(self.client.blend(blend, blend_name, replace=replace))
 
     # -- sessions ---------------------------------------------------------------------
     def create_session(

@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._locks import LoopFreeLock
 from .errors import LuminoraError, SessionError, StorageError
 from .events import Event, EventBus, TurnCompleted, TurnFailed, TurnStarted
 from .personality.compile import compile_prompt, effective_parameters
-from .personality.validate import definition_for
+from .personality.validate import definition_for, json_problem
 from .providers.base import GENERATION_PARAMETERS, ChatRequest, Provider
 from .types.provider import ChatMessage, ChatResponse
 from .types.session import Message, MessageRole, SessionRecord, SessionType
@@ -93,7 +94,9 @@ class LiveSession:
     personality: PersonalityData
     provider: Provider
     history: list[ChatMessage]
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Not an asyncio.Lock: a session may be used from several event loops (successive
+    # asyncio.run calls, two threads), and its turns must exclude each other across all.
+    lock: LoopFreeLock = field(default_factory=LoopFreeLock)
     unsaved: list[Message] = field(default_factory=list)
     memory_keys: list[str] = field(default_factory=list)
     turn_index: int = -1
@@ -140,8 +143,20 @@ def turn_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     if unknown:
         raise SessionError(f"unknown message option(s) {unknown}; accepted: {sorted(_TURN_OPTIONS)}")
     params = {k: v for k, v in kwargs.items() if k in GENERATION_PARAMETERS and v is not None}
-    metadata = dict(kwargs.get("metadata") or {})
-    return params, metadata
+    metadata = kwargs.get("metadata")
+    if not metadata:
+        return params, {}
+    if not isinstance(metadata, Mapping):
+        raise SessionError(f"metadata must be a dict of JSON values, not {type(metadata).__name__}")
+    # Stored with the message as JSON: a value that cannot be written would fail this
+    # turn's write and every later one, so it is refused here.
+    problem = json_problem(metadata)
+    if problem is not None:
+        raise SessionError(
+            f"metadata{problem} cannot be stored as JSON; use strings, numbers, booleans, None, "
+            "lists and dicts (e.g. str(value))"
+        )
+    return params, dict(metadata)
 
 
 class Turn:
@@ -172,6 +187,13 @@ class Turn:
     ) -> None:
         if not isinstance(message, str) or not message.strip():
             raise SessionError("message must be a non-empty string")
+        try:
+            message.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise SessionError(
+                f"message holds an unpaired surrogate ({message[exc.start]!r} at position {exc.start}), "
+                "which is not text; decode the input with errors='replace' or remove it"
+            ) from None
         self.session = session
         self.params = params
         self.metadata = metadata
@@ -423,9 +445,17 @@ async def write_unsaved(sess: LiveSession, storage: Storage, now: datetime) -> N
     timeout) never leaves storage unsure whether the messages landed: the task settles
     ``unsaved`` itself, and the next turn waits for it before writing again.
     """
-    if sess.inflight is not None:
-        with contextlib.suppress(Exception):  # its messages stay in unsaved: written below
-            await asyncio.shield(sess.inflight)
+    inflight = sess.inflight
+    if inflight is not None:
+        if asyncio.futures._get_loop(inflight) is asyncio.get_running_loop():
+            with contextlib.suppress(Exception):  # its messages stay in unsaved: written below
+                await asyncio.shield(inflight)
+        else:
+            # Started on another loop (an earlier asyncio.run, another thread): it can be
+            # neither awaited nor given a callback from here (neither is thread-safe), but
+            # it settles on its own loop, or was cancelled when that loop ended.
+            while not inflight.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
     pending = list(sess.unsaved)
     task = asyncio.ensure_future(storage.append_messages(sess.session_id, pending, last_active=now))
     sess.inflight = task

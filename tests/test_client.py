@@ -547,3 +547,119 @@ async def test_the_clock_times_messages_and_sessions() -> None:
         info = await client.session_info(sid)
         assert info is not None and info.created_at == clock.now - timedelta(seconds=5)
         assert info.last_active == clock.now
+
+
+# -- hardening: bad input is the library's own error, and never poisons a session ----------
+
+
+async def test_unserialisable_metadata_is_refused_at_the_call_and_the_session_goes_on(
+    client: LuminoraCoreClient,
+) -> None:
+    sid = await client.create_session("aurora")
+    with pytest.raises(SessionError, match=r"metadata\['o'\].*JSON"):
+        await client.send_message(sid, "hi", metadata={"o": object()})
+    with pytest.raises(SessionError, match="metadata must be a dict"):
+        await client.send_message(sid, "hi", metadata="x")
+    for i in range(3):  # nothing of the refused turns is pending: later turns are written
+        await client.send_message(sid, f"turn {i}")
+    stored = await client.storage.load_session(sid)
+    assert stored is not None and len(stored.conversation.messages) == 6
+    live = await client.get_conversation(sid)
+    assert live is not None and len(live.messages) == 6
+    with pytest.raises(SessionError, match=r"metadata\['when'\]"):
+        await client.create_session("aurora", metadata={"when": object()})
+    with pytest.raises(PersonalityError, match=r"metadata\['x'\]"):
+        await client.load_personality("odd", {"system_prompt": "Hi.", "metadata": {"x": {1, 2}}})
+
+
+async def test_a_lone_surrogate_in_a_message_is_a_clear_error(client: LuminoraCoreClient) -> None:
+    sid = await client.create_session("aurora")
+    with pytest.raises(SessionError, match="unpaired surrogate"):
+        await client.send_message(sid, "hi \ud800")
+    with pytest.raises(SessionError, match="unpaired surrogate"):
+        async for _ in client.stream_message(sid, "hi \udfff"):
+            pass
+    assert (await client.send_message(sid, "hi")).content
+
+
+@pytest.mark.parametrize("weights", [None, 1.0, "7,3", [float("inf"), 1], [1, None]])
+async def test_bad_weights_are_personality_errors(client: LuminoraCoreClient, weights: Any) -> None:
+    with pytest.raises(PersonalityError, match="weight"):
+        await client.blend_personalities(["aurora", "vex"], weights, "bad")
+
+
+async def test_huge_finite_weights_are_normalised_without_overflow(client: LuminoraCoreClient) -> None:
+    blended = await client.blend_personalities(["aurora", "vex"], [1e308, 1e308], "huge")
+    assert blended.metadata["blend"]["weights"] == {"aurora": 0.5, "vex": 0.5}
+
+
+async def test_names_are_checked_and_normalised(client: LuminoraCoreClient) -> None:
+    for bad in ["", "   ", "a\x00b", "two\nlines", "x" * 201, 42]:
+        with pytest.raises(PersonalityError):
+            await client.load_personality(bad, {"system_prompt": "Hi."})  # type: ignore[arg-type]
+    loaded = await client.load_personality(" spaced ", {"system_prompt": "Hi."})
+    assert loaded.name == "spaced"
+    assert await client.get_personality(" spaced ") is not None
+    assert (await client.create_session(" spaced ")).startswith("sess_")
+    with pytest.raises(PersonalityError, match="'other'.*differs"):
+        await client.load_personality("mine", {"name": "other", "system_prompt": "Hi."})
+
+
+async def test_replacing_a_personality_needs_replace_true(client: LuminoraCoreClient) -> None:
+    with pytest.raises(PersonalityError, match="replace=True"):
+        await client.load_personality("aurora", {"system_prompt": "I am not Aurora."})
+    assert "mentor" in (await client.get_personality("aurora")).definition.core_traits.archetype  # type: ignore[union-attr]
+    await client.blend_personalities(["aurora", "vex"], [7, 3], "av")
+    await client.blend_personalities(["aurora", "vex"], [7, 3], "av")  # the same again: a no-op
+    with pytest.raises(PersonalityError, match="replace=True"):
+        await client.blend_personalities(["aurora", "vex"], [3, 7], "av")
+    with pytest.raises(PersonalityError, match="replace=True"):
+        await client.blend_personalities(["aurora", "vex"], [1, 1], "vex")  # a source of the blend
+    again = await client.blend_personalities(["aurora", "vex"], [3, 7], "av", replace=True)
+    assert again.metadata["blend"]["weights"] == {"aurora": 0.3, "vex": 0.7}
+    await client.load_personality("simple", {"system_prompt": "One."})
+    await client.load_personality("simple", {"system_prompt": "One."})  # identical: a no-op
+    await client.load_personality("simple", {"system_prompt": "Two."}, replace=True)
+    assert (await client.get_personality("simple")).system_prompt == "Two."  # type: ignore[union-attr]
+
+
+# -- one client, several event loops --------------------------------------------------------
+
+
+def test_one_client_across_successive_and_concurrent_event_loops() -> None:
+    import threading
+
+    client = LuminoraCoreClient()
+    sid = asyncio.run(client.create_session("aurora"))
+
+    async def three(tag: str) -> None:
+        await asyncio.gather(*(client.send_message(sid, f"{tag} {i}") for i in range(3)))
+
+    asyncio.run(three("first run"))
+    asyncio.run(three("second run"))  # a new loop: locks and pools must not be bound to the old
+    errors: list[BaseException] = []
+
+    def in_a_thread(tag: str) -> None:
+        try:
+            asyncio.run(three(tag))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=in_a_thread, args=(f"thread {n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+    async def check() -> None:
+        stored = await client.storage.load_session(sid)
+        assert stored is not None
+        messages = stored.conversation.messages
+        assert len(messages) == 2 * 3 * 5  # every turn, once: nothing half-stored
+        assert [m.role.value for m in messages] == ["user", "assistant"] * 15
+        live = await client.get_conversation(sid)
+        assert live is not None and [m.content for m in live.messages] == [m.content for m in messages]
+        await client.cleanup()
+
+    asyncio.run(check())

@@ -56,3 +56,74 @@ def test_readme_example_runs_as_written() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "aurora" in done.stdout
+
+
+# -- user errors: one line on stderr, a non-zero exit, never a traceback -------------------
+
+
+def _cli(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    import os
+
+    environment = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "luminora_nb", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        cwd=ROOT,
+        env=environment,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "expected"),
+    [
+        (["chat", "nope"], b"", "unknown persona 'nope'; run `luminora-nb personas`"),
+        (["chat", "aurora", "--provider", "nope"], b"", "unknown provider 'nope'; choose one of"),
+        (["chat", "aurora", "--provider", "openai"], b"hi\n", "set the OPENAI_API_KEY environment variable"),
+        (["demo", "--first", "nope"], b"", "unknown persona 'nope'"),
+        (["demo", "--width", "0"], b"", "--width must be at least 20"),
+        (["chat", "aurora"], b"\xff\xfe bad bytes\n", "input is not valid UTF-8"),
+        (["frobnicate"], b"", "invalid choice"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(args: list[str], stdin: bytes, expected: str) -> None:
+    done = _cli(*args, stdin=stdin)
+    err = done.stderr.decode()
+    assert done.returncode != 0
+    assert "Traceback" not in err
+    assert expected in err, err
+    assert len([line for line in err.splitlines() if line.strip()]) <= 2  # argparse adds its usage line
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    done = subprocess.run(
+        f"{sys.executable} -m luminora_nb personas | head -2",
+        shell=True,
+        capture_output=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.stdout.decode().count("\n") == 2
+    assert "Traceback" not in done.stderr.decode() and "Exception ignored" not in done.stderr.decode()
+
+
+def test_ctrl_c_in_chat_is_one_line() -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "luminora_nb", "chat", "aurora"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    time.sleep(2.0)  # let it start and wait for input
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err.decode() and "interrupted" in err.decode()

@@ -182,3 +182,9 @@ def test_unknown_builtin_names_the_shipped_ones() -> None:
         get_builtin("nobody")
     for name in NAMES:
         assert name in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "../personas/aurora", "/tmp/x", "aurora.json", "nope"])
+def test_get_builtin_loads_shipped_names_only(name: str) -> None:
+    with pytest.raises(PersonalityError, match="no shipped persona"):
+        get_builtin(name)

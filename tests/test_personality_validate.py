@@ -48,7 +48,7 @@ def test_simple_seed_form() -> None:
     p = parse_personality(
         "helpful_assistant",
         {
-            "name": "ignored_inner_name",
+            "name": "helpful_assistant",
             "description": "A helpful AI assistant",
             "system_prompt": "You are a helpful AI assistant.",
             "metadata": {"k": 1},
@@ -319,6 +319,11 @@ def test_non_dict_data(data: Any, kind: str) -> None:
 def test_empty_or_non_string_name(name: Any) -> None:
     with pytest.raises(PersonalityError, match="personality name must be a non-empty string"):
         parse_personality(name, {"system_prompt": "x"})
+
+
+def test_an_inner_name_that_differs_is_an_error_not_ignored() -> None:
+    with pytest.raises(PersonalityError, match="data\\['name'\\] is 'other'"):
+        parse_personality("mine", {"name": "other", "system_prompt": "x"})
 
 
 def test_simple_form_without_system_prompt() -> None:

@@ -28,13 +28,14 @@ def builtin_names() -> tuple[str, ...]:
 
 @cache
 def _load(name: str) -> PersonalityData:
+    # Only the shipped names: a name is never a path ("../../x" reads no other file).
+    if name not in builtin_names():
+        raise PersonalityError(
+            f"no shipped persona named {name!r}; shipped personas: {', '.join(builtin_names())}"
+        )
     path = PERSONAS_DIR / f"{name}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PersonalityError(
-            f"no shipped persona named {name!r}; shipped personas: {', '.join(builtin_names())}"
-        ) from None
     except json.JSONDecodeError as exc:
         raise PersonalityError(f"shipped persona file {path.name} is not valid JSON: {exc}") from None
     return parse_personality(name, data)

@@ -11,7 +11,14 @@ from ..errors import PersonalityError
 from ..types.persona import PersonaDefinition
 from ..types.personality import PersonalityData
 
-__all__ = ["definition_for", "format_validation_error", "parse_personality", "validate_definition"]
+__all__ = [
+    "check_name",
+    "definition_for",
+    "format_validation_error",
+    "json_problem",
+    "parse_personality",
+    "validate_definition",
+]
 
 _SIMPLE_FIELDS = {"name", "description", "system_prompt", "name_override", "description_override", "metadata"}
 # A dumped simple-form PersonalityData carries "definition": None.
@@ -79,6 +86,67 @@ def validate_definition(data: Mapping[str, Any], *, source: str = "personality")
         ) from None
 
 
+MAX_NAME_LENGTH = 200
+
+
+def check_name(name: object, *, what: str = "personality name") -> str:
+    """``name`` with surrounding spaces removed, after checking it can name a personality.
+
+    The same normalisation applies when a personality is registered and when it is
+    looked up, so ``" aurora "`` finds ``"aurora"``.
+
+    Raises:
+        PersonalityError: not a string, empty, longer than 200 characters, or holding a
+            control character (NUL, a newline, ...).
+
+    Example:
+        >>> check_name("  my_blend ")
+        'my_blend'
+    """
+    if not isinstance(name, str):
+        raise PersonalityError(f"{what} must be a non-empty string, not {type(name).__name__}")
+    name = name.strip()
+    if not name:
+        raise PersonalityError(f"{what} must be a non-empty string")
+    if len(name) > MAX_NAME_LENGTH:
+        raise PersonalityError(f"{what} is {len(name)} characters long; use at most {MAX_NAME_LENGTH}")
+    bad = next((c for c in name if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise PersonalityError(f"{what} {name!r} holds the control character {bad!r}; use printable text")
+    return name
+
+
+def json_problem(value: Any, path: str = "") -> str | None:
+    """Where ``value`` stops being JSON-serialisable (``"['o'] (object)"``), or ``None``.
+
+    Metadata is stored as JSON: a value that cannot be written must be refused when it
+    is given, not when a later write fails.
+
+    Example:
+        >>> json_problem({"a": [1, {"b": {1, 2}}]})
+        "['a'][1]['b'] (set)"
+        >>> json_problem({"ok": [1, 2.5, None, "x"]}) is None
+        True
+    """
+    if value is None or isinstance(value, str | bool | int | float):
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path}[{key!r}] (a key of type {type(key).__name__}; keys must be strings)"
+            inner = json_problem(item, f"{path}[{key!r}]")
+            if inner is not None:
+                return inner
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            inner = json_problem(item, f"{path}[{index}]")
+            if inner is not None:
+                return inner
+        return None
+    return f"{path} ({type(value).__name__})"
+
+
 def parse_personality(name: str, data: Mapping[str, Any] | PersonalityData) -> PersonalityData:
     """Turn what a user passes to ``load_personality`` into :class:`PersonalityData`.
 
@@ -91,10 +159,9 @@ def parse_personality(name: str, data: Mapping[str, Any] | PersonalityData) -> P
     """
     from .compile import compile_prompt  # local: compile imports this module's types only
 
-    if not isinstance(name, str) or not name.strip():
-        raise PersonalityError("personality name must be a non-empty string")
-    name = name.strip()
+    name = check_name(name)
     if isinstance(data, PersonalityData):
+        _check_metadata(name, data.metadata)
         return data.model_copy(update={"name": name}, deep=True)
     if not isinstance(data, Mapping):
         raise PersonalityError(
@@ -106,6 +173,13 @@ def parse_personality(name: str, data: Mapping[str, Any] | PersonalityData) -> P
             f"personality {name!r}: data is empty; give a full definition (persona, core_traits, "
             "linguistic_profile, ...) or at least a system_prompt"
         )
+    given = data.get("name")
+    if given is not None and (not isinstance(given, str) or given.strip() != name):
+        raise PersonalityError(
+            f"personality {name!r}: data['name'] is {given!r}, which differs from the name it is "
+            "loaded under; drop data['name'] or use the same name for both"
+        )
+    _check_metadata(name, data.get("metadata"))
     if "definition" in data and isinstance(data["definition"], Mapping):
         definition = validate_definition(data["definition"], source=name)
         fields = {k: v for k, v in data.items() if k in _SIMPLE_FIELDS}
@@ -132,6 +206,15 @@ def parse_personality(name: str, data: Mapping[str, Any] | PersonalityData) -> P
     if not str(data.get("system_prompt") or "").strip():
         raise PersonalityError(f"personality {name!r}: system_prompt: required field is missing or empty")
     return _build(name, {**{k: v for k, v in data.items() if k != "definition"}, "name": name})
+
+
+def _check_metadata(name: str, metadata: Any) -> None:
+    problem = json_problem(metadata)
+    if problem is not None:
+        raise PersonalityError(
+            f"personality {name!r}: metadata{problem} cannot be stored as JSON; use strings, numbers, "
+            "booleans, None, lists and dicts"
+        )
 
 
 def _build(name: str, fields: Mapping[str, Any]) -> PersonalityData:

@@ -82,6 +82,10 @@ def normalise_weights(names: Sequence[str], weights: Sequence[float]) -> list[fl
             f"duplicate personalities in blend: {', '.join(duplicates)}; list each once and "
             "raise its weight instead"
         )
+    if isinstance(weights, str | bytes) or not isinstance(weights, Sequence):
+        raise PersonalityError(
+            f"weights must be a list of numbers, one per personality (e.g. [7, 3]), not {weights!r}"
+        )
     if len(weights) != len(names):
         raise PersonalityError(
             f"got {len(weights)} weights for {len(names)} personalities; give one weight per personality"
@@ -97,9 +101,18 @@ def normalise_weights(names: Sequence[str], weights: Sequence[float]) -> list[fl
         if value < 0:
             raise PersonalityError(f"weight for {name!r} is negative ({value}); weights must be >= 0")
         values.append(value)
-    total = math.fsum(values)
-    if total <= 0:
+    if max(values) <= 0:
         raise PersonalityError("all blend weights are zero; give at least one personality a positive weight")
+    try:
+        total = math.fsum(values)
+    except OverflowError:
+        total = math.inf
+    if math.isinf(total):
+        # finite weights as large as 1e308 overflow their sum: scale them down first
+        # (only then, so ordinary weights divide exactly as given: 7 and 3 give 0.7 and 0.3)
+        largest = max(values)
+        values = [v / largest for v in values]
+        total = math.fsum(values)
     return [v / total for v in values]
 
 
