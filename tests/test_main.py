@@ -61,7 +61,9 @@ def test_readme_example_runs_as_written() -> None:
 # -- user errors: one line on stderr, a non-zero exit, never a traceback -------------------
 
 
-def _cli(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+def _cli(
+    *args: str, stdin: bytes = b"", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     import os
 
     environment = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
