@@ -33,32 +33,23 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..types.provider import ChatResponse
-from ._http import (
-    RETRYABLE_STATUS,
-    HTTPProvider,
-    ServerSentEvent,
-    StreamState,
-    decode_json,
-    merge_usage,
-    stop_list,
-    usage_dict,
-)
+from ._http import HTTPProvider, StreamState
+from ._normalise import FinishReasons, merge_usage, usage_dict, vendor_params
+from ._retry import RETRYABLE_STATUS
 from .base import ChatRequest
 
-__all__ = ["AnthropicProvider"]
+__all__ = ["ANTHROPIC_FINISH_REASONS", "AnthropicProvider"]
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
 
-_FINISH = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
+#: The Messages API's ``stop_reason`` values.
+ANTHROPIC_FINISH_REASONS = FinishReasons(
+    length="max_tokens model_context_window_exceeded",
+    tool_calls="tool_use",
+    content_filter="refusal",
+)
+
 # The documented error types, with the HTTP status each corresponds to.
 _ERROR_STATUS = {
     "invalid_request_error": 400,
@@ -73,19 +64,15 @@ _ERROR_STATUS = {
 }
 
 
-def _finish(value: Any) -> str | None:
-    return None if value is None else _FINISH.get(str(value), "stop")
-
-
 class AnthropicProvider(HTTPProvider):
     """Claude models through the Anthropic Messages API."""
 
     name: ClassVar[str] = "anthropic"
     default_model: ClassVar[str] = "claude-haiku-4-5"
-    requires_api_key: ClassVar[bool] = True
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
     api_key_env_vars: ClassVar[tuple[str, ...]] = ("ANTHROPIC_API_KEY",)
     retryable_status: ClassVar[frozenset[int]] = RETRYABLE_STATUS | {529}
+    finish_reasons = ANTHROPIC_FINISH_REASONS
 
     def auth_headers(self) -> dict[str, str]:
         headers = {"anthropic-version": ANTHROPIC_VERSION}
@@ -98,29 +85,19 @@ class AnthropicProvider(HTTPProvider):
 
     def build_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         params = self.generation_params(request)
-        system_parts = [request.system] if request.system else []
-        messages: list[dict[str, Any]] = []
-        for message in request.messages:
-            if message.role == "system":
-                # The Messages API has no system role: system text goes to the top level.
-                system_parts.append(message.content)
-            else:
-                messages.append({"role": message.role, "content": message.content})
+        # The Messages API has no system role: system text goes to the top level.
+        system, messages = self.system_apart(request)
         body: dict[str, Any] = {
             "model": self.model,
-            "max_tokens": int(params.get("max_tokens", DEFAULT_MAX_TOKENS)),
+            "max_tokens": params.get("max_tokens", DEFAULT_MAX_TOKENS),
             "messages": messages,
             "stream": stream,
         }
-        if system_parts:
-            body["system"] = "\n\n".join(system_parts)
-        if "temperature" in params:
-            body["temperature"] = params["temperature"]
-        if "top_p" in params:
-            body["top_p"] = params["top_p"]
-        stops = stop_list(params.get("stop"))
-        if stops:
-            body["stop_sequences"] = stops
+        if system:
+            body["system"] = "\n\n".join(system)
+        body.update(
+            vendor_params(params, {"temperature": "temperature", "top_p": "top_p", "stop": "stop_sequences"})
+        )
         return body
 
     def parse_reply(self, data: Any) -> ChatResponse:
@@ -133,12 +110,12 @@ class AnthropicProvider(HTTPProvider):
         metadata: dict[str, Any] = {"raw_finish_reason": raw_finish}
         if data.get("id"):
             metadata["id"] = data["id"]
-        return ChatResponse(
-            content=text,
-            role=data.get("role") or "assistant",
-            finish_reason=_finish(raw_finish) or "stop",
+        return self.response(
+            text,
+            role=data.get("role"),
+            finish_reason=self.finish_reasons(raw_finish) or "stop",
             usage=usage_dict(usage.get("input_tokens"), usage.get("output_tokens")),
-            model=data.get("model") or self.model,
+            model=data.get("model"),
             metadata=metadata,
         )
 
@@ -148,11 +125,7 @@ class AnthropicProvider(HTTPProvider):
         return self.stream_error(payload, status=_ERROR_STATUS.get(str(kind), 500))
 
     def handle_stream_item(self, item: Any, state: StreamState) -> str | None:
-        if not isinstance(item, ServerSentEvent):
-            raise self.malformed("stream item", repr(item))
-        payload = decode_json(item.data, provider=self.name, what="stream event")
-        if not isinstance(payload, dict):
-            raise self.malformed("stream event", payload)
+        payload = self.event_json(item, "stream event")
         kind = payload.get("type") or item.event
         if kind == "content_block_delta":
             delta = payload.get("delta") or {}
@@ -175,8 +148,7 @@ class AnthropicProvider(HTTPProvider):
         elif kind == "message_delta":
             delta = payload.get("delta") or {}
             if delta.get("stop_reason") is not None:
-                state.raw_finish_reason = str(delta["stop_reason"])
-                state.finish_reason = _finish(delta["stop_reason"])
+                self.set_finish(state, delta["stop_reason"])
             usage = payload.get("usage") or {}
             # Fields may be present but null ("input_tokens": null): keep message_start's counts.
             state.usage = merge_usage(state.usage, usage.get("input_tokens"), usage.get("output_tokens"))

@@ -29,34 +29,21 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..types.provider import ChatResponse
-from ._http import (
-    HTTPProvider,
-    ServerSentEvent,
-    StreamState,
-    decode_json,
-    is_transient_error,
-    merge_usage,
-    stop_list,
-)
+from ._http import HTTPProvider, StreamState
+from ._normalise import FinishReasons, merge_usage, vendor_params
+from ._retry import is_transient_error
 from .base import ChatRequest
 
-__all__ = ["CohereProvider"]
+__all__ = ["COHERE_FINISH_REASONS", "CohereProvider"]
 
-_FINISH = {
-    "COMPLETE": "stop",
-    "STOP_SEQUENCE": "stop",
-    "USER_CANCEL": "stop",
-    "MAX_TOKENS": "length",
-    "ERROR_LIMIT": "length",
-    "TOOL_CALL": "tool_calls",
-    "ERROR_TOXIC": "content_filter",
-    "ERROR": "error",
-    "TIMEOUT": "error",
-}
-
-
-def _finish(value: Any) -> str | None:
-    return None if value is None else _FINISH.get(str(value).upper(), "stop")
+#: Cohere's ``finish_reason`` values (matched case-insensitively).
+COHERE_FINISH_REASONS = FinishReasons(
+    length="MAX_TOKENS ERROR_LIMIT",
+    tool_calls="TOOL_CALL",
+    content_filter="ERROR_TOXIC",
+    error="ERROR TIMEOUT",
+    fold_case=True,
+)
 
 
 def _usage(raw: Any, previous: dict[str, int] | None = None) -> dict[str, int]:
@@ -82,33 +69,32 @@ def _text(content: Any) -> str:
 
 
 class CohereProvider(HTTPProvider):
-    """Command models through Cohere's v2 Chat API."""
+    """Command models through Cohere's v2 Chat API.
+
+    Usage counts are the processed ``tokens`` (what the model saw), not the
+    ``billed_units``; a stream Cohere ends with an error (``message-end`` carrying
+    ``error``) is raised, and retried only while nothing was delivered and the error
+    reads as transient.
+    """
 
     name: ClassVar[str] = "cohere"
     default_model: ClassVar[str] = "command-a-03-2025"
-    requires_api_key: ClassVar[bool] = True
     default_base_url: ClassVar[str] = "https://api.cohere.com"
     api_key_env_vars: ClassVar[tuple[str, ...]] = ("CO_API_KEY", "COHERE_API_KEY")
+    finish_reasons = COHERE_FINISH_REASONS
 
     def endpoint(self, *, stream: bool) -> tuple[str, dict[str, str]]:
         return "/v2/chat", {}
 
     def build_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        params = self.generation_params(request)
-        messages: list[dict[str, Any]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        messages.extend({"role": m.role, "content": m.content} for m in request.messages)
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": stream}
-        if "temperature" in params:
-            body["temperature"] = params["temperature"]
-        if "max_tokens" in params:
-            body["max_tokens"] = params["max_tokens"]
-        if "top_p" in params:
-            body["p"] = params["top_p"]
-        stops = stop_list(params.get("stop"))
-        if stops:
-            body["stop_sequences"] = stops
+        body = self.messages_body(request, stream=stream)
+        names = {
+            "temperature": "temperature",
+            "max_tokens": "max_tokens",
+            "top_p": "p",
+            "stop": "stop_sequences",
+        }
+        body.update(vendor_params(self.generation_params(request), names))
         return body
 
     def parse_reply(self, data: Any) -> ChatResponse:
@@ -117,21 +103,16 @@ class CohereProvider(HTTPProvider):
         metadata: dict[str, Any] = {"raw_finish_reason": raw_finish}
         if data.get("id"):
             metadata["id"] = data["id"]
-        return ChatResponse(
-            content=_text(message.get("content")),
-            role=message.get("role") or "assistant",
-            finish_reason=_finish(raw_finish) or "stop",
+        return self.response(
+            _text(message.get("content")),
+            role=message.get("role"),
+            finish_reason=self.finish_reasons(raw_finish) or "stop",
             usage=_usage(data.get("usage")),
-            model=self.model,
             metadata=metadata,
         )
 
     def handle_stream_item(self, item: Any, state: StreamState) -> str | None:
-        if not isinstance(item, ServerSentEvent):
-            raise self.malformed("stream item", repr(item))
-        payload = decode_json(item.data, provider=self.name, what="stream event")
-        if not isinstance(payload, dict):
-            raise self.malformed("stream event", payload)
+        payload = self.event_json(item, "stream event")
         kind = payload.get("type") or item.event
         delta = payload.get("delta") or {}
         if not isinstance(delta, dict):
@@ -145,9 +126,9 @@ class CohereProvider(HTTPProvider):
         if kind == "message-start":
             state.response_id = payload.get("id") or state.response_id
         elif kind == "message-end":
-            raw_finish = delta.get("finish_reason") or ("ERROR" if delta.get("error") else "COMPLETE")
-            state.raw_finish_reason = str(raw_finish)
-            state.finish_reason = _finish(raw_finish)
+            self.set_finish(
+                state, delta.get("finish_reason") or ("ERROR" if delta.get("error") else "COMPLETE")
+            )
             state.usage = _usage(delta.get("usage"), state.usage)
             if delta.get("error"):
                 state.error = str(delta["error"])

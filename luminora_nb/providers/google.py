@@ -40,34 +40,21 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ..types.provider import ChatResponse
-from ._http import HTTPProvider, ServerSentEvent, StreamState, decode_json, merge_usage, stop_list
+from ._http import HTTPProvider, StreamState
+from ._normalise import FinishReasons, merge_usage, vendor_params
 from .base import ChatRequest
 
-__all__ = ["GoogleProvider"]
+__all__ = ["GEMINI_FINISH_REASONS", "GoogleProvider"]
 
-_FINISH = {
-    "STOP": "stop",
-    "MAX_TOKENS": "length",
-    "SAFETY": "content_filter",
-    "RECITATION": "content_filter",
-    "LANGUAGE": "content_filter",
-    "BLOCKLIST": "content_filter",
-    "PROHIBITED_CONTENT": "content_filter",
-    "SPII": "content_filter",
-    "IMAGE_SAFETY": "content_filter",
-    "MALFORMED_FUNCTION_CALL": "error",
-    "UNEXPECTED_TOOL_CALL": "error",
-    "OTHER": "stop",
-    "FINISH_REASON_UNSPECIFIED": "stop",
-}
-
+#: Gemini's ``finishReason`` values.
+GEMINI_FINISH_REASONS = FinishReasons(
+    length="MAX_TOKENS",
+    content_filter="SAFETY RECITATION LANGUAGE BLOCKLIST PROHIBITED_CONTENT SPII IMAGE_SAFETY",
+    error="MALFORMED_FUNCTION_CALL UNEXPECTED_TOOL_CALL",
+)
 
 # ErrorInfo reasons of a bad or unusable key, sent with HTTP 400 INVALID_ARGUMENT.
 _AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
-
-
-def _finish(value: Any) -> str | None:
-    return None if value is None else _FINISH.get(str(value), "stop")
 
 
 def _usage(raw: Any, previous: dict[str, int] | None = None) -> dict[str, int]:
@@ -93,13 +80,18 @@ def _candidate_text(candidate: Any) -> str:
 
 
 class GoogleProvider(HTTPProvider):
-    """Gemini models through the Gemini API (Google AI Studio keys)."""
+    """Gemini models through the Gemini API (Google AI Studio keys).
+
+    Thought parts are not reply text (their tokens count as completion tokens); a
+    blocked prompt is an empty reply with finish reason ``content_filter``; Gemini's
+    ``RetryInfo`` delay and its 400 for a bad key are understood (see the module notes).
+    """
 
     name: ClassVar[str] = "google"
     default_model: ClassVar[str] = "gemini-2.5-flash"
-    requires_api_key: ClassVar[bool] = True
     default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com/v1beta"
     api_key_env_vars: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    finish_reasons = GEMINI_FINISH_REASONS
 
     def auth_headers(self) -> dict[str, str]:
         key = self.api_key
@@ -111,29 +103,21 @@ class GoogleProvider(HTTPProvider):
             return f"/models/{model}:streamGenerateContent", {"alt": "sse"}
         return f"/models/{model}:generateContent", {}
 
+    def message_wire(self, role: str, content: str, name: str | None) -> dict[str, Any]:
+        return {"role": "model" if role == "assistant" else "user", "parts": [{"text": content}]}
+
     def build_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        params = self.generation_params(request)
-        system_parts = [request.system] if request.system else []
-        contents: list[dict[str, Any]] = []
-        for message in request.messages:
-            if message.role == "system":
-                system_parts.append(message.content)
-                continue
-            role = "model" if message.role == "assistant" else "user"
-            contents.append({"role": role, "parts": [{"text": message.content}]})
+        system, contents = self.system_apart(request)
         body: dict[str, Any] = {"contents": contents}
-        if system_parts:
-            body["systemInstruction"] = {"parts": [{"text": text} for text in system_parts]}
-        config: dict[str, Any] = {}
-        if "temperature" in params:
-            config["temperature"] = params["temperature"]
-        if "top_p" in params:
-            config["topP"] = params["top_p"]
-        if "max_tokens" in params:
-            config["maxOutputTokens"] = params["max_tokens"]
-        stops = stop_list(params.get("stop"))
-        if stops:
-            config["stopSequences"] = stops
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": text} for text in system]}
+        names = {
+            "temperature": "temperature",
+            "top_p": "topP",
+            "max_tokens": "maxOutputTokens",
+            "stop": "stopSequences",
+        }
+        config = vendor_params(self.generation_params(request), names)
         if config:
             body["generationConfig"] = config
         return body
@@ -176,30 +160,26 @@ class GoogleProvider(HTTPProvider):
             if block is None:
                 raise KeyError("candidates")
             metadata["raw_finish_reason"] = block
-            return ChatResponse(
-                content="",
+            return self.response(
+                "",
                 finish_reason="content_filter",
                 usage=_usage(data.get("usageMetadata")),
-                model=data.get("modelVersion") or self.model,
+                model=data.get("modelVersion"),
                 metadata=metadata,
             )
         candidate = candidates[0]
         raw_finish = candidate.get("finishReason")
         metadata["raw_finish_reason"] = raw_finish
-        return ChatResponse(
-            content=_candidate_text(candidate),
-            finish_reason=_finish(raw_finish) or "stop",
+        return self.response(
+            _candidate_text(candidate),
+            finish_reason=self.finish_reasons(raw_finish) or "stop",
             usage=_usage(data.get("usageMetadata")),
-            model=data.get("modelVersion") or self.model,
+            model=data.get("modelVersion"),
             metadata=metadata,
         )
 
     def handle_stream_item(self, item: Any, state: StreamState) -> str | None:
-        if not isinstance(item, ServerSentEvent):
-            raise self.malformed("stream item", repr(item))
-        chunk = decode_json(item.data, provider=self.name, what="stream chunk")
-        if not isinstance(chunk, dict):
-            raise self.malformed("stream chunk", chunk)
+        chunk = self.event_json(item, "stream chunk")
         if "error" in chunk and "candidates" not in chunk:
             error = chunk["error"]
             code = error.get("code") if isinstance(error, dict) else None
@@ -223,6 +203,5 @@ class GoogleProvider(HTTPProvider):
         if not isinstance(candidate, dict):
             raise self.malformed("stream chunk", chunk)
         if candidate.get("finishReason") is not None:
-            state.raw_finish_reason = str(candidate["finishReason"])
-            state.finish_reason = _finish(candidate["finishReason"])
+            self.set_finish(state, candidate["finishReason"])
         return _candidate_text(candidate) or None

@@ -43,17 +43,15 @@ import httpx
 
 from ..errors import ProviderError
 from ..types.provider import ChatResponse, ProviderConfig
-from ._http import StreamFormat, StreamState, merge_usage, stop_list, usage_dict
+from ._http import StreamFormat, StreamState
+from ._normalise import FinishReasons, merge_usage, usage_dict, vendor_params
 from .base import ChatRequest
 from .openai import OpenAICompatibleProvider
 
-__all__ = ["LlamaProvider"]
+__all__ = ["OLLAMA_FINISH_REASONS", "LlamaProvider"]
 
-_OLLAMA_FINISH = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
-
-
-def _ollama_finish(value: Any) -> str:
-    return _OLLAMA_FINISH.get(str(value), "stop") if value is not None else "stop"
+#: Ollama's ``done_reason`` values.
+OLLAMA_FINISH_REASONS = FinishReasons(length="length")
 
 
 class LlamaProvider(OpenAICompatibleProvider):
@@ -65,8 +63,8 @@ class LlamaProvider(OpenAICompatibleProvider):
     default_base_url: ClassVar[str] = "http://localhost:11434"
     max_tokens_field: ClassVar[str | None] = "max_tokens"
 
-    def __init__(self, config: ProviderConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ProviderConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(config, transport=transport)
         api = (config.extra or {}).get("api")
         if api is None:
             path = httpx.URL(self.base_url).path.rstrip("/")
@@ -78,6 +76,8 @@ class LlamaProvider(OpenAICompatibleProvider):
                 provider=self.name,
             )
         self.api: Literal["ollama", "openai"] = "openai" if api == "openai" else "ollama"
+        if self.api == "ollama":
+            self.finish_reasons = OLLAMA_FINISH_REASONS
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} model={self.model!r} api={self.api!r}>"
@@ -90,25 +90,17 @@ class LlamaProvider(OpenAICompatibleProvider):
             return "/v1/chat/completions", {}
         return "/api/chat", {}
 
+    def message_wire(self, role: str, content: str, name: str | None) -> dict[str, Any]:
+        if self.api == "openai":
+            return super().message_wire(role, content, name)
+        return {"role": role, "content": content}
+
     def build_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         if self.api == "openai":
             return super().build_body(request, stream=stream)
-        params = self.generation_params(request)
-        options: dict[str, Any] = {}
-        if "temperature" in params:
-            options["temperature"] = params["temperature"]
-        if "top_p" in params:
-            options["top_p"] = params["top_p"]
-        if "max_tokens" in params:
-            options["num_predict"] = params["max_tokens"]
-        stops = stop_list(params.get("stop"))
-        if stops:
-            options["stop"] = stops
-        messages: list[dict[str, Any]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        messages.extend({"role": m.role, "content": m.content} for m in request.messages)
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": stream}
+        body = self.messages_body(request, stream=stream)
+        names = {"temperature": "temperature", "top_p": "top_p", "max_tokens": "num_predict", "stop": "stop"}
+        options = vendor_params(self.generation_params(request), names)
         if options:
             body["options"] = options
         return body
@@ -119,16 +111,13 @@ class LlamaProvider(OpenAICompatibleProvider):
         if "error" in data and "message" not in data:
             raise self.stream_error(data, retryable=False)
         message = data["message"]
-        content = message.get("content") or ""
-        if not isinstance(content, str):
-            raise TypeError("content is not a string")
         raw_finish = data.get("done_reason")
-        return ChatResponse(
-            content=content,
-            role=message.get("role") or "assistant",
-            finish_reason=_ollama_finish(raw_finish),
+        return self.response(
+            message.get("content") or "",
+            role=message.get("role"),
+            finish_reason=self.finish_reasons(raw_finish) or "stop",
             usage=usage_dict(data.get("prompt_eval_count"), data.get("eval_count")),
-            model=data.get("model") or self.model,
+            model=data.get("model"),
             metadata={"raw_finish_reason": raw_finish},
         )
 
@@ -146,9 +135,7 @@ class LlamaProvider(OpenAICompatibleProvider):
         if text is not None and not isinstance(text, str):
             raise self.malformed("stream line", item)
         if item.get("done"):
-            raw_finish = item.get("done_reason")
-            state.raw_finish_reason = None if raw_finish is None else str(raw_finish)
-            state.finish_reason = _ollama_finish(raw_finish)
+            self.set_finish(state, item.get("done_reason"))
             # Ollama leaves prompt_eval_count out when the prompt was cached.
             state.usage = merge_usage(state.usage, item.get("prompt_eval_count"), item.get("eval_count"))
             state.done = True

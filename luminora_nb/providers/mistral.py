@@ -33,7 +33,6 @@ class MistralProvider(OpenAICompatibleProvider):
 
     name: ClassVar[str] = "mistral"
     default_model: ClassVar[str] = "mistral-small-latest"
-    requires_api_key: ClassVar[bool] = True
     default_base_url: ClassVar[str] = "https://api.mistral.ai/v1"
     api_key_env_vars: ClassVar[tuple[str, ...]] = ("MISTRAL_API_KEY",)
     max_tokens_field: ClassVar[str | None] = "max_tokens"

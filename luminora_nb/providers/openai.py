@@ -30,39 +30,22 @@ from typing import Any, ClassVar
 import httpx
 
 from ..types.provider import ChatResponse
-from ._http import (
-    HTTPProvider,
-    ServerSentEvent,
-    StreamState,
-    decode_json,
-    merge_usage,
-    stop_list,
-    usage_dict,
-)
+from ._http import HTTPProvider, StreamState
+from ._normalise import FinishReasons, merge_usage, usage_dict, vendor_params
+from ._sse import ServerSentEvent
 from .base import ChatRequest
 
-__all__ = ["OpenAICompatibleProvider", "OpenAIProvider"]
+__all__ = ["OPENAI_FINISH_REASONS", "OpenAICompatibleProvider", "OpenAIProvider"]
 
-_FINISH = {
-    "stop": "stop",
-    "length": "length",
-    "content_filter": "content_filter",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    # Mistral's extra values (same wire format).
-    "model_length": "length",
-    "error": "error",
-    # llama.cpp / vLLM spellings seen in the wild.
-    "eos": "stop",
-    "abort": "error",
-}
-
-
-def map_finish_reason(value: Any) -> str | None:
-    """Normalise an OpenAI-style ``finish_reason`` (unknown values count as ``stop``)."""
-    if value is None:
-        return None
-    return _FINISH.get(str(value), "stop")
+#: ``finish_reason`` values of the Chat Completions format, with Mistral's extra values
+#: (``model_length``, ``error``) and the llama.cpp / vLLM spellings seen in the wild
+#: (``abort``; ``eos`` means ``stop``, like every value not listed).
+OPENAI_FINISH_REASONS = FinishReasons(
+    length="length model_length",
+    content_filter="content_filter",
+    tool_calls="tool_calls function_call",
+    error="error abort",
+)
 
 
 class OpenAICompatibleProvider(HTTPProvider):
@@ -77,6 +60,7 @@ class OpenAICompatibleProvider(HTTPProvider):
     max_tokens_field: ClassVar[str | None] = "max_tokens"
     send_stream_options: ClassVar[bool] = True
     send_names: ClassVar[bool] = True
+    finish_reasons = OPENAI_FINISH_REASONS
 
     def endpoint(self, *, stream: bool) -> tuple[str, dict[str, str]]:
         return self.chat_path, {}
@@ -87,31 +71,18 @@ class OpenAICompatibleProvider(HTTPProvider):
         host = httpx.URL(self.base_url).host
         return "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
 
-    def _messages(self, request: ChatRequest) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        for message in request.messages:
-            item: dict[str, Any] = {"role": message.role, "content": message.content}
-            if self.send_names and message.name:
-                item["name"] = message.name
-            messages.append(item)
-        return messages
+    def message_wire(self, role: str, content: str, name: str | None) -> dict[str, Any]:
+        if self.send_names and name:
+            return {"role": role, "content": content, "name": name}
+        return {"role": role, "content": content}
 
     def build_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = self.messages_body(request, stream=stream)
         params = self.generation_params(request)
-        body: dict[str, Any] = {"model": self.model, "messages": self._messages(request), "stream": stream}
-        if "temperature" in params:
-            body["temperature"] = params["temperature"]
-        if "top_p" in params:
-            body["top_p"] = params["top_p"]
-        if "max_tokens" in params:
-            body[self._max_tokens_field()] = params["max_tokens"]
-        stops = stop_list(params.get("stop"))
-        if stops:
-            body["stop"] = stops
-        extra = self.config.extra or {}
-        if stream and self.send_stream_options and extra.get("stream_usage", True):
+        if params:
+            names = {"temperature": "temperature", "top_p": "top_p", "max_tokens": self._max_tokens_field()}
+            body.update(vendor_params(params, {**names, "stop": "stop"}))
+        if stream and self.send_stream_options and (self.config.extra or {}).get("stream_usage", True):
             body["stream_options"] = {"include_usage": True}
         return body
 
@@ -126,33 +97,26 @@ class OpenAICompatibleProvider(HTTPProvider):
             raise self.stream_error(data, retryable=False)
         choice = data["choices"][0]
         message = choice["message"]
-        content = message.get("content") or ""
-        if not isinstance(content, str):
-            raise TypeError("content is not a string")
         raw_finish = choice.get("finish_reason")
         metadata: dict[str, Any] = {"raw_finish_reason": raw_finish}
         if data.get("id"):
             metadata["id"] = data["id"]
         if message.get("refusal"):
             metadata["refusal"] = message["refusal"]
-        return ChatResponse(
-            content=content,
-            role=message.get("role") or "assistant",
-            finish_reason=map_finish_reason(raw_finish) or "stop",
+        return self.response(
+            message.get("content") or "",
+            role=message.get("role"),
+            finish_reason=self.finish_reasons(raw_finish) or "stop",
             usage=self._usage(data.get("usage")),
-            model=data.get("model") or self.model,
+            model=data.get("model"),
             metadata=metadata,
         )
 
     def handle_stream_item(self, item: Any, state: StreamState) -> str | None:
-        if not isinstance(item, ServerSentEvent):
-            raise self.malformed("stream item", repr(item))
-        if item.data.strip() == "[DONE]":
+        if isinstance(item, ServerSentEvent) and item.data.strip() == "[DONE]":
             state.done = True
             return None
-        chunk = decode_json(item.data, provider=self.name, what="stream chunk")
-        if not isinstance(chunk, dict):
-            raise self.malformed("stream chunk", chunk)
+        chunk = self.event_json(item, "stream chunk")
         if "error" in chunk and not chunk.get("choices"):
             raise self.stream_error(chunk)
         if chunk.get("model"):
@@ -180,10 +144,8 @@ class OpenAICompatibleProvider(HTTPProvider):
             piece = delta.get("content")
             if isinstance(piece, str):
                 text.append(piece)
-            raw_finish = choice.get("finish_reason")
-            if raw_finish is not None:
-                state.raw_finish_reason = str(raw_finish)
-                state.finish_reason = map_finish_reason(raw_finish)
+            if choice.get("finish_reason") is not None:
+                self.set_finish(state, choice["finish_reason"])
         return "".join(text) or None
 
 
@@ -200,7 +162,6 @@ class OpenAIProvider(OpenAICompatibleProvider):
 
     name: ClassVar[str] = "openai"
     default_model: ClassVar[str] = "gpt-4o-mini"
-    requires_api_key: ClassVar[bool] = True
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     api_key_env_vars: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
     max_tokens_field: ClassVar[str | None] = None

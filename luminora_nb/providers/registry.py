@@ -1,5 +1,9 @@
 """Name -> provider adapter. Built-in adapters load lazily; users can add their own.
 
+``create_provider(config, transport=...)`` hands an ``httpx`` transport to an HTTP
+adapter (``httpx.MockTransport`` in tests; see :mod:`luminora_nb.providers._http`); the
+transport is an argument, never part of the configuration, which is saved with sessions.
+
 Example:
     >>> from luminora_nb.providers import available_providers
     >>> "offline" in available_providers()
@@ -9,7 +13,9 @@ Example:
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
+from typing import Any
 
 from ..errors import ProviderError
 from ..types.provider import ProviderConfig
@@ -58,20 +64,49 @@ def _load_builtin(name: str) -> ProviderFactory:
     return factory
 
 
-def create_provider(config: ProviderConfig) -> Provider:
+def _accepts_transport(factory: ProviderFactory) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "transport" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def create_provider(config: ProviderConfig, *, transport: Any = None) -> Provider:
     """Build the adapter for ``config``.
 
+    Args:
+        config: Which provider, model, base URL, key and options.
+        transport: An ``httpx.AsyncBaseTransport`` for an HTTP adapter to send every
+            request through (e.g. ``httpx.MockTransport``); None for real connections.
+
     Raises:
-        ProviderError: unknown name (the message lists the supported ones) or a
-            configuration the adapter rejects, such as a missing API key.
+        ProviderError: unknown name (the message lists the supported ones), a
+            configuration the adapter rejects, such as a missing API key, or a transport
+            given to an adapter that takes none.
+
+    Example:
+        >>> import httpx
+        >>> mock = httpx.MockTransport(lambda request: httpx.Response(500))
+        >>> create_provider(ProviderConfig(name="llama"), transport=mock).name
+        'llama'
     """
     name = config.name
     if name in _custom:
-        return _custom[name](config)
-    if name in _BUILTIN:
-        return _load_builtin(name)(config)
-    raise ProviderError(
-        f"unknown provider {name!r}; supported providers: {', '.join(available_providers())} "
-        "(or add your own with register_provider)",
-        provider=name,
-    )
+        factory = _custom[name]
+    elif name in _BUILTIN:
+        factory = _load_builtin(name)
+    else:
+        raise ProviderError(
+            f"unknown provider {name!r}; supported providers: {', '.join(available_providers())} "
+            "(or add your own with register_provider)",
+            provider=name,
+        )
+    if transport is None:
+        return factory(config)
+    if not _accepts_transport(factory):
+        raise ProviderError(
+            f"provider {name!r} takes no transport (only the HTTP adapters do)", provider=name
+        )
+    provider: Provider = factory(config, transport=transport)  # type: ignore[call-arg]
+    return provider

@@ -1,4 +1,10 @@
-"""Fixtures of the provider tests: the loopback vendor server and adapter factories."""
+"""Fixtures of the provider tests: the vendors (in-process or on a socket) and adapter factories.
+
+``mock`` builds adapters whose requests go through ``httpx.MockTransport`` to a
+:class:`~.wire.Scenario` (fast: most tests); ``make`` builds them against the loopback
+:class:`~.vendor_server.VendorServer` (what needs a socket: drops, stalls, slow streams,
+connection reuse, end-to-end turns). Both return the same :class:`Harness`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,9 @@ from luminora_nb.providers import ChatRequest, Provider, create_provider
 from luminora_nb.providers._http import HTTPProvider
 from luminora_nb.types import ChatMessage, ChatResponse, ProviderConfig
 
-from .vendor_server import Action, Scenario, VendorServer
+from .mock_vendor import MockVendor
+from .vendor_server import VendorServer
+from .wire import Action, Scenario
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ def vendor_server() -> Iterator[VendorServer]:
 
 @dataclass
 class Harness:
-    """A scenario on the server plus the adapter configured against it."""
+    """A scenario of a vendor plus the adapter configured against it."""
 
     case: Case
     scenario: Scenario
@@ -90,15 +98,16 @@ class Harness:
 
 
 MakeHarness = Callable[..., Awaitable[Harness]]
+#: Makes a scenario: ``(vendor, *, key, model, actions) -> Scenario``.
+Vendor = VendorServer | MockVendor
 
 
-@pytest.fixture
-async def make(vendor_server: VendorServer) -> AsyncIterator[MakeHarness]:
-    """``await make(case_id, actions=[...], **extra)`` -> Harness; adapters closed at teardown.
+@pytest.fixture(scope="session")
+def vendor_mock() -> MockVendor:
+    return MockVendor()
 
-    Retry sleeps are recorded in ``harness.delays`` and not actually waited, so retry tests
-    are instant while still proving which delay the policy chose.
-    """
+
+async def _harnesses(vendor: Vendor) -> AsyncIterator[MakeHarness]:
     made: list[Provider] = []
 
     async def factory(
@@ -111,7 +120,7 @@ async def make(vendor_server: VendorServer) -> AsyncIterator[MakeHarness]:
     ) -> Harness:
         case = CASES[case_id]
         key = new_key() if case.needs_key else None
-        scenario = vendor_server.scenario(case.vendor, key=key, model=model or case.model, actions=actions)
+        scenario = vendor.scenario(case.vendor, key=key, model=model or case.model, actions=actions)
         config = ProviderConfig(
             name=case.provider,
             api_key=key,
@@ -119,7 +128,7 @@ async def make(vendor_server: VendorServer) -> AsyncIterator[MakeHarness]:
             model=model or (case.model if case.provider == "llama" and case.vendor != "ollama" else None),
             extra={**dict(case.extra), **FAST_RETRY, **extra},
         )
-        provider = create_provider(config)
+        provider = create_provider(config, transport=scenario.transport)
         assert isinstance(provider, HTTPProvider)
         made.append(provider)
         delays: list[float] = []
@@ -134,3 +143,22 @@ async def make(vendor_server: VendorServer) -> AsyncIterator[MakeHarness]:
     yield factory
     for provider in made:
         await provider.aclose()
+
+
+@pytest.fixture
+async def make(vendor_server: VendorServer) -> AsyncIterator[MakeHarness]:
+    """``await make(case_id, actions=[...], **extra)`` -> Harness against the socket server.
+
+    Retry sleeps are recorded in ``harness.delays`` and not actually waited, so retry tests
+    are instant while still proving which delay the policy chose; adapters are closed at
+    teardown.
+    """
+    async for factory in _harnesses(vendor_server):
+        yield factory
+
+
+@pytest.fixture
+async def mock(vendor_mock: MockVendor) -> AsyncIterator[MakeHarness]:
+    """Like :func:`make`, with the vendor answering through ``httpx.MockTransport``."""
+    async for factory in _harnesses(vendor_mock):
+        yield factory

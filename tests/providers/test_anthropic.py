@@ -8,16 +8,17 @@ import pytest
 
 from luminora_nb.errors import ProviderError, ProviderRateLimitError
 from luminora_nb.providers import ChatRequest
-from luminora_nb.providers._http import ServerSentEvent, StreamState
+from luminora_nb.providers._http import StreamState
+from luminora_nb.providers._sse import ServerSentEvent
 from luminora_nb.providers.anthropic import AnthropicProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
 from .conftest import MakeHarness, collect, user_request
-from .vendor_server import Fail, Reply, StreamError
+from .wire import Fail, Reply, StreamError
 
 
-async def test_request_wire_format(make: MakeHarness):
-    h = await make("anthropic", temperature=0.3, top_p=0.8, stop=["\n\nHuman:", "END"])
+async def test_request_wire_format(mock: MakeHarness):
+    h = await mock("anthropic", temperature=0.3, top_p=0.8, stop=["\n\nHuman:", "END"])
     request = ChatRequest(
         system="You are terse.",
         messages=[
@@ -49,15 +50,15 @@ async def test_request_wire_format(make: MakeHarness):
     }
 
 
-async def test_max_tokens_from_config_and_no_system_when_absent(make: MakeHarness):
-    h = await make("anthropic", max_tokens=50)
+async def test_max_tokens_from_config_and_no_system_when_absent(mock: MakeHarness):
+    h = await mock("anthropic", max_tokens=50)
     await collect(h.provider, user_request(system=None))
     body = h.scenario.requests[0].body
     assert body["max_tokens"] == 50 and body["stream"] is True and "system" not in body
 
 
-async def test_stream_usage_combines_message_start_and_message_delta(make: MakeHarness):
-    h = await make("anthropic")
+async def test_stream_usage_combines_message_start_and_message_delta(mock: MakeHarness):
+    h = await mock("anthropic")
     chunks = await collect(h.provider, user_request())
     last = chunks[-1]
     assert last.usage["completion_tokens"] == 5  # message_delta's cumulative output_tokens
@@ -67,21 +68,21 @@ async def test_stream_usage_combines_message_start_and_message_delta(make: MakeH
     assert last.metadata["id"] == "msg_test"
 
 
-async def test_529_overloaded_is_retried(make: MakeHarness):
-    h = await make("anthropic", actions=[Fail(529, "Overloaded")])
+async def test_529_overloaded_is_retried(mock: MakeHarness):
+    h = await mock("anthropic", actions=[Fail(529, "Overloaded")])
     reply = await h.provider.chat(user_request())
     assert reply.content == "Echo: hello there — done." and reply.metadata["attempts"] == 2
 
 
-async def test_overloaded_error_event_before_text_is_retried(make: MakeHarness):
-    h = await make("anthropic", actions=[StreamError(after=0, message="Overloaded")])
+async def test_overloaded_error_event_before_text_is_retried(mock: MakeHarness):
+    h = await mock("anthropic", actions=[StreamError(after=0, message="Overloaded")])
     chunks = await collect(h.provider, user_request())
     assert "".join(c.content for c in chunks) == "Echo: hello there — done."
     assert len(h.scenario.requests) == 2
 
 
-async def test_error_event_after_text_is_raised(make: MakeHarness):
-    h = await make("anthropic", actions=[StreamError(after=3, message="Overloaded")])
+async def test_error_event_after_text_is_raised(mock: MakeHarness):
+    h = await mock("anthropic", actions=[StreamError(after=3, message="Overloaded")])
     with pytest.raises(ProviderError, match="Overloaded") as info:
         await collect(h.provider, user_request("a b c d"))
     assert info.value.status == 529 and info.value.retryable
@@ -109,7 +110,7 @@ def test_error_event_types_map_to_statuses():
         ("pause_turn", "stop"),
     ],
 )
-async def test_stop_reasons(make: MakeHarness, vendor: str, normalised: str):
-    h = await make("anthropic", actions=[Reply(finish=vendor), Reply(finish=vendor)])
+async def test_stop_reasons(mock: MakeHarness, vendor: str, normalised: str):
+    h = await mock("anthropic", actions=[Reply(finish=vendor), Reply(finish=vendor)])
     assert (await h.provider.chat(user_request())).finish_reason == normalised
     assert (await collect(h.provider, user_request()))[-1].finish_reason == normalised

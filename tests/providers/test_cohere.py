@@ -8,16 +8,17 @@ import pytest
 
 from luminora_nb.errors import ProviderError
 from luminora_nb.providers import ChatRequest
-from luminora_nb.providers._http import ServerSentEvent, StreamState
+from luminora_nb.providers._http import StreamState
+from luminora_nb.providers._sse import ServerSentEvent
 from luminora_nb.providers.cohere import CohereProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
 from .conftest import MakeHarness, collect, stream_into, user_request
-from .vendor_server import Reply, StreamError
+from .wire import Reply, StreamError
 
 
-async def test_request_wire_format(make: MakeHarness):
-    h = await make("cohere", temperature=0.4, top_p=0.75, max_tokens=99, stop=["###"])
+async def test_request_wire_format(mock: MakeHarness):
+    h = await mock("cohere", temperature=0.4, top_p=0.75, max_tokens=99, stop=["###"])
     request = ChatRequest(
         system="Answer in French.",
         messages=[
@@ -46,8 +47,8 @@ async def test_request_wire_format(make: MakeHarness):
     }
 
 
-async def test_usage_reports_processed_tokens_not_billed_units(make: MakeHarness):
-    h = await make("cohere")
+async def test_usage_reports_processed_tokens_not_billed_units(mock: MakeHarness):
+    h = await mock("cohere")
     reply = await h.provider.chat(user_request())
     chunks = await collect(h.provider, user_request())
     # The server bills 3 fewer input tokens than it processes (like Cohere's system preamble).
@@ -56,8 +57,8 @@ async def test_usage_reports_processed_tokens_not_billed_units(make: MakeHarness
     assert reply.usage["prompt_tokens"] == billed + 3
 
 
-async def test_error_in_message_end_is_raised_with_coheres_text(make: MakeHarness):
-    h = await make("cohere", actions=[StreamError(after=2, message="internal generation failure")])
+async def test_error_in_message_end_is_raised_with_coheres_text(mock: MakeHarness):
+    h = await mock("cohere", actions=[StreamError(after=2, message="internal generation failure")])
     received: list[str] = []
     with pytest.raises(ProviderError, match="internal generation failure") as info:
         await stream_into(h.provider, user_request("one two three"), into=received)
@@ -66,16 +67,16 @@ async def test_error_in_message_end_is_raised_with_coheres_text(make: MakeHarnes
     assert len(h.scenario.requests) == 1
 
 
-async def test_error_in_message_end_before_any_text_is_not_retried(make: MakeHarness):
-    h = await make("cohere", actions=[StreamError(after=0, message="invalid generation request")])
+async def test_error_in_message_end_before_any_text_is_not_retried(mock: MakeHarness):
+    h = await mock("cohere", actions=[StreamError(after=0, message="invalid generation request")])
     with pytest.raises(ProviderError, match="invalid generation request") as info:
         await collect(h.provider, user_request())
     assert not info.value.retryable
     assert len(h.scenario.requests) == 1 and h.delays == []
 
 
-async def test_transient_error_in_message_end_before_any_text_is_retried(make: MakeHarness):
-    h = await make("cohere", actions=[StreamError(after=0, message="model overloaded, try again")])
+async def test_transient_error_in_message_end_before_any_text_is_retried(mock: MakeHarness):
+    h = await mock("cohere", actions=[StreamError(after=0, message="model overloaded, try again")])
     chunks = await collect(h.provider, user_request())
     assert "".join(c.content for c in chunks) == "Echo: hello there — done."
     assert len(h.scenario.requests) == 2
@@ -91,8 +92,8 @@ async def test_transient_error_in_message_end_before_any_text_is_retried(make: M
         ("ERROR_TOXIC", "content_filter"),
     ],
 )
-async def test_finish_reasons(make: MakeHarness, vendor: str, normalised: str):
-    h = await make("cohere", actions=[Reply(finish=vendor), Reply(finish=vendor)])
+async def test_finish_reasons(mock: MakeHarness, vendor: str, normalised: str):
+    h = await mock("cohere", actions=[Reply(finish=vendor), Reply(finish=vendor)])
     assert (await h.provider.chat(user_request())).finish_reason == normalised
     assert (await collect(h.provider, user_request()))[-1].finish_reason == normalised
 

@@ -13,16 +13,17 @@ from luminora_nb.errors import (
     ProviderRateLimitError,
 )
 from luminora_nb.providers import ChatRequest
-from luminora_nb.providers._http import ServerSentEvent, StreamState
+from luminora_nb.providers._http import StreamState
+from luminora_nb.providers._sse import ServerSentEvent
 from luminora_nb.providers.google import GoogleProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
 from .conftest import MakeHarness, collect, one_turn, user_request
-from .vendor_server import Fail, Reply, StreamError
+from .wire import Fail, Reply, StreamError
 
 
-async def test_request_wire_format(make: MakeHarness):
-    h = await make("google", temperature=0.6, top_p=0.95, max_tokens=77, stop=["END"])
+async def test_request_wire_format(mock: MakeHarness):
+    h = await mock("google", temperature=0.6, top_p=0.95, max_tokens=77, stop=["END"])
     request = ChatRequest(
         system="Speak like a pirate.",
         messages=[
@@ -55,8 +56,8 @@ async def test_request_wire_format(make: MakeHarness):
     }
 
 
-async def test_stream_uses_stream_generate_content_with_alt_sse(make: MakeHarness):
-    h = await make("google", model="gemini-2.0-flash")
+async def test_stream_uses_stream_generate_content_with_alt_sse(mock: MakeHarness):
+    h = await mock("google", model="gemini-2.0-flash")
     chunks = await collect(h.provider, user_request())
     (sent,) = h.scenario.requests
     assert sent.path == "/v1beta/models/gemini-2.0-flash:streamGenerateContent"
@@ -77,21 +78,21 @@ async def test_stream_uses_stream_generate_content_with_alt_sse(make: MakeHarnes
         ("OTHER", "stop"),
     ],
 )
-async def test_finish_reasons(make: MakeHarness, vendor: str, normalised: str):
-    h = await make("google", actions=[Reply(finish=vendor), Reply(finish=vendor)])
+async def test_finish_reasons(mock: MakeHarness, vendor: str, normalised: str):
+    h = await mock("google", actions=[Reply(finish=vendor), Reply(finish=vendor)])
     assert (await h.provider.chat(user_request())).finish_reason == normalised
     assert (await collect(h.provider, user_request()))[-1].finish_reason == normalised
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
-async def test_error_finish_reason_is_raised_with_the_raw_reason(make: MakeHarness, streamed: bool):
-    h = await make("google", actions=[Reply(text="", finish="MALFORMED_FUNCTION_CALL")])
+async def test_error_finish_reason_is_raised_with_the_raw_reason(mock: MakeHarness, streamed: bool):
+    h = await mock("google", actions=[Reply(text="", finish="MALFORMED_FUNCTION_CALL")])
     with pytest.raises(ProviderError, match="MALFORMED_FUNCTION_CALL") as info:
         await one_turn(h.provider, user_request(), streamed=streamed)
     assert not info.value.retryable and len(h.scenario.requests) == 1
 
 
-async def test_retry_info_delay_in_the_error_body_is_honoured(make: MakeHarness):
+async def test_retry_info_delay_in_the_error_body_is_honoured(mock: MakeHarness):
     body = {
         "error": {
             "code": 429,
@@ -103,19 +104,19 @@ async def test_retry_info_delay_in_the_error_body_is_honoured(make: MakeHarness)
             ],
         }
     }
-    h = await make("google", actions=[Fail(429, body=body)])
+    h = await mock("google", actions=[Fail(429, body=body)])
     assert (await h.provider.chat(user_request())).metadata["attempts"] == 2
     assert h.delays == [7.0]
 
 
-async def test_quota_exhausted_forever_is_a_rate_limit_error_with_googles_text(make: MakeHarness):
-    h = await make("google", actions=[Fail(429, "Resource has been exhausted")] * 3, max_retries=1)
+async def test_quota_exhausted_forever_is_a_rate_limit_error_with_googles_text(mock: MakeHarness):
+    h = await mock("google", actions=[Fail(429, "Resource has been exhausted")] * 3, max_retries=1)
     with pytest.raises(ProviderRateLimitError, match="Resource has been exhausted"):
         await h.provider.chat(user_request())
 
 
-async def test_in_stream_error_after_text_carries_googles_code(make: MakeHarness):
-    h = await make("google", actions=[StreamError(after=1, message="The model is overloaded.")])
+async def test_in_stream_error_after_text_carries_googles_code(mock: MakeHarness):
+    h = await mock("google", actions=[StreamError(after=1, message="The model is overloaded.")])
     with pytest.raises(ProviderError, match="The model is overloaded") as info:
         await collect(h.provider, user_request())
     assert info.value.status == 503
@@ -162,9 +163,9 @@ def _gemini_400(reason: str | None) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
-async def test_invalid_api_key_400_is_an_authentication_error(make: MakeHarness, streamed: bool):
+async def test_invalid_api_key_400_is_an_authentication_error(mock: MakeHarness, streamed: bool):
     # Gemini answers a bad key with HTTP 400 INVALID_ARGUMENT + ErrorInfo reason API_KEY_INVALID.
-    h = await make("google", actions=[Fail(400, body=_gemini_400("API_KEY_INVALID"))])
+    h = await mock("google", actions=[Fail(400, body=_gemini_400("API_KEY_INVALID"))])
     with pytest.raises(ProviderAuthenticationError, match="API key not valid") as info:
         await one_turn(h.provider, user_request(), streamed=streamed)
     err = info.value
@@ -174,8 +175,8 @@ async def test_invalid_api_key_400_is_an_authentication_error(make: MakeHarness,
     assert len(h.scenario.requests) == 1
 
 
-async def test_other_invalid_argument_400_stays_a_bad_request(make: MakeHarness):
-    h = await make("google", actions=[Fail(400, body=_gemini_400(None))])
+async def test_other_invalid_argument_400_stays_a_bad_request(mock: MakeHarness):
+    h = await mock("google", actions=[Fail(400, body=_gemini_400(None))])
     with pytest.raises(ProviderBadRequestError):
         await h.provider.chat(user_request())
 

@@ -10,11 +10,12 @@ from luminora_nb.providers.llama import LlamaProvider
 from luminora_nb.types import ProviderConfig
 
 from .conftest import MakeHarness, collect, user_request
-from .vendor_server import StreamError, VendorServer
+from .mock_vendor import MockVendor
+from .wire import StreamError
 
 
-async def test_ollama_request_wire_format(make: MakeHarness):
-    h = await make("llama", temperature=0.0, top_p=0.9, max_tokens=12, stop=["<|eot|>"])
+async def test_ollama_request_wire_format(mock: MakeHarness):
+    h = await mock("llama", temperature=0.0, top_p=0.9, max_tokens=12, stop=["<|eot|>"])
     await h.provider.chat(user_request("hi"))
     await collect(h.provider, user_request("hi"))
     plain, streamed = h.scenario.requests
@@ -31,15 +32,17 @@ async def test_ollama_request_wire_format(make: MakeHarness):
     assert streamed.headers["accept"] == "application/x-ndjson"
 
 
-async def test_ollama_error_line_in_stream(make: MakeHarness):
-    h = await make("llama", actions=[StreamError(after=2, message="model runner has unexpectedly stopped")])
+async def test_ollama_error_line_in_stream(mock: MakeHarness):
+    h = await mock("llama", actions=[StreamError(after=2, message="model runner has unexpectedly stopped")])
     with pytest.raises(ProviderError, match="model runner has unexpectedly stopped"):
         await collect(h.provider, user_request())
 
 
-async def test_ollama_model_not_found_is_a_bad_request(vendor_server: VendorServer):
-    scenario = vendor_server.scenario("ollama", key=None, model="llama3.2")
-    provider = create_provider(ProviderConfig(name="llama", base_url=scenario.base_url, model="llama9"))
+async def test_ollama_model_not_found_is_a_bad_request(vendor_mock: MockVendor):
+    scenario = vendor_mock.scenario("ollama", key=None, model="llama3.2")
+    provider = create_provider(
+        ProviderConfig(name="llama", base_url=scenario.base_url, model="llama9"), transport=scenario.transport
+    )
     try:
         with pytest.raises(ProviderError, match="model 'llama9' does not exist") as info:
             await provider.chat(user_request())
@@ -48,8 +51,8 @@ async def test_ollama_model_not_found_is_a_bad_request(vendor_server: VendorServ
         await provider.aclose()
 
 
-async def test_openai_mode_wire_format(make: MakeHarness):
-    h = await make("llama_openai", max_tokens=8)
+async def test_openai_mode_wire_format(mock: MakeHarness):
+    h = await mock("llama_openai", max_tokens=8)
     chunks = await collect(h.provider, user_request())
     (sent,) = h.scenario.requests
     assert sent.path == "/v1/chat/completions"
@@ -59,10 +62,11 @@ async def test_openai_mode_wire_format(make: MakeHarness):
     assert chunks[-1].usage["completion_tokens"] == 5
 
 
-async def test_openai_mode_sends_a_key_when_one_is_given(vendor_server: VendorServer):
-    scenario = vendor_server.scenario("openai_compat", key="vllm-key-123456", model="m")
+async def test_openai_mode_sends_a_key_when_one_is_given(vendor_mock: MockVendor):
+    scenario = vendor_mock.scenario("openai_compat", key="vllm-key-123456", model="m")
     provider = create_provider(
-        ProviderConfig(name="llama", base_url=scenario.base_url, model="m", api_key="vllm-key-123456")
+        ProviderConfig(name="llama", base_url=scenario.base_url, model="m", api_key="vllm-key-123456"),
+        transport=scenario.transport,
     )
     try:
         assert (await provider.chat(user_request())).content == "Echo: hello there — done."
@@ -95,8 +99,8 @@ def test_unknown_api_is_rejected():
         LlamaProvider(ProviderConfig(name="llama", extra={"api": "grpc"}))
 
 
-async def test_ollama_error_line_before_text_is_not_retried_unless_transient(make: MakeHarness):
-    h = await make("llama", actions=[StreamError(after=0, message="model requires more system memory")])
+async def test_ollama_error_line_before_text_is_not_retried_unless_transient(mock: MakeHarness):
+    h = await mock("llama", actions=[StreamError(after=0, message="model requires more system memory")])
     with pytest.raises(ProviderError, match="more system memory") as info:
         await collect(h.provider, user_request())
     assert not info.value.retryable
@@ -104,8 +108,8 @@ async def test_ollama_error_line_before_text_is_not_retried_unless_transient(mak
 
 
 @pytest.mark.parametrize("message", ["server busy, please try again.", "server overloaded, please retry"])
-async def test_ollama_server_busy_in_stream_is_retried(make: MakeHarness, message: str):
-    h = await make("llama", actions=[StreamError(after=0, message=message)])
+async def test_ollama_server_busy_in_stream_is_retried(mock: MakeHarness, message: str):
+    h = await mock("llama", actions=[StreamError(after=0, message=message)])
     chunks = await collect(h.provider, user_request())
     assert "".join(c.content for c in chunks) == "Echo: hello there — done."
     assert len(h.scenario.requests) == 2

@@ -9,11 +9,11 @@ from luminora_nb.providers import ChatRequest
 from luminora_nb.types import ChatMessage
 
 from .conftest import MakeHarness, collect, one_turn, user_request
-from .vendor_server import Reply
+from .wire import Reply
 
 
-async def test_request_wire_format(make: MakeHarness):
-    h = await make("mistral", temperature=0.1, top_p=0.5, max_tokens=30, stop=["STOP"])
+async def test_request_wire_format(mock: MakeHarness):
+    h = await mock("mistral", temperature=0.1, top_p=0.5, max_tokens=30, stop=["STOP"])
     request = ChatRequest(system="Be kind.", messages=[ChatMessage(role="user", content="hi", name="ana")])
     await h.provider.chat(request)
     (sent,) = h.scenario.requests
@@ -30,23 +30,23 @@ async def test_request_wire_format(make: MakeHarness):
     }
 
 
-async def test_stream_sends_no_stream_options_and_reads_usage_from_the_finishing_chunk(make: MakeHarness):
+async def test_stream_sends_no_stream_options_and_reads_usage_from_the_finishing_chunk(mock: MakeHarness):
     # The server answers 422 to unknown fields, as Mistral's API does.
-    h = await make("mistral")
+    h = await mock("mistral")
     chunks = await collect(h.provider, user_request())
     assert "stream_options" not in h.scenario.requests[0].body
     assert chunks[-1].usage["completion_tokens"] == 5
 
 
-async def test_model_length_finish_reason(make: MakeHarness):
-    h = await make("mistral", actions=[Reply(finish="model_length")] * 2)
+async def test_model_length_finish_reason(mock: MakeHarness):
+    h = await mock("mistral", actions=[Reply(finish="model_length")] * 2)
     assert (await h.provider.chat(user_request())).finish_reason == "length"
     assert (await collect(h.provider, user_request()))[-1].finish_reason == "length"
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
-async def test_finish_reason_error_is_raised_not_stored_as_a_reply(make: MakeHarness, streamed: bool):
-    h = await make("mistral", actions=[Reply(text="", finish="error")] * 3)
+async def test_finish_reason_error_is_raised_not_stored_as_a_reply(mock: MakeHarness, streamed: bool):
+    h = await mock("mistral", actions=[Reply(text="", finish="error")] * 3)
     with pytest.raises(ProviderError, match="finish_reason 'error'") as info:
         await one_turn(h.provider, user_request(), streamed=streamed)
     assert not info.value.retryable  # nothing says the failure was transient

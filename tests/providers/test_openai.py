@@ -8,16 +8,17 @@ import pytest
 
 from luminora_nb.errors import ProviderError
 from luminora_nb.providers import ChatRequest, create_provider
-from luminora_nb.providers._http import ServerSentEvent, StreamState
-from luminora_nb.providers.openai import OpenAIProvider, map_finish_reason
+from luminora_nb.providers._http import StreamState
+from luminora_nb.providers._sse import ServerSentEvent
+from luminora_nb.providers.openai import OPENAI_FINISH_REASONS, OpenAIProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
 from .conftest import MakeHarness, collect, user_request
-from .vendor_server import Reply, StreamError
+from .wire import Reply, StreamError
 
 
-async def test_request_wire_format(make: MakeHarness):
-    h = await make("openai", temperature=0.2, top_p=0.9, max_tokens=64, stop="END")
+async def test_request_wire_format(mock: MakeHarness):
+    h = await mock("openai", temperature=0.2, top_p=0.9, max_tokens=64, stop="END")
     request = ChatRequest(
         system="You are terse.",
         messages=[
@@ -54,8 +55,8 @@ def test_api_openai_com_gets_max_completion_tokens():
     assert body["max_completion_tokens"] == 10 and "max_tokens" not in body
 
 
-async def test_stream_asks_for_usage_and_reports_it(make: MakeHarness):
-    h = await make("openai")
+async def test_stream_asks_for_usage_and_reports_it(mock: MakeHarness):
+    h = await mock("openai")
     chunks = await collect(h.provider, user_request())
     (sent,) = h.scenario.requests
     assert sent.body["stream"] is True
@@ -64,22 +65,22 @@ async def test_stream_asks_for_usage_and_reports_it(make: MakeHarness):
     assert chunks[-1].usage["completion_tokens"] == 5
 
 
-async def test_stream_usage_can_be_turned_off_for_servers_that_reject_it(make: MakeHarness):
-    h = await make("openai", stream_usage=False)
+async def test_stream_usage_can_be_turned_off_for_servers_that_reject_it(mock: MakeHarness):
+    h = await mock("openai", stream_usage=False)
     chunks = await collect(h.provider, user_request())
     assert "stream_options" not in h.scenario.requests[0].body
     assert chunks[-1].finish_reason == "stop" and chunks[-1].usage == {}  # nothing reported, nothing invented
 
 
-async def test_in_stream_error_before_any_text_is_retried(make: MakeHarness):
-    h = await make("openai", actions=[StreamError(after=0, message="The server had an error")])
+async def test_in_stream_error_before_any_text_is_retried(mock: MakeHarness):
+    h = await mock("openai", actions=[StreamError(after=0, message="The server had an error")])
     chunks = await collect(h.provider, user_request())
     assert "".join(c.content for c in chunks) == "Echo: hello there — done."
     assert len(h.scenario.requests) == 2 and chunks[-1].metadata["attempts"] == 2
 
 
-async def test_in_stream_error_after_text_is_raised_with_the_vendor_text(make: MakeHarness):
-    h = await make("openai", actions=[StreamError(after=2, message="The server had an error")])
+async def test_in_stream_error_after_text_is_raised_with_the_vendor_text(mock: MakeHarness):
+    h = await mock("openai", actions=[StreamError(after=2, message="The server had an error")])
     with pytest.raises(ProviderError, match="The server had an error") as info:
         await collect(h.provider, user_request())
     assert "broke after 2 chunk(s)" in str(info.value)
@@ -96,20 +97,20 @@ async def test_in_stream_error_after_text_is_raised_with_the_vendor_text(make: M
         ("function_call", "tool_calls"),
     ],
 )
-async def test_finish_reasons(make: MakeHarness, vendor: str, normalised: str):
-    h = await make("openai", actions=[Reply(finish=vendor), Reply(finish=vendor)])
+async def test_finish_reasons(mock: MakeHarness, vendor: str, normalised: str):
+    h = await mock("openai", actions=[Reply(finish=vendor), Reply(finish=vendor)])
     reply = await h.provider.chat(user_request())
     assert (reply.finish_reason, reply.metadata["raw_finish_reason"]) == (normalised, vendor)
     assert (await collect(h.provider, user_request()))[-1].finish_reason == normalised
 
 
 def test_finish_reason_mapping_of_unknown_values():
-    assert map_finish_reason(None) is None
-    assert map_finish_reason("something_new") == "stop"
+    assert OPENAI_FINISH_REASONS(None) is None
+    assert OPENAI_FINISH_REASONS("something_new") == "stop"
 
 
-async def test_an_empty_reply_is_still_a_complete_turn(make: MakeHarness):
-    h = await make("openai", actions=[Reply(text=""), Reply(text="")])
+async def test_an_empty_reply_is_still_a_complete_turn(mock: MakeHarness):
+    h = await mock("openai", actions=[Reply(text=""), Reply(text="")])
     assert (await h.provider.chat(user_request())).content == ""
     chunks = await collect(h.provider, user_request())
     assert [c.content for c in chunks] == [""] and chunks[-1].finish_reason == "stop"
@@ -121,8 +122,8 @@ def test_repr_hides_the_key():
     assert repr(provider) == "<OpenAIProvider name='openai' model='gpt-4o-mini'>"
 
 
-async def test_in_stream_error_of_a_non_transient_type_is_not_retried(make: MakeHarness):
-    h = await make(
+async def test_in_stream_error_of_a_non_transient_type_is_not_retried(mock: MakeHarness):
+    h = await mock(
         "openai", actions=[StreamError(after=0, message="context too long", kind="invalid_request_error")]
     )
     with pytest.raises(ProviderError, match="context too long") as info:
@@ -132,8 +133,8 @@ async def test_in_stream_error_of_a_non_transient_type_is_not_retried(make: Make
 
 
 @pytest.mark.parametrize("kind", ["server_error", "rate_limit_exceeded", "overloaded_error", "api_error"])
-async def test_in_stream_error_of_a_transient_type_is_retried(make: MakeHarness, kind: str):
-    h = await make("openai", actions=[StreamError(after=0, message="try later", kind=kind)])
+async def test_in_stream_error_of_a_transient_type_is_retried(mock: MakeHarness, kind: str):
+    h = await mock("openai", actions=[StreamError(after=0, message="try later", kind=kind)])
     chunks = await collect(h.provider, user_request())
     assert "".join(c.content for c in chunks) == "Echo: hello there — done."
     assert len(h.scenario.requests) == 2

@@ -27,7 +27,8 @@ from luminora_nb.errors import (
 from luminora_nb.types import StorageConfig
 
 from .conftest import ALL_CASES, CASES, new_key
-from .vendor_server import Drop, Fail, Malformed, StreamError, VendorServer
+from .vendor_server import VendorServer
+from .wire import Drop, Fail, Malformed, StreamError
 
 
 def _exception_texts(exc: BaseException) -> list[str]:
