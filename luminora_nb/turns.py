@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .types.persona import MoodDefinition, RelationshipLevel
     from .types.personality import PersonalityData
 
-__all__ = ["LiveSession", "Turn", "TurnExtension", "TurnState", "turn_options"]
+__all__ = ["LiveSession", "Turn", "TurnExtension", "TurnState", "storable_metadata", "turn_options"]
 
 logger = logging.getLogger("luminora_nb.client")
 
@@ -143,20 +143,33 @@ def turn_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     if unknown:
         raise SessionError(f"unknown message option(s) {unknown}; accepted: {sorted(_TURN_OPTIONS)}")
     params = {k: v for k, v in kwargs.items() if k in GENERATION_PARAMETERS and v is not None}
-    metadata = kwargs.get("metadata")
-    if not metadata:
-        return params, {}
+    return params, storable_metadata(kwargs.get("metadata"))
+
+
+def storable_metadata(metadata: object) -> dict[str, Any]:
+    """Message or session metadata as a dict, checked to be storable as JSON.
+
+    A value that cannot be written would fail this write and every later one of the
+    session, so it is refused when it is given.
+
+    Raises:
+        SessionError: not a dict, or a value that is not JSON (the message names its key).
+
+    Example:
+        >>> storable_metadata({"source": "cli", "tags": ["a"]})
+        {'source': 'cli', 'tags': ['a']}
+    """
+    if metadata is None:
+        return {}
     if not isinstance(metadata, Mapping):
         raise SessionError(f"metadata must be a dict of JSON values, not {type(metadata).__name__}")
-    # Stored with the message as JSON: a value that cannot be written would fail this
-    # turn's write and every later one, so it is refused here.
     problem = json_problem(metadata)
     if problem is not None:
         raise SessionError(
             f"metadata{problem} cannot be stored as JSON; use strings, numbers, booleans, None, "
             "lists and dicts (e.g. str(value))"
         )
-    return params, dict(metadata)
+    return dict(metadata)
 
 
 class Turn:
@@ -447,7 +460,7 @@ async def write_unsaved(sess: LiveSession, storage: Storage, now: datetime) -> N
     """
     inflight = sess.inflight
     if inflight is not None:
-        if asyncio.futures._get_loop(inflight) is asyncio.get_running_loop():
+        if inflight.get_loop() is asyncio.get_running_loop():
             with contextlib.suppress(Exception):  # its messages stay in unsaved: written below
                 await asyncio.shield(inflight)
         else:
