@@ -178,7 +178,7 @@ class OfflineProvider(Provider):
         super().__init__(config)
         self._closed = False
         # Bad generation parameters in config.extra fail at session creation, not at the first turn.
-        self._check_params(self.generation_params(ChatRequest.model_construct(messages=[], params={})))
+        self.config_params()
         extra = config.extra or {}
         self._latency = self._delay(extra.get("latency"), "latency")
         self._chunk_delay = self._delay(extra.get("chunk_delay"), "chunk_delay")
@@ -245,35 +245,14 @@ class OfflineProvider(Provider):
         }
 
     @staticmethod
-    def _check_params(params: Mapping[str, Any]) -> tuple[int | None, float | None, tuple[str, ...]]:
-        max_tokens = params.get("max_tokens")
-        if max_tokens is not None and (
-            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
-        ):
-            raise ProviderBadRequestError(
-                f"offline provider: max_tokens must be a positive integer, got {max_tokens!r}",
-                provider="offline",
-            )
+    def _sampling(params: Mapping[str, Any]) -> tuple[int | None, float | None, tuple[str, ...]]:
+        """``max_tokens``, ``temperature`` and the stop sequences of checked parameters."""
         temperature = params.get("temperature")
-        if temperature is not None:
-            temperature = _number(temperature, "temperature")
-            if not 0.0 <= temperature <= 2.0:
-                raise ProviderBadRequestError(
-                    f"offline provider: temperature must lie between 0 and 2, got {temperature!r}",
-                    provider="offline",
-                )
-        stop = params.get("stop")
-        stops: tuple[str, ...] = ()
-        if isinstance(stop, str):
-            stops = (stop,) if stop else ()
-        elif isinstance(stop, list | tuple) and all(isinstance(sequence, str) for sequence in stop):
-            stops = tuple(sequence for sequence in stop if sequence)
-        elif stop is not None:
-            raise ProviderBadRequestError(
-                f"offline provider: stop must be a string or a list of strings, got {stop!r}",
-                provider="offline",
-            )
-        return max_tokens, temperature, stops
+        return (
+            params.get("max_tokens"),
+            None if temperature is None else float(temperature),
+            tuple(params.get("stop") or ()),
+        )
 
     def _reply(self, request: ChatRequest) -> _Reply:
         if self._closed:
@@ -285,7 +264,8 @@ class OfflineProvider(Provider):
         if not messages or messages[-1].role != "user":
             got = "no messages" if not messages else f"a last message with role {messages[-1].role!r}"
             raise _bad_request(f"the request must end with a user message (the new turn); got {got}")
-        max_tokens, temperature, stops = self._check_params(self.generation_params(request))
+        # checked in the provider base, as for every adapter
+        max_tokens, temperature, stops = self._sampling(self.generation_params(request))
         context = request.context or {}
         if request.persona is not None:
             profile = profile_for(request.persona)
