@@ -56,8 +56,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from luminora_nb.storage import create_storage  # noqa: E402
+from luminora_nb.storage._documents import message_documents, session_documents  # noqa: E402
 from luminora_nb.storage.base import Storage  # noqa: E402
-from luminora_nb.storage.codec import message_documents, session_documents  # noqa: E402
 from luminora_nb.types import (  # noqa: E402
     Conversation,
     Message,

@@ -1,12 +1,26 @@
-"""Small helpers the server backends share: hashed field names and password-free URLs."""
+"""Names the backends derive from ids and URLs: hashed field names, and URLs fit for messages.
+
+Two rules live here so that every backend follows the same ones:
+
+* :func:`name_digest` — a name that reveals nothing (memory keys, personality names, fact
+  categories and keys, item ids), so an encrypted store keeps no readable name;
+* :func:`redacted_url` and :func:`scrub_credentials` — a connection string without its
+  credentials, and a driver's error message without the password, for every message we
+  raise. The password is the secret: it is replaced wherever it appears, as written and
+  percent-decoded; user names are shown (they help and are not secret).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import urllib.parse
 
-__all__ = ["name_digest", "redacted_url"]
+__all__ = ["name_digest", "redacted_url", "scrub_credentials"]
+
+# ``scheme://user:password@`` quoted anywhere in a message
+_URL_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^/@\s]*:[^/@\s]*@", re.IGNORECASE)
 
 
 def name_digest(*parts: str) -> str:
@@ -36,3 +50,25 @@ def redacted_url(url: str, *, kind: str) -> str:
         return f"<{kind}>"
     hosts = parts.netloc.rsplit("@", 1)[-1] or "localhost"
     return f"{parts.scheme}://{hosts}{parts.path}"
+
+
+def scrub_credentials(text: str, url: str) -> str:
+    """``text`` (e.g. a driver's error message) without the password of the connection ``url``.
+
+    The password is replaced by ``***`` as written in the URL and percent-decoded, and any
+    ``scheme://user:password@`` quoted in the text loses its credentials.
+
+    Example:
+        >>> scrub_credentials("auth failed for bob with p%40ss (p@ss)", "redis://bob:p%40ss@host:6379/0")
+        'auth failed for bob with *** (***)'
+        >>> scrub_credentials("bad URL redis://bob:pw@x", "no url")
+        'bad URL redis://***@x'
+    """
+    try:
+        password = urllib.parse.urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        for secret in sorted({password, urllib.parse.unquote(password)}, key=len, reverse=True):
+            text = text.replace(secret, "***")
+    return _URL_USERINFO.sub(r"\1***@", text)

@@ -57,18 +57,14 @@ import hashlib
 import json
 import os
 import re
-import uuid
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from ..errors import StorageError
-from ..types._base import utcnow
-from ..types.session import Message, SessionRecord, StorageConfig
+from ..types.session import StorageConfig
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -78,16 +74,7 @@ __all__ = [
     "KDF_SALT",
     "MAGIC",
     "DocumentCodec",
-    "affinity_document",
-    "embedding_document",
-    "episode_document",
-    "fact_document",
     "json_default",
-    "message_documents",
-    "mood_document",
-    "select_episodes",
-    "session_documents",
-    "session_from_documents",
 ]
 
 #: Environment variable read when ``StorageConfig.encryption_key`` is not set.
@@ -106,6 +93,9 @@ _NONCE_LEN = 12
 _TAG_LEN = 16
 _ZLIB_LEVEL = 6
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
+# What a native JSON field (PostgreSQL JSONB, a BSON document) cannot hold: unpaired
+# surrogates (not UTF-8), and for JSONB also the NUL character (escaped as \u0000 in JSON).
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
 _B64_KEY = re.compile(r"^[A-Za-z0-9+/_-]{43}=?$")
 
 
@@ -294,6 +284,33 @@ class DocumentCodec:
             return self._utf8_json(document, what=what).decode("utf-8")
         return base64.urlsafe_b64encode(self.encode(document, what=what)).decode("ascii")
 
+    def json_text(self, document: Mapping[str, Any], *, what: str, allow_nul: bool = True) -> str | None:
+        """The document as JSON text for a native JSON field, or ``None`` to store :meth:`encode` bytes.
+
+        Backends with a queryable JSON field (PostgreSQL ``JSONB``, a BSON sub-document) put a
+        document there when this gives text, else the codec's bytes in a binary field: when
+        the codec compresses or encrypts, when the text holds an unpaired surrogate (not
+        UTF-8), or a NUL character and ``allow_nul`` is off (``JSONB`` cannot hold one).
+
+        Raises:
+            StorageError: the document is not JSON-serialisable.
+
+        Example:
+            >>> from luminora_nb.types import StorageConfig
+            >>> codec = DocumentCodec.from_config(StorageConfig())
+            >>> codec.json_text({"a": "x"}, what="doc")
+            '{"a":"x"}'
+            >>> codec.json_text({"a": "\\x00"}, what="doc", allow_nul=False) is None
+            True
+        """
+        if not self.is_plain:
+            self.dumps(document, what=what)  # refuse what JSON cannot represent, like encode
+            return None
+        text = self.dumps(document, what=what)
+        if _SURROGATE.search(text) or (not allow_nul and "\\u0000" in text):
+            return None
+        return text
+
     def _utf8_json(self, document: Mapping[str, Any], *, what: str) -> bytes:
         """The document as UTF-8 JSON bytes (ASCII-escaped in plain mode if UTF-8 cannot hold it)."""
         text = self.dumps(document, what=what)
@@ -363,13 +380,28 @@ class DocumentCodec:
                 pass
         raise self._corrupt(what, "it is neither JSON nor an encoded document")
 
-    def _load_plain(self, raw: bytes, *, what: str) -> bytes:
+    def decode_native(self, document: object, *, what: str) -> dict[str, Any]:
+        """A document a backend stored natively (a BSON sub-document), checked like :meth:`decode`.
+
+        Raises:
+            StorageError: it is not a JSON object, or it is stored unencrypted while
+                encryption is on (see :meth:`decode`).
+        """
+        if not isinstance(document, dict):
+            raise self._corrupt(what, "it has no document")
+        self._refuse_unencrypted(what)
+        return document
+
+    def _refuse_unencrypted(self, what: str) -> None:
         if self._encrypt and not self._allow_unencrypted:
             raise StorageError(
                 f"{what} is stored unencrypted but encryption is enabled; refusing to read it (it may have "
                 "been planted). To migrate a store written without encryption set "
                 "StorageConfig(extra={'allow_unencrypted_reads': True}) until every document is rewritten"
             )
+
+    def _load_plain(self, raw: bytes, *, what: str) -> bytes:
+        self._refuse_unencrypted(what)
         return raw
 
     def _load_envelope(self, blob: bytes, *, what: str) -> bytes:
@@ -398,11 +430,8 @@ class DocumentCodec:
                 payload = self._aead.decrypt(payload[:_NONCE_LEN], payload[_NONCE_LEN:], header)
             except InvalidTag:
                 raise self._undecryptable(what) from None
-        elif self._encrypt and not self._allow_unencrypted:
-            raise StorageError(
-                f"{what} is stored unencrypted but encryption is enabled; refusing to read it (it may have "
-                "been planted). To migrate set StorageConfig(extra={'allow_unencrypted_reads': True})"
-            )
+        else:
+            self._refuse_unencrypted(what)
         if flags & _FLAG_ZLIB:
             try:
                 payload = zlib.decompress(payload)
@@ -470,158 +499,3 @@ def _derive_from_passphrase(digest: bytes, passphrase: bytes, salt: bytes) -> by
         _KDF_CACHE.pop(next(iter(_KDF_CACHE)))
     _KDF_CACHE[(digest, salt)] = key
     return key
-
-
-# -- document shapes shared by the backends ---------------------------------------------
-# Every backend stores the same documents; these builders give them the exact shape the
-# reference in-memory backend returns, so the conformance suite sees identical results.
-
-
-def session_documents(record: SessionRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Split a session into its document (no messages, no memory) and its message documents.
-
-    The per-session key/value memory is stored apart (``set_memory``), as in every backend;
-    :func:`session_from_documents` puts the parts back together.
-    """
-    doc = record.model_dump(mode="json", exclude={"memory"})
-    messages: list[dict[str, Any]] = doc["conversation"].pop("messages")
-    return doc, messages
-
-
-def message_documents(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """The JSON documents of appended messages."""
-    return [m.model_dump(mode="json") for m in messages]
-
-
-def session_from_documents(
-    doc: Mapping[str, Any],
-    messages: Sequence[Mapping[str, Any] | Message],
-    *,
-    memory: Mapping[str, Any] | None = None,
-    what: str,
-) -> SessionRecord:
-    """Rebuild a :class:`SessionRecord` from :func:`session_documents` output.
-
-    ``messages`` may also hold :class:`Message` objects validated already (e.g. with
-    ``model_validate_json``): they are taken as they are, not validated again.
-
-    Raises:
-        StorageError: the documents do not describe a valid session (names ``what``).
-    """
-    try:
-        data = dict(doc)
-        conversation = dict(data.get("conversation") or {})
-        conversation["messages"] = list(messages)
-        data["conversation"] = conversation
-        data["memory"] = dict(memory or {})
-        return SessionRecord.model_validate(data)
-    except (ValidationError, TypeError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StorageError(
-            f"{what} is corrupt and could not be read: the stored document is not a valid session "
-            f"({first}); restore it from a backup or delete it"
-        ) from None
-
-
-def affinity_document(
-    user_id: str, personality_name: str, affinity_points: int, current_level: str, extra: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The stored affinity record (extra keyword fields kept, the named fields win)."""
-    return {
-        **extra,
-        "user_id": user_id,
-        "personality_name": personality_name,
-        "affinity_points": int(affinity_points),
-        "current_level": current_level,
-        "updated_at": utcnow().isoformat(),
-    }
-
-
-def fact_document(
-    user_id: str,
-    category: str,
-    key: str,
-    value: Any,
-    extra: Mapping[str, Any],
-    previous: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """The stored fact; an update keeps the ``created_at`` of the fact it replaces."""
-    now = utcnow().isoformat()
-    return {
-        "confidence": 1.0,
-        **extra,
-        "user_id": user_id,
-        "category": category,
-        "key": key,
-        "value": value,
-        "created_at": previous["created_at"] if previous else extra.get("created_at", now),
-        "updated_at": now,
-    }
-
-
-def episode_document(
-    user_id: str,
-    episode_type: str,
-    title: str,
-    summary: str,
-    importance: float,
-    sentiment: str,
-    extra: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The stored episode, with an ``episode_id`` and ``timestamp`` when none is given."""
-    return {
-        **extra,
-        "episode_id": extra.get("episode_id") or uuid.uuid4().hex,
-        "user_id": user_id,
-        "episode_type": episode_type,
-        "title": title,
-        "summary": summary,
-        "importance": float(importance),
-        "sentiment": sentiment,
-        "timestamp": _iso(extra.get("timestamp")) or utcnow().isoformat(),
-    }
-
-
-def mood_document(
-    session_id: str, user_id: str, current_mood: str, mood_intensity: float, extra: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The stored mood of a session."""
-    return {
-        **extra,
-        "session_id": session_id,
-        "user_id": user_id,
-        "current_mood": current_mood,
-        "mood_intensity": float(mood_intensity),
-        "updated_at": utcnow().isoformat(),
-    }
-
-
-def embedding_document(
-    item_id: str, kind: str, text: str, vector: Sequence[float], extra: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The stored embedding of a memory item."""
-    return {**extra, "item_id": item_id, "kind": kind, "text": text, "vector": [float(v) for v in vector]}
-
-
-def select_episodes(
-    episodes: Iterable[Mapping[str, Any]], min_importance: float | None, max_results: int | None
-) -> list[dict[str, Any]]:
-    """Episodes with ``importance >= min_importance``, most important first, then newest.
-
-    Episodes must come in the order they were saved (ties keep that order).
-
-    Example:
-        >>> rows = [{"importance": 1.0, "timestamp": "a"}, {"importance": 5.0, "timestamp": "b"}]
-        >>> [e["importance"] for e in select_episodes(rows, 2.0, None)]
-        [5.0]
-    """
-    rows = [dict(e) for e in episodes if min_importance is None or float(e["importance"]) >= min_importance]
-    rows.sort(key=lambda e: str(e["timestamp"]), reverse=True)
-    rows.sort(key=lambda e: -float(e["importance"]))
-    return rows[:max_results] if max_results is not None else rows
-
-
-def _iso(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return value.isoformat() if isinstance(value, datetime) else str(value)

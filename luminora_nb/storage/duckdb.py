@@ -59,10 +59,7 @@ import duckdb
 
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
-from ._names import name_digest
-from .base import Storage, require_strings
-from .codec import (
-    DocumentCodec,
+from ._documents import (
     affinity_document,
     embedding_document,
     episode_document,
@@ -72,6 +69,9 @@ from .codec import (
     session_documents,
     session_from_documents,
 )
+from ._names import name_digest
+from .base import Storage, require_strings
+from .codec import DocumentCodec
 
 __all__ = ["DuckDBStorage"]
 

@@ -78,9 +78,7 @@ from pydantic_core import PydanticSerializationError
 
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
-from .base import Storage, require_strings
-from .codec import (
-    DocumentCodec,
+from ._documents import (
     affinity_document,
     embedding_document,
     episode_document,
@@ -91,6 +89,8 @@ from .codec import (
     session_documents,
     session_from_documents,
 )
+from .base import Storage, require_strings
+from .codec import DocumentCodec
 
 __all__ = ["FileStorage"]
 

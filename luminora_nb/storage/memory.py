@@ -31,8 +31,9 @@ from pydantic_core import PydanticSerializationError
 from ..errors import StorageError
 from ..types._base import utcnow
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
+from ._documents import select_episodes
 from .base import Storage, require_strings
-from .codec import DocumentCodec, select_episodes
+from .codec import DocumentCodec
 
 __all__ = ["InMemoryStorage", "InMemoryStorageV11"]
 

@@ -49,10 +49,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
-from ._names import name_digest, redacted_url
-from .base import Storage, require_strings
-from .codec import (
-    DocumentCodec,
+from ._documents import (
     affinity_document,
     embedding_document,
     episode_document,
@@ -63,6 +60,9 @@ from .codec import (
     session_documents,
     session_from_documents,
 )
+from ._names import name_digest, redacted_url
+from .base import Storage, require_strings
+from .codec import DocumentCodec
 
 if TYPE_CHECKING:
     from pymongo import AsyncMongoClient

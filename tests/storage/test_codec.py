@@ -16,13 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from luminora_nb.errors import StorageError
-from luminora_nb.storage.codec import (
-    MAGIC,
-    DocumentCodec,
-    select_episodes,
-    session_documents,
-    session_from_documents,
-)
+from luminora_nb.storage._documents import select_episodes, session_documents, session_from_documents
+from luminora_nb.storage.codec import MAGIC, DocumentCodec
 from luminora_nb.types import (
     Conversation,
     Message,
