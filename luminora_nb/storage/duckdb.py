@@ -12,18 +12,24 @@ database file (default ``luminora_store.duckdb``; a ``duckdb://`` prefix is acce
     T_facts         (user_id, category, key) -> fact document, kept in the order first learned
     T_episodes      (user_id, episode_id) -> episode document, with importance and timestamp
     T_moods         session_id -> mood document
-    T_embeddings    (user_id, item_id, kind) -> embedding document
+    T_embeddings    (user_id, item_id, kind) -> embedding document, and its vector (FLOAT[])
+    T_meta          the store's metadata record
 
 With encryption on, the name columns (memory ``key``, fact ``category`` and ``key``,
 embedding ``item_id`` and ``kind``, affinity ``personality_name``) hold SHA-256 digests of
-the names; the readable names live only inside the encrypted documents. Opening an encrypted
-file written before this rewrites its readable name columns as digests (their old bytes may
-linger in freed blocks until DuckDB reuses them).
+the names, and no vector is stored outside its encrypted document; the readable names live
+only inside the encrypted documents. Opening an encrypted file written before this rewrites
+its readable name columns as digests and clears its vectors (their old bytes may linger in
+freed blocks until DuckDB reuses them).
 
 Documents are BLOBs written by the storage's :class:`~.codec.DocumentCodec` (JSON text
 when plain, compressed and/or encrypted otherwise); the other columns hold ids, counts
 and ISO timestamps for listing and ordering. One connection per storage instance,
 guarded by a lock; each call runs in a worker thread and in one transaction.
+
+Natively, DuckDB selects episodes (``ORDER BY importance, ts ... LIMIT``) and ranks
+embeddings by ``list_cosine_similarity`` over the stored float32 vectors, never parsing a
+document for it (with encryption on, the generic ranking over decrypted documents runs).
 
 DuckDB lets one process at a time open a database file for writing: a second process
 gets a :class:`~luminora_nb.errors.StorageError` saying so (use the file, PostgreSQL,
@@ -44,33 +50,24 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
-import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
 
 from ..errors import StorageError
-from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
-from ._documents import (
-    affinity_document,
-    embedding_document,
-    episode_document,
-    fact_document,
-    message_documents,
-    mood_document,
-    session_documents,
-    session_from_documents,
-)
+from ..types.session import StorageConfig
+from . import _documents as docs
+from ._duckdb_schema import DuckDBSchema
 from ._names import name_digest
-from .base import Storage, require_strings
+from .base import Storage
 from .codec import DocumentCodec
 
 __all__ = ["DuckDBStorage"]
@@ -78,9 +75,32 @@ __all__ = ["DuckDBStorage"]
 logger = logging.getLogger("luminora_nb.storage")
 
 _T = TypeVar("_T")
+Connection = duckdb.DuckDBPyConnection
 # Not "luminora.duckdb": that is the session log's default file, which other kernels write to.
 _DEFAULT_PATH = "luminora_store.duckdb"
 _INSERT_CHUNK = 500
+_CONFLICT_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class _Table:
+    """How one kind of document is kept: its table, owner column and name columns."""
+
+    suffix: str
+    owner: str
+    names: tuple[str, ...] = ()
+    ordered: bool = False  # an ``ord`` column from the store's sequence keeps the order first put
+
+
+_TABLES = {
+    "memory": _Table("memory", "session_id", ("key",)),
+    "affinity": _Table("affinity", "user_id", ("personality_name",)),
+    "fact": _Table("facts", "user_id", ("category", "key"), ordered=True),
+    "episode": _Table("episodes", "user_id", ordered=True),
+    "mood": _Table("moods", "session_id"),
+    "embedding": _Table("embeddings", "user_id", ("item_id",), ordered=True),
+}
+_USER_TABLES = ("affinity", "facts", "episodes", "moods", "embeddings")
 
 
 @dataclass
@@ -90,7 +110,8 @@ class _Append:
     session_id: str
     blobs: list[bytes]
     stamp: str
-    future: asyncio.Future[None]
+    at: int | None
+    future: asyncio.Future[int | None]
 
 
 class DuckDBStorage(Storage):
@@ -111,22 +132,13 @@ class DuckDBStorage(Storage):
         self.path = _path_of(self.config.connection_string)
         self._codec = DocumentCodec.from_config(self.config)
         self._hide_names = self._codec.encrypted
-        self._con: duckdb.DuckDBPyConnection | None = None
+        self._con: Connection | None = None
         self._lock = threading.Lock()
         self._pending: list[_Append] = []
         self._flusher: asyncio.Task[None] | None = None
-        t = self.config.table_name
-        self._t = {
-            "sessions": f'"{t}"',
-            "messages": f'"{t}_messages"',
-            "memory": f'"{t}_memory"',
-            "affinity": f'"{t}_affinity"',
-            "facts": f'"{t}_facts"',
-            "episodes": f'"{t}_episodes"',
-            "moods": f'"{t}_moods"',
-            "embeddings": f'"{t}_embeddings"',
-        }
-        self._seq = f"{t}_order"  # a valid identifier: StorageConfig checks table_name
+        self._vectors = False  # whether embeddings carry their vector in the ``vec`` column
+        self._schema = DuckDBSchema(self.config.table_name, self._codec)
+        self._t, self._meta, self._seq = self._schema.tables, self._schema.meta, self._schema.sequence
 
     def __repr__(self) -> str:
         return f"<DuckDBStorage path={self.path!r} table={self.config.table_name!r} codec={self._codec!r}>"
@@ -163,107 +175,39 @@ class DuckDBStorage(Storage):
                     f"duckdb storage: cannot open database {self.path!r} ({_first_line(exc)}); {hint}"
                 ) from None
             try:
-                if self.config.auto_create_tables:
-                    self._create_tables(con)
-                else:
-                    self._check_tables(con)
-                if self._hide_names:
-                    self._hide_stored_names(con)
+                self._prepare(con)
             except BaseException:
                 con.close()
                 raise
             self._con = con
 
-    def _create_tables(self, con: duckdb.DuckDBPyConnection) -> None:
-        t = self._t
-        statements = [
-            f'CREATE SEQUENCE IF NOT EXISTS "{self._seq}"',
-            f"""CREATE TABLE IF NOT EXISTS {t["sessions"]} (
-                session_id VARCHAR PRIMARY KEY, user_id VARCHAR, personality_name VARCHAR NOT NULL,
-                provider VARCHAR NOT NULL, message_count INTEGER NOT NULL, created_at VARCHAR NOT NULL,
-                last_active VARCHAR NOT NULL, appended BOOLEAN NOT NULL, doc BLOB NOT NULL)""",
-            f"""CREATE TABLE IF NOT EXISTS {t["messages"]} (
-                session_id VARCHAR NOT NULL, seq INTEGER NOT NULL, doc BLOB NOT NULL,
-                PRIMARY KEY (session_id, seq))""",
-            f"""CREATE TABLE IF NOT EXISTS {t["memory"]} (
-                session_id VARCHAR NOT NULL, key VARCHAR NOT NULL, doc BLOB NOT NULL,
-                PRIMARY KEY (session_id, key))""",
-            f"""CREATE TABLE IF NOT EXISTS {t["affinity"]} (
-                user_id VARCHAR NOT NULL, personality_name VARCHAR NOT NULL, doc BLOB NOT NULL,
-                PRIMARY KEY (user_id, personality_name))""",
-            f"""CREATE TABLE IF NOT EXISTS {t["facts"]} (
-                user_id VARCHAR NOT NULL, category VARCHAR NOT NULL, key VARCHAR NOT NULL,
-                ord BIGINT NOT NULL, doc BLOB NOT NULL, PRIMARY KEY (user_id, category, key))""",
-            f"""CREATE TABLE IF NOT EXISTS {t["episodes"]} (
-                user_id VARCHAR NOT NULL, episode_id VARCHAR NOT NULL, importance DOUBLE NOT NULL,
-                ts VARCHAR NOT NULL, ord BIGINT NOT NULL, doc BLOB NOT NULL)""",
-            f"""CREATE TABLE IF NOT EXISTS {t["moods"]} (
-                session_id VARCHAR PRIMARY KEY, user_id VARCHAR NOT NULL, doc BLOB NOT NULL)""",
-            f"""CREATE TABLE IF NOT EXISTS {t["embeddings"]} (
-                user_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
-                ord BIGINT NOT NULL, doc BLOB NOT NULL, PRIMARY KEY (user_id, item_id))""",
-        ]
+    def _prepare(self, con: Connection) -> None:
+        """Create the tables (or check they exist); bring a file of an older version up to date."""
+        schema = self._schema
         try:
-            for statement in statements:
-                con.execute(statement)
+            if self.config.auto_create_tables:
+                schema.create(con)
+            elif missing := schema.missing(con):
+                raise StorageError(
+                    f"duckdb storage: tables {', '.join(missing)} do not exist in {self.path!r} and "
+                    "auto_create_tables is off; set StorageConfig(auto_create_tables=True) or create them"
+                )
         except duckdb.Error as exc:
             raise StorageError(
                 f"duckdb storage: cannot create the tables of {self.config.table_name!r} in {self.path!r} "
                 f"({_first_line(exc)}); check the database is writable and not opened read-only"
             ) from None
-
-    def _hide_stored_names(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Replace readable names left in name columns (written before they were digests) by digests.
-
-        Runs at open with encryption on; one indexed-free scan of four small tables. A row whose
-        digest twin already exists is the older one and is dropped.
-        """
-        moved = 0
-        try:
-            con.execute("BEGIN TRANSACTION")
-            for table, columns, names in _NAME_COLUMNS:
-                where = " OR ".join(f"NOT regexp_full_match({c}, '[0-9a-f]{{64}}')" for c in names)
-                rows = con.execute(
-                    f"SELECT rowid, {', '.join(columns)} FROM {self._t[table]} WHERE {where}"
-                ).fetchall()
-                for rowid, *values in rows:
-                    row = dict(zip(columns, values, strict=True))
-                    if table == "memory":
-                        try:
-                            item = self._decode(row["doc"], f"memory {row['key']!r}")
-                        except StorageError as exc:
-                            logger.warning("duckdb storage: leaving a memory row as it is: %s", exc)
-                            continue
-                        item.setdefault("key", row["key"])
-                        row["doc"] = self._codec.encode(item, what="memory value")
-                    for name in names:
-                        if not _DIGEST.fullmatch(row[name]):
-                            row[name] = name_digest(row[name])
-                    con.execute(f"DELETE FROM {self._t[table]} WHERE rowid = ?", [rowid])
-                    con.execute(
-                        f"INSERT OR IGNORE INTO {self._t[table]} ({', '.join(columns)}) "
-                        f"VALUES ({', '.join('?' for _ in columns)})",
-                        list(row.values()),
-                    )
-                    moved += 1
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise StorageError(
-                f"duckdb storage: cannot replace readable names by digests in {self.path!r} "
-                f"({_first_line(exc)}); check the database is writable"
-            ) from None
-        if moved:
-            logger.info("duckdb storage: replaced %d readable names by digests in %s", moved, self.path)
-
-    def _check_tables(self, con: duckdb.DuckDBPyConnection) -> None:
-        names = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        missing = sorted(n.strip('"') for n in self._t.values() if n.strip('"') not in names)
-        if missing:
-            raise StorageError(
-                f"duckdb storage: tables {', '.join(missing)} do not exist in {self.path!r} and "
-                "auto_create_tables is off; set StorageConfig(auto_create_tables=True) or create them"
-            )
+        if self._hide_names:
+            try:
+                moved = schema.hide_stored_names(con)
+            except duckdb.Error as exc:
+                raise StorageError(
+                    f"duckdb storage: cannot replace readable names by digests in {self.path!r} "
+                    f"({_first_line(exc)}); check the database is writable"
+                ) from None
+            if moved:
+                logger.info("duckdb storage: replaced %d readable names by digests in %s", moved, self.path)
+        self._vectors = not self._hide_names and schema.has_vectors(con)
 
     async def close(self) -> None:
         """Finish queued appends, checkpoint and close the connection. Safe to call more than once."""
@@ -289,14 +233,9 @@ class DuckDBStorage(Storage):
         """Write the write-ahead log into the database file (so copies of the file are complete)."""
         await self._run("checkpoint", "the database", lambda con: con.execute("CHECKPOINT").fetchall())
 
-    # -- helpers ---------------------------------------------------------------------
+    # -- running statements ----------------------------------------------------------
     async def _run(
-        self,
-        operation: str,
-        subject: str,
-        fn: Callable[[duckdb.DuckDBPyConnection], _T],
-        *,
-        transaction: bool = False,
+        self, operation: str, subject: str, fn: Callable[[Connection], _T], *, transaction: bool = False
     ) -> _T:
         if self._con is None:
             await self.initialize()
@@ -310,14 +249,24 @@ class DuckDBStorage(Storage):
                     )
                 if not transaction:
                     return fn(con)
-                con.execute("BEGIN TRANSACTION")
-                try:
-                    result = fn(con)
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
-                con.execute("COMMIT")
-                return result
+                for attempt in range(_CONFLICT_ATTEMPTS):
+                    con.execute("BEGIN TRANSACTION")
+                    try:
+                        result = fn(con)
+                        con.execute("COMMIT")
+                    except (duckdb.TransactionException, duckdb.ConstraintException):
+                        # Another connection to this database (a second storage on the file in this
+                        # process) wrote the same rows first: run the whole transaction again.
+                        with contextlib.suppress(duckdb.Error):
+                            con.execute("ROLLBACK")
+                        if attempt == _CONFLICT_ATTEMPTS - 1:
+                            raise
+                        continue
+                    except BaseException:
+                        con.execute("ROLLBACK")
+                        raise
+                    return result
+                raise AssertionError("unreachable")  # pragma: no cover
 
         try:
             return await asyncio.to_thread(call)
@@ -328,60 +277,171 @@ class DuckDBStorage(Storage):
                 f"duckdb storage: {operation} failed for {subject} in {self.path!r} ({_first_line(exc)})"
             ) from None
 
+    async def _rows(self, operation: str, subject: str, query: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of one query, run in a worker thread."""
+        return await self._run(operation, subject, lambda con: con.execute(query, params).fetchall())
+
     def _decode(self, data: Any, what: str) -> dict[str, Any]:
         return self._codec.decode(bytes(data), what=what)
 
-    def _insert_rows(
-        self, con: duckdb.DuckDBPyConnection, table: str, columns: int, rows: Sequence[Sequence[Any]]
-    ) -> None:
+    def _name(self, value: str) -> str:
+        """A name as stored in a key column: itself, or its digest when documents are encrypted."""
+        return name_digest(value) if self._hide_names else value
+
+    def _insert_rows(self, con: Connection, table: str, columns: int, rows: Sequence[Sequence[Any]]) -> None:
         placeholder = "(" + ", ".join("?" * columns) + ")"
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
             params = [value for row in chunk for value in row]
             con.execute(f"INSERT INTO {table} VALUES {', '.join([placeholder] * len(chunk))}", params)
 
-    # -- conversations ---------------------------------------------------------------
-    async def save_session(self, record: SessionRecord) -> None:
-        """Insert or replace the whole session, messages included, in one transaction."""
+    # -- documents -------------------------------------------------------------------
+    def _where(self, key: docs.Key) -> tuple[str, list[Any]]:
+        """The condition selecting the row of ``key``, and its parameters."""
+        table = _TABLES[key.kind.name]
+        columns = (table.owner, *table.names)
+        return " AND ".join(f"{c} = ?" for c in columns), [key.owner, *map(self._name, key.names)]
+
+    def _columns(self, kind: docs.Kind, document: docs.Document) -> dict[str, Any]:
+        """The columns a kind keeps beside the document (for listing, filtering and ranking)."""
+        if kind.name == "episode":
+            return {
+                "episode_id": document["episode_id"],
+                "importance": document["importance"],
+                "ts": document["timestamp"],
+            }
+        if kind.name == "mood":
+            return {"user_id": document["user_id"]}
+        if kind.name == "embedding":
+            vector = {"vec": document["vector"]} if self._vectors else {}
+            return {"kind": self._name(document["kind"]), **vector}
+        return {}
+
+    def _apply(self, con: Connection, write: docs.Write) -> bool:
+        """One write, on the connection (inside the caller's transaction)."""
+        if isinstance(write, docs.SaveSession):
+            self._save_session(con, write)
+            return True
+        key = write.key
+        table = _TABLES[key.kind.name]
+        name = self._t[table.suffix]
+        where, params = self._where(key)
+        if isinstance(write, docs.Delete):
+            deleted = con.execute(f"DELETE FROM {name} WHERE {where}", params).fetchall()
+            return bool(deleted and deleted[0][0])
+        document = write.document
+        if key.kind.keep:
+            rows = con.execute(f"SELECT doc FROM {name} WHERE {where}", params).fetchall()
+            previous = self._decode(rows[0][0], key.subject) if rows else None
+            document = docs.kept(document, previous, key.kind.keep)
+        columns = {"doc": self._codec.encode(document, what=key.subject), **self._columns(key.kind, document)}
+        if not key.kind.appended:
+            assignments = ", ".join(f"{c} = ?" for c in columns)
+            updated = con.execute(
+                f"UPDATE {name} SET {assignments} WHERE {where}", [*columns.values(), *params]
+            )
+            if updated.fetchall()[0][0]:
+                return True  # replaced in place: an ordered row keeps its ord
+        names = (table.owner, *table.names, *columns)
+        values = [*params, *columns.values()]
+        placeholders = ", ".join("?" * len(values))
+        if table.ordered:
+            names, placeholders = (*names, "ord"), f"{placeholders}, nextval('{self._seq}')"
+        con.execute(f"INSERT INTO {name} ({', '.join(names)}) VALUES ({placeholders})", values)
+        return True
+
+    async def _write(self, writes: Sequence[docs.Write]) -> list[bool]:
+        operation, subject = docs.described(writes)
+        return await self._run(
+            operation, subject, lambda con: [self._apply(con, w) for w in writes], transaction=True
+        )
+
+    async def _get(self, key: docs.Key) -> docs.Document | None:
+        where, params = self._where(key)
+        table = self._t[_TABLES[key.kind.name].suffix]
+        rows = await self._rows(
+            f"get_{key.kind.name}", key.subject, f"SELECT doc FROM {table} WHERE {where}", params
+        )
+        return self._decode(rows[0][0], key.subject) if rows else None
+
+    async def _list(
+        self, kind: docs.Kind, owner: str, where: Mapping[str, str] | None
+    ) -> list[docs.Document]:
+        table = _TABLES[kind.name]
+        query = f"SELECT doc FROM {self._t[table.suffix]} WHERE {table.owner} = ?"
+        params: list[Any] = [owner]
+        for column, value in (where or {}).items():  # category (facts), kind (embeddings): name columns
+            query += f" AND {column} = ?"
+            params.append(self._name(value))
+        query += " ORDER BY ord" if table.ordered else ""
+        subject = kind.of(owner)
+        rows = await self._rows(f"get_{kind.name}", subject, query, params)
+        return [self._decode(r[0], subject) for r in rows]
+
+    async def _episodes(
+        self, user_id: str, min_importance: float | None, max_results: int | None
+    ) -> list[docs.Document]:
+        query = f"SELECT doc FROM {self._t['episodes']} WHERE user_id = ?"
+        params: list[Any] = [user_id]
+        if min_importance is not None:
+            query += " AND importance >= ?"
+            params.append(float(min_importance))
+        query += " ORDER BY importance DESC, ts DESC, ord"
+        if max_results is not None:
+            query += " LIMIT ?"
+            params.append(max(0, int(max_results)))
+        subject = f"episodes of user {user_id!r}"
+        return [self._decode(r[0], subject) for r in await self._rows("get_episodes", subject, query, params)]
+
+    async def _nearest(
+        self, user_id: str, query: list[float], kind: str | None, limit: int
+    ) -> list[tuple[float, docs.Document]]:
+        if not self._vectors:  # encrypted: the vectors live only in the encrypted documents
+            return await super()._nearest(user_id, query, kind, limit)
+        conditions = "user_id = ? AND len(vec) = ?"
+        params: list[Any] = [query, user_id, len(query)]
+        if kind is not None:
+            conditions += " AND kind = ?"
+            params.append(self._name(kind))
+        ranked = (
+            "SELECT doc, ord, list_cosine_similarity(vec, ?::FLOAT[]) AS similarity "
+            f"FROM {self._t['embeddings']} WHERE {conditions}"
+        )
+        sql = (
+            "SELECT doc, CASE WHEN isnan(similarity) THEN 0.0 ELSE similarity END AS score "
+            f"FROM ({ranked}) ORDER BY score DESC, ord LIMIT ?"
+        )
+        subject = f"embeddings of user {user_id!r}"
+        rows = await self._rows("search_embeddings", subject, sql, [*params, limit])
+        return [(float(score), self._decode(doc, subject)) for doc, score in rows]
+
+    # -- sessions --------------------------------------------------------------------
+    def _save_session(self, con: Connection, write: docs.SaveSession) -> None:
+        record, head = write.record, write.head
         sid = record.session_id
         what = f"session {sid!r}"
-        doc, messages = session_documents(record)
-        doc_blob = self._codec.encode(doc, what=what)
-        rows = [(sid, i, self._codec.encode(m, what=what)) for i, m in enumerate(messages)]
-        t = self._t
+        rows = [(sid, i, self._codec.encode(m, what=what)) for i, m in enumerate(write.messages)]
+        con.execute(f"DELETE FROM {self._t['messages']} WHERE session_id = ?", [sid])
+        con.execute(
+            f"INSERT OR REPLACE INTO {self._t['sessions']} VALUES (?, ?, ?, ?, ?, ?, ?, false, ?)",
+            [
+                sid,
+                record.user_id,
+                record.personality_name,
+                str(record.provider_config.get("name", "")),
+                len(rows),
+                head["created_at"],
+                head["last_active"],
+                self._codec.encode(head, what=what),
+            ],
+        )
+        self._insert_rows(con, self._t["messages"], 3, rows)
 
-        def save(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute(f"DELETE FROM {t['messages']} WHERE session_id = ?", [sid])
-            con.execute(
-                f"INSERT OR REPLACE INTO {t['sessions']} VALUES (?, ?, ?, ?, ?, ?, ?, false, ?)",
-                [
-                    sid,
-                    record.user_id,
-                    record.personality_name,
-                    str(record.provider_config.get("name", "")),
-                    len(rows),
-                    doc["created_at"],
-                    doc["last_active"],
-                    doc_blob,
-                ],
-            )
-            self._insert_rows(con, t["messages"], 3, rows)
-
-        await self._run("save_session", what, save, transaction=True)
-
-    async def load_session(self, session_id: str) -> SessionRecord | None:
-        """The stored session with its messages and memory, or ``None``.
-
-        Raises:
-            StorageError: a document of this session is corrupt or cannot be decrypted.
-        """
-        require_strings(self.backend_name, "load_session", session_id=session_id)
+    async def _load_session(self, session_id: str) -> docs.StoredSession | None:
         what = f"session {session_id!r}"
         t = self._t
 
-        def load(
-            con: duckdb.DuckDBPyConnection,
-        ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        def load(con: Connection) -> tuple[list[Any], list[Any], list[Any]]:
             head = con.execute(
                 f"SELECT doc, last_active, appended FROM {t['sessions']} WHERE session_id = ?", [session_id]
             ).fetchall()
@@ -395,42 +455,38 @@ class DuckDBStorage(Storage):
             ).fetchall()
             return head, messages, memory
 
-        head, message_rows, memory_rows = await self._run("load_session", what, load, transaction=True)
-        if not head:
+        head_rows, message_rows, memory_rows = await self._run("load_session", what, load, transaction=True)
+        if not head_rows:
             return None
-        doc = self._decode(head[0][0], what)
-        if head[0][2]:  # appends since the last save moved last_active and updated_at
-            doc["last_active"] = head[0][1]
-            doc.setdefault("conversation", {})["updated_at"] = head[0][1]
-        messages = [self._decode(row[0], what) for row in message_rows]
-        memory = {}
-        for key, blob in memory_rows:
-            item = self._decode(blob, f"memory of {what}")
-            memory[item.get("key", key)] = item["value"]  # "key" is absent from rows written before 0.1
-        return session_from_documents(doc, messages, memory=memory, what=what)
+        [(blob, last_active, appended)] = head_rows
+        head = self._decode(blob, what)
+        if appended:  # appends since the last save moved last_active and updated_at
+            docs.touched(head, last_active)
+        memory = []
+        for key, doc in memory_rows:
+            item = self._decode(doc, f"memory of {what}")
+            item.setdefault("key", key)  # "key" is absent from rows written before 0.1
+            memory.append(item)
+        return docs.StoredSession(head, [self._decode(row[0], what) for row in message_rows], memory)
 
-    async def append_messages(
-        self, session_id: str, messages: Sequence[Message], *, last_active: datetime
-    ) -> None:
+    async def _append_messages(
+        self, session_id: str, messages: list[docs.Document], last_active: str, at: int | None
+    ) -> int | None:
         """Insert the messages after the stored ones and touch ``last_active`` (no rewrite).
 
         Appends waiting at the same time are committed together in one transaction (group
         commit); each session's messages keep the order of its calls.
-
-        Raises:
-            StorageError: the session is not stored.
         """
-        require_strings(self.backend_name, "append_messages", session_id=session_id)
         what = f"session {session_id!r}"
-        blobs = [self._codec.encode(m, what=what) for m in message_documents(messages)]
+        blobs = [self._codec.encode(m, what=what) for m in messages]
         if self._con is None:
             await self.initialize()
-        item = _Append(session_id, blobs, last_active.isoformat(), asyncio.get_running_loop().create_future())
+        item = _Append(session_id, blobs, last_active, at, asyncio.get_running_loop().create_future())
         self._pending.append(item)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_appends())
         try:
-            await item.future
+            return await item.future
         except asyncio.CancelledError:
             # Not yet taken into a batch: drop it, a cancelled call must not be written later.
             # (Once its batch runs, the transaction commits or fails as a whole.)
@@ -445,11 +501,13 @@ class DuckDBStorage(Storage):
             if not batch:
                 continue
             try:
-                results = await self._run(
-                    "append_messages",
-                    f"{len(batch)} queued append(s)",
-                    functools.partial(self._append_batch, batch=batch),
-                    transaction=True,
+                results: list[int | StorageError | None] = list(
+                    await self._run(
+                        "append_messages",
+                        f"{len(batch)} queued append(s)",
+                        functools.partial(self._append_batch, batch=batch),
+                        transaction=True,
+                    )
                 )
             except StorageError as exc:
                 results = [
@@ -469,63 +527,69 @@ class DuckDBStorage(Storage):
                         item.future.set_exception(exc)
                 self._pending = []
                 raise
-            for item, error in zip(batch, results, strict=True):
+            for item, result in zip(batch, results, strict=True):
                 if item.future.done():  # the caller was cancelled
                     continue
-                if error is None:
-                    item.future.set_result(None)
+                if isinstance(result, StorageError):
+                    item.future.set_exception(result)
                 else:
-                    item.future.set_exception(error)
+                    item.future.set_result(result)
 
-    def _append_batch(
-        self, con: duckdb.DuckDBPyConnection, batch: list[_Append]
-    ) -> list[StorageError | None]:
-        totals: dict[str, int] = {}
-        stamps: dict[str, str] = {}
-        for item in batch:
-            totals[item.session_id] = totals.get(item.session_id, 0) + len(item.blobs)
-            stamps[item.session_id] = item.stamp
-        values = [(sid, total, stamps[sid]) for sid, total in totals.items()]
+    def _append_one(self, con: Connection, item: _Append) -> int | None:
+        """One append: one UPDATE (only at ``item.at`` when given), then the rows."""
         t = self._t["sessions"]
+        size = len(item.blobs)
+        updated = con.execute(
+            f"UPDATE {t} SET message_count = message_count + ?, last_active = ?, appended = true "
+            "WHERE session_id = ? AND (?::INTEGER IS NULL OR message_count = ?) RETURNING message_count",
+            [size, item.stamp, item.session_id, item.at, item.at],
+        ).fetchall()
+        if not updated:  # not stored, or stored with another count than ``at``
+            stored = con.execute(f"SELECT message_count FROM {t} WHERE session_id = ?", [item.session_id])
+            return next((int(row[0]) for row in stored.fetchall()), None)
+        first = int(updated[0][0]) - size
+        rows = [(item.session_id, first + i, blob) for i, blob in enumerate(item.blobs)]
+        self._insert_rows(con, self._t["messages"], 3, rows)
+        return first
+
+    def _append_batch(self, con: Connection, batch: list[_Append]) -> list[int | None]:
+        """The queued appends in one transaction; per call, the count stored before it (or ``None``)."""
+        t = self._t["sessions"]
+        if len(batch) == 1:  # the common case, one caller
+            return [self._append_one(con, batch[0])]
+        sids = list(dict.fromkeys(item.session_id for item in batch))
         counts: dict[str, int] = {}
-        if len(values) == 1:  # the common case: one caller, one session
-            sid, total, stamp = values[0]
+        for start in range(0, len(sids), _INSERT_CHUNK):
+            chunk = sids[start : start + _INSERT_CHUNK]
+            wanted = ", ".join("?" * len(chunk))
             rows = con.execute(
-                f"UPDATE {t} SET message_count = message_count + ?, last_active = ?, appended = true "
-                "WHERE session_id = ? RETURNING session_id, message_count",
-                [total, stamp, sid],
-            ).fetchall()
-            counts.update((str(r[0]), int(r[1])) for r in rows)
-        for start in range(0, len(values) if len(values) > 1 else 0, _INSERT_CHUNK):
-            chunk = values[start : start + _INSERT_CHUNK]
-            rows = con.execute(
-                f"UPDATE {t} SET message_count = {t}.message_count + v.k, last_active = v.la, "
-                "appended = true "
-                f"FROM (VALUES {', '.join(['(?, ?, ?)'] * len(chunk))}) AS v(sid, k, la) "
-                f"WHERE {t}.session_id = v.sid RETURNING {t}.session_id, {t}.message_count",
-                [value for row in chunk for value in row],
+                f"SELECT session_id, message_count FROM {t} WHERE session_id IN ({wanted})", chunk
             ).fetchall()
             counts.update((str(sid), int(count)) for sid, count in rows)
-        next_seq = {sid: counts[sid] - totals[sid] for sid in counts}
+        results: list[int | None] = []
         inserts: list[tuple[str, int, bytes]] = []
-        results: list[StorageError | None] = []
+        stamps: dict[str, str] = {}
         for item in batch:
-            sid = item.session_id
-            if sid not in next_seq:
-                results.append(
-                    StorageError(f"duckdb storage: session {sid!r} is not stored; save it before appending")
-                )
+            stored = counts.get(item.session_id)
+            results.append(stored)
+            if stored is None or (item.at is not None and item.at != stored):
                 continue
-            for blob in item.blobs:
-                inserts.append((sid, next_seq[sid], blob))
-                next_seq[sid] += 1
-            results.append(None)
+            inserts.extend((item.session_id, stored + i, blob) for i, blob in enumerate(item.blobs))
+            counts[item.session_id] = stored + len(item.blobs)
+            stamps[item.session_id] = item.stamp
+        touches = [(sid, counts[sid], stamp) for sid, stamp in stamps.items()]
+        for start in range(0, len(touches), _INSERT_CHUNK):
+            part = touches[start : start + _INSERT_CHUNK]
+            rows_sql = ", ".join(["(?, ?, ?)"] * len(part))
+            con.execute(
+                f"UPDATE {t} SET message_count = v.n, last_active = v.la, appended = true "
+                f"FROM (VALUES {rows_sql}) AS v(sid, n, la) WHERE {t}.session_id = v.sid",
+                [value for row in part for value in row],
+            )
         self._insert_rows(con, self._t["messages"], 3, inserts)
         return results
 
-    async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
-        """Summaries of stored sessions (of one user if given), oldest first."""
-        require_strings(self.backend_name, "list_sessions", user_id=user_id, optional=("user_id",))
+    async def _session_heads(self, user_id: str | None) -> list[docs.SessionHead]:
         query = (
             "SELECT session_id, personality_name, provider, user_id, message_count, created_at, last_active "
             f"FROM {self._t['sessions']}"
@@ -534,29 +598,24 @@ class DuckDBStorage(Storage):
         if user_id is not None:
             query += " WHERE user_id = ?"
             params.append(user_id)
-        rows = await self._run(
-            "list_sessions", "the sessions", lambda con: con.execute(query, params).fetchall()
-        )
-        summaries = [
-            SessionSummary(
-                session_id=r[0],
-                personality_name=r[1],
-                provider=r[2],
-                user_id=r[3],
-                message_count=r[4],
-                created_at=r[5],
-                last_active=r[6],
-            )
-            for r in rows
-        ]
-        return sorted(summaries, key=lambda s: (s.created_at, s.session_id))
+        rows = await self._rows("list_sessions", "the sessions", query, params)
 
-    async def delete_session(self, session_id: str) -> bool:
-        """Delete a session, its messages, memory and mood; ``True`` if it existed."""
-        require_strings(self.backend_name, "delete_session", session_id=session_id)
+        def listing(row: tuple[Any, ...]) -> Callable[[], tuple[docs.Document, int]]:
+            sid, personality, provider, user, count, created, last_active = row
+            summary = {
+                "session_id": sid,
+                "personality_name": personality,
+                "provider_config": {"name": provider},
+            }
+            summary |= {"user_id": user, "created_at": created, "last_active": last_active}
+            return lambda: (summary, count)
+
+        return [docs.SessionHead(f"session {row[0]!r}", listing(row)) for row in rows]
+
+    async def _delete_session(self, session_id: str) -> bool:
         t = self._t
 
-        def delete(con: duckdb.DuckDBPyConnection) -> bool:
+        def delete(con: Connection) -> bool:
             for table in ("messages", "memory", "moods"):
                 con.execute(f"DELETE FROM {t[table]} WHERE session_id = ?", [session_id])
             deleted = con.execute(
@@ -566,279 +625,41 @@ class DuckDBStorage(Storage):
 
         return await self._run("delete_session", f"session {session_id!r}", delete, transaction=True)
 
-    def _name(self, value: str) -> str:
-        """A name as stored in a key column: itself, or its digest when documents are encrypted."""
-        return name_digest(value) if self._hide_names else value
+    # -- users -----------------------------------------------------------------------
+    async def _list_users(self) -> list[str]:
+        query = " UNION ".join(f"SELECT user_id FROM {self._t[name]}" for name in _USER_TABLES)
+        return [str(r[0]) for r in await self._rows("list_users", "the users", query, [])]
 
-    async def set_memory(self, session_id: str, key: str, value: Any) -> None:
-        """Store a JSON-serialisable value under ``key`` for the session."""
-        require_strings(self.backend_name, "set_memory", session_id=session_id, key=key)
-        blob = self._codec.encode({"key": key, "value": value}, what=f"memory value for key {key!r}")
-        name = self._name(key)
-        await self._run(
-            "set_memory",
-            f"session {session_id!r}",
-            lambda con: con.execute(
-                f"INSERT OR REPLACE INTO {self._t['memory']} VALUES (?, ?, ?)", [session_id, name, blob]
-            ).fetchall(),
-        )
-
-    async def get_memory(self, session_id: str, key: str) -> Any:
-        """The value stored under ``key``, or ``None``."""
-        require_strings(self.backend_name, "get_memory", session_id=session_id, key=key)
-        name = self._name(key)
-        rows = await self._run(
-            "get_memory",
-            f"session {session_id!r}",
-            lambda con: con.execute(
-                f"SELECT doc FROM {self._t['memory']} WHERE session_id = ? AND key = ?", [session_id, name]
-            ).fetchall(),
-        )
-        if not rows:
-            return None
-        return self._decode(rows[0][0], f"memory of session {session_id!r}").get("value")
-
-    # -- v1.1 user state -------------------------------------------------------------
-    async def save_affinity(
-        self, user_id: str, personality_name: str, affinity_points: int, current_level: str, **kwargs: Any
-    ) -> bool:
-        """Save or replace the affinity of ``user_id`` with ``personality_name``."""
-        require_strings(
-            self.backend_name, "save_affinity", user_id=user_id, personality_name=personality_name
-        )
-        record = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
-        blob = self._codec.encode(record, what="affinity")
-        name = self._name(personality_name)
-        await self._run(
-            "save_affinity",
-            f"user {user_id!r}",
-            lambda con: con.execute(
-                f"INSERT OR REPLACE INTO {self._t['affinity']} VALUES (?, ?, ?)",
-                [user_id, name, blob],
-            ).fetchall(),
-        )
-        return True
-
-    async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
-        """The affinity record, or ``None``."""
-        require_strings(self.backend_name, "get_affinity", user_id=user_id, personality_name=personality_name)
-        name = self._name(personality_name)
-        rows = await self._run(
-            "get_affinity",
-            f"user {user_id!r}",
-            lambda con: con.execute(
-                f"SELECT doc FROM {self._t['affinity']} WHERE user_id = ? AND personality_name = ?",
-                [user_id, name],
-            ).fetchall(),
-        )
-        return self._decode(rows[0][0], f"affinity of user {user_id!r}") if rows else None
-
-    async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
-        """Save a fact; one with the same ``category`` and ``key`` is replaced in place."""
-        require_strings(self.backend_name, "save_fact", user_id=user_id, category=category, key=key)
-        what = f"fact {category}/{key} of user {user_id!r}"
-        self._codec.dumps({"value": value, **kwargs}, what="fact")
-        t = self._t
-        cat, name = self._name(category), self._name(key)
-
-        def save(con: duckdb.DuckDBPyConnection) -> None:
-            rows = con.execute(
-                f"SELECT doc FROM {t['facts']} WHERE user_id = ? AND category = ? AND key = ?",
-                [user_id, cat, name],
-            ).fetchall()
-            previous = self._decode(rows[0][0], what) if rows else None
-            blob = self._codec.encode(
-                fact_document(user_id, category, key, value, kwargs, previous), what=what
-            )
-            if rows:
-                con.execute(
-                    f"UPDATE {t['facts']} SET doc = ? WHERE user_id = ? AND category = ? AND key = ?",
-                    [blob, user_id, cat, name],
-                )
-            else:
-                con.execute(
-                    f"INSERT INTO {t['facts']} VALUES (?, ?, ?, nextval('{self._seq}'), ?)",
-                    [user_id, cat, name, blob],
-                )
-
-        await self._run("save_fact", what, save, transaction=True)
-        return True
-
-    async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
-        """The user's facts (of one category if given), in the order first learned."""
-        require_strings(
-            self.backend_name, "get_facts", user_id=user_id, category=category, optional=("category",)
-        )
-        query = f"SELECT doc FROM {self._t['facts']} WHERE user_id = ?"
-        params: list[Any] = [user_id]
-        if category is not None:
-            query += " AND category = ?"
-            params.append(self._name(category))
-        query += " ORDER BY ord"
-        rows = await self._run(
-            "get_facts", f"user {user_id!r}", lambda con: con.execute(query, params).fetchall()
-        )
-        return [self._decode(r[0], f"a fact of user {user_id!r}") for r in rows]
-
-    async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
-        """Delete one fact; ``True`` if it existed."""
-        require_strings(self.backend_name, "delete_fact", user_id=user_id, category=category, key=key)
-        cat, name = self._name(category), self._name(key)
-        rows = await self._run(
-            "delete_fact",
-            f"user {user_id!r}",
-            lambda con: con.execute(
-                f"DELETE FROM {self._t['facts']} WHERE user_id = ? AND category = ? AND key = ?",
-                [user_id, cat, name],
-            ).fetchall(),
-        )
-        return bool(rows and rows[0][0])
-
-    async def save_episode(
-        self,
-        user_id: str,
-        episode_type: str,
-        title: str,
-        summary: str,
-        importance: float,
-        sentiment: str,
-        **kwargs: Any,
-    ) -> bool:
-        """Append an episode."""
-        require_strings(self.backend_name, "save_episode", user_id=user_id)
-        record = episode_document(user_id, episode_type, title, summary, importance, sentiment, kwargs)
-        blob = self._codec.encode(record, what="episode")
-        await self._run(
-            "save_episode",
-            f"user {user_id!r}",
-            lambda con: con.execute(
-                f"INSERT INTO {self._t['episodes']} VALUES (?, ?, ?, ?, nextval('{self._seq}'), ?)",
-                [user_id, record["episode_id"], record["importance"], record["timestamp"], blob],
-            ).fetchall(),
-        )
-        return True
-
-    async def get_episodes(
-        self, user_id: str, min_importance: float | None = None, max_results: int | None = None
-    ) -> list[dict[str, Any]]:
-        """Episodes with ``importance >= min_importance``, most important first, then newest."""
-        require_strings(self.backend_name, "get_episodes", user_id=user_id)
-        query = f"SELECT doc FROM {self._t['episodes']} WHERE user_id = ?"
-        params: list[Any] = [user_id]
-        if min_importance is not None:
-            query += " AND importance >= ?"
-            params.append(float(min_importance))
-        query += " ORDER BY importance DESC, ts DESC, ord"
-        if max_results is not None:
-            query += " LIMIT ?"
-            params.append(max(0, int(max_results)))
-        rows = await self._run(
-            "get_episodes", f"user {user_id!r}", lambda con: con.execute(query, params).fetchall()
-        )
-        return [self._decode(r[0], f"an episode of user {user_id!r}") for r in rows]
-
-    async def save_mood(
-        self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
-    ) -> bool:
-        """Save the current mood of a session."""
-        require_strings(self.backend_name, "save_mood", session_id=session_id, user_id=user_id)
-        what = f"mood of session {session_id!r}"
-        blob = self._codec.encode(
-            mood_document(session_id, user_id, current_mood, mood_intensity, kwargs), what=what
-        )
-        await self._run(
-            "save_mood",
-            what,
-            lambda con: con.execute(
-                f"INSERT OR REPLACE INTO {self._t['moods']} VALUES (?, ?, ?)", [session_id, user_id, blob]
-            ).fetchall(),
-        )
-        return True
-
-    async def get_mood(self, session_id: str) -> dict[str, Any] | None:
-        """The session's mood record, or ``None``."""
-        require_strings(self.backend_name, "get_mood", session_id=session_id)
-        what = f"mood of session {session_id!r}"
-        rows = await self._run(
-            "get_mood",
-            what,
-            lambda con: con.execute(
-                f"SELECT doc FROM {self._t['moods']} WHERE session_id = ?", [session_id]
-            ).fetchall(),
-        )
-        return self._decode(rows[0][0], what) if rows else None
-
-    async def save_embedding(
-        self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
-    ) -> bool:
-        """Save (or replace, keeping its place) the embedding of a memory item."""
-        require_strings(self.backend_name, "save_embedding", user_id=user_id, item_id=item_id, kind=kind)
-        what = f"embedding {item_id!r} of user {user_id!r}"
-        blob = self._codec.encode(embedding_document(item_id, kind, text, vector, kwargs), what=what)
-        t = self._t
-        item, kind_col = self._name(item_id), self._name(kind)
-
-        def save(con: duckdb.DuckDBPyConnection) -> None:
-            updated = con.execute(
-                f"UPDATE {t['embeddings']} SET kind = ?, doc = ? WHERE user_id = ? AND item_id = ?",
-                [kind_col, blob, user_id, item],
-            ).fetchall()
-            if not (updated and updated[0][0]):
-                con.execute(
-                    f"INSERT INTO {t['embeddings']} VALUES (?, ?, ?, nextval('{self._seq}'), ?)",
-                    [user_id, item, kind_col, blob],
-                )
-
-        await self._run("save_embedding", what, save, transaction=True)
-        return True
-
-    async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-        """Embeddings of a user's memory items: dicts with item_id, kind, text, vector."""
-        require_strings(self.backend_name, "get_embeddings", user_id=user_id, kind=kind, optional=("kind",))
-        query = f"SELECT doc FROM {self._t['embeddings']} WHERE user_id = ?"
-        params: list[Any] = [user_id]
-        if kind is not None:
-            query += " AND kind = ?"
-            params.append(self._name(kind))
-        query += " ORDER BY ord"
-        rows = await self._run(
-            "get_embeddings", f"user {user_id!r}", lambda con: con.execute(query, params).fetchall()
-        )
-        return [self._decode(r[0], f"an embedding of user {user_id!r}") for r in rows]
-
-    async def list_users(self) -> list[str]:
-        """Users with any stored state, sorted."""
-        t = self._t
-        query = " UNION ".join(
-            f"SELECT user_id FROM {t[name]}"
-            for name in ("affinity", "facts", "episodes", "moods", "embeddings")
-        )
-        rows = await self._run("list_users", "the users", lambda con: con.execute(query).fetchall())
-        return sorted(str(r[0]) for r in rows)
-
-    async def delete_user_data(self, user_id: str) -> int:
-        """Delete every affinity, fact, episode, mood and embedding of a user; returns the count."""
-        require_strings(self.backend_name, "delete_user_data", user_id=user_id)
-        t = self._t
-
-        def delete(con: duckdb.DuckDBPyConnection) -> int:
+    async def _delete_user(self, user_id: str) -> int:
+        def delete(con: Connection) -> int:
             count = 0
-            for name in ("affinity", "facts", "episodes", "moods", "embeddings"):
-                rows = con.execute(f"DELETE FROM {t[name]} WHERE user_id = ?", [user_id]).fetchall()
+            for name in _USER_TABLES:
+                rows = con.execute(f"DELETE FROM {self._t[name]} WHERE user_id = ?", [user_id]).fetchall()
                 count += int(rows[0][0]) if rows else 0
             return count
 
         return await self._run("delete_user_data", f"user {user_id!r}", delete, transaction=True)
 
+    # -- metadata --------------------------------------------------------------------
+    async def _read_metadata(self) -> str | None:
+        def read(con: Connection) -> str | None:
+            try:
+                rows = con.execute(f"SELECT doc FROM {self._meta} WHERE name = 'store'").fetchall()
+            except duckdb.CatalogException:
+                return None  # the table is created by the first write
+            return str(rows[0][0]) if rows else None
 
-_DIGEST = re.compile(r"[0-9a-f]{64}")
-# (table, all columns in order, the name columns among them) of the tables keyed by names
-_NAME_COLUMNS = (
-    ("memory", ("session_id", "key", "doc"), ("key",)),
-    ("affinity", ("user_id", "personality_name", "doc"), ("personality_name",)),
-    ("facts", ("user_id", "category", "key", "ord", "doc"), ("category", "key")),
-    ("embeddings", ("user_id", "item_id", "kind", "ord", "doc"), ("item_id", "kind")),
-)
+        return await self._run("read_metadata", "the metadata record", read)
+
+    async def _swap_metadata(self, expected: str | None, record: str) -> bool:
+        def swap(con: Connection) -> bool:
+            rows = con.execute(f"SELECT doc FROM {self._meta} WHERE name = 'store'").fetchall()
+            if (str(rows[0][0]) if rows else None) != expected:
+                return False
+            con.execute(f"INSERT OR REPLACE INTO {self._meta} VALUES ('store', ?)", [record])
+            return True
+
+        return await self._run("write_metadata", "the metadata record", swap, transaction=True)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -8,7 +8,9 @@ or a ``file://`` URL (default ``./luminora_data``). Layout::
     DIR/memory/<id>.json      the session's key/value memory
     DIR/moods/<id>.json       the session's mood
     DIR/users/<id>.json       one user's affinity, facts, episodes and embeddings
+    DIR/metadata.json         the store's metadata record (once written)
     DIR/.locks/               lock files (``fcntl.flock``), one per document
+    DIR/.journal/             batches being written to several files (see below)
 
 Each line/document is written through the storage's :class:`~.codec.DocumentCodec`:
 JSON text when plain; base64 of the compressed and/or encrypted form otherwise.
@@ -25,19 +27,21 @@ process) can share a directory without losing updates. Set
 waits at most ``extra={"lock_timeout": SECONDS}`` (default 30) for a lock held elsewhere,
 then raises :class:`~luminora_nb.errors.StorageError` naming the lock file.
 
+A batch that changes several files holds all their locks (taken in one order, so two
+batches never wait for each other), writes the new contents of every file to one journal
+file in ``.journal/`` (the commit point), then replaces the files and deletes the journal.
+A journal left behind by a crash is applied again by the next storage that opens the
+directory: a batch is stored whole or not at all.
+
 Calls run on the event loop itself when that cannot stall it for long: a hop to a worker
 thread costs about 100 us, as much as everything else an append does apart from its
 fsync. So a read of one document, and a write of up to 1 MiB whose lock is free right
 now (tried with ``LOCK_NB``), run inline (a write then blocks the loop for its fsync,
 a few hundred microseconds on a local disk). A lock held elsewhere (another process, or
-a call of this process already waiting for it), a larger document and a scan of the
-whole directory go to a worker thread, as does everything with
+a call of this process already waiting for it), a larger document, a batch and a scan of
+the whole directory go to a worker thread, as does everything with
 ``StorageConfig(extra={"io_threads": True})`` (for slow or network file systems where
 one fsync can take milliseconds).
-
-Sessions are written and read with pydantic's own JSON (``model_dump_json``,
-``model_validate_json``); text UTF-8 cannot hold (an unpaired surrogate) takes the
-slower way through Python's ``json``, which the codec stores ASCII-escaped.
 
 Example:
     >>> import asyncio, tempfile
@@ -57,39 +61,27 @@ import asyncio
 import base64
 import contextlib
 import errno
-import fcntl
-import functools
-import hashlib
 import json
 import logging
 import os
-import re
-import tempfile
-import time
+import uuid
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
-from pydantic import TypeAdapter, ValidationError
-from pydantic_core import PydanticSerializationError
+import pydantic_core
+from pydantic import BaseModel, ValidationError
 
 from ..errors import StorageError
-from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
-from ._documents import (
-    affinity_document,
-    embedding_document,
-    episode_document,
-    fact_document,
-    message_documents,
-    mood_document,
-    select_episodes,
-    session_documents,
-    session_from_documents,
-)
-from .base import Storage, require_strings
+from ..types.session import Message, StorageConfig
+from . import _documents as docs
+from ._files import LOCK_TIMEOUT, FileLock, append_line, last_line, unlink, write_atomic
+from ._files import file_name as _file_name
+from ._files import id_from_file_name as _id_from_file_name
+from .base import Storage
 from .codec import DocumentCodec
 
 __all__ = ["FileStorage"]
@@ -97,127 +89,39 @@ __all__ = ["FileStorage"]
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_Lock = tuple[str, str]  # (kind, id) of a document's lock file
 _DEFAULT_DIR = "./luminora_data"
-_SAFE = re.compile(r"[A-Za-z0-9_-]")
-_MAX_NAME = 180
 _SUBDIRS = ("sessions", "memory", "moods", "users", ".locks")
 #: Writes of documents up to this size may run on the event loop (see the module docstring).
 _INLINE_MAX = 1 << 20
-#: Seconds a call waits for a document's lock held elsewhere (``extra={"lock_timeout": ...}``).
-_LOCK_TIMEOUT = 30.0
+#: The section of a user's document that holds each kind
+_SECTIONS = {"affinity": "affinity", "fact": "facts", "episode": "episodes", "embedding": "embeddings"}
+_METADATA_LOCK = ("store", "metadata")
 
-_RECORD: TypeAdapter[SessionRecord] = TypeAdapter(SessionRecord)
-_MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
-_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
-_HEAD_EXCLUDE: Any = {"memory": True, "conversation": {"messages"}}
-# A message batch line exactly as _batch_json writes it (other spellings take the json.loads way).
-_BATCH = re.compile(rb'\{"seq":(\d+),"last_active":("[^"\\]*"|null),"messages":(\[.*\])\}', re.S)
+
+class _Batch(BaseModel):
+    """A message batch line: the messages saved or appended together, and where they start."""
+
+    seq: int
+    last_active: str | None = None
+    messages: list[Message]
 
 
 class _Busy(Exception):
     """The document's lock is taken right now: run the call in a worker thread instead."""
 
 
-def _batch_json(seq: int, stamp: bytes, messages_json: bytes) -> bytes:
-    """The JSON of one message batch line from already serialised parts."""
-    return b'{"seq":%d,"last_active":%b,"messages":%b}' % (seq, stamp, messages_json)
+@dataclass
+class _FileChange:
+    """What one write (or batch) does to one file: replace it, or edit its document."""
 
-
-@functools.lru_cache(maxsize=4096)
-def _file_name(identifier: str) -> str:
-    """A file-name-safe, reversible (unless hashed) spelling of an id."""
-    if not identifier:
-        return "%"  # the empty id: '%' alone never results from escaping
-    try:
-        identifier.encode()
-    except UnicodeEncodeError:
-        raise StorageError(
-            f"file storage: the id {identifier!r} is not valid Unicode text (it holds an unpaired "
-            "surrogate) and cannot name a file; use an id without lone surrogate characters"
-        ) from None
-    name = "".join(c if _SAFE.match(c) else "".join(f"%{b:02X}" for b in c.encode()) for c in identifier)
-    if len(name) > _MAX_NAME:
-        digest = hashlib.sha256(identifier.encode()).hexdigest()
-        name = f"{name[:100]}~{digest}"
-    return name
-
-
-def _id_from_file_name(name: str) -> str | None:
-    """The id a file name spells, or ``None`` for a hashed name (read the document instead)."""
-    if "~" in name:
-        return None
-    if name == "%":
-        return ""
-    return unquote(name, errors="strict")
-
-
-class _FileLock:
-    """An exclusive ``flock`` on a lock file that survives the file being deleted and recreated.
-
-    A blocking :meth:`acquire` polls (``LOCK_NB`` with a growing pause of up to 20 ms) and
-    gives up with a :class:`StorageError` after ``timeout`` seconds, so a process that holds
-    a lock forever (stopped in a debugger, hung on a network file system) cannot hang its
-    peers forever.
-    """
-
-    def __init__(self, path: str, *, timeout: float = _LOCK_TIMEOUT) -> None:
-        self._path = path
-        self._timeout = timeout
-        self._fd = -1
-
-    def acquire(self, *, blocking: bool = True) -> bool:
-        """Take the lock; without ``blocking``, return ``False`` at once if it is held elsewhere.
-
-        Raises:
-            StorageError: ``blocking`` and the lock stayed held elsewhere for ``timeout`` seconds.
-        """
-        deadline = time.monotonic() + self._timeout
-        pause = 0.001
-        while True:
-            if self._try_once():
-                return True
-            if not blocking:
-                return False
-            if time.monotonic() >= deadline:
-                raise StorageError(
-                    f"file storage: lock file {self._path!r} stayed locked by another process or storage "
-                    f"for {self._timeout:g} s; check for a hung process using this directory, or raise "
-                    'StorageConfig(extra={"lock_timeout": SECONDS})'
-                )
-            time.sleep(pause)
-            pause = min(pause * 2, 0.02)
-
-    def _try_once(self) -> bool:
-        """One non-blocking attempt; ``False`` while the lock is held elsewhere."""
-        while True:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                # The file may have been unlinked and recreated meanwhile: then lock the new one.
-                if os.fstat(fd).st_ino == os.stat(self._path).st_ino:
-                    self._fd = fd
-                    return True
-            except FileNotFoundError:
-                pass
-            except BlockingIOError:
-                os.close(fd)
-                return False
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)  # closing releases the flock
-
-    def __enter__(self) -> _FileLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+    path: str
+    lock: _Lock
+    what: str
+    data: bytes | None = None  # the whole new content (a saved session)
+    edits: list[tuple[int, docs.Put | docs.Delete]] = field(
+        default_factory=list
+    )  # (index in the batch, write)
 
 
 class FileStorage(Storage):
@@ -239,9 +143,10 @@ class FileStorage(Storage):
         self._codec = DocumentCodec.from_config(self.config)
         self._fsync = bool(self.config.extra.get("fsync", True))
         self._inline = not self.config.extra.get("io_threads", False)
-        self._lock_timeout = float(self.config.extra.get("lock_timeout", _LOCK_TIMEOUT))
+        self._lock_timeout = float(self.config.extra.get("lock_timeout", LOCK_TIMEOUT))
         # Paths as strings: building pathlib paths costs more than the syscalls of an append.
-        self._dirs = {sub: os.path.join(os.fspath(self.directory), sub) for sub in _SUBDIRS}
+        root = os.fspath(self.directory)
+        self._dirs = {sub: os.path.join(root, sub) for sub in (*_SUBDIRS, ".journal")}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._ready = False
 
@@ -251,6 +156,8 @@ class FileStorage(Storage):
     # -- life-cycle ------------------------------------------------------------------
     async def initialize(self) -> None:
         """Create the directory tree if it is missing (only with ``auto_create_tables``).
+
+        Also applies any batch journal a crashed writer left behind.
 
         Raises:
             StorageError: the directory cannot be created or written, or it is missing
@@ -267,6 +174,7 @@ class FileStorage(Storage):
                 (self.directory / sub).mkdir(parents=True, exist_ok=True)
             if not os.access(self.directory, os.W_OK):
                 raise PermissionError(errno.EACCES, "not writable", str(self.directory))
+            self._recover_journals()
 
         try:
             await asyncio.to_thread(make)
@@ -281,36 +189,45 @@ class FileStorage(Storage):
         """Nothing stays open between calls; marks the storage closed."""
         self._ready = False
 
-    # -- helpers ---------------------------------------------------------------------
+    # -- places and locks ------------------------------------------------------------
     def _path(self, kind: str, identifier: str, suffix: str) -> str:
         return f"{self._dirs[kind]}/{_file_name(identifier)}{suffix}"
 
     def _lock_path(self, kind: str, identifier: str) -> str:
         return f"{self._dirs['.locks']}/{kind}-{_file_name(identifier)}.lock"
 
+    def _place(self, key: docs.Key) -> tuple[str, _Lock, str]:
+        """The file holding the document under ``key``, its lock, and its name in messages."""
+        owner = key.owner
+        if key.kind is docs.MEMORY:
+            return self._path("memory", owner, ".json"), ("memory", owner), f"memory of session {owner!r}"
+        if key.kind is docs.MOOD:
+            return self._path("moods", owner, ".json"), ("mood", owner), f"mood of session {owner!r}"
+        return self._path("users", owner, ".json"), ("user", owner), f"user {owner!r}"
+
     async def _run(
         self,
         operation: str,
         subject: str,
-        lock: tuple[str, str] | None,
+        locks: Sequence[_Lock],
         fn: Callable[[], _T],
         *,
         inline: bool = True,
     ) -> _T:
-        """Run ``fn`` holding the document's lock when ``lock`` is given.
+        """Run ``fn`` holding the locks of ``locks``.
 
-        On the event loop when ``inline`` and the lock is free right now, else in a worker
-        thread (see the module docstring).
+        On the event loop when ``inline``, at most one lock is needed and it is free right
+        now, else in a worker thread (see the module docstring).
         """
         if not self._ready:
             await self.initialize()
         try:
-            if inline and self._inline:
+            if inline and self._inline and len(locks) <= 1:
                 try:
-                    return self._run_inline(lock, fn)
+                    return self._run_inline(locks, fn)
                 except _Busy:
                     pass
-            return await self._run_threaded(lock, fn)
+            return await self._run_threaded(locks, fn)
         except StorageError:
             raise
         except OSError as exc:
@@ -319,13 +236,13 @@ class FileStorage(Storage):
                 f"({exc.strerror or exc}); check that the directory exists, is writable and has free space"
             ) from None
 
-    def _run_inline(self, lock: tuple[str, str] | None, fn: Callable[[], _T]) -> _T:
-        if lock is None:
+    def _run_inline(self, locks: Sequence[_Lock], fn: Callable[[], _T]) -> _T:
+        if not locks:
             return fn()
-        queued = self._locks.get(f"{lock[0]}-{lock[1]}")
+        queued = self._locks.get("-".join(locks[0]))
         if queued is not None and queued.locked():
             raise _Busy  # a call of this process waits for the document: queue behind it
-        file_lock = _FileLock(self._lock_path(*lock))
+        file_lock = FileLock(self._lock_path(*locks[0]))
         if not file_lock.acquire(blocking=False):
             raise _Busy  # held by another process (or storage): wait for it in a thread
         try:
@@ -333,49 +250,36 @@ class FileStorage(Storage):
         finally:
             file_lock.release()
 
-    async def _run_threaded(self, lock: tuple[str, str] | None, fn: Callable[[], _T]) -> _T:
+    async def _run_threaded(self, locks: Sequence[_Lock], fn: Callable[[], _T]) -> _T:
         def guarded() -> _T:
-            if lock is None:
-                return fn()
-            with _FileLock(self._lock_path(*lock), timeout=self._lock_timeout):
+            with self._holding(locks):
                 return fn()
 
-        if lock is None:
+        # One waiter per document in this process; other processes queue on the flocks.
+        async with contextlib.AsyncExitStack() as stack:
+            for lock in sorted(locks):
+                await stack.enter_async_context(self._queue(lock))
             return await asyncio.to_thread(guarded)
-        # One waiter per document in this process; other processes queue on the flock.
-        name = f"{lock[0]}-{lock[1]}"
+
+    @contextlib.asynccontextmanager
+    async def _queue(self, lock: _Lock) -> AsyncIterator[None]:
+        name = "-".join(lock)
         async_lock = self._locks.get(name)
         if async_lock is None:
             async_lock = asyncio.Lock()
             self._locks[name] = async_lock
         async with async_lock:
-            return await asyncio.to_thread(guarded)
+            yield
 
-    def _write_atomic(self, path: str, data: bytes) -> None:
-        directory, name = os.path.split(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                if self._fsync:
-                    os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        if self._fsync:
-            self._fsync_dir(directory)
+    @contextlib.contextmanager
+    def _holding(self, locks: Sequence[_Lock]) -> Iterator[None]:
+        """The flocks of ``locks``, taken in sorted order (so batches never deadlock)."""
+        with contextlib.ExitStack() as stack:
+            for lock in sorted(set(locks)):
+                stack.enter_context(FileLock(self._lock_path(*lock), timeout=self._lock_timeout))
+            yield
 
-    @staticmethod
-    def _fsync_dir(directory: str) -> None:
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
+    # -- documents -------------------------------------------------------------------
     def _read_doc(self, path: str | Path, what: str) -> dict[str, Any] | None:
         try:
             with open(path, "rb") as fh:
@@ -384,26 +288,19 @@ class FileStorage(Storage):
             return None
         return self._codec.decode(data, what=what)
 
-    def _line(self, document: dict[str, Any], what: str) -> bytes:
-        return self._codec.encode_text(document, what=what).encode("utf-8") + b"\n"
+    def _line(self, document: Mapping[str, Any], what: str) -> bytes:
+        """One line of a session file: the document's JSON through the codec (base64 when sealed).
 
-    def _json_line(self, raw: bytes, what: str) -> bytes:
-        """One line for a document already serialised as UTF-8 JSON (no newline inside)."""
+        Session documents are serialised by pydantic's serializer (the fastest here; as in
+        every version of this backend, a NaN in message metadata is written as ``null``);
+        text UTF-8 cannot hold takes the codec's own way (ASCII-escaped, or refused when sealed).
+        """
+        try:
+            raw = pydantic_core.to_json(document, inf_nan_mode="null")
+        except pydantic_core.PydanticSerializationError:
+            return self._codec.encode_text(document, what=what).encode("utf-8") + b"\n"
         data = self._codec.encode_json(raw, what=what)
         return (data if self._codec.is_plain else base64.urlsafe_b64encode(data)) + b"\n"
-
-    def _session_lines(self, record: SessionRecord) -> bytes:
-        """The first two lines of a session file: the session document, the messages saved with it."""
-        what = f"session {record.session_id!r}"
-        try:
-            head = _RECORD.dump_json(record, exclude=_HEAD_EXCLUDE)
-            messages = _MESSAGES.dump_json(record.conversation.messages)
-            stamp = _DATETIME.dump_json(record.last_active)
-        except PydanticSerializationError:  # text UTF-8 cannot hold (an unpaired surrogate)
-            doc, docs = session_documents(record)
-            batch = {"seq": 0, "last_active": doc["last_active"], "messages": docs}
-            return self._line(doc, what) + self._line(batch, what)
-        return self._json_line(head, what) + self._json_line(_batch_json(0, stamp, messages), what)
 
     @staticmethod
     def _small(path: str) -> bool:
@@ -413,15 +310,153 @@ class FileStorage(Storage):
         except OSError:
             return True  # missing (or unreadable: the call itself reports that)
 
-    @staticmethod
-    def _unlink(path: str | Path) -> bool:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            return False
-        return True
+    async def _write(self, writes: Sequence[docs.Write]) -> list[bool]:
+        operation, subject = docs.described(writes)
+        changes: dict[str, _FileChange] = {}
+        for index, write in enumerate(writes):
+            if isinstance(write, docs.SaveSession):
+                sid = write.record.session_id
+                what = f"session {sid!r}"
+                batch = {"seq": 0, "last_active": write.head["last_active"], "messages": write.messages}
+                path = self._path("sessions", sid, ".jsonl")
+                change = changes[path] = _FileChange(path, ("session", sid), what)
+                change.data = self._line(write.head, what) + self._line(batch, what)
+            else:
+                path, lock, what = self._place(write.key)
+                changes.setdefault(path, _FileChange(path, lock, what)).edits.append((index, write))
+        files = list(changes.values())
+        inline = len(files) == 1 and (
+            self._small(files[0].path) if files[0].data is None else len(files[0].data) <= _INLINE_MAX
+        )
+        locks = [change.lock for change in files]
+        return await self._run(
+            operation, subject, locks, lambda: self._commit(files, len(writes)), inline=inline
+        )
 
-    # -- sessions: file format ---------------------------------------------------------
+    def _commit(self, files: list[_FileChange], count: int) -> list[bool]:
+        """Apply the changes to their files (holding their locks); journaled when several."""
+        results = [True] * count
+        contents: dict[str, bytes | None] = {}
+        for change in files:
+            if change.data is not None:
+                contents[change.path] = change.data
+                continue
+            document = self._read_doc(change.path, change.what)
+            for index, write in change.edits:
+                document, results[index] = self._edited(document, write)
+            contents[change.path] = (
+                None if document is None else self._codec.encode(document, what=change.what)
+            )
+        journal = self._journal(contents, [change.lock for change in files]) if len(contents) > 1 else None
+        self._replace(contents)
+        if journal is not None:
+            unlink(journal)
+        return results
+
+    def _edited(
+        self, document: docs.Document | None, write: docs.Put | docs.Delete
+    ) -> tuple[docs.Document | None, bool]:
+        """The stored document of a file after ``write``, and whether it changed something."""
+        key = write.key
+        if key.kind is docs.MOOD:  # the file is the mood document
+            return (None, document is not None) if isinstance(write, docs.Delete) else (write.document, True)
+        if key.kind is docs.MEMORY:
+            document = document or {"session_id": key.owner, "values": {}}
+            section, slot = document["values"], key.names[0]
+        else:
+            document = document or {"user_id": key.owner}
+            for name in _SECTIONS.values():
+                document.setdefault(name, [] if name == "episodes" else {})
+            section, slot = document[_SECTIONS[key.kind.name]], _slot(key)
+        if isinstance(write, docs.Delete):
+            return document, section.pop(slot, None) is not None
+        if key.kind is docs.MEMORY:
+            section[slot] = write.document["value"]
+        elif key.kind.appended:
+            section.append(write.document)
+        else:
+            section[slot] = docs.kept(write.document, section.get(slot), key.kind.keep)
+        return document, True
+
+    def _replace(self, contents: Mapping[str, bytes | None]) -> None:
+        for path, data in contents.items():
+            if data is None:
+                unlink(path)
+            else:
+                write_atomic(path, data, fsync=self._fsync)
+
+    def _journal(self, contents: Mapping[str, bytes | None], locks: Sequence[_Lock]) -> str:
+        """Write the new contents of several files to one journal file: the batch's commit point."""
+        directory = self._dirs[".journal"]
+        os.makedirs(directory, exist_ok=True)
+        root = os.fspath(self.directory)
+        record = {
+            "locks": sorted(set(locks)),
+            "files": {
+                os.path.relpath(path, root): None if data is None else base64.b64encode(data).decode("ascii")
+                for path, data in contents.items()
+            },
+        }
+        path = os.path.join(directory, f"{uuid.uuid4().hex}.json")
+        write_atomic(path, json.dumps(record).encode("utf-8"), fsync=self._fsync)
+        return path
+
+    def _recover_journals(self) -> None:
+        """Finish the batches whose writer crashed after its journal was written."""
+        directory = self._dirs[".journal"]
+        try:
+            names = sorted(os.listdir(directory))
+        except FileNotFoundError:
+            return
+        root = os.fspath(self.directory)
+        for name in names:
+            path = os.path.join(directory, name)
+            if not name.endswith(".json"):  # a journal cut short before its commit
+                unlink(path)
+                continue
+            try:
+                with open(path, "rb") as fh:
+                    record = json.loads(fh.read())
+            except FileNotFoundError:
+                continue  # finished by its writer meanwhile
+            with self._holding([(str(kind), str(ident)) for kind, ident in record["locks"]]):
+                if not os.path.exists(path):
+                    continue
+                self._replace(
+                    {
+                        os.path.join(root, relative): None if data is None else base64.b64decode(data)
+                        for relative, data in record["files"].items()
+                    }
+                )
+                unlink(path)
+            logger.warning("file storage: finished a batch interrupted by a crash (%s)", name)
+
+    async def _get(self, key: docs.Key) -> docs.Document | None:
+        path, _, what = self._place(key)
+        document = await self._run(
+            f"get_{key.kind.name}", key.subject, [], lambda: self._read_doc(path, what)
+        )
+        if document is None or key.kind is docs.MOOD:
+            return document
+        if key.kind is docs.MEMORY:
+            values = document.get("values", {})
+            return {"key": key.names[0], "value": values[key.names[0]]} if key.names[0] in values else None
+        found: docs.Document | None = document.get(_SECTIONS[key.kind.name], {}).get(_slot(key))
+        return found
+
+    async def _list(
+        self, kind: docs.Kind, owner: str, where: Mapping[str, str] | None
+    ) -> list[docs.Document]:
+        path, _, what = self._place(docs.Key(kind, owner))
+        document = await self._run(f"get_{kind.name}", kind.of(owner), [], lambda: self._read_doc(path, what))
+        if document is None:
+            return []
+        if kind is docs.MEMORY:
+            return [{"key": k, "value": v} for k, v in document.get("values", {}).items()]
+        section = document.get(_SECTIONS[kind.name], {})
+        return list(section) if kind.appended else list(section.values())
+
+    # -- sessions ----------------------------------------------------------------------
     def _read_session_lines(self, path: str) -> list[bytes] | None:
         try:
             with open(path, "rb") as fh:
@@ -433,128 +468,64 @@ class FileStorage(Storage):
         # (or still being appended by another process): ignore it either way.
         return lines[:-1]
 
-    def _load_record(self, session_id: str) -> SessionRecord | None:
+    def _read_batch(self, line: bytes, *, what: str) -> _Batch:
+        """One message batch line, its messages parsed and validated in one pass when it can."""
+        try:
+            return _Batch.model_validate_json(self._codec.decode_json(line, what=what))
+        except ValidationError:  # e.g. escaped unpaired surrogates: Python's json, then the caller validates
+            batch = self._codec.decode(line, what=what)
+        if not isinstance(batch.get("seq"), int) or not isinstance(batch.get("messages"), list):
+            return _Batch(seq=-1, messages=[])  # does not continue any conversation: corrupt
+        return _Batch.model_construct(
+            seq=batch["seq"], last_active=batch.get("last_active"), messages=batch["messages"]
+        )
+
+    def _read_session(self, session_id: str) -> docs.StoredSession | None:
         what = f"session {session_id!r}"
         lines = self._read_session_lines(self._path("sessions", session_id, ".jsonl"))
         if lines is None:
             return None
         if not lines:
             raise StorageError(f"{what} is corrupt and could not be read: its file is empty; delete it")
-        doc = self._codec.decode(lines[0], what=what)
-        messages: list[Message | dict[str, Any]] = []
+        head = self._codec.decode(lines[0], what=what)
+        messages: list[Message | docs.Document] = []
         last_active: str | None = None
         for number, line in enumerate(lines[1:], start=2):
-            batch, stamp = self._read_batch(line, len(messages), what=what, number=number)
-            messages.extend(batch)
-            last_active = stamp or last_active
+            batch = self._read_batch(line, what=f"{what} (line {number})")
+            if batch.seq != len(messages):
+                raise StorageError(
+                    f"{what} is corrupt and could not be read: line {number} does not continue the "
+                    "conversation; restore it from a backup or delete it"
+                )
+            messages.extend(batch.messages)
+            last_active = batch.last_active or last_active
         if len(lines) > 2 and last_active is not None:  # appends since the last save
-            doc["last_active"] = last_active
-            doc.setdefault("conversation", {})["updated_at"] = last_active
-        memory = self._read_doc(self._path("memory", session_id, ".json"), f"memory of {what}")
-        return session_from_documents(doc, messages, memory=(memory or {}).get("values", {}), what=what)
-
-    def _read_batch(
-        self, line: bytes, seq: int, *, what: str, number: int
-    ) -> tuple[list[Message] | list[dict[str, Any]], str | None]:
-        """The messages and ``last_active`` of one batch line that must start at ``seq``."""
-        where = f"{what} (line {number})"
-        match = _BATCH.fullmatch(self._codec.decode_json(line, what=where))
-        if match is not None and int(match[1]) == seq:
-            try:  # the line as _batch_json wrote it: validate the messages' JSON at once
-                messages = _MESSAGES.validate_json(match[3])
-            except ValidationError:
-                pass  # e.g. ASCII-escaped surrogates, which only Python's json reads: see below
-            else:
-                return messages, (None if match[2] == b"null" else match[2][1:-1].decode())
-        batch = self._codec.decode(line, what=where)
-        if batch.get("seq") != seq or not isinstance(batch.get("messages"), list):
-            raise StorageError(
-                f"{what} is corrupt and could not be read: line {number} does not continue the "
-                "conversation; restore it from a backup or delete it"
-            )
-        return batch["messages"], batch.get("last_active")
-
-    def _summary(self, path: Path) -> SessionSummary | None:
-        """The listing row of one session file: reads its first and last lines only."""
-        try:
-            fh = path.open("rb")
-        except FileNotFoundError:
-            return None
-        with fh:
-            first = fh.readline()
-            if not first.endswith(b"\n"):
-                return None  # empty, or being replaced: nothing complete to list
-            last, _ = self._last_line(fh, os.fstat(fh.fileno()).st_size)
-        sid = _id_from_file_name(path.stem)
-        what = f"session {sid!r}" if sid is not None else f"session file {path.name!r}"
-        doc = self._codec.decode(first[:-1], what=what)
-        batch = self._codec.decode(last, what=what) if last is not None and last != first[:-1] else {}
-        count = int(batch.get("seq", 0)) + len(batch.get("messages", []))
-        provider = doc.get("provider_config", {}).get("name", "")
-        return SessionSummary(
-            session_id=doc["session_id"],
-            personality_name=doc["personality_name"],
-            provider=str(provider),
-            user_id=doc.get("user_id"),
-            message_count=count,
-            created_at=doc["created_at"],
-            last_active=batch.get("last_active") or doc["last_active"],
+            docs.touched(head, last_active)
+        memory = self._read_doc(self._path("memory", session_id, ".json"), f"memory of {what}") or {}
+        return docs.StoredSession(
+            head, messages, [{"key": k, "value": v} for k, v in memory.get("values", {}).items()]
         )
 
-    # -- conversations ---------------------------------------------------------------
-    async def save_session(self, record: SessionRecord) -> None:
-        """Write the whole session (replacing any stored one) atomically."""
-        sid = record.session_id
-        what = f"session {sid!r}"
-        data = self._session_lines(record)
-        path = self._path("sessions", sid, ".jsonl")
-        await self._run(
-            "save_session",
-            what,
-            ("session", sid),
-            lambda: self._write_atomic(path, data),
-            inline=len(data) <= _INLINE_MAX,
-        )
-
-    async def load_session(self, session_id: str) -> SessionRecord | None:
-        """The stored session with its messages and memory, or ``None``.
-
-        Raises:
-            StorageError: a document of this session is corrupt or cannot be decrypted.
-        """
-        require_strings(self.backend_name, "load_session", session_id=session_id)
+    async def _load_session(self, session_id: str) -> docs.StoredSession | None:
         return await self._run(
-            "load_session", f"session {session_id!r}", None, lambda: self._load_record(session_id)
+            "load_session", f"session {session_id!r}", [], lambda: self._read_session(session_id)
         )
 
-    async def append_messages(
-        self, session_id: str, messages: Sequence[Message], *, last_active: datetime
-    ) -> None:
-        """Append one line holding ``messages`` to the session file (no rewrite).
-
-        Raises:
-            StorageError: the session is not stored, or its file is corrupt.
-        """
-        require_strings(self.backend_name, "append_messages", session_id=session_id)
+    async def _append_messages(
+        self, session_id: str, messages: list[docs.Document], last_active: str, at: int | None
+    ) -> int | None:
+        """Append one line holding ``messages`` to the session file (no rewrite)."""
         what = f"session {session_id!r}"
         path = self._path("sessions", session_id, ".jsonl")
-        stamp = _DATETIME.dump_json(last_active)
-        batch_docs: list[dict[str, Any]] = []
-        try:
-            messages_json: bytes | None = _MESSAGES.dump_json(list(messages))
-        except PydanticSerializationError:  # text UTF-8 cannot hold (an unpaired surrogate)
-            messages_json, batch_docs = None, message_documents(messages)
 
-        def append() -> None:
+        def append() -> int | None:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_APPEND)
             except FileNotFoundError:
-                raise StorageError(
-                    f"file storage: session {session_id!r} is not stored; save it before appending"
-                ) from None
+                return None
             with os.fdopen(fd, "r+b", buffering=0) as fh:
                 size = os.fstat(fd).st_size
-                last, complete = self._last_line(fh, size)
+                last, complete = last_line(fh, size)
                 if complete < size:  # a torn final line from a crash: cut it off
                     fh.truncate(complete)
                 if last is None:
@@ -565,268 +536,62 @@ class FileStorage(Storage):
                         f"{what} is corrupt: the last line of its file is not a message batch; "
                         "restore it from a backup or delete it"
                     )
-                seq = tail["seq"] + len(tail["messages"])
-                if messages_json is not None:
-                    line = self._json_line(_batch_json(seq, stamp, messages_json), what)
-                else:
-                    batch = {"seq": seq, "last_active": json.loads(stamp), "messages": batch_docs}
-                    line = self._line(batch, what)
-                self._append_line(fd, line, start=complete)
+                stored: int = tail["seq"] + len(tail["messages"])
+                if at is None or at == stored:
+                    batch = {"seq": stored, "last_active": last_active, "messages": messages}
+                    append_line(fd, self._line(batch, what), start=complete, fsync=self._fsync)
+                return stored
 
-        await self._run("append_messages", what, ("session", session_id), append)  # small: inline
+        return await self._run("append_messages", what, [("session", session_id)], append)  # small: inline
 
-    def _append_line(self, fd: int, line: bytes, *, start: int) -> None:
-        """Write all of ``line`` at the end of ``fd`` (opened ``O_APPEND``), then fsync.
-
-        ``os.write`` may write fewer bytes than asked (a full disk, a signal): the loop
-        writes the rest. On any failure the file is cut back to ``start`` (its size before
-        the call) so no partial line is left behind, and the error propagates.
-        """
+    def _listing(self, path: Path) -> docs.SessionHead | None:
+        """The listing row of one session file: reads its first and last lines only."""
         try:
-            view = memoryview(line)
-            while view:
-                written = os.write(fd, view)
-                if written <= 0:  # no progress: treat as a full disk rather than spin
-                    raise OSError(errno.ENOSPC, "no space left on device")
-                view = view[written:]
-            if self._fsync:
-                os.fsync(fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, start)
-            raise
+            fh = path.open("rb")
+        except FileNotFoundError:
+            return None
+        with fh:
+            first = fh.readline()
+            if not first.endswith(b"\n"):
+                return None  # empty, or being replaced: nothing complete to list
+            last, _ = last_line(fh, os.fstat(fh.fileno()).st_size)
+        sid = _id_from_file_name(path.stem)
+        what = f"session {sid!r}" if sid is not None else f"session file {path.name!r}"
 
-    @staticmethod
-    def _last_line(fh: Any, size: int) -> tuple[bytes | None, int]:
-        """The last complete line of a file (without its newline) and where complete lines end.
+        def read() -> tuple[docs.Document, int]:
+            head = self._codec.decode(first[:-1], what=what)
+            batch = self._codec.decode(last, what=what) if last is not None and last != first[:-1] else {}
+            if batch.get("last_active"):
+                docs.touched(head, batch["last_active"])
+            return head, int(batch.get("seq", 0)) + len(batch.get("messages", []))
 
-        Bytes after the last newline are a line cut short by a crash (or still being
-        written): they are not part of the result, and the offset tells where they begin.
-        """
-        block = 8192
-        pos = size
-        buf = b""
-        while pos > 0:
-            start = max(0, pos - block)
-            fh.seek(start)
-            buf = fh.read(pos - start) + buf
-            pos = start
-            end = buf.rfind(b"\n")
-            if end < 0:
-                continue
-            begin = buf.rfind(b"\n", 0, end)
-            if begin >= 0 or pos == 0:
-                return buf[begin + 1 : end], pos + end + 1
-        return None, 0
+        return docs.SessionHead(f"session file {path.name!r}", read)
 
-    async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
-        """Summaries of stored sessions, oldest first. Unreadable sessions are logged and skipped."""
-        require_strings(self.backend_name, "list_sessions", user_id=user_id, optional=("user_id",))
+    async def _session_heads(self, user_id: str | None) -> list[docs.SessionHead]:
+        def scan() -> list[docs.SessionHead]:
+            found = (self._listing(path) for path in (self.directory / "sessions").glob("*.jsonl"))
+            return [head for head in found if head is not None]
 
-        def scan() -> list[SessionSummary]:
-            rows: list[SessionSummary] = []
-            for path in (self.directory / "sessions").glob("*.jsonl"):
-                try:
-                    row = self._summary(path)
-                except (StorageError, KeyError, TypeError, ValueError) as exc:
-                    logger.warning("file storage: skipping unreadable session file %s: %s", path.name, exc)
-                    continue
-                if row is not None and (user_id is None or row.user_id == user_id):
-                    rows.append(row)
-            return sorted(rows, key=lambda s: (s.created_at, s.session_id))
+        return await self._run("list_sessions", "the sessions", [], scan, inline=False)
 
-        return await self._run("list_sessions", "the sessions", None, scan, inline=False)
-
-    async def delete_session(self, session_id: str) -> bool:
+    async def _delete_session(self, session_id: str) -> bool:
         """Delete the session, its memory and its mood; ``True`` if it existed."""
-        require_strings(self.backend_name, "delete_session", session_id=session_id)
-        what = f"session {session_id!r}"
 
         def delete() -> bool:
-            existed = self._unlink(self._path("sessions", session_id, ".jsonl"))
+            existed = unlink(self._path("sessions", session_id, ".jsonl"))
             for kind, sub in (("memory", "memory"), ("mood", "moods")):
                 lock_path = self._lock_path(kind, session_id)
-                with _FileLock(lock_path, timeout=self._lock_timeout):
-                    self._unlink(self._path(sub, session_id, ".json"))
-                    self._unlink(lock_path)  # lockers re-check the inode, so this is safe
-            self._unlink(self._lock_path("session", session_id))
+                with FileLock(lock_path, timeout=self._lock_timeout):
+                    unlink(self._path(sub, session_id, ".json"))
+                    unlink(lock_path)  # lockers re-check the inode, so this is safe
+            unlink(self._lock_path("session", session_id))
             return existed
 
-        return await self._run("delete_session", what, ("session", session_id), delete, inline=False)
+        what = f"session {session_id!r}"
+        return await self._run("delete_session", what, [("session", session_id)], delete, inline=False)
 
-    async def set_memory(self, session_id: str, key: str, value: Any) -> None:
-        """Store ``value`` under ``key`` in the session's memory document."""
-        require_strings(self.backend_name, "set_memory", session_id=session_id, key=key)
-        what = f"memory of session {session_id!r}"
-        path = self._path("memory", session_id, ".json")
-        # Fail on a non-JSON value before touching the file.
-        self._codec.dumps({"value": value}, what=f"memory value for key {key!r}")
-
-        def update() -> None:
-            doc = self._read_doc(path, what) or {"session_id": session_id, "values": {}}
-            doc["values"][key] = value
-            self._write_atomic(path, self._codec.encode(doc, what=what))
-
-        await self._run("set_memory", what, ("memory", session_id), update, inline=self._small(path))
-
-    async def get_memory(self, session_id: str, key: str) -> Any:
-        """The value stored under ``key``, or ``None``."""
-        require_strings(self.backend_name, "get_memory", session_id=session_id, key=key)
-        what = f"memory of session {session_id!r}"
-
-        def read() -> Any:
-            doc = self._read_doc(self._path("memory", session_id, ".json"), what)
-            return None if doc is None else doc.get("values", {}).get(key)
-
-        return await self._run("get_memory", what, None, read)
-
-    # -- v1.1 user state -------------------------------------------------------------
-    def _user_doc(self, user_id: str) -> dict[str, Any]:
-        doc = self._read_doc(self._path("users", user_id, ".json"), f"user {user_id!r}")
-        if doc is None:
-            doc = {"user_id": user_id}
-        for section in ("affinity", "facts", "embeddings"):
-            doc.setdefault(section, {})
-        doc.setdefault("episodes", [])
-        return doc
-
-    async def _update_user(self, user_id: str, operation: str, change: Callable[[dict[str, Any]], _T]) -> _T:
-        what = f"user {user_id!r}"
-        path = self._path("users", user_id, ".json")
-
-        def update() -> _T:
-            doc = self._user_doc(user_id)
-            result = change(doc)
-            self._write_atomic(path, self._codec.encode(doc, what=what))
-            return result
-
-        return await self._run(operation, what, ("user", user_id), update, inline=self._small(path))
-
-    async def _read_user(self, user_id: str, operation: str) -> dict[str, Any]:
-        return await self._run(operation, f"user {user_id!r}", None, lambda: self._user_doc(user_id))
-
-    async def save_affinity(
-        self, user_id: str, personality_name: str, affinity_points: int, current_level: str, **kwargs: Any
-    ) -> bool:
-        """Save or replace the affinity of ``user_id`` with ``personality_name``."""
-        require_strings(
-            self.backend_name, "save_affinity", user_id=user_id, personality_name=personality_name
-        )
-        record = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
-        self._codec.dumps(record, what="affinity")
-
-        def change(doc: dict[str, Any]) -> bool:
-            doc["affinity"][personality_name] = record
-            return True
-
-        return await self._update_user(user_id, "save_affinity", change)
-
-    async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
-        """The affinity record, or ``None``."""
-        require_strings(self.backend_name, "get_affinity", user_id=user_id, personality_name=personality_name)
-        doc = await self._read_user(user_id, "get_affinity")
-        row = doc["affinity"].get(personality_name)
-        return dict(row) if row is not None else None
-
-    async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
-        """Save a fact; one with the same ``category`` and ``key`` is replaced in place."""
-        require_strings(self.backend_name, "save_fact", user_id=user_id, category=category, key=key)
-        self._codec.dumps({"value": value, **kwargs}, what="fact")
-
-        def change(doc: dict[str, Any]) -> bool:
-            slot = _fact_slot(category, key)
-            previous = doc["facts"].get(slot)
-            doc["facts"][slot] = fact_document(user_id, category, key, value, kwargs, previous)
-            return True
-
-        return await self._update_user(user_id, "save_fact", change)
-
-    async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
-        """The user's facts (of one category if given), in the order first learned."""
-        require_strings(
-            self.backend_name, "get_facts", user_id=user_id, category=category, optional=("category",)
-        )
-        doc = await self._read_user(user_id, "get_facts")
-        return [dict(f) for f in doc["facts"].values() if category is None or f["category"] == category]
-
-    async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
-        """Delete one fact; ``True`` if it existed."""
-        require_strings(self.backend_name, "delete_fact", user_id=user_id, category=category, key=key)
-
-        def change(doc: dict[str, Any]) -> bool:
-            return doc["facts"].pop(_fact_slot(category, key), None) is not None
-
-        return await self._update_user(user_id, "delete_fact", change)
-
-    async def save_episode(
-        self,
-        user_id: str,
-        episode_type: str,
-        title: str,
-        summary: str,
-        importance: float,
-        sentiment: str,
-        **kwargs: Any,
-    ) -> bool:
-        """Append an episode to the user's document."""
-        require_strings(self.backend_name, "save_episode", user_id=user_id)
-        episode = episode_document(user_id, episode_type, title, summary, importance, sentiment, kwargs)
-        self._codec.dumps(episode, what="episode")
-
-        def change(doc: dict[str, Any]) -> bool:
-            doc["episodes"].append(episode)
-            return True
-
-        return await self._update_user(user_id, "save_episode", change)
-
-    async def get_episodes(
-        self, user_id: str, min_importance: float | None = None, max_results: int | None = None
-    ) -> list[dict[str, Any]]:
-        """Episodes with ``importance >= min_importance``, most important first, then newest."""
-        require_strings(self.backend_name, "get_episodes", user_id=user_id)
-        doc = await self._read_user(user_id, "get_episodes")
-        return select_episodes(doc["episodes"], min_importance, max_results)
-
-    async def save_mood(
-        self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
-    ) -> bool:
-        """Save the current mood of a session."""
-        require_strings(self.backend_name, "save_mood", session_id=session_id, user_id=user_id)
-        what = f"mood of session {session_id!r}"
-        record = mood_document(session_id, user_id, current_mood, mood_intensity, kwargs)
-        data = self._codec.encode(record, what=what)
-        path = self._path("moods", session_id, ".json")
-        await self._run("save_mood", what, ("mood", session_id), lambda: self._write_atomic(path, data))
-        return True
-
-    async def get_mood(self, session_id: str) -> dict[str, Any] | None:
-        """The session's mood record, or ``None``."""
-        require_strings(self.backend_name, "get_mood", session_id=session_id)
-        what = f"mood of session {session_id!r}"
-        path = self._path("moods", session_id, ".json")
-        return await self._run("get_mood", what, None, lambda: self._read_doc(path, what))
-
-    async def save_embedding(
-        self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
-    ) -> bool:
-        """Save (or replace) the embedding of a memory item."""
-        require_strings(self.backend_name, "save_embedding", user_id=user_id, item_id=item_id, kind=kind)
-        record = embedding_document(item_id, kind, text, vector, kwargs)
-        self._codec.dumps(record, what="embedding")
-
-        def change(doc: dict[str, Any]) -> bool:
-            doc["embeddings"][item_id] = record
-            return True
-
-        return await self._update_user(user_id, "save_embedding", change)
-
-    async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-        """Embeddings of a user's memory items: dicts with item_id, kind, text, vector."""
-        require_strings(self.backend_name, "get_embeddings", user_id=user_id, kind=kind, optional=("kind",))
-        doc = await self._read_user(user_id, "get_embeddings")
-        return [dict(r) for r in doc["embeddings"].values() if kind is None or r["kind"] == kind]
-
-    def _moods(self) -> Iterator[tuple[Path, dict[str, Any]]]:
+    # -- users -------------------------------------------------------------------------
+    def _moods(self) -> Iterator[tuple[Path, docs.Document]]:
         for path in (self.directory / "moods").glob("*.json"):
             sid = _id_from_file_name(path.stem)
             try:
@@ -837,26 +602,21 @@ class FileStorage(Storage):
             if doc is not None:
                 yield path, doc
 
-    async def list_users(self) -> list[str]:
-        """Users with any stored state, sorted."""
-
+    async def _list_users(self) -> list[str]:
         def scan() -> list[str]:
-            users: set[str] = set()
+            users: list[str] = []
             for path in (self.directory / "users").glob("*.json"):
                 user = _id_from_file_name(path.stem)
                 if user is None:
                     doc = self._read_doc(path, f"user file {path.name!r}")
                     user = None if doc is None else str(doc["user_id"])
                 if user is not None:
-                    users.add(user)
-            users.update(str(doc["user_id"]) for _, doc in self._moods())
-            return sorted(users)
+                    users.append(user)
+            return users + [str(doc["user_id"]) for _, doc in self._moods()]
 
-        return await self._run("list_users", "the users", None, scan, inline=False)
+        return await self._run("list_users", "the users", [], scan, inline=False)
 
-    async def delete_user_data(self, user_id: str) -> int:
-        """Delete every affinity, fact, episode, mood and embedding of a user; returns the count."""
-        require_strings(self.backend_name, "delete_user_data", user_id=user_id)
+    async def _delete_user(self, user_id: str) -> int:
         what = f"user {user_id!r}"
         path = self._path("users", user_id, ".json")
 
@@ -867,22 +627,52 @@ class FileStorage(Storage):
             except StorageError:
                 doc = None  # a corrupt document is deleted too; its items cannot be counted
             if doc is not None:
-                count += sum(len(doc.get(s, ())) for s in ("affinity", "facts", "episodes", "embeddings"))
-            self._unlink(path)
+                count += sum(len(doc.get(s, ())) for s in _SECTIONS.values())
+            unlink(path)
             for mood_path, mood in list(self._moods()):
                 if mood.get("user_id") == user_id:
-                    sid = str(mood["session_id"])
-                    with _FileLock(self._lock_path("mood", sid), timeout=self._lock_timeout):
-                        if self._unlink(mood_path):
-                            count += 1
+                    with FileLock(
+                        self._lock_path("mood", str(mood["session_id"])), timeout=self._lock_timeout
+                    ):
+                        count += unlink(str(mood_path))
             return count
 
-        return await self._run("delete_user_data", what, ("user", user_id), delete, inline=False)
+        return await self._run("delete_user_data", what, [("user", user_id)], delete, inline=False)
+
+    # -- metadata ----------------------------------------------------------------------
+    async def _read_metadata(self) -> str | None:
+        def read() -> str | None:
+            try:
+                with open(os.path.join(self.directory, "metadata.json"), encoding="utf-8") as fh:
+                    return fh.read()
+            except FileNotFoundError:
+                return None
+
+        return await self._run("read_metadata", "the metadata record", [], read)
+
+    async def _swap_metadata(self, expected: str | None, record: str) -> bool:
+        path = os.path.join(self.directory, "metadata.json")
+
+        def swap() -> bool:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    stored: str | None = fh.read()
+            except FileNotFoundError:
+                stored = None
+            if stored != expected:
+                return False
+            write_atomic(path, record.encode("utf-8"), fsync=self._fsync)
+            return True
+
+        return await self._run("write_metadata", "the metadata record", [_METADATA_LOCK], swap)
 
 
-def _fact_slot(category: str, key: str) -> str:
-    """The slot of a fact in the user document: category and key, unambiguously joined."""
-    return f"{len(category)}:{category}:{key}"
+def _slot(key: docs.Key) -> str:
+    """The slot of a document in its section of the user document."""
+    if key.kind is docs.FACT:  # category and key, unambiguously joined
+        category, name = key.names
+        return f"{len(category)}:{category}:{name}"
+    return key.names[0] if key.kind is not docs.EPISODE else ""
 
 
 def _directory_of(connection_string: str | None) -> Path:

@@ -1,159 +1,84 @@
 """In-process storage: fast, nothing survives the process. The default backend.
 
-Sessions are kept as JSON text, not as live objects, so callers never share state with
-the store and copies cost what pydantic's (Rust) serialiser and parser cost:
+The simplest backend, and the example to read before writing one (see
+:mod:`luminora_nb.storage`): it implements the primitives of
+:class:`~luminora_nb.storage.base.Storage` over dicts.
 
-* ``save_session`` stores the session's JSON (``model_dump_json``) in parts: the record
-  without its conversation, the conversation without its messages, and the messages;
-* ``append_messages`` adds the JSON of the new messages as one more part (O(1) per
-  message: the stored conversation is never rewritten);
-* ``load_session`` joins the parts into one JSON document and validates it with
-  ``model_validate_json``, which builds a fresh record;
-* ``list_sessions`` reads a small summary kept next to the parts.
+Every document is kept as its JSON bytes (``pydantic_core.to_json``, parsed back with
+``from_json``, both in Rust), so callers never share state with the store: what they
+saved, appended or loaded can change without changing what is stored. A session keeps
+its messages as one JSON array per save and per append, read back as messages in one
+pass. Text that UTF-8 cannot hold (an unpaired surrogate, valid in a Python ``str``) is
+kept as ASCII-escaped JSON written by Python's ``json``, and read back by it.
 
-Text that UTF-8 cannot hold (an unpaired surrogate, valid in a Python ``str``) cannot go
-through pydantic's JSON; such parts are stored as ASCII-escaped JSON written by Python's
-``json`` and the session is read back with Python's ``json`` (slower, same result).
+A write runs without awaiting anything, so a batch is applied whole: no other call can
+see it half done, and if a document cannot be serialised nothing is stored.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-from pydantic_core import PydanticSerializationError
+import pydantic_core
 
-from ..errors import StorageError
-from ..types._base import utcnow
-from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
-from ._documents import select_episodes
-from .base import Storage, require_strings
+from ..types.session import Message, StorageConfig
+from . import _documents as docs
+from .base import Storage
 from .codec import DocumentCodec
 
 __all__ = ["InMemoryStorage", "InMemoryStorageV11"]
 
-_MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
-_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
-_RECORD_PARTS = {"conversation", "memory", "last_active"}
-_CONVERSATION_PARTS = {"messages", "updated_at"}
+_USER_KINDS = {kind.name for kind in docs.USER_KINDS}
 
 
-def _json_copy(value: Any, what: str) -> Any:
-    # Round-trip through JSON so every backend accepts and returns the same values.
+def _freeze(document: Any) -> bytes:
+    """A document as JSON bytes (a NaN in message metadata becomes ``null``, as in every version)."""
     try:
-        return json.loads(json.dumps(value, default=_json_default, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise StorageError(f"{what} is not JSON-serialisable ({exc}); store plain data") from None
+        return pydantic_core.to_json(document, inf_nan_mode="null")
+    except pydantic_core.PydanticSerializationError:  # an unpaired surrogate: Python's json escapes it
+        return json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
-def _json_text(value: Any, what: str) -> str:
+def _thaw(data: bytes) -> Any:
+    """A fresh document from its JSON bytes."""
     try:
-        return json.dumps(value, default=_json_default, allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise StorageError(f"{what} is not JSON-serialisable ({exc}); store plain data") from None
-
-
-def _fresh(row: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of a stored row (JSON data), so callers never share state with the store."""
-    copy: dict[str, Any] = json.loads(json.dumps(row))
-    return copy
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def _ascii_json(value: Any) -> bytes:
-    """JSON of already JSON-mode data, ASCII-escaped (for text UTF-8 cannot hold)."""
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        return pydantic_core.from_json(data)
+    except ValueError:  # ASCII-escaped unpaired surrogates, which only Python's json reads
+        return json.loads(data)
 
 
 @dataclass(slots=True)
-class _StoredSession:
-    """One session as JSON parts (see the module docstring); never handed out."""
+class _Session:
+    """One stored session: its head, its messages (JSON arrays), and the latest append's time."""
 
-    record: bytes  # the record without conversation, memory and last_active: {...}
-    conversation: bytes  # the conversation without messages and updated_at: {...}
-    messages: list[bytes]  # JSON arrays of messages, one per save or append (never empty)
-    updated_at: bytes  # JSON string of conversation.updated_at
-    last_active: bytes  # JSON string of last_active
-    count: int  # number of messages
-    summary: dict[str, Any]  # the constant fields of SessionSummary
-    python_json: bool = False  # some part needs Python's json (ASCII-escaped surrogates)
+    head: bytes
+    batches: list[bytes]  # one JSON array of message documents per save and per append
+    count: int  # messages in all batches
+    last_active: str | None = None
 
-    def document(self, memory: bytes) -> bytes:
-        """The whole session as one JSON document."""
-        conversation = b"".join(
-            (
-                self.conversation[:-1],
-                b',"messages":[',
-                b",".join(part[1:-1] for part in self.messages),
-                b'],"updated_at":',
-                self.updated_at,
-                b"}",
-            )
-        )
-        return b"".join(
-            (
-                self.record[:-1],
-                b',"conversation":',
-                conversation,
-                b',"memory":',
-                memory,
-                b',"last_active":',
-                self.last_active,
-                b"}",
-            )
-        )
+    def read_head(self) -> docs.Document:
+        head: docs.Document = _thaw(self.head)
+        return head if self.last_active is None else docs.touched(head, self.last_active)
 
+    def read_messages(self) -> list[Message | docs.Document]:
+        messages: list[Message | docs.Document] = []
+        for batch in self.batches:
+            try:
+                messages.extend(docs.messages_from_json(batch))
+            except ValueError:  # ASCII-escaped unpaired surrogates: Python's json, then the caller validates
+                messages.extend(json.loads(batch))
+        return messages
 
-def _stored_session(record: SessionRecord) -> _StoredSession:
-    """The JSON parts of a session (memory is kept apart, as in every backend)."""
-    conversation = record.conversation
-    try:
-        parts = (
-            record.model_dump_json(exclude=_RECORD_PARTS).encode("utf-8"),
-            conversation.model_dump_json(exclude=_CONVERSATION_PARTS).encode("utf-8"),
-            _MESSAGES.dump_json(conversation.messages),
-        )
-        python_json = False
-    except PydanticSerializationError:  # text UTF-8 cannot hold (an unpaired surrogate)
-        parts = (
-            _ascii_json(record.model_dump(mode="json", exclude=_RECORD_PARTS)),
-            _ascii_json(conversation.model_dump(mode="json", exclude=_CONVERSATION_PARTS)),
-            _ascii_json([m.model_dump(mode="json") for m in conversation.messages]),
-        )
-        python_json = True
-    head, conversation_head, messages = parts
-    return _StoredSession(
-        record=head,
-        conversation=conversation_head,
-        messages=[messages] if conversation.messages else [],
-        updated_at=_DATETIME.dump_json(conversation.updated_at),
-        last_active=_DATETIME.dump_json(record.last_active),
-        count=len(conversation.messages),
-        summary={
-            "session_id": record.session_id,
-            "personality_name": record.personality_name,
-            "provider": str(record.provider_config.get("name", "")),
-            "user_id": record.user_id,
-            "created_at": record.created_at,
-        },
-        python_json=python_json,
-    )
+    def read_listing(self) -> tuple[docs.Document, int]:
+        return self.read_head(), self.count
 
 
 class InMemoryStorage(Storage):
-    """Keeps everything in this process, as JSON.
-
-    Values are copied in and out, so callers never share state with the store.
+    """Keeps everything in this process, as JSON bytes.
 
     Example:
         >>> import asyncio
@@ -170,236 +95,117 @@ class InMemoryStorage(Storage):
             # Nothing is written anywhere, but a config asking for encryption without a key is
             # wrong on every backend: fail the same way (StorageError naming what to set).
             DocumentCodec.from_config(self.config)
-        self._sessions: dict[str, _StoredSession] = {}
-        self._memory: dict[str, dict[str, str]] = {}  # session -> key -> JSON text of the value
-        self._affinity: dict[tuple[str, str], dict[str, Any]] = {}
-        self._facts: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
-        self._episodes: dict[str, list[dict[str, Any]]] = {}
-        self._moods: dict[str, dict[str, Any]] = {}
-        self._embeddings: dict[str, dict[str, dict[str, Any]]] = {}
+        self._sessions: dict[str, _Session] = {}
+        # (kind name, owner) -> names -> document, in the order first put
+        self._documents: dict[tuple[str, str], dict[tuple[str, ...], bytes]] = {}
+        self._metadata: str | None = None
+        self._appended = itertools.count()  # names of appended documents (episodes)
 
-    # -- conversations -------------------------------------------------------------
-    async def save_session(self, record: SessionRecord) -> None:
-        self._sessions[record.session_id] = _stored_session(record)
+    # -- documents -------------------------------------------------------------------------
+    async def _write(self, writes: Sequence[docs.Write]) -> list[bool]:
+        # Serialise everything first: a document that cannot be stored leaves the store untouched.
+        steps = [self._step(write) for write in writes]
+        return [step() for step in steps]
 
-    async def load_session(self, session_id: str) -> SessionRecord | None:
-        require_strings(self.backend_name, "load_session", session_id=session_id)
-        stored = self._sessions.get(session_id)
-        if stored is None:
+    def _step(self, write: docs.Write) -> Callable[[], bool]:
+        """The change ``write`` makes, serialised already."""
+        if isinstance(write, docs.SaveSession):
+            session = _Session(_freeze(write.head), [_freeze(write.messages)], len(write.messages))
+
+            def save() -> bool:
+                self._sessions[write.record.session_id] = session
+                return True
+
+            return save
+        key = write.key
+        if isinstance(write, docs.Delete):
+            return lambda: (
+                self._documents.get((key.kind.name, key.owner), {}).pop(key.names, None) is not None
+            )
+        data = _freeze(write.document)
+
+        def put() -> bool:
+            documents = self._documents.setdefault((key.kind.name, key.owner), {})
+            if key.kind.appended:
+                documents[(str(next(self._appended)),)] = data
+            elif key.kind.keep and key.names in documents:
+                previous = _thaw(documents[key.names])
+                documents[key.names] = _freeze(docs.kept(write.document, previous, key.kind.keep))
+            else:
+                documents[key.names] = data
+            return True
+
+        return put
+
+    async def _get(self, key: docs.Key) -> docs.Document | None:
+        data = self._documents.get((key.kind.name, key.owner), {}).get(key.names)
+        return None if data is None else _thaw(data)
+
+    async def _list(
+        self, kind: docs.Kind, owner: str, where: Mapping[str, str] | None
+    ) -> list[docs.Document]:
+        return [_thaw(data) for data in self._documents.get((kind.name, owner), {}).values()]
+
+    # -- sessions --------------------------------------------------------------------------
+    async def _load_session(self, session_id: str) -> docs.StoredSession | None:
+        session = self._sessions.get(session_id)
+        if session is None:
             return None
-        values = self._memory.get(session_id, {})
-        memory = "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{v}" for k, v in values.items()) + "}"
-        try:
-            if not stored.python_json:
-                try:
-                    return SessionRecord.model_validate_json(stored.document(memory.encode("utf-8")))
-                except UnicodeEncodeError:  # a memory key or value UTF-8 cannot hold
-                    pass
-            document = stored.document(memory.encode("utf-8", "surrogatepass"))
-            return SessionRecord.model_validate(json.loads(document.decode("utf-8", "surrogatepass")))
-        except (ValidationError, ValueError) as exc:  # the parts are our own JSON: a bug if it happens
-            raise StorageError(
-                f"memory storage: session {session_id!r} could not be rebuilt ({exc}); save it again"
-            ) from None
+        memory = await self._list(docs.MEMORY, session_id, None)
+        return docs.StoredSession(session.read_head(), session.read_messages(), memory)
 
-    async def append_messages(
-        self, session_id: str, messages: Sequence[Message], *, last_active: datetime
-    ) -> None:
-        require_strings(self.backend_name, "append_messages", session_id=session_id)
-        stored = self._sessions.get(session_id)
-        if stored is None:
-            raise StorageError(
-                f"memory storage: session {session_id!r} is not stored; save it before appending"
-            )
-        if messages:
-            try:
-                part = _MESSAGES.dump_json(list(messages))
-            except PydanticSerializationError:  # text UTF-8 cannot hold (an unpaired surrogate)
-                part = _ascii_json([m.model_dump(mode="json") for m in messages])
-                stored.python_json = True
-            stored.messages.append(part)
-            stored.count += len(messages)
-        stamp = _DATETIME.dump_json(last_active)
-        stored.updated_at = stored.last_active = stamp
+    async def _append_messages(
+        self, session_id: str, messages: list[docs.Document], last_active: str, at: int | None
+    ) -> int | None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        count = session.count
+        if at is None or at == count:
+            session.batches.append(_freeze(messages))
+            session.count += len(messages)
+            session.last_active = last_active
+        return count
 
-    async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
-        require_strings(self.backend_name, "list_sessions", user_id=user_id, optional=("user_id",))
-        rows = [
-            SessionSummary(
-                **s.summary,
-                message_count=s.count,
-                last_active=_DATETIME.validate_json(s.last_active),
-            )
-            for s in self._sessions.values()
-            if user_id is None or s.summary["user_id"] == user_id
+    async def _session_heads(self, user_id: str | None) -> list[docs.SessionHead]:
+        return [
+            docs.SessionHead(f"session {sid!r}", session.read_listing)
+            for sid, session in self._sessions.items()
         ]
-        return sorted(rows, key=lambda s: (s.created_at, s.session_id))
 
-    async def delete_session(self, session_id: str) -> bool:
-        require_strings(self.backend_name, "delete_session", session_id=session_id)
-        self._memory.pop(session_id, None)
-        self._moods.pop(session_id, None)
+    async def _delete_session(self, session_id: str) -> bool:
+        self._documents.pop((docs.MEMORY.name, session_id), None)
+        self._documents.pop((docs.MOOD.name, session_id), None)
         return self._sessions.pop(session_id, None) is not None
 
-    async def set_memory(self, session_id: str, key: str, value: Any) -> None:
-        require_strings(self.backend_name, "set_memory", session_id=session_id, key=key)
-        self._memory.setdefault(session_id, {})[key] = _json_text(value, f"memory value for key {key!r}")
-
-    async def get_memory(self, session_id: str, key: str) -> Any:
-        require_strings(self.backend_name, "get_memory", session_id=session_id, key=key)
-        text = self._memory.get(session_id, {}).get(key)
-        return json.loads(text) if text is not None else None
-
-    # -- v1.1 user state -----------------------------------------------------------
-    async def save_affinity(
-        self, user_id: str, personality_name: str, affinity_points: int, current_level: str, **kwargs: Any
-    ) -> bool:
-        require_strings(
-            self.backend_name, "save_affinity", user_id=user_id, personality_name=personality_name
-        )
-        self._affinity[(user_id, personality_name)] = _json_copy(
-            {
-                **kwargs,
-                "user_id": user_id,
-                "personality_name": personality_name,
-                "affinity_points": int(affinity_points),
-                "current_level": current_level,
-                "updated_at": utcnow().isoformat(),
-            },
-            "affinity",
-        )
-        return True
-
-    async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
-        require_strings(self.backend_name, "get_affinity", user_id=user_id, personality_name=personality_name)
-        row = self._affinity.get((user_id, personality_name))
-        return _fresh(row) if row is not None else None
-
-    async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
-        require_strings(self.backend_name, "save_fact", user_id=user_id, category=category, key=key)
-        facts = self._facts.setdefault(user_id, {})
-        now = utcnow().isoformat()
-        previous = facts.get((category, key))
-        facts[(category, key)] = _json_copy(
-            {
-                "confidence": 1.0,
-                **kwargs,
-                "user_id": user_id,
-                "category": category,
-                "key": key,
-                "value": value,
-                "created_at": previous["created_at"] if previous else kwargs.get("created_at", now),
-                "updated_at": now,
-            },
-            "fact",
-        )
-        return True
-
-    async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
-        require_strings(
-            self.backend_name, "get_facts", user_id=user_id, category=category, optional=("category",)
-        )
-        facts = self._facts.get(user_id, {}).values()
-        return [_fresh(f) for f in facts if category is None or f["category"] == category]
-
-    async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
-        require_strings(self.backend_name, "delete_fact", user_id=user_id, category=category, key=key)
-        return self._facts.get(user_id, {}).pop((category, key), None) is not None
-
-    async def save_episode(
-        self,
-        user_id: str,
-        episode_type: str,
-        title: str,
-        summary: str,
-        importance: float,
-        sentiment: str,
-        **kwargs: Any,
-    ) -> bool:
-        require_strings(self.backend_name, "save_episode", user_id=user_id)
-        episode = _json_copy(
-            {
-                **kwargs,
-                "episode_id": kwargs.get("episode_id") or uuid.uuid4().hex,
-                "user_id": user_id,
-                "episode_type": episode_type,
-                "title": title,
-                "summary": summary,
-                "importance": float(importance),
-                "sentiment": sentiment,
-                "timestamp": kwargs.get("timestamp") or utcnow().isoformat(),
-            },
-            "episode",
-        )
-        self._episodes.setdefault(user_id, []).append(episode)
-        return True
-
-    async def get_episodes(
-        self, user_id: str, min_importance: float | None = None, max_results: int | None = None
-    ) -> list[dict[str, Any]]:
-        # The same selection as every other backend (ties: newest first, then save order).
-        require_strings(self.backend_name, "get_episodes", user_id=user_id)
+    # -- users -----------------------------------------------------------------------------
+    def _moods(self) -> list[tuple[str, str]]:
+        """``(session id, user id)`` of every stored mood."""
         return [
-            _fresh(e) for e in select_episodes(self._episodes.get(user_id, []), min_importance, max_results)
+            (owner, _thaw(mood)["user_id"])
+            for (kind, owner), documents in self._documents.items()
+            if kind == docs.MOOD.name
+            for mood in documents.values()
         ]
 
-    async def save_mood(
-        self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
-    ) -> bool:
-        require_strings(self.backend_name, "save_mood", session_id=session_id, user_id=user_id)
-        self._moods[session_id] = _json_copy(
-            {
-                **kwargs,
-                "session_id": session_id,
-                "user_id": user_id,
-                "current_mood": current_mood,
-                "mood_intensity": float(mood_intensity),
-                "updated_at": utcnow().isoformat(),
-            },
-            "mood",
-        )
+    async def _list_users(self) -> list[str]:
+        owners = [owner for kind, owner in self._documents if kind in _USER_KINDS]
+        return owners + [user for _, user in self._moods()]
+
+    async def _delete_user(self, user_id: str) -> int:
+        keys = [(kind, user_id) for kind in _USER_KINDS]
+        keys += [(docs.MOOD.name, session) for session, user in self._moods() if user == user_id]
+        return sum(len(self._documents.pop(key, {})) for key in keys)
+
+    # -- metadata --------------------------------------------------------------------------
+    async def _read_metadata(self) -> str | None:
+        return self._metadata
+
+    async def _swap_metadata(self, expected: str | None, record: str) -> bool:
+        if self._metadata != expected:
+            return False
+        self._metadata = record
         return True
-
-    async def get_mood(self, session_id: str) -> dict[str, Any] | None:
-        require_strings(self.backend_name, "get_mood", session_id=session_id)
-        row = self._moods.get(session_id)
-        return _fresh(row) if row is not None else None
-
-    async def save_embedding(
-        self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
-    ) -> bool:
-        require_strings(self.backend_name, "save_embedding", user_id=user_id, item_id=item_id, kind=kind)
-        self._embeddings.setdefault(user_id, {})[item_id] = _json_copy(
-            {**kwargs, "item_id": item_id, "kind": kind, "text": text, "vector": [float(v) for v in vector]},
-            "embedding",
-        )
-        return True
-
-    async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-        require_strings(self.backend_name, "get_embeddings", user_id=user_id, kind=kind, optional=("kind",))
-        rows = self._embeddings.get(user_id, {}).values()
-        return [_fresh(r) for r in rows if kind is None or r["kind"] == kind]
-
-    async def list_users(self) -> list[str]:
-        users = (
-            {u for u, _ in self._affinity} | set(self._facts) | set(self._episodes) | set(self._embeddings)
-        )
-        users |= {m["user_id"] for m in self._moods.values()}
-        return sorted(users)
-
-    async def delete_user_data(self, user_id: str) -> int:
-        require_strings(self.backend_name, "delete_user_data", user_id=user_id)
-        count = 0
-        for key in [k for k in self._affinity if k[0] == user_id]:
-            del self._affinity[key]
-            count += 1
-        count += len(self._facts.pop(user_id, {}))
-        count += len(self._episodes.pop(user_id, []))
-        count += len(self._embeddings.pop(user_id, {}))
-        for session_id in [s for s, m in self._moods.items() if m["user_id"] == user_id]:
-            del self._moods[session_id]
-            count += 1
-        return count
 
 
 class InMemoryStorageV11(InMemoryStorage):

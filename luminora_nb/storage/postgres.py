@@ -11,6 +11,7 @@ Tables (``t`` is ``StorageConfig.table_name``; created when ``auto_create_tables
 ``t_episodes``     episodes per user, in saved order
 ``t_moods``        the mood of each session
 ``t_embeddings``   memory embeddings per (user, item)
+``t_meta``         the store's metadata record (created by its first write)
 =================  =================================================================
 
 Every document sits in a ``doc JSONB`` column when the codec is plain (so it can be
@@ -21,11 +22,11 @@ as JSON bytes. Rows of user state are keyed by a SHA-256 digest of their names
 (``ident``), so with encryption on no name is readable. Queries are parameterised; the
 only interpolated identifiers are the validated table names, always double-quoted.
 
-An append is one transaction that bumps ``message_count`` (locking the session row, so
-concurrent appends keep their order) and inserts only the new rows. When the server
-goes away the failing call raises :class:`~luminora_nb.errors.StorageError`; the pool
-reconnects on the next call, and a call that meets a connection broken while idle is
-retried once on a fresh one.
+Every call is one transaction. An append bumps ``message_count`` (locking the session
+row, so concurrent appends keep their order) and inserts only the new rows. When the
+server goes away the failing call raises :class:`~luminora_nb.errors.StorageError`; the
+pool reconnects on the next call, and a call that meets a connection broken while idle
+is retried once on a fresh one.
 
 Example:
     >>> from luminora_nb.types import StorageConfig
@@ -38,28 +39,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import re
-import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import StorageError
-from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
-from ._documents import (
-    affinity_document,
-    embedding_document,
-    episode_document,
-    fact_document,
-    message_documents,
-    mood_document,
-    select_episodes,
-    session_documents,
-    session_from_documents,
-)
-from ._names import name_digest, redacted_url
-from .base import Storage, require_strings
+from ..types.session import StorageConfig
+from . import _documents as docs
+from ._server import ServerBackend, Unsent, verb
+from .base import Storage
 from .codec import DocumentCodec
 
 if TYPE_CHECKING:
@@ -69,14 +59,23 @@ __all__ = ["PostgresStorage"]
 
 logger = logging.getLogger("luminora_nb.storage")
 
-DEFAULT_DSN = "postgresql://postgres@localhost:5432/postgres"
 _SUFFIXES = ("messages", "memory", "affinity", "facts", "episodes", "moods", "embeddings")
 _MAX_BASE_LEN = 63 - len("_embeddings")
-_SURROGATE = re.compile("[\\ud800-\\udfff]")
+#: Per kind: table suffix, owner column, whether rows are keyed by a digest of the names
+_TABLES = {
+    "memory": ("memory", "session_id", True),
+    "affinity": ("affinity", "user_id", True),
+    "fact": ("facts", "user_id", True),
+    "episode": ("episodes", "user_id", False),
+    "mood": ("moods", "session_id", False),
+    "embedding": ("embeddings", "user_id", True),
+}
+_ORDERED = {"facts", "episodes", "embeddings"}  # rows with an identity ``ord``: the order first put
+_USER_TABLES = ("affinity", "facts", "episodes", "moods", "embeddings")
 T = TypeVar("T")
 
 
-class PostgresStorage(Storage):
+class PostgresStorage(ServerBackend, Storage):
     """Conversations and user state in PostgreSQL.
 
     Config: ``connection_string`` (a libpq URL, default
@@ -92,17 +91,16 @@ class PostgresStorage(Storage):
     """
 
     backend_name = "postgres"
+    server_name = "PostgreSQL"
+    driver = "asyncpg"
+    url_form = "postgresql://user[:password]@host:port/database"
+    default_url = "postgresql://postgres@localhost:5432/postgres"
 
     def __init__(self, config: StorageConfig | None = None) -> None:
         super().__init__(config or StorageConfig(storage_type="postgres"))
-        self._dsn = self.config.connection_string or DEFAULT_DSN
-        self._where = redacted_url(self._dsn, kind="PostgreSQL DSN")
+        self._setup_server()
         self._base = self.config.table_name
         self._pool: asyncpg.Pool | None = None
-        self._codec: DocumentCodec | None = None
-        self._pool_lock = asyncio.Lock()
-        self._closed = False
-        self._plain = True
 
     # -- names ---------------------------------------------------------------------
     def table(self, suffix: str | None = None) -> str:
@@ -111,7 +109,7 @@ class PostgresStorage(Storage):
         return f'"{name}"'
 
     def table_names(self) -> list[str]:
-        """Every table this storage uses (unquoted)."""
+        """Every table this storage uses (unquoted; the metadata table is created on demand)."""
         return [self._base, *(f"{self._base}_{s}" for s in _SUFFIXES)]
 
     def _schema_sql(self) -> list[str]:
@@ -157,61 +155,30 @@ class PostgresStorage(Storage):
         ]
 
     # -- life-cycle ----------------------------------------------------------------
-    async def initialize(self) -> None:
-        """Open the pool, and create the tables (``auto_create_tables``) or check they exist.
-
-        Raises:
-            StorageError: no encryption key while encryption is on, the driver is not
-                installed, ``table_name`` too long, the server does not answer within
-                ``connect_timeout``, or tables are missing and ``auto_create_tables`` is off.
-        """
-        if self._pool is not None:
-            return
-        codec = DocumentCodec.from_config(self.config)
+    async def _connect(self, codec: DocumentCodec) -> None:
         if len(self._base) > _MAX_BASE_LEN:
             raise StorageError(
                 f"postgres storage: table_name {self._base!r} is too long ({len(self._base)} characters); "
                 f"derived tables such as '{self._base}_embeddings' must fit PostgreSQL's 63-character "
                 f"limit, so use at most {_MAX_BASE_LEN} characters"
             )
-        try:
-            import asyncpg  # noqa: F401
-        except ImportError:
-            raise StorageError(
-                "postgres storage needs the 'asyncpg' package; install it with: "
-                "pip install 'luminora_nb[postgres]'"
-            ) from None
-        self._codec = codec
-        self._plain = codec.is_plain
-        self._closed = False
-        pool = await self._open_pool()
-        try:
-            await self._prepare_schema(pool)
-        except BaseException:
-            await _terminate(pool)
-            raise
-        self._pool = pool
-
-    async def _open_pool(self) -> asyncpg.Pool:
         import asyncpg
 
+        self._driver_errors = (asyncpg.PostgresError, asyncpg.InterfaceError)
         timeout = self.config.connect_timeout
         extra = self.config.extra
         try:
             # min_size=0: connections open on demand, so a dead server never leaves a
             # background task retrying; a connection broken while idle is replaced on use.
             pool = asyncpg.create_pool(
-                self._dsn,
+                self._url,
                 min_size=0,
                 max_size=int(extra.get("pool_max_size", 10)),
                 timeout=timeout,
                 command_timeout=float(extra.get("command_timeout", 30.0)),
             )
         except (ValueError, TypeError, asyncpg.InterfaceError) as exc:
-            raise StorageError(
-                f"postgres storage: invalid connection_string {self._where!r} ({type(exc).__name__}); "
-                "use postgresql://user[:password]@host:port/database"
-            ) from None
+            raise self._invalid_url(exc) from None
         try:
             async with asyncio.timeout(timeout):
                 await pool
@@ -219,95 +186,77 @@ class PostgresStorage(Storage):
                     await connection.fetchval("SELECT 1")
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await _terminate(pool)
-            if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidPasswordError):
-                raise StorageError(
-                    f"postgres storage: the server at {self._where} refused the credentials "
-                    f"({self._scrub(str(exc))}); check the user and password in connection_string"
-                ) from None
-            if isinstance(exc, asyncpg.InvalidCatalogNameError):
-                raise StorageError(
-                    f"postgres storage: {self._scrub(str(exc))} at {self._where}; create the database "
-                    "or fix the database name in connection_string"
-                ) from None
-            reason = "no answer in time" if isinstance(exc, TimeoutError) else self._scrub(str(exc))
-            raise StorageError(
-                f"postgres storage: cannot reach the PostgreSQL server at {self._where} within "
-                f"{timeout:g} s ({reason}); check that it is running and that connection_string is "
-                "right, or raise StorageConfig.connect_timeout"
-            ) from None
-        return pool
+            raise self._cannot_connect(exc) from None
+        try:
+            await self._prepare_schema(pool)
+        except BaseException:
+            await _terminate(pool)
+            raise
+        self._pool = pool
+
+    def _connect_refusal(self, exc: BaseException) -> str | None:
+        import asyncpg
+
+        if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidPasswordError):
+            return self._credentials_refused(exc)
+        if isinstance(exc, asyncpg.InvalidCatalogNameError):
+            return (
+                f"{self._scrub(str(exc))} at {self._where}; create the database or fix the database name "
+                "in connection_string"
+            )
+        return None
+
+    def _refused(self, exc: BaseException) -> bool:
+        import asyncpg
+
+        return isinstance(exc, asyncpg.PostgresError) and not isinstance(
+            exc, asyncpg.PostgresConnectionError | asyncpg.AdminShutdownError
+        )
+
+    @property
+    def _refusal_advice(self) -> str:
+        return (
+            "check the privileges of the connection's user and that the tables "
+            f"'{self._base}*' have the layout this version creates"
+        )
 
     async def _prepare_schema(self, pool: asyncpg.Pool) -> None:
-        async def create(connection: asyncpg.Connection) -> None:
-            async with connection.transaction():
-                # serialise concurrent creators of the same tables (two notebooks starting at once)
-                await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._base)
-                for statement in self._schema_sql():
-                    await connection.execute(statement)
-
-        async def missing(connection: asyncpg.Connection) -> list[str]:
-            rows = await connection.fetch(
-                "SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(quote_ident(name)) IS NULL",
-                self.table_names(),
-            )
-            return [r["name"] for r in rows]
-
         async with pool.acquire() as connection:
             try:
                 if self.config.auto_create_tables:
-                    await create(connection)
+                    async with connection.transaction():
+                        await self._create(connection, self._schema_sql())
                     return
-                absent = await missing(connection)
+                missing = "to_regclass(quote_ident(name)) IS NULL"
+                rows = await connection.fetch(
+                    f"SELECT name FROM unnest($1::text[]) AS name WHERE {missing}", self.table_names()
+                )
             except Exception as exc:
                 raise self._failure("set up", f"the tables of {self._base!r}", exc) from None
-        if absent:
+        if rows:
+            names = ", ".join(r["name"] for r in rows)
             raise StorageError(
-                f"postgres storage: table(s) {', '.join(absent)} do not exist and auto_create_tables is "
-                "off; create them (run once with StorageConfig(auto_create_tables=True)) or check "
-                "table_name and the database in connection_string"
+                f"postgres storage: table(s) {names} do not exist and auto_create_tables is off; create them "
+                "(run once with StorageConfig(auto_create_tables=True)) or check table_name and the database "
+                "in connection_string"
             )
+
+    async def _create(self, connection: asyncpg.Connection, statements: Sequence[str]) -> None:
+        # serialise concurrent creators of the same tables (two notebooks starting at once)
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._base)
+        for statement in statements:
+            await connection.execute(statement)
 
     async def close(self) -> None:
         """Close the pool. Safe to call more than once."""
-        self._closed = True
-        pool, self._pool = self._pool, None
+        pool, self._pool, self._codec = self._pool, None, None
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), self.config.connect_timeout)
             except Exception:  # a pool whose server died cannot close gracefully
                 await _terminate(pool)
 
-    # -- helpers -------------------------------------------------------------------
-    def _ready(self) -> DocumentCodec:
-        if self._codec is None or self._pool is None:
-            raise StorageError("postgres storage is not initialised; call 'await storage.initialize()' first")
-        return self._codec
-
-    def _scrub(self, text: str) -> str:
-        try:
-            password = urllib.parse.urlsplit(self._dsn).password
-        except ValueError:
-            password = None
-        return text.replace(password, "***") if password else text
-
-    def _failure(self, operation: str, subject: str, exc: BaseException) -> StorageError:
-        import asyncpg
-
-        reason = "timed out" if isinstance(exc, TimeoutError) else self._scrub(str(exc)) or "no detail"
-        refused = isinstance(exc, asyncpg.PostgresError) and not isinstance(
-            exc, asyncpg.PostgresConnectionError | asyncpg.AdminShutdownError
-        )
-        if refused:  # the server answered and refused the statement
-            hint = (
-                "the server refused it; check the privileges of the connection's user and that the tables "
-                f"'{self._base}*' have the layout this version creates"
-            )
-        else:
-            hint = f"check that the PostgreSQL server at {self._where} is running and reachable, then retry"
-        return StorageError(
-            f"postgres storage: could not {operation} {subject}: {reason} ({type(exc).__name__}); {hint}"
-        )
-
+    # -- running statements ----------------------------------------------------------
     async def _run(
         self,
         operation: str,
@@ -322,9 +271,16 @@ class PostgresStorage(Storage):
         restarted while it sat idle in the pool) is dropped and the call retried once on
         a fresh connection; nothing was sent on it, so the retry cannot apply work twice.
         """
+        self._ready()
+        return await self._reconnecting(
+            operation, subject, functools.partial(self._transaction, operation, subject, work, write)
+        )
+
+    async def _transaction(
+        self, operation: str, subject: str, work: Callable[[asyncpg.Connection], Awaitable[T]], write: bool
+    ) -> T:
         import asyncpg
 
-        self._ready()
         # errors that mean "this connection is gone", as opposed to a failed statement
         lost = (
             asyncpg.ConnectionDoesNotExistError,
@@ -334,110 +290,162 @@ class PostgresStorage(Storage):
             asyncpg.InternalClientError,
             ConnectionError,
         )
-        for attempt in (1, 2):
-            pool = self._pool
-            if pool is None:
-                raise StorageError(
-                    "postgres storage is closed; open a new storage or call initialize() again"
-                )
-            try:
-                async with asyncio.timeout(self.config.connect_timeout):
-                    connection = await pool.acquire()
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                raise self._failure(operation, subject, exc) from None
-            began = broken = False
-            try:
-                transaction = connection.transaction(
-                    isolation=None if write else "repeatable_read", readonly=not write
-                )
-                await transaction.start()
-                began = True
-                try:
-                    result = await work(connection)
-                except BaseException:
-                    if not connection.is_closed():
-                        with contextlib.suppress(Exception):
-                            await transaction.rollback()
-                    raise
-                await transaction.commit()
-                return result
-            except StorageError:
-                raise
-            except lost as exc:
-                broken = True
-                if not began and attempt == 1:
-                    logger.debug("postgres storage: dropping a dead pooled connection and retrying")
-                    continue
-                raise self._failure(operation, subject, exc) from None
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                raise self._failure(operation, subject, exc) from None
-            finally:
-                if broken:  # the pool replaces a terminated connection on next use
-                    with contextlib.suppress(Exception):  # it may be released already
-                        connection.terminate()
-                await self._release(pool, connection)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    async def _release(pool: asyncpg.Pool, connection: asyncpg.Connection) -> None:
+        pool = self._pool
+        if pool is None:
+            raise StorageError("postgres storage is not initialised; call 'await storage.initialize()' first")
         try:
-            await pool.release(connection)
-        except Exception:  # released already (closed connections detach), or broken
-            with contextlib.suppress(Exception):
-                connection.terminate()
+            async with asyncio.timeout(self.config.connect_timeout):
+                connection = await pool.acquire()
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise self._failure(operation, subject, exc) from None
+        began = broken = False
+        try:
+            transaction = connection.transaction(
+                isolation=None if write else "repeatable_read", readonly=not write
+            )
+            await transaction.start()
+            began = True
+            try:
+                result = await work(connection)
+            except BaseException:
+                if not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await transaction.rollback()
+                raise
+            await transaction.commit()
+            return result
+        except StorageError:
+            raise
+        except lost as exc:
+            broken = True
+            raise (Unsent(exc) if not began else self._failure(operation, subject, exc)) from None
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            raise self._failure(operation, subject, exc) from None
+        finally:
+            if broken:  # the pool replaces a terminated connection on next use
+                with contextlib.suppress(Exception):  # it may be released already
+                    connection.terminate()
+            await _release(pool, connection)
 
-    def _columns(self, document: dict[str, Any], *, what: str) -> tuple[str | None, bytes | None]:
-        """``(doc, blob)`` column values for a document."""
+    def _columns(self, document: Mapping[str, Any], *, what: str) -> tuple[str | None, bytes | None]:
+        """``(doc, blob)`` column values: JSON text for JSONB, else the codec's bytes."""
         codec = self._ready()
-        if self._plain:
-            text = codec.dumps(document, what=what)
-            if "\\u0000" not in text and not _SURROGATE.search(text):
-                return text, None
-            # JSONB cannot hold NUL characters nor unpaired surrogates: store the JSON as bytes
-            return None, codec.encode(document, what=what)
-        return None, codec.encode(document, what=what)
+        text = codec.json_text(document, what=what, allow_nul=False)
+        return (text, None) if text is not None else (None, codec.encode(document, what=what))
 
     def _decode(self, row: Any, *, what: str) -> dict[str, Any]:
         codec = self._ready()
-        blob = row["blob"]
-        if blob is not None:
-            return codec.decode(blob, what=what)
+        if row["blob"] is not None:
+            return codec.decode(row["blob"], what=what)
         if row["doc"] is None:
             raise StorageError(f"{what} is corrupt and could not be read: it has no document; delete it")
         return codec.decode(row["doc"], what=what)
 
-    # -- conversations -------------------------------------------------------------
-    async def save_session(self, record: SessionRecord) -> None:
-        subject = f"session {record.session_id!r}"
-        doc, messages = session_documents(record)
-        doc_col, blob_col = self._columns(doc, what=subject)
-        rows = [self._columns(m, what=f"message of {subject}") for m in messages]
-        t = self.table
+    # -- documents -------------------------------------------------------------------
+    def _row(self, key: docs.Key) -> tuple[str, str, list[str]]:
+        """The table of ``key``'s kind, the condition selecting its row, and the parameters."""
+        suffix, owner, keyed = _TABLES[key.kind.name]
+        if keyed:
+            return self.table(suffix), f"{owner} = $1 AND ident = $2", [key.owner, key.digest]
+        return self.table(suffix), f"{owner} = $1", [key.owner]
 
-        async def work(connection: asyncpg.Connection) -> None:
-            await connection.execute(
-                f"""INSERT INTO {t()} AS s (session_id, user_id, created_at, last_active, updated_at,
-                        message_count, touch, doc, blob)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
-                    ON CONFLICT (session_id) DO UPDATE SET user_id = EXCLUDED.user_id,
-                        created_at = EXCLUDED.created_at, last_active = EXCLUDED.last_active,
-                        updated_at = EXCLUDED.updated_at, message_count = EXCLUDED.message_count,
-                        touch = EXCLUDED.touch, doc = EXCLUDED.doc, blob = EXCLUDED.blob""",
-                record.session_id,
-                record.user_id,
-                record.created_at,
-                record.last_active,
-                record.conversation.updated_at,
-                len(rows),
-                None,
-                doc_col,
-                blob_col,
+    async def _apply(self, connection: asyncpg.Connection, write: docs.Write) -> bool:
+        """One write, on the connection (inside the caller's transaction)."""
+        if isinstance(write, docs.SaveSession):
+            await self._save_session(connection, write)
+            return True
+        key = write.key
+        table, where, params = self._row(key)
+        if isinstance(write, docs.Delete):
+            status: str = await connection.execute(f"DELETE FROM {table} WHERE {where}", *params)
+            return status != "DELETE 0"
+        document = write.document
+        if key.kind.keep:
+            previous = await connection.fetchrow(
+                f"SELECT doc, blob FROM {table} WHERE {where} FOR UPDATE", *params
             )
-            await connection.execute(f"DELETE FROM {t('messages')} WHERE session_id = $1", record.session_id)
-            if rows:
-                await self._insert_messages(connection, record.session_id, 0, rows)
+            document = docs.kept(
+                document,
+                None if previous is None else self._decode(previous, what=key.subject),
+                key.kind.keep,
+            )
+        _, owner, keyed = _TABLES[key.kind.name]
+        columns = {owner: key.owner}
+        if keyed:
+            columns["ident"] = key.digest
+        if key.kind is docs.MOOD:
+            columns["user_id"] = document["user_id"]
+        doc, blob = self._columns(document, what=key.subject)
+        names = [*columns, "doc", "blob"]
+        values = ", ".join(
+            f"${i}" + ("::jsonb" if name == "doc" else "") for i, name in enumerate(names, start=1)
+        )
+        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({values})"
+        if not key.kind.appended:
+            conflict = f"{owner}, ident" if keyed else owner
+            updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1 + keyed :])
+            sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+        await connection.execute(sql, *columns.values(), doc, blob)
+        return True
 
-        await self._run("save", subject, work)
+    async def _write(self, writes: Sequence[docs.Write]) -> list[bool]:
+        operation, subject = docs.described(writes)
+
+        async def work(connection: asyncpg.Connection) -> list[bool]:
+            return [await self._apply(connection, write) for write in writes]
+
+        return await self._run(verb(operation), subject, work)
+
+    async def _get(self, key: docs.Key) -> docs.Document | None:
+        table, where, params = self._row(key)
+
+        async def work(connection: asyncpg.Connection) -> Any:
+            return await connection.fetchrow(f"SELECT doc, blob FROM {table} WHERE {where}", *params)
+
+        row = await self._run("load", key.subject, work, write=False)
+        return None if row is None else self._decode(row, what=key.subject)
+
+    async def _list(
+        self, kind: docs.Kind, owner: str, where: Mapping[str, str] | None
+    ) -> list[docs.Document]:
+        suffix, column, _ = _TABLES[kind.name]
+        order = " ORDER BY ord" if suffix in _ORDERED else ""
+        subject = kind.of(owner)
+
+        async def work(connection: asyncpg.Connection) -> list[Any]:
+            sql = f"SELECT doc, blob FROM {self.table(suffix)} WHERE {column} = $1{order}"
+            return list(await connection.fetch(sql, owner))
+
+        return [self._decode(r, what=subject) for r in await self._run("load", subject, work, write=False)]
+
+    # -- sessions --------------------------------------------------------------------
+    async def _save_session(self, connection: asyncpg.Connection, write: docs.SaveSession) -> None:
+        record = write.record
+        subject = f"session {record.session_id!r}"
+        doc, blob = self._columns(write.head, what=subject)
+        rows = [self._columns(m, what=f"message of {subject}") for m in write.messages]
+        t = self.table
+        await connection.execute(
+            f"""INSERT INTO {t()} AS s (session_id, user_id, created_at, last_active, updated_at,
+                    message_count, touch, doc, blob)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
+                ON CONFLICT (session_id) DO UPDATE SET user_id = EXCLUDED.user_id,
+                    created_at = EXCLUDED.created_at, last_active = EXCLUDED.last_active,
+                    updated_at = EXCLUDED.updated_at, message_count = EXCLUDED.message_count,
+                    touch = EXCLUDED.touch, doc = EXCLUDED.doc, blob = EXCLUDED.blob""",
+            record.session_id,
+            record.user_id,
+            record.created_at,
+            record.last_active,
+            record.conversation.updated_at,
+            len(rows),
+            None,
+            doc,
+            blob,
+        )
+        await connection.execute(f"DELETE FROM {t('messages')} WHERE session_id = $1", record.session_id)
+        if rows:
+            await self._insert_messages(connection, record.session_id, 0, rows)
 
     async def _insert_messages(
         self,
@@ -457,8 +465,12 @@ class PostgresStorage(Storage):
             [r[1] for r in rows],
         )
 
-    async def load_session(self, session_id: str) -> SessionRecord | None:
-        require_strings(self.backend_name, "load_session", session_id=session_id)
+    def _session_head(self, row: Any, subject: str) -> docs.Document:
+        head = self._decode(row, what=subject)
+        # the exact last_active of the latest append (the document is older)
+        return head if row["touch"] is None else docs.touched(head, row["touch"])
+
+    async def _load_session(self, session_id: str) -> docs.StoredSession | None:
         subject = f"session {session_id!r}"
         t = self.table
 
@@ -479,28 +491,16 @@ class PostgresStorage(Storage):
         row, message_rows, memory_rows = await self._run("load", subject, work, write=False)
         if row is None:
             return None
-        doc = self._session_doc(row, subject)
         messages = [self._decode(m, what=f"message {m['seq']} of {subject}") for m in message_rows]
-        memory: dict[str, Any] = {}
-        for m in memory_rows:
-            item = self._decode(m, what=f"memory of {subject}")
-            memory[item["key"]] = item["value"]
-        return session_from_documents(doc, messages, memory=memory, what=subject)
+        memory = [self._decode(m, what=f"memory of {subject}") for m in memory_rows]
+        return docs.StoredSession(self._session_head(row, subject), messages, memory)
 
-    def _session_doc(self, row: Any, subject: str) -> dict[str, Any]:
-        doc = self._decode(row, what=subject)
-        if row["touch"] is not None:  # the exact last_active of the latest append (the document is older)
-            doc["last_active"] = row["touch"]
-            if isinstance(doc.get("conversation"), dict):
-                doc["conversation"]["updated_at"] = row["touch"]
-        return doc
-
-    async def append_messages(
-        self, session_id: str, messages: Sequence[Message], *, last_active: datetime
-    ) -> None:
-        require_strings(self.backend_name, "append_messages", session_id=session_id)
+    async def _append_messages(
+        self, session_id: str, messages: list[docs.Document], last_active: str, at: int | None
+    ) -> int | None:
         subject = f"session {session_id!r}"
-        rows = [self._columns(m, what=f"message of {subject}") for m in message_documents(messages)]
+        rows = [self._columns(m, what=f"message of {subject}") for m in messages]
+        stamp = datetime.fromisoformat(last_active)
         t = self.table
 
         async def work(connection: asyncpg.Connection) -> int | None:
@@ -508,53 +508,44 @@ class PostgresStorage(Storage):
             count: int | None = await connection.fetchval(
                 f"""UPDATE {t()} SET message_count = message_count + $2, last_active = $3, updated_at = $3,
                         touch = $4
-                    WHERE session_id = $1 RETURNING message_count""",
+                    WHERE session_id = $1 AND ($5::bigint IS NULL OR message_count = $5)
+                    RETURNING message_count""",
                 session_id,
                 len(rows),
+                stamp,
                 last_active,
-                last_active.isoformat(),
+                at,
             )
-            if count is not None and rows:
+            if count is None:  # not stored, or stored with another count than ``at``
+                stored: int | None = await connection.fetchval(
+                    f"SELECT message_count FROM {t()} WHERE session_id = $1", session_id
+                )
+                return stored
+            if rows:
                 await self._insert_messages(connection, session_id, count - len(rows), rows)
-            return count
+            return count - len(rows)
 
-        if await self._run("append to", subject, work) is None:
-            raise StorageError(
-                f"postgres storage: {subject} is not stored (never saved or deleted); save it with "
-                "save_session before appending"
-            )
+        return await self._run("append to", subject, work)
 
-    async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
-        require_strings(self.backend_name, "list_sessions", user_id=user_id, optional=("user_id",))
+    def _listing(self, row: Any) -> tuple[docs.Document, int]:
+        return self._session_head(row, f"session {row['session_id']!r}"), int(row["message_count"])
+
+    async def _session_heads(self, user_id: str | None) -> list[docs.SessionHead]:
         t = self.table
 
         async def work(connection: asyncpg.Connection) -> list[Any]:
             columns = "session_id, message_count, touch, doc, blob"
             if user_id is None:
-                return list(
-                    await connection.fetch(f"SELECT {columns} FROM {t()} ORDER BY created_at, session_id")
-                )
-            return list(
-                await connection.fetch(
-                    f"SELECT {columns} FROM {t()} WHERE user_id = $1 ORDER BY created_at, session_id", user_id
-                )
-            )
+                return list(await connection.fetch(f"SELECT {columns} FROM {t()}"))
+            return list(await connection.fetch(f"SELECT {columns} FROM {t()} WHERE user_id = $1", user_id))
 
         rows = await self._run("list", "sessions", work, write=False)
-        summaries: list[SessionSummary] = []
-        for row in rows:
-            subject = f"session {row['session_id']!r}"
-            try:
-                doc = self._session_doc(row, subject)
-                summary = session_from_documents(doc, [], what=subject).summary()
-            except StorageError as exc:  # one unreadable session must not hide the others
-                logger.warning("postgres storage: leaving %s out of the session list: %s", subject, exc)
-                continue
-            summaries.append(summary.model_copy(update={"message_count": int(row["message_count"])}))
-        return sorted(summaries, key=lambda s: (s.created_at, s.session_id))
+        return [
+            docs.SessionHead(f"session {row['session_id']!r}", functools.partial(self._listing, row))
+            for row in rows
+        ]
 
-    async def delete_session(self, session_id: str) -> bool:
-        require_strings(self.backend_name, "delete_session", session_id=session_id)
+    async def _delete_session(self, session_id: str) -> bool:
         t = self.table
 
         async def work(connection: asyncpg.Connection) -> bool:
@@ -565,249 +556,63 @@ class PostgresStorage(Storage):
 
         return await self._run("delete", f"session {session_id!r}", work)
 
-    async def set_memory(self, session_id: str, key: str, value: Any) -> None:
-        require_strings(self.backend_name, "set_memory", session_id=session_id, key=key)
-        doc_col, blob_col = self._columns({"key": key, "value": value}, what=f"memory value for key {key!r}")
-
-        async def work(connection: asyncpg.Connection) -> None:
-            await connection.execute(
-                f"""INSERT INTO {self.table("memory")} (session_id, ident, doc, blob)
-                    VALUES ($1, $2, $3::jsonb, $4)
-                    ON CONFLICT (session_id, ident) DO UPDATE SET doc = EXCLUDED.doc, blob = EXCLUDED.blob""",
-                session_id,
-                name_digest(key),
-                doc_col,
-                blob_col,
-            )
-
-        await self._run("save", f"memory {key!r} of session {session_id!r}", work)
-
-    async def get_memory(self, session_id: str, key: str) -> Any:
-        require_strings(self.backend_name, "get_memory", session_id=session_id, key=key)
-        subject = f"memory {key!r} of session {session_id!r}"
-
-        async def work(connection: asyncpg.Connection) -> Any:
-            return await connection.fetchrow(
-                f"SELECT doc, blob FROM {self.table('memory')} WHERE session_id = $1 AND ident = $2",
-                session_id,
-                name_digest(key),
-            )
-
-        row = await self._run("load", subject, work, write=False)
-        return None if row is None else self._decode(row, what=subject).get("value")
-
-    # -- v1.1 user state -----------------------------------------------------------
-    async def _put(
-        self, suffix: str, user_id: str, ident: str, document: dict[str, Any], subject: str
-    ) -> None:
-        doc_col, blob_col = self._columns(document, what=subject)
-
-        async def work(connection: asyncpg.Connection) -> None:
-            await connection.execute(
-                f"""INSERT INTO {self.table(suffix)} (user_id, ident, doc, blob)
-                    VALUES ($1, $2, $3::jsonb, $4)
-                    ON CONFLICT (user_id, ident) DO UPDATE SET doc = EXCLUDED.doc, blob = EXCLUDED.blob""",
-                user_id,
-                ident,
-                doc_col,
-                blob_col,
-            )
-
-        await self._run("save", subject, work)
-
-    async def _all(
-        self, suffix: str, user_id: str, subject: str, *, ordered: bool = True
-    ) -> list[dict[str, Any]]:
-        order = " ORDER BY ord" if ordered else ""
-
-        async def work(connection: asyncpg.Connection) -> list[Any]:
-            return list(
-                await connection.fetch(
-                    f"SELECT doc, blob FROM {self.table(suffix)} WHERE user_id = $1{order}", user_id
-                )
-            )
-
-        rows = await self._run("load", subject, work, write=False)
-        return [self._decode(r, what=subject) for r in rows]
-
-    async def save_affinity(
-        self, user_id: str, personality_name: str, affinity_points: int, current_level: str, **kwargs: Any
-    ) -> bool:
-        require_strings(
-            self.backend_name, "save_affinity", user_id=user_id, personality_name=personality_name
-        )
-        doc = affinity_document(user_id, personality_name, affinity_points, current_level, kwargs)
-        subject = f"affinity of user {user_id!r} with {personality_name!r}"
-        await self._put("affinity", user_id, name_digest(personality_name), doc, subject)
-        return True
-
-    async def get_affinity(self, user_id: str, personality_name: str) -> dict[str, Any] | None:
-        require_strings(self.backend_name, "get_affinity", user_id=user_id, personality_name=personality_name)
-        subject = f"affinity of user {user_id!r} with {personality_name!r}"
-
-        async def work(connection: asyncpg.Connection) -> Any:
-            return await connection.fetchrow(
-                f"SELECT doc, blob FROM {self.table('affinity')} WHERE user_id = $1 AND ident = $2",
-                user_id,
-                name_digest(personality_name),
-            )
-
-        row = await self._run("load", subject, work, write=False)
-        return None if row is None else self._decode(row, what=subject)
-
-    async def save_fact(self, user_id: str, category: str, key: str, value: Any, **kwargs: Any) -> bool:
-        require_strings(self.backend_name, "save_fact", user_id=user_id, category=category, key=key)
-        subject = f"fact {category}/{key} of user {user_id!r}"
-        ident = name_digest(category, key)
-        table = self.table("facts")
-
-        async def work(connection: asyncpg.Connection) -> None:
-            row = await connection.fetchrow(
-                f"SELECT doc, blob FROM {table} WHERE user_id = $1 AND ident = $2 FOR UPDATE", user_id, ident
-            )
-            previous = self._decode(row, what=subject) if row is not None else None
-            doc_col, blob_col = self._columns(
-                fact_document(user_id, category, key, value, kwargs, previous), what=subject
-            )
-            await connection.execute(
-                f"""INSERT INTO {table} (user_id, ident, doc, blob) VALUES ($1, $2, $3::jsonb, $4)
-                    ON CONFLICT (user_id, ident) DO UPDATE SET doc = EXCLUDED.doc, blob = EXCLUDED.blob""",
-                user_id,
-                ident,
-                doc_col,
-                blob_col,
-            )
-
-        await self._run("save", subject, work)
-        return True
-
-    async def get_facts(self, user_id: str, category: str | None = None) -> list[dict[str, Any]]:
-        require_strings(
-            self.backend_name, "get_facts", user_id=user_id, category=category, optional=("category",)
-        )
-        facts = await self._all("facts", user_id, f"facts of user {user_id!r}")
-        return [f for f in facts if category is None or f.get("category") == category]
-
-    async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
-        require_strings(self.backend_name, "delete_fact", user_id=user_id, category=category, key=key)
-
-        async def work(connection: asyncpg.Connection) -> bool:
-            status: str = await connection.execute(
-                f"DELETE FROM {self.table('facts')} WHERE user_id = $1 AND ident = $2",
-                user_id,
-                name_digest(category, key),
-            )
-            return status != "DELETE 0"
-
-        return await self._run("delete", f"fact {category}/{key} of user {user_id!r}", work)
-
-    async def save_episode(
-        self,
-        user_id: str,
-        episode_type: str,
-        title: str,
-        summary: str,
-        importance: float,
-        sentiment: str,
-        **kwargs: Any,
-    ) -> bool:
-        require_strings(self.backend_name, "save_episode", user_id=user_id)
-        doc = episode_document(user_id, episode_type, title, summary, importance, sentiment, kwargs)
-        doc_col, blob_col = self._columns(doc, what="episode")
-
-        async def work(connection: asyncpg.Connection) -> None:
-            await connection.execute(
-                f"INSERT INTO {self.table('episodes')} (user_id, doc, blob) VALUES ($1, $2::jsonb, $3)",
-                user_id,
-                doc_col,
-                blob_col,
-            )
-
-        await self._run("save", f"episode of user {user_id!r}", work)
-        return True
-
-    async def get_episodes(
-        self, user_id: str, min_importance: float | None = None, max_results: int | None = None
-    ) -> list[dict[str, Any]]:
-        require_strings(self.backend_name, "get_episodes", user_id=user_id)
-        episodes = await self._all("episodes", user_id, f"episodes of user {user_id!r}")
-        return select_episodes(episodes, min_importance, max_results)
-
-    async def save_mood(
-        self, session_id: str, user_id: str, current_mood: str, mood_intensity: float = 1.0, **kwargs: Any
-    ) -> bool:
-        require_strings(self.backend_name, "save_mood", session_id=session_id, user_id=user_id)
-        doc = mood_document(session_id, user_id, current_mood, mood_intensity, kwargs)
-        doc_col, blob_col = self._columns(doc, what="mood")
-
-        async def work(connection: asyncpg.Connection) -> None:
-            await connection.execute(
-                f"""INSERT INTO {self.table("moods")} (session_id, user_id, doc, blob)
-                    VALUES ($1, $2, $3::jsonb, $4)
-                    ON CONFLICT (session_id) DO UPDATE SET user_id = EXCLUDED.user_id, doc = EXCLUDED.doc,
-                        blob = EXCLUDED.blob""",
-                session_id,
-                user_id,
-                doc_col,
-                blob_col,
-            )
-
-        await self._run("save", f"mood of session {session_id!r}", work)
-        return True
-
-    async def get_mood(self, session_id: str) -> dict[str, Any] | None:
-        require_strings(self.backend_name, "get_mood", session_id=session_id)
-        subject = f"mood of session {session_id!r}"
-
-        async def work(connection: asyncpg.Connection) -> Any:
-            return await connection.fetchrow(
-                f"SELECT doc, blob FROM {self.table('moods')} WHERE session_id = $1", session_id
-            )
-
-        row = await self._run("load", subject, work, write=False)
-        return None if row is None else self._decode(row, what=subject)
-
-    async def save_embedding(
-        self, user_id: str, item_id: str, kind: str, text: str, vector: Sequence[float], **kwargs: Any
-    ) -> bool:
-        require_strings(self.backend_name, "save_embedding", user_id=user_id, item_id=item_id, kind=kind)
-        doc = embedding_document(item_id, kind, text, vector, kwargs)
-        await self._put(
-            "embeddings", user_id, name_digest(item_id), doc, f"embedding {item_id!r} of user {user_id!r}"
-        )
-        return True
-
-    async def get_embeddings(self, user_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-        require_strings(self.backend_name, "get_embeddings", user_id=user_id, kind=kind, optional=("kind",))
-        rows = await self._all("embeddings", user_id, f"embeddings of user {user_id!r}")
-        return [r for r in rows if kind is None or r.get("kind") == kind]
-
-    async def list_users(self) -> list[str]:
-        t = self.table
-
+    # -- users -----------------------------------------------------------------------
+    async def _list_users(self) -> list[str]:
         async def work(connection: asyncpg.Connection) -> list[str]:
-            rows = await connection.fetch(
-                " UNION ".join(
-                    f"SELECT DISTINCT user_id FROM {t(s)}"
-                    for s in ("affinity", "facts", "episodes", "moods", "embeddings")
-                )
-            )
-            return [r["user_id"] for r in rows]
+            sql = " UNION ".join(f"SELECT DISTINCT user_id FROM {self.table(s)}" for s in _USER_TABLES)
+            return [r["user_id"] for r in await connection.fetch(sql)]
 
-        return sorted(await self._run("list", "users", work, write=False))
+        return await self._run("list", "users", work, write=False)
 
-    async def delete_user_data(self, user_id: str) -> int:
-        require_strings(self.backend_name, "delete_user_data", user_id=user_id)
-        t = self.table
-
+    async def _delete_user(self, user_id: str) -> int:
         async def work(connection: asyncpg.Connection) -> int:
             total = 0
-            for suffix in ("affinity", "facts", "episodes", "moods", "embeddings"):
-                status: str = await connection.execute(f"DELETE FROM {t(suffix)} WHERE user_id = $1", user_id)
+            for suffix in _USER_TABLES:
+                status: str = await connection.execute(
+                    f"DELETE FROM {self.table(suffix)} WHERE user_id = $1", user_id
+                )
                 total += int(status.rsplit(" ", 1)[-1])
             return total
 
         return await self._run("delete", f"data of user {user_id!r}", work)
+
+    # -- metadata --------------------------------------------------------------------
+    async def _read_metadata(self) -> str | None:
+        async def work(connection: asyncpg.Connection) -> str | None:
+            if await connection.fetchval("SELECT to_regclass($1)", self.table("meta")) is None:
+                return None  # created by the first write
+            text: str | None = await connection.fetchval(
+                f"SELECT doc FROM {self.table('meta')} WHERE name = 'store'"
+            )
+            return text
+
+        return await self._run("load", "the metadata record", work, write=False)
+
+    async def _swap_metadata(self, expected: str | None, record: str) -> bool:
+        meta = self.table("meta")
+
+        async def work(connection: asyncpg.Connection) -> bool:
+            # one metadata writer at a time (the first record has no row to lock yet)
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{self._base}:meta")
+            if self.config.auto_create_tables:
+                columns = "name TEXT PRIMARY KEY, doc TEXT NOT NULL"
+                await connection.execute(f"CREATE TABLE IF NOT EXISTS {meta} ({columns})")
+            stored = await connection.fetchval(f"SELECT doc FROM {meta} WHERE name = 'store'")
+            if stored != expected:
+                return False
+            upsert = "ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc"
+            await connection.execute(f"INSERT INTO {meta} VALUES ('store', $1) {upsert}", record)
+            return True
+
+        return await self._run("save", "the metadata record", work)
+
+
+async def _release(pool: asyncpg.Pool, connection: asyncpg.Connection) -> None:
+    try:
+        await pool.release(connection)
+    except Exception:  # released already (closed connections detach), or broken
+        with contextlib.suppress(Exception):
+            connection.terminate()
 
 
 async def _terminate(pool: asyncpg.Pool) -> None:

@@ -5,7 +5,8 @@ codec mode (plain, compressed, encrypted, compressed+encrypted). A test that app
 some cases only says so with ``@pytest.mark.backend_cases(persistent=True, encrypted=True)``
 or ``backend_cases(modes=["plain"])`` (``None``, the default, means any);
 :func:`pytest_generate_tests` then generates only the cases it applies to, so the suite
-never reports a "not applicable" skip. Each case gives:
+never reports a "not applicable" skip. The cases on a server (redis, postgres, mongodb) are
+marked ``integration``. Each case gives:
 
 * ``config`` — a :class:`StorageConfig` private to the test (own directory, database
   file, table name or key prefix, and a fresh random encryption key);
@@ -25,6 +26,7 @@ skip (saying what to install) only when a server binary or driver is really miss
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import uuid
@@ -101,7 +103,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     assert cases, (
         f"{metafunc.definition.nodeid}: backend_cases({marker.kwargs if marker else {}}) selects none"
     )
-    metafunc.parametrize("backend", cases, ids=[f"{b}-{m}" for b, m in cases], indirect=True)
+    # Cases on a server are integration tests: `pytest -m "not integration"` runs memory, file
+    # and duckdb only (the fast loop); the full suite runs them all.
+    params = [
+        pytest.param((b, m), id=f"{b}-{m}", marks=[pytest.mark.integration] if b in SERVER_BACKENDS else [])
+        for b, m in cases
+    ]
+    metafunc.parametrize("backend", params, indirect=True)
 
 
 def new_key() -> str:
@@ -164,18 +172,30 @@ class BackendCase:
 
 # -- raw access per backend --------------------------------------------------------------
 def _memory_dump(case: BackendCase) -> bytes:
-    def default(value: Any) -> Any:
-        if hasattr(value, "model_dump"):
-            return value.model_dump(mode="json")
-        return str(value)
+    """Every string and byte string the memory storages hold (their private state, walked)."""
+    chunks: list[bytes] = []
 
-    parts = [
-        json.dumps(
-            {k: v for k, v in vars(s).items() if k.startswith("_")}, default=default, ensure_ascii=False
-        )
-        for s in case.storages
-    ]
-    return "\n".join(parts).encode()
+    def walk(value: Any) -> None:
+        if isinstance(value, bytes | bytearray):
+            chunks.append(bytes(value))
+        elif isinstance(value, str):
+            chunks.append(value.encode("utf-8", "surrogatepass"))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(key)
+                walk(item)
+        elif isinstance(value, list | tuple | set | frozenset):
+            for item in value:
+                walk(item)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for item in dataclasses.fields(value):
+                walk(getattr(value, item.name))
+        elif hasattr(value, "model_dump"):
+            walk(value.model_dump(mode="json"))
+
+    for storage in case.storages:
+        walk({k: v for k, v in vars(storage).items() if k.startswith("_")})
+    return b"\n".join(chunks)
 
 
 def _file_dump(directory: Path) -> bytes:

@@ -22,6 +22,7 @@ from luminora_nb.errors import StorageError
 from luminora_nb.storage.base import Storage
 from luminora_nb.types import (
     Conversation,
+    MemoryConfig,
     Message,
     MessageRole,
     PersonalityData,
@@ -657,3 +658,226 @@ async def test_text_utf8_cannot_hold_round_trips_in_plain_mode(backend: BackendC
     # a session without odd text saved later still reads back
     await store.save_session(make_record("even"))
     assert dump(await store.load_session("even")) == dump(make_record("even"))
+
+
+# -- the primitives the next work builds on ------------------------------------------------------
+async def test_delete_memory_forgets_one_key(backend: BackendCase) -> None:
+    store = await backend.open()
+    await store.save_session(make_record("s-del"))
+    await store.set_memory("s-del", "keep", 1)
+    await store.set_memory("s-del", "gone", {"v": 2})
+    assert await store.delete_memory("s-del", "gone") is True
+    assert await store.delete_memory("s-del", "gone") is False
+    assert await store.delete_memory("other", "gone") is False
+    assert await store.get_memory("s-del", "gone") is None
+    loaded = await store.load_session("s-del")
+    assert loaded is not None and loaded.memory == {"keep": 1}
+    with pytest.raises(StorageError, match="got key of type int"):
+        await store.delete_memory("s-del", 1)  # type: ignore[arg-type]
+
+
+async def test_memory_eviction_by_the_client_deletes_the_oldest_key(backend: BackendCase) -> None:
+    client = LuminoraCoreClient(storage_config=backend.config, memory_config=MemoryConfig(max_entries=2))
+    backend.track(client.storage)
+    await client.initialize()
+    sid = await client.create_session("aurora", ProviderConfig(name="offline"), user_id="u1")
+    for key, value in (("a", 1), ("b", 2), ("c", 3)):
+        await client.store_memory(sid, key, value)
+    stored = await client.storage.load_session(sid)
+    assert stored is not None and stored.memory == {"b": 2, "c": 3}  # "a" is gone, not stored as None
+    await client.cleanup()
+
+
+async def test_an_append_at_an_expected_position_is_never_stored_twice(backend: BackendCase) -> None:
+    store = await backend.open()
+    record = make_record("s-at", messages=2)
+    await store.save_session(record)
+    first = turn("s-at", 0, T0 + timedelta(minutes=1))
+    await store.append_messages("s-at", first, last_active=T0 + timedelta(minutes=1), expected_count=2)
+    # the same append sent again (its reply was lost): recognised, not stored twice
+    await store.append_messages("s-at", first, last_active=T0 + timedelta(minutes=1), expected_count=2)
+    second = turn("s-at", 1, T0 + timedelta(minutes=2))
+    await store.append_messages("s-at", second, last_active=T0 + timedelta(minutes=2), expected_count=4)
+    # a different append at a position already taken is a conflict, and changes nothing
+    with pytest.raises(StorageError, match=r"could not append to session 's-at' at position 4: it holds 6"):
+        await store.append_messages("s-at", turn("s-at", 9, T0), last_active=T0, expected_count=4)
+    with pytest.raises(StorageError, match="at position 9: it holds 6"):
+        await store.append_messages("s-at", turn("s-at", 9, T0), last_active=T0, expected_count=9)
+    with pytest.raises(StorageError, match="'nope' is not stored"):
+        await store.append_messages("nope", first, last_active=T0, expected_count=0)
+    loaded = await store.load_session("s-at")
+    assert loaded is not None
+    expected = [*record.conversation.messages, *first, *second]
+    assert [m.model_dump(mode="json") for m in loaded.conversation.messages] == [
+        m.model_dump(mode="json") for m in expected
+    ]
+    assert loaded.last_active == T0 + timedelta(minutes=2)
+    [summary] = await store.list_sessions()
+    assert summary.message_count == 6
+
+
+async def test_concurrent_appends_at_one_position_store_exactly_one(backend: BackendCase) -> None:
+    store = await backend.open()
+    await store.save_session(make_record("s-race", messages=0))
+    batches = [turn("s-race", i, T0) for i in range(5)]
+    results = await asyncio.gather(
+        *(store.append_messages("s-race", b, last_active=T0, expected_count=0) for b in batches),
+        return_exceptions=True,
+    )
+    assert sum(1 for r in results if r is None) == 1
+    assert all(isinstance(r, StorageError) for r in results if r is not None)
+    loaded = await store.load_session("s-race")
+    assert loaded is not None and len(loaded.conversation.messages) == 2
+
+
+async def test_a_batch_is_stored_whole(backend: BackendCase) -> None:
+    store = await backend.open()
+    record = make_record("s-batch", messages=3)
+    async with store.batch():
+        await store.save_session(record)
+        await store.set_memory("s-batch", "k", {"v": 1})
+        await store.save_fact("u1", "pets", "dog", "Rex")
+        await store.save_fact("u1", "pets", "cat", "Tom")
+        await store.save_episode("u1", "moment", "first", "summary", 5.0, "positive", episode_id="e1")
+        await store.save_affinity("u1", "aurora", 10, "friend")
+        await store.save_mood("s-batch", "u1", "calm")
+        await store.save_embedding("u1", "i1", "fact", "dog Rex", [1.0, 0.0])
+        # nothing is written before the block ends: reads see the store as it was
+        assert await store.load_session("s-batch") is None
+        assert await store.get_facts("u1") == []
+    loaded = await store.load_session("s-batch")
+    assert dump(loaded) == dump(record.model_copy(update={"memory": {"k": {"v": 1}}}))
+    assert [f["key"] for f in await store.get_facts("u1")] == ["dog", "cat"]
+    assert [e["episode_id"] for e in await store.get_episodes("u1")] == ["e1"]
+    assert (await store.get_affinity("u1", "aurora") or {})["affinity_points"] == 10
+    assert (await store.get_mood("s-batch") or {})["current_mood"] == "calm"
+    assert [e["item_id"] for e in await store.get_embeddings("u1")] == ["i1"]
+
+
+async def test_a_batch_that_fails_stores_nothing(backend: BackendCase) -> None:
+    store = await backend.open()
+    await store.save_fact("u1", "pets", "dog", "Rex")
+
+    async def change_of_mind() -> None:
+        async with store.batch():
+            await store.save_session(make_record("s-never"))
+            await store.save_fact("u1", "pets", "dog", "Rex II")
+            raise RuntimeError("changed my mind")
+
+    async def not_json() -> None:
+        async with store.batch():
+            await store.save_fact("u1", "pets", "cat", "Tom")
+            await store.save_fact("u1", "pets", "bird", object())
+
+    with pytest.raises(RuntimeError, match="changed my mind"):
+        await change_of_mind()
+    with pytest.raises(StorageError, match="not JSON"):
+        await not_json()
+    assert await store.load_session("s-never") is None
+    assert [(f["key"], f["value"]) for f in await store.get_facts("u1")] == [("dog", "Rex")]
+    # calls that cannot be collected are refused inside a batch
+    async with store.batch():
+        for call in (
+            store.delete_fact("u1", "pets", "dog"),
+            store.delete_memory("s", "k"),
+            store.delete_session("s"),
+            store.delete_user_data("u1"),
+            store.append_messages("s", [], last_active=T0),
+        ):
+            with pytest.raises(StorageError, match="cannot be part of a batch"):
+                await call
+        with pytest.raises(StorageError, match="batches do not nest"):
+            async with store.batch():
+                pass
+    assert [f["key"] for f in await store.get_facts("u1")] == ["dog"]
+
+
+# Encrypted documents cannot hold an unpaired surrogate: the store refuses the batch when it
+# encodes it, after the other writes of the batch were encoded already (memory encodes nothing).
+@pytest.mark.backend_cases(persistent=True, encrypted=True)
+async def test_a_batch_the_store_refuses_stores_nothing(backend: BackendCase) -> None:
+    store = await backend.open()
+
+    async def odd_batch() -> None:
+        async with store.batch():
+            await store.save_session(make_record("s-fine"))
+            await store.save_fact("u1", "pets", "dog", "Rex")
+            await store.save_session(make_record("s-odd", content="half \ud800"))
+
+    with pytest.raises(StorageError, match="unpaired surrogate"):
+        await odd_batch()
+    assert await store.load_session("s-fine") is None
+    assert await store.get_facts("u1") == []
+
+
+async def test_the_metadata_record_is_compare_and_set(backend: BackendCase) -> None:
+    store = await backend.open()
+    assert await store.read_metadata() == {}
+    first = {"kdf_salt": "c2FsdA==", "key_check": "LNC...", "version": 1}
+    assert await store.write_metadata(first, expected=None) is True
+    assert await store.write_metadata({"version": 99}, expected=None) is False  # one exists already
+    assert await store.read_metadata() == first
+    second = {**first, "version": 2}
+    assert await store.write_metadata(
+        second, expected={"version": 1, "key_check": "LNC...", "kdf_salt": "c2FsdA=="}
+    )
+    assert await store.write_metadata({"version": 3}, expected=first) is False  # stale expectation
+    assert await store.read_metadata() == second
+    with pytest.raises(StorageError, match="not JSON"):
+        await store.write_metadata({"bad": object()}, expected=second)
+    if backend.persistent:
+        again = await backend.open()
+        assert await again.read_metadata() == second
+
+
+async def test_concurrent_first_metadata_writes_let_exactly_one_win(backend: BackendCase) -> None:
+    stores = [await backend.open() for _ in range(3)] if backend.persistent else [await backend.open()] * 3
+    results = await asyncio.gather(
+        *(s.write_metadata({"writer": i}, expected=None) for i, s in enumerate(stores))
+    )
+    assert sorted(results) == [False, False, True]
+    assert await stores[0].read_metadata() == {"writer": results.index(True)}
+
+
+async def test_search_embeddings_ranks_by_cosine_similarity(backend: BackendCase) -> None:
+    store = await backend.open()
+    assert await store.search_embeddings("u1", [1.0, 0.0, 0.0]) == []
+    rows = {
+        "east": [1.0, 0.0, 0.0],
+        "north-east": [1.0, 1.0, 0.0],
+        "north": [0.0, 2.0, 0.0],
+        "west": [-3.0, 0.0, 0.0],
+        "zero": [0.0, 0.0, 0.0],
+        "short": [1.0, 0.0],  # another dimension: never compared
+        "east-again": [2.0, 0.0, 0.0],  # the same direction as "east", saved later
+    }
+    for item_id, vector in rows.items():
+        kind = "episode" if item_id == "north" else "fact"
+        await store.save_embedding("u1", item_id, kind, f"text {item_id}", vector, source="test")
+    await store.save_embedding("u2", "other", "fact", "other user", [1.0, 0.0, 0.0])
+
+    found = await store.search_embeddings("u1", [1.0, 0.0, 0.0], limit=10)
+    assert [r["item_id"] for r in found] == ["east", "east-again", "north-east", "north", "zero", "west"]
+    scores = [r["score"] for r in found]
+    assert scores == pytest.approx([1.0, 1.0, 0.70710678, 0.0, 0.0, -1.0], abs=1e-6)
+    assert found[2]["text"] == "text north-east" and found[2]["vector"] == [1.0, 1.0, 0.0]
+    assert found[2]["source"] == "test"
+    assert [r["item_id"] for r in await store.search_embeddings("u1", [0.0, 1.0, 0.0], limit=2)] == [
+        "north",
+        "north-east",
+    ]
+    assert [
+        r["item_id"] for r in await store.search_embeddings("u1", [0.0, 1.0, 0.0], kind="fact", limit=1)
+    ] == ["north-east"]
+    assert [r["item_id"] for r in await store.search_embeddings("u1", [1.0, 0.0])] == ["short"]
+    assert await store.search_embeddings("u1", [1.0, 0.0, 0.0], limit=0) == []
+    assert await store.search_embeddings("nobody", [1.0, 0.0, 0.0]) == []
+    # a replaced embedding is ranked by its new vector
+    await store.save_embedding("u1", "west", "fact", "now east", [5.0, 0.0, 0.0])
+    assert [r["item_id"] for r in await store.search_embeddings("u1", [1.0, 0.0, 0.0], limit=3)] == [
+        "east",
+        "west",
+        "east-again",
+    ]
+    with pytest.raises(StorageError, match="got user_id of type dict"):
+        await store.search_embeddings({"$ne": ""}, [1.0])  # type: ignore[arg-type]

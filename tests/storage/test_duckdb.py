@@ -320,7 +320,8 @@ async def test_readable_names_of_an_older_encrypted_file_become_digests_on_open(
         )
         emb = {"item_id": "old_item", "kind": "old_kind", "text": "t", "vector": [0.5]}
         con.execute(
-            "INSERT INTO luminora_sessions_embeddings VALUES (?, ?, ?, 0, ?)",
+            "INSERT INTO luminora_sessions_embeddings (user_id, item_id, kind, ord, doc) "
+            "VALUES (?, ?, ?, 0, ?)",
             ["u1", "old_item", "old_kind", codec.encode(emb, what="test")],
         )
     finally:

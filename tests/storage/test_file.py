@@ -444,3 +444,52 @@ async def test_a_lock_held_too_long_elsewhere_is_a_storage_error_naming_the_lock
     await store.append_messages("s1", turn("s1", 0, T0), last_active=T0)  # free again: works
     loaded = await store.load_session("s1")
     assert loaded is not None and len(loaded.conversation.messages) == 2
+
+
+async def test_a_batch_interrupted_by_a_crash_is_finished_by_the_next_storage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new contents of every file of a batch are journaled before any file is replaced;
+    a crash after one file was replaced leaves the journal, which the next storage applies."""
+    import luminora_nb.storage.file as file_backend
+
+    store = await open_store(tmp_path)
+    await store.save_fact("u1", "pets", "dog", "Rex")
+    real_write = file_backend.write_atomic
+    written: list[str] = []
+
+    def crash_after_one_file(path: str, data: bytes, *, fsync: bool) -> None:
+        if "/.journal/" not in path and written:
+            raise OSError(5, "the machine went down")
+        real_write(path, data, fsync=fsync)
+        if "/.journal/" not in path:
+            written.append(path)
+
+    async def batch() -> None:
+        async with store.batch():
+            await store.save_session(make_record("s1", messages=2))
+            await store.save_fact("u1", "pets", "cat", "Tom")
+            await store.save_mood("s1", "u1", "calm")
+
+    monkeypatch.setattr(file_backend, "write_atomic", crash_after_one_file)
+    with pytest.raises(StorageError, match="the machine went down"):
+        await batch()
+    monkeypatch.undo()
+    assert len(written) == 1 and len(list((tmp_path / ".journal").iterdir())) == 1  # half of it on disk
+
+    reopened = await open_store(tmp_path)  # finishes the batch
+    loaded = await reopened.load_session("s1")
+    assert loaded is not None and len(loaded.conversation.messages) == 2
+    assert [f["key"] for f in await reopened.get_facts("u1")] == ["dog", "cat"]
+    assert (await reopened.get_mood("s1") or {})["current_mood"] == "calm"
+    assert list((tmp_path / ".journal").iterdir()) == []
+
+
+async def test_a_batch_over_several_files_leaves_no_journal(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    async with store.batch():
+        await store.save_session(make_record("s1"))
+        await store.set_memory("s1", "k", 1)
+        await store.save_fact("u1", "c", "k", "v")
+    assert list((tmp_path / ".journal").iterdir()) == []
+    assert await store.get_memory("s1", "k") == 1

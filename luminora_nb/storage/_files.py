@@ -1,0 +1,222 @@
+"""File-system pieces of the file backend: names, locks, atomic writes and appended lines.
+
+* :func:`file_name` — a file-name-safe, reversible spelling of any id (``%XX`` escapes;
+  ids too long for a file name are hashed), and :func:`id_from_file_name` back;
+* :class:`FileLock` — an exclusive ``flock`` on a lock file that survives the file being
+  deleted and recreated, with a timeout;
+* :func:`write_atomic` — a whole file replaced at once (temporary file, fsync, rename);
+* :func:`append_line` / :func:`last_line` — one complete line added at the end of a file,
+  and the last complete line read back, so a line cut short by a crash is never read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import functools
+import hashlib
+import os
+import re
+import tempfile
+import time
+from typing import BinaryIO
+from urllib.parse import unquote
+
+from ..errors import StorageError
+
+__all__ = ["FileLock", "append_line", "file_name", "id_from_file_name", "last_line", "unlink", "write_atomic"]
+
+_SAFE = re.compile(r"[A-Za-z0-9_-]")
+_MAX_NAME = 180
+#: Seconds a lock held elsewhere is waited for (``StorageConfig(extra={"lock_timeout": ...})``).
+LOCK_TIMEOUT = 30.0
+
+
+@functools.lru_cache(maxsize=4096)
+def file_name(identifier: str) -> str:
+    """A file-name-safe, reversible (unless hashed) spelling of an id.
+
+    Example:
+        >>> file_name("../etc"), file_name("")
+        ('%2E%2E%2Fetc', '%')
+    """
+    if not identifier:
+        return "%"  # the empty id: '%' alone never results from escaping
+    try:
+        identifier.encode()
+    except UnicodeEncodeError:
+        raise StorageError(
+            f"file storage: the id {identifier!r} is not valid Unicode text (it holds an unpaired "
+            "surrogate) and cannot name a file; use an id without lone surrogate characters"
+        ) from None
+    name = "".join(c if _SAFE.match(c) else "".join(f"%{b:02X}" for b in c.encode()) for c in identifier)
+    if len(name) > _MAX_NAME:
+        digest = hashlib.sha256(identifier.encode()).hexdigest()
+        name = f"{name[:100]}~{digest}"
+    return name
+
+
+def id_from_file_name(name: str) -> str | None:
+    """The id a file name spells, or ``None`` for a hashed name (read the document instead).
+
+    Example:
+        >>> id_from_file_name(file_name("a b/c"))
+        'a b/c'
+    """
+    if "~" in name:
+        return None
+    if name == "%":
+        return ""
+    return unquote(name, errors="strict")
+
+
+class FileLock:
+    """An exclusive ``flock`` on a lock file that survives the file being deleted and recreated.
+
+    A blocking :meth:`acquire` polls (``LOCK_NB`` with a growing pause of up to 20 ms) and
+    gives up with a :class:`StorageError` after ``timeout`` seconds, so a process that holds
+    a lock forever (stopped in a debugger, hung on a network file system) cannot hang its
+    peers forever.
+    """
+
+    def __init__(self, path: str, *, timeout: float = LOCK_TIMEOUT) -> None:
+        self._path = path
+        self._timeout = timeout
+        self._fd = -1
+
+    def acquire(self, *, blocking: bool = True) -> bool:
+        """Take the lock; without ``blocking``, return ``False`` at once if it is held elsewhere.
+
+        Raises:
+            StorageError: ``blocking`` and the lock stayed held elsewhere for ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + self._timeout
+        pause = 0.001
+        while True:
+            if self._try_once():
+                return True
+            if not blocking:
+                return False
+            if time.monotonic() >= deadline:
+                raise StorageError(
+                    f"file storage: lock file {self._path!r} stayed locked by another process or storage "
+                    f"for {self._timeout:g} s; check for a hung process using this directory, or raise "
+                    'StorageConfig(extra={"lock_timeout": SECONDS})'
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+
+    def _try_once(self) -> bool:
+        """One non-blocking attempt; ``False`` while the lock is held elsewhere."""
+        while True:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # The file may have been unlinked and recreated meanwhile: then lock the new one.
+                if os.fstat(fd).st_ino == os.stat(self._path).st_ino:
+                    self._fd = fd
+                    return True
+            except FileNotFoundError:
+                pass
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)  # closing releases the flock
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def write_atomic(path: str, data: bytes, *, fsync: bool) -> None:
+    """Replace the file at ``path`` by ``data`` at once: a reader sees the old or the new file."""
+    directory, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if fsync:
+        fsync_directory(directory)
+
+
+def fsync_directory(directory: str) -> None:
+    """Make the entries of ``directory`` (a rename, a new file) durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def unlink(path: str) -> bool:
+    """Delete a file; ``True`` if it existed."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def append_line(fd: int, line: bytes, *, start: int, fsync: bool) -> None:
+    """Write all of ``line`` at the end of ``fd`` (opened ``O_APPEND``), then fsync.
+
+    ``os.write`` may write fewer bytes than asked (a full disk, a signal): the loop
+    writes the rest. On any failure the file is cut back to ``start`` (its size before
+    the call) so no partial line is left behind, and the error propagates.
+    """
+    try:
+        view = memoryview(line)
+        while view:
+            written = os.write(fd, view)
+            if written <= 0:  # no progress: treat as a full disk rather than spin
+                raise OSError(errno.ENOSPC, "no space left on device")
+            view = view[written:]
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)
+        raise
+
+
+def last_line(fh: BinaryIO, size: int) -> tuple[bytes | None, int]:
+    """The last complete line of a file (without its newline) and where complete lines end.
+
+    Bytes after the last newline are a line cut short by a crash (or still being
+    written): they are not part of the result, and the offset tells where they begin.
+    """
+    block = 8192
+    pos = size
+    buf = b""
+    while pos > 0:
+        start = max(0, pos - block)
+        fh.seek(start)
+        buf = fh.read(pos - start) + buf
+        pos = start
+        end = buf.rfind(b"\n")
+        if end < 0:
+            continue
+        begin = buf.rfind(b"\n", 0, end)
+        if begin >= 0 or pos == 0:
+            return buf[begin + 1 : end], pos + end + 1
+    return None, 0
