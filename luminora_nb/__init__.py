@@ -2,14 +2,10 @@
 analysing AI personalities, on a complete implementation of the LuminoraCore SDK API.
 
 Example:
-    >>> import asyncio
-    >>> from luminora_nb import LuminoraCoreClient, ProviderConfig
-    >>> async def main():
-    ...     async with LuminoraCoreClient() as client:
-    ...         sid = await client.create_session("aurora", ProviderConfig(name="offline"))
-    ...         return (await client.send_message(sid, "Hello!")).content
-    >>> isinstance(asyncio.run(main()), str)
-    True
+    >>> from luminora_nb import Luminora
+    >>> with Luminora(log=None) as lum:
+    ...     lum.blend_personalities(["aurora", "vex"], [7, 3], "aurora_vex").metadata["blend"]["weights"]
+    {'aurora': 0.7, 'vex': 0.3}
 """
 
 from __future__ import annotations

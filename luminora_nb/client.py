@@ -26,7 +26,7 @@ import os
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import ValidationError
 
@@ -43,12 +43,12 @@ from .events import (
 from .personality.blend import blend_personalities as _blend
 from .personality.blend import blend_recipe
 from .personality.library import builtin_names, get_builtin
-from .personality.validate import check_name, json_problem, parse_personality
+from .personality.validate import check_name, parse_personality
 from .providers.base import Provider
 from .providers.registry import create_provider
 from .storage.base import Storage
 from .storage.factory import create_storage
-from .turns import LiveSession, Turn, TurnExtension, turn_options
+from .turns import LiveSession, Turn, TurnExtension, storable_metadata, turn_options
 from .types._base import utcnow
 from .types.personality import PersonalityBlend, PersonalityData
 from .types.provider import ChatMessage, ChatResponse, ProviderConfig
@@ -65,30 +65,23 @@ from .types.session import (
 if TYPE_CHECKING:
     from .sessionlog import SessionLog
 
-__all__ = ["LuminoraCoreClient"]
+__all__ = ["BlendOptions", "LuminoraCoreClient"]
 
 logger = logging.getLogger("luminora_nb.client")
+
+
+class BlendOptions(TypedDict, total=False):
+    """The keyword options of :meth:`LuminoraCoreClient.blend_personalities`."""
+
+    blend_type: str
+    custom_rules: Mapping[str, Any] | None
+    replace: bool
 
 
 def _check_session_id(session_id: object) -> None:
     # Ids reach storage filters (MongoDB, SQL): anything but a plain string is refused here.
     if not isinstance(session_id, str) or not session_id:
         raise SessionError(f"invalid session id {session_id!r}; use the id create_session returned")
-
-
-def _metadata(metadata: object) -> dict[str, Any]:
-    """Session or message metadata, checked to be storable (a dict of JSON values)."""
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise SessionError(f"metadata must be a dict of JSON values, not {type(metadata).__name__}")
-    problem = json_problem(metadata)
-    if problem is not None:
-        raise SessionError(
-            f"metadata{problem} cannot be stored as JSON; use strings, numbers, booleans, None, "
-            "lists and dicts (e.g. str(value))"
-        )
-    return dict(metadata)
 
 
 def _blend_info(personality: PersonalityData) -> dict[str, Any] | None:
@@ -366,7 +359,7 @@ class LuminoraCoreClient:
                 "create_session needs a personality name (or session_config.personality['name'])"
             )
         personality = self._require(str(name))
-        session_metadata = {**config.metadata, **_metadata(metadata)}
+        session_metadata = {**config.metadata, **storable_metadata(metadata)}
         provider_cfg = self._provider_config(provider_config, config)
         provider = self._provider_for(provider_cfg)
         sid = session_id or config.session_id or f"sess_{uuid.uuid4().hex}"
@@ -399,16 +392,7 @@ class LuminoraCoreClient:
         self._sessions[sid] = LiveSession(
             record=record, personality=personality, provider=provider, history=[]
         )
-        await self._publish(
-            SessionCreated(
-                session_id=sid,
-                personality_name=personality.name,
-                provider=provider_cfg.name,
-                model=provider.model,
-                user_id=config.user_id,
-                blend=_blend_info(personality),
-            )
-        )
+        await self._publish_session(self._sessions[sid], resumed=False)
         return sid
 
     def _session_config(self, value: SessionConfig | Mapping[str, Any] | None) -> SessionConfig:
@@ -480,17 +464,7 @@ class LuminoraCoreClient:
             # keys stored by earlier processes count towards max_entries too (oldest first)
             memory_keys=[k for k, v in record.memory.items() if v is not None],
         )
-        await self._publish(
-            SessionCreated(
-                session_id=session_id,
-                personality_name=record.personality_name,
-                provider=provider_cfg.name,
-                model=provider.model,
-                user_id=record.user_id,
-                resumed=True,
-                blend=_blend_info(record.personality),
-            )
-        )
+        await self._publish_session(sess, resumed=True)
         return sess
 
     def _check_not_expired(self, record: SessionRecord) -> None:
@@ -638,6 +612,19 @@ class LuminoraCoreClient:
         sess = self._sessions.get(session_id) if isinstance(session_id, str) else None
         return sess is not None and sess.request_stop()
 
+    async def _publish_session(self, sess: LiveSession, *, resumed: bool) -> None:
+        await self._publish(
+            SessionCreated(
+                session_id=sess.session_id,
+                personality_name=sess.record.personality_name,
+                provider=sess.provider.config.name,
+                model=sess.provider.model,
+                user_id=sess.record.user_id,
+                resumed=resumed,
+                blend=_blend_info(sess.personality),
+            )
+        )
+
     async def _publish(self, event: Event) -> None:
         if self.events.has_subscribers:
             await self.events.publish(event)
@@ -663,7 +650,7 @@ class LuminoraCoreClient:
         sess.memory_keys.append(key)
         limit = self.memory_config.max_entries
         while limit and len(sess.memory_keys) > limit:
-            await self.storage.set_memory(session_id, sess.memory_keys.pop(0), None)
+            await self.storage.delete_memory(session_id, sess.memory_keys.pop(0))
 
     async def get_memory(self, session_id: str, key: str) -> Any:
         """The value stored under ``key`` for the session, or ``None``."""

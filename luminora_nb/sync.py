@@ -45,8 +45,10 @@ if TYPE_CHECKING:
     import concurrent.futures
 
     import pandas as pd
+    from typing_extensions import Unpack
 
-    from .compare import BlendSpec, CompareCell, CompareResult
+    from .client import BlendOptions
+    from .compare import BlendSpec, CompareOptions, CompareResult
     from .sessionlog import SessionLog
 
 __all__ = ["DEFAULT_LOG", "ChatStream", "Luminora"]
@@ -281,25 +283,14 @@ class Luminora:
         personality_names: Sequence[str],
         weights: Sequence[float],
         blend_name: str,
-        *,
-        blend_type: str = "weighted_average",
-        custom_rules: Mapping[str, Any] | None = None,
-        replace: bool = False,
+        **options: Unpack[BlendOptions],
     ) -> PersonalityData:
         """Blend personalities by weight and register the result as ``blend_name``.
 
-        A different personality under a taken name needs ``replace=True``.
+        Options as the async client's (``blend_type``, ``custom_rules``, ``replace``); a
+        different personality under a taken name needs ``replace=True``.
         """
-        return self._run(
-            self.client.blend_personalities(
-                personality_names,
-                weights,
-                blend_name,
-                blend_type=blend_type,
-                custom_rules=custom_rules,
-                replace=replace,
-            )
-        )
+        return self._run(self.client.blend_personalities(personality_names, weights, blend_name, **options))
 
     def blend(self, blend: PersonalityBlend, blend_name: str, *, replace: bool = False) -> PersonalityData:
         """Apply a :class:`PersonalityBlend` recipe and register the result."""
@@ -390,34 +381,18 @@ class Luminora:
         self,
         blends: Sequence[BlendSpec] | Mapping[str, BlendSpec],
         prompts: Sequence[str],
-        *,
-        provider: ProviderConfig | Mapping[str, Any] | str | None = None,
-        concurrency: int = 8,
-        repeat: int = 1,
-        baseline: str | int | None = None,
-        progress: bool | None = None,
-        on_cell: Callable[[CompareCell], Awaitable[None] | None] | None = None,
+        **options: Unpack[CompareOptions],
     ) -> CompareResult:
-        """Run every prompt against every blend side by side (see :mod:`luminora_nb.compare`).
+        """Run every prompt against every blend side by side: :func:`luminora_nb.compare.compare`.
 
+        Options as there (``provider``, ``concurrency=8``, ``repeat=1``, ``baseline``,
+        ``progress``, ``on_cell``, ...); ``user_id`` defaults to the facade's.
         ``on_cell`` runs on the facade's loop thread as each cell finishes.
         """
         from .compare import compare
 
-        return self._run(
-            compare(
-                self.client,
-                blends,
-                prompts,
-                provider=_provider(provider),
-                concurrency=concurrency,
-                repeat=repeat,
-                baseline=baseline,
-                progress=progress,
-                on_cell=on_cell,
-                user_id=self.user_id,
-            )
-        )
+        options.setdefault("user_id", self.user_id)
+        return self._run(compare(self.client, blends, prompts, **options))
 
     # -- the log -------------------------------------------------------------------------
     def _require_log(self) -> SessionLog:

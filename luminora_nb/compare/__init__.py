@@ -37,7 +37,7 @@ Example:
 from __future__ import annotations
 
 from ._result import CellStatus, CompareCell, CompareResult
-from ._runner import CellCallback, compare, plan_compare, rerun_cell, run_compare
+from ._runner import CellCallback, CompareOptions, compare, plan_compare, rerun_cell, run_compare
 from ._specs import BlendSpec, blend_labels
 from .diff import DiffOp, word_diff
 
@@ -46,6 +46,7 @@ __all__ = [
     "CellCallback",
     "CellStatus",
     "CompareCell",
+    "CompareOptions",
     "CompareResult",
     "DiffOp",
     "blend_labels",

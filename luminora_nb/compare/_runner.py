@@ -35,7 +35,7 @@ import logging
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from ..errors import LuminoraError, SessionError
 from ..types.provider import ProviderConfig
@@ -60,6 +60,20 @@ logger = logging.getLogger("luminora_nb.compare")
 
 #: Called (or awaited, when it returns an awaitable) with every finished cell.
 CellCallback: TypeAlias = Callable[["CompareCell"], Awaitable[None] | None]
+
+
+class CompareOptions(TypedDict, total=False):
+    """The keyword options of :func:`compare`, for the callers that pass them on."""
+
+    provider: ProviderConfig | Mapping[str, Any] | str | None
+    concurrency: int
+    repeat: int
+    baseline: str | int | None
+    progress: bool | None
+    on_cell: CellCallback | None
+    run_id: str | None
+    user_id: str | None
+
 
 _MASK = "***"
 

@@ -89,7 +89,9 @@ from ._base import LuminoraWidget, asset_text, friendly_error
 
 if TYPE_CHECKING:
     import pandas as pd
+    from typing_extensions import Unpack
 
+    from ..compare import CompareOptions
     from ..sync import Luminora
 
 __all__ = ["CompareGrid"]
@@ -158,17 +160,15 @@ class CompareGrid(LuminoraWidget):
         blends: Sequence[BlendSpec] | Mapping[str, BlendSpec],
         prompts: Sequence[str],
         *,
-        provider: ProviderConfig | Mapping[str, Any] | str | None = None,
-        concurrency: int = 8,
-        repeat: int = 1,
-        baseline: str | int | None = None,
         autorun: bool = True,
+        **options: Unpack[CompareOptions],
     ) -> None:
         from ..sync import Luminora
 
         if not isinstance(lum, Luminora):
             super().__init__(lum)  # raises the base class's explanation
         self._result: CompareResult | None = None
+        concurrency = options.get("concurrency", 8)
         self._concurrency = concurrency
         self._seq = itertools.count(1)
         self._versions: dict[_Key, int] = {}
@@ -181,15 +181,19 @@ class CompareGrid(LuminoraWidget):
         try:
             if not _is_int(concurrency) or concurrency < 1:
                 raise SessionError(f"concurrency must be an int >= 1, got {concurrency!r}")
+            unknown = sorted(set(options) & {"progress", "on_cell"})
+            if unknown:
+                raise SessionError(f"CompareGrid does not take {unknown}: the grid shows its own progress")
             self._result = lum.run(
                 plan_compare(
                     lum.client,
                     blends,
                     prompts,
-                    provider=provider,
-                    repeat=repeat,
-                    baseline=baseline,
-                    user_id=lum.user_id,
+                    provider=options.get("provider"),
+                    repeat=options.get("repeat", 1),
+                    baseline=options.get("baseline"),
+                    run_id=options.get("run_id"),
+                    user_id=options.get("user_id", lum.user_id),
                 )
             )
         except Exception as exc:  # shown in place, never raised
