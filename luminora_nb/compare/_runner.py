@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from ..errors import LuminoraError, SessionError
+from ..types._base import redact
 from ..types.provider import ProviderConfig
 from ._result import CompareCell, CompareResult
 from ._specs import (
@@ -75,14 +76,8 @@ class CompareOptions(TypedDict, total=False):
     user_id: str | None
 
 
-_MASK = "***"
-
-
 def _scrub(text: str, config: ProviderConfig) -> str:
-    key = config.api_key
-    if key and len(key) >= 4:
-        text = text.replace(key, _MASK)
-    return text
+    return redact(text, [config.api_key] if config.api_key else ())
 
 
 async def plan_compare(

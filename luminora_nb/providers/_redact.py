@@ -1,4 +1,4 @@
-"""Credential redaction for everything the providers say: one helper, used everywhere.
+"""Credential redaction for everything the providers say: the package's one rule, and ``Secret``.
 
 Every text a provider adapter puts into an exception, a log record or a reply's
 metadata goes through :func:`redact` first. It masks
@@ -9,7 +9,12 @@ metadata goes through :func:`redact` first. It masks
   about;
 * credentials inside URLs — user info (``https://user:pw@proxy/``) and credential-named
   query parameters (``?key=...``) — with :func:`luminora_nb.types._base.redact_url`,
-  the rule the configuration models use when they serialise a ``base_url``.
+  the rule the configuration models use when they serialise a ``base_url``;
+* what looks like a key anyway (``sk-...``, ``AIza...``) and credential-named
+  ``key=value`` pairs.
+
+:func:`redact` lives in :mod:`luminora_nb.types._base`: the session log and the compare
+engine mask error texts with the same rule.
 
 Secrets shorter than four characters are not masked: replacing every ``ab`` in a text
 would mangle it while protecting nothing. :class:`Secret` holds the key itself; its
@@ -23,39 +28,11 @@ Example:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from typing import Any
 
-from ..types._base import redact_url
+from ..types._base import MASK, redact
 
 __all__ = ["MASK", "Secret", "redact"]
-
-#: What a masked credential is replaced with.
-MASK = "***"
-
-_AUTH_FORM = re.compile(r"(?i)\b(bearer|basic)\s+(?!\*\*\*)[A-Za-z0-9._~+/=-]{8,}")
-_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+", re.I)
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every credential masked (see the module docstring for what counts).
-
-    Example:
-        >>> redact("key=sk-live-123456 used", ["sk-live-123456"])
-        'key=*** used'
-        >>> redact("Authorization: Bearer abcdefghijklmnop")
-        'Authorization: Bearer ***'
-        >>> redact("see http://h.example/v1?key=abc&v=2")
-        'see http://h.example/v1?v=2'
-    """
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, MASK)
-    text = _AUTH_FORM.sub(r"\1 " + MASK, text)
-    if "://" in text:
-        text = _URL.sub(lambda match: redact_url(match.group()), text)
-    return text
 
 
 class Secret:

@@ -20,21 +20,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from ..events import Event
-from ..types._base import is_secret_key, redact_url, scrub_secrets
+from ..types._base import redact, redact_url, scrub_secrets
 
 __all__ = ["clean_url", "event_json", "json_or_none", "scrub_text"]
 
-_TEXT_SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"), "***"),
-    (re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"), "***"),
-    (re.compile(r"(?i)\b(bearer|basic)\s+(?!\*\*\*)[A-Za-z0-9._~+/=\-]{8,}"), r"\1 ***"),
-)
-_KEY_VALUE = re.compile(r"([A-Za-z][\w\-.]*)(\s*[=:]\s*)(['\"]?)([^\s'\",;&)]+)")
-_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+", re.I)
 _URL_FIELDS = ("provider", "base_url", "url", "endpoint")
 _TEXT_FIELDS = ("message", "error", "detail", "reason")
 
@@ -42,20 +34,13 @@ _TEXT_FIELDS = ("message", "error", "detail", "reason")
 def scrub_text(text: str) -> str:
     """``text`` with what looks like a credential masked: for error messages.
 
+    The package's one redaction rule (:func:`luminora_nb.types._base.redact`).
+
     Example:
         >>> scrub_text("bad key sk-abc123456 for https://u:pw@x.example/v1?key=1 (api_key=xyz)")
         'bad key *** for https://x.example/v1 (api_key=***)'
     """
-    for pattern, replacement in _TEXT_SECRETS:
-        text = pattern.sub(replacement, text)
-    text = _URL.sub(lambda m: redact_url(m.group()), text)
-
-    def mask(m: re.Match[str]) -> str:
-        if not is_secret_key(m.group(1)) or m.group(4) == "***":
-            return m.group()
-        return f"{m.group(1)}{m.group(2)}{m.group(3)}***{m.group(3)}"
-
-    return _KEY_VALUE.sub(mask, text)
+    return redact(text)
 
 
 def clean_url(value: str) -> str:

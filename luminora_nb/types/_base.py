@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +43,50 @@ def redact_url(url: str) -> str:
         return url
     kept = [p for p in query.split("&") if p and not is_secret_key(p.split("=", 1)[0])]
     return base + ("?" + "&".join(kept) if kept else "")
+
+
+#: What a masked credential is replaced with.
+MASK = "***"
+
+_TEXT_SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"), MASK),  # OpenAI / Anthropic style keys
+    (re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"), MASK),  # Google keys
+    (re.compile(r"(?i)\b(bearer|basic)\s+(?!\*\*\*)[A-Za-z0-9._~+/=\-]{8,}"), r"\1 " + MASK),
+)
+_URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+", re.I)
+# ``api_key=...``, ``"token": "..."``; an ``Authorization: Bearer ...`` is masked above, its scheme kept
+_KEY_VALUE = re.compile(r"([A-Za-z][\w\-.]*)(\s*[=:]\s*)(['\"]?)(?!(?i:bearer|basic)\s)([^\s'\",;&)]+)")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every credential masked: the one redaction rule of the package.
+
+    It masks the ``secrets`` given (an adapter's API key, wherever a vendor echoes it),
+    what looks like a key (``sk-...``, ``AIza...``, ``Bearer ...`` / ``Basic ...``
+    tokens), credentials in URLs (:func:`redact_url`) and the values of credential-named
+    ``key=value`` pairs. Secrets shorter than four characters are not masked: replacing
+    every ``ab`` in a text would mangle it while protecting nothing.
+
+    Example:
+        >>> redact("bad key sk-abc123456 for https://u:pw@x.example/v1?key=1 (api_key=xyz)")
+        'bad key *** for https://x.example/v1 (api_key=***)'
+        >>> redact("token zz-secret-1 refused", ["zz-secret-1"])
+        'token *** refused'
+    """
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, MASK)
+    for pattern, replacement in _TEXT_SECRETS:
+        text = pattern.sub(replacement, text)
+    if "://" in text:
+        text = _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text)
+
+    def mask(match: re.Match[str]) -> str:
+        if not is_secret_key(match.group(1)) or match.group(4) == MASK:
+            return match.group()
+        return f"{match.group(1)}{match.group(2)}{match.group(3)}{MASK}{match.group(3)}"
+
+    return _KEY_VALUE.sub(mask, text)
 
 
 def scrub_secrets(value: Any) -> Any:
