@@ -26,6 +26,7 @@ def test_demo_runs_offline_and_blends_differ(capsys: pytest.CaptureFixture[str])
     assert "8 turns completed, 16 messages stored in 2 sessions." in out
 
 
+@pytest.mark.integration  # runs the command in another process
 def test_demo_as_a_module_in_a_fresh_interpreter() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "luminora_nb", "demo"], capture_output=True, text=True, timeout=120, cwd=ROOT
@@ -79,6 +80,7 @@ def _cli(
     )
 
 
+@pytest.mark.integration  # runs the command in another process
 @pytest.mark.parametrize(
     ("args", "stdin", "expected"),
     [
@@ -100,6 +102,7 @@ def test_user_errors_are_one_line_without_traceback(args: list[str], stdin: byte
     assert len([line for line in err.splitlines() if line.strip()]) <= 2  # argparse adds its usage line
 
 
+@pytest.mark.integration  # runs the command in another process
 def test_a_closed_pipe_ends_quietly() -> None:
     done = subprocess.run(
         f"{sys.executable} -m luminora_nb personas | head -2",
@@ -113,6 +116,7 @@ def test_a_closed_pipe_ends_quietly() -> None:
     assert "Traceback" not in done.stderr.decode() and "Exception ignored" not in done.stderr.decode()
 
 
+@pytest.mark.integration  # runs the command in another process
 def test_ctrl_c_in_chat_is_one_line() -> None:
     import signal
     import time

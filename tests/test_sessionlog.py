@@ -337,6 +337,7 @@ def test_background_flusher_writes_without_explicit_flush(make_log: Callable[...
     assert query(log.path, "SELECT count(*) FROM messages") == [(102,)]
 
 
+@pytest.mark.integration  # other processes
 def test_atexit_flushes_a_log_never_closed(tmp_path: Path) -> None:
     path = tmp_path / "exit.duckdb"
     code = textwrap.dedent(
@@ -462,6 +463,7 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.integration  # other processes
 def test_two_processes_logging_to_one_file_lose_nothing(tmp_path: Path) -> None:
     path, n = tmp_path / "shared.duckdb", 5000
     procs = [
@@ -540,6 +542,7 @@ async def test_read_only_directory_warns_and_recovers(
     assert len(log.messages()) == 4
 
 
+@pytest.mark.integration  # other processes
 def test_flush_waits_for_a_lock_held_by_another_process(make_log: Callable[..., SessionLog]) -> None:
     log = make_log()
     holder = LockHolder(log.path)
@@ -556,6 +559,7 @@ def test_flush_waits_for_a_lock_held_by_another_process(make_log: Callable[..., 
     assert log.buffered == 0 and len(log.messages()) == 2
 
 
+@pytest.mark.integration  # other processes
 async def test_lock_held_past_the_budget_warns_and_keeps_rows(make_log: Callable[..., SessionLog]) -> None:
     log = make_log(lock_timeout=0.2)
     holder = LockHolder(log.path)

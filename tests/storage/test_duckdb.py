@@ -161,6 +161,7 @@ async def test_injection_shaped_values_are_plain_data(tmp_path: Path) -> None:
     await store.close()
 
 
+@pytest.mark.integration  # other processes
 async def test_a_second_process_gets_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "db.duckdb"
     store = await open_store(path)

@@ -235,6 +235,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.integration  # other processes
 async def test_several_processes_share_one_directory_without_loss(tmp_path: Path) -> None:
     workers, turns = 3, 40
     store = await open_store(tmp_path / "store")

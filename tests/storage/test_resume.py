@@ -100,6 +100,7 @@ CASES = {
 }
 
 
+@pytest.mark.integration  # other processes
 @pytest.mark.parametrize("case", list(CASES))
 async def test_a_new_process_lists_reads_and_continues_the_session(tmp_path: Path, case: str) -> None:
     backend, options, explicit_key = CASES[case]
