@@ -40,6 +40,7 @@ from .events import (
     SessionDeleted,
     SessionExpired,
 )
+from .personality.blend import blend_name as default_blend_name
 from .personality.blend import blend_personalities as _blend
 from .personality.blend import blend_recipe
 from .personality.library import builtin_names, get_builtin
@@ -235,9 +236,9 @@ class LuminoraCoreClient:
             )
         self._personalities[personality.name] = personality
 
-    async def get_personality(self, name: str) -> PersonalityData | None:
+    async def get_personality(self, name: str | PersonalityData) -> PersonalityData | None:
         """A loaded (or shipped) personality, or ``None`` if there is none by that name."""
-        found = self._lookup(name)
+        found = self._lookup(name.name if isinstance(name, PersonalityData) else name)
         return found.model_copy(deep=True) if found is not None else None
 
     def _lookup(self, name: str) -> PersonalityData | None:
@@ -247,7 +248,11 @@ class LuminoraCoreClient:
             found = self._personalities[name] = get_builtin(name)
         return found
 
-    def _require(self, name: str) -> PersonalityData:
+    def _require(self, name: str | PersonalityData) -> PersonalityData:
+        if isinstance(name, PersonalityData):
+            # code written for LuminoraCore passes the object where a name is asked for
+            self._register(name, replace=False)
+            return name
         found = self._lookup(name)
         if found is None:
             known = ", ".join(sorted(set(self._personalities) | set(builtin_names())))
@@ -262,9 +267,9 @@ class LuminoraCoreClient:
 
     async def blend_personalities(
         self,
-        personality_names: Sequence[str],
+        personality_names: Sequence[str | PersonalityData],
         weights: Sequence[float],
-        blend_name: str,
+        blend_name: str | None = None,
         *,
         blend_type: str = "weighted_average",
         custom_rules: Mapping[str, Any] | None = None,
@@ -272,9 +277,11 @@ class LuminoraCoreClient:
     ) -> PersonalityData:
         """Blend personalities by weight and register the result as ``blend_name``.
 
-        Weights are normalised (7 and 3 act as 0.7 and 0.3). Blending the same again
-        under the same name does nothing; a different blend under a taken name (a
-        source's included) needs ``replace=True``.
+        Weights are normalised (7 and 3 act as 0.7 and 0.3). Without ``blend_name`` the
+        blend is named after its sources and shares (``aurora70_vex30``). Blending the
+        same again under the same name does nothing; a different blend under a taken name
+        (a source's included) needs ``replace=True``. Sources may be names or
+        :class:`PersonalityData` (registered under their name if not loaded yet).
 
         Raises:
             PersonalityError: no names, an unknown or duplicate name, a weight count
@@ -287,6 +294,8 @@ class LuminoraCoreClient:
         if not names:
             raise PersonalityError("a blend needs at least one personality; pass one or more names")
         sources = [self._require(n) for n in names]
+        if blend_name is None:
+            blend_name = default_blend_name([s.name for s in sources], weights)
         blended = _blend(
             sources,
             weights,
@@ -331,7 +340,7 @@ class LuminoraCoreClient:
 
     async def create_session(
         self,
-        personality_name: str | None = None,
+        personality_name: str | PersonalityData | None = None,
         provider_config: ProviderConfig | Mapping[str, Any] | None = None,
         *,
         user_id: str | None = None,
@@ -358,7 +367,7 @@ class LuminoraCoreClient:
             raise SessionError(
                 "create_session needs a personality name (or session_config.personality['name'])"
             )
-        personality = self._require(str(name))
+        personality = self._require(name if isinstance(name, PersonalityData) else str(name))
         session_metadata = {**config.metadata, **storable_metadata(metadata)}
         provider_cfg = self._provider_config(provider_config, config)
         provider = self._provider_for(provider_cfg)

@@ -274,15 +274,15 @@ class Luminora:
         """
         return self._run(self.client.load_personality(name, data, replace=replace))
 
-    def get_personality(self, name: str) -> PersonalityData | None:
+    def get_personality(self, name: str | PersonalityData) -> PersonalityData | None:
         """A loaded (or shipped) personality, or ``None``."""
         return self._run(self.client.get_personality(name))
 
     def blend_personalities(
         self,
-        personality_names: Sequence[str],
+        personality_names: Sequence[str | PersonalityData],
         weights: Sequence[float],
-        blend_name: str,
+        blend_name: str | None = None,
         **options: Unpack[BlendOptions],
     ) -> PersonalityData:
         """Blend personalities by weight and register the result as ``blend_name``.
@@ -299,7 +299,7 @@ class Luminora:
     # -- sessions ---------------------------------------------------------------------
     def create_session(
         self,
-        personality_name: str | None = None,
+        personality_name: str | PersonalityData | None = None,
         provider_config: ProviderConfig | Mapping[str, Any] | str | None = None,
         *,
         user_id: str | None = None,

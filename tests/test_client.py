@@ -21,7 +21,7 @@ from luminora_nb.personality.compile import MEMORY_FENCE_START
 from luminora_nb.providers import ChatRequest, Provider, register_provider
 from luminora_nb.storage import InMemoryStorage
 from luminora_nb.turns import TurnExtension, TurnState
-from luminora_nb.types import ChatResponse, MemoryConfig
+from luminora_nb.types import ChatResponse, MemoryConfig, PersonalityData
 
 RECORDED: list[ChatRequest] = []
 
@@ -663,3 +663,25 @@ def test_one_client_across_successive_and_concurrent_event_loops() -> None:
         await client.cleanup()
 
     asyncio.run(check())
+
+
+# -- drop-in: code written for LuminoraCore runs unchanged ------------------------------------
+
+
+async def test_a_personality_object_works_wherever_a_name_is_asked(client: LuminoraCoreClient) -> None:
+    mine = await client.load_personality("mine", {"system_prompt": "You are kind.", "description": "Kind."})
+    assert (await client.get_personality(mine)) == mine
+    sid = await client.create_session(mine)
+    assert (await client.session_info(sid)).personality_name == "mine"  # type: ignore[union-attr]
+    aurora = await client.get_personality("aurora")
+    blended = await client.blend_personalities([aurora, mine], [1, 1], "kind_aurora")  # type: ignore[list-item]
+    assert blended.metadata["blend"]["sources"] == ["aurora", "mine"]
+    fresh = PersonalityData(name="unregistered", system_prompt="Hello there.")
+    assert (await client.create_session(fresh)).startswith("sess_")  # registered on first use
+    assert "unregistered" in await client.list_personalities()
+
+
+async def test_a_blend_without_a_name_is_named_after_its_sources(client: LuminoraCoreClient) -> None:
+    blended = await client.blend_personalities(["aurora", "vex"], [7, 3])
+    assert blended.name == "aurora70_vex30"
+    assert "aurora70_vex30" in await client.list_personalities()

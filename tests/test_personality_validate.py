@@ -333,12 +333,21 @@ def test_simple_form_without_system_prompt() -> None:
         parse_personality("x", {"system_prompt": "   "})
 
 
-def test_simple_form_with_unknown_fields_names_them_and_the_accepted_ones() -> None:
+def test_simple_form_keeps_other_tools_fields_and_gives_them_back() -> None:
+    p = parse_personality("x", {"system_prompt": "hi", "temperature": 0.3, "author": "someone"})
+    dumped = p.model_dump()
+    assert dumped["temperature"] == 0.3 and dumped["author"] == "someone"
+    assert parse_personality("x", dumped) == p  # round trip
+    direct = PersonalityData(name="x", system_prompt="hi", temperature=0.3, author="someone")
+    assert direct == p  # one behaviour, built directly or loaded
+
+
+def test_simple_form_without_a_prompt_names_the_fields_it_has() -> None:
     with pytest.raises(PersonalityError) as info:
-        parse_personality("x", {"system_prompt": "hi", "temperature": 0.3, "prompt": "?"})
+        parse_personality("x", {"temperature": 0.3, "prompt": "?"})
     message = str(info.value)
-    assert "unknown fields ['prompt', 'temperature']" in message
-    assert "'system_prompt'" in message
+    assert "system_prompt: required field is missing" in message
+    assert "['prompt', 'temperature']" in message
     assert "'persona' and 'core_traits'" in message
 
 

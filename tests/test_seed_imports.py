@@ -52,3 +52,41 @@ async def test_pending_v11_features_say_what_is_missing() -> None:
         await v11.search_memories("u", "dog", top_k=3)
     with pytest.raises(NotImplementedError, match="export_snapshot"):
         await v11.export_snapshot("s")
+
+
+def test_the_sdk_paths_of_exceptions_and_snapshot_types() -> None:
+    from luminora_nb.errors import LuminoraError
+    from luminoracore_sdk.types.snapshot import (
+        PersonalitySnapshotDict,
+        SnapshotAffinityDict,
+        SnapshotExportOptions,
+        SnapshotMetadataDict,
+        SnapshotMoodDict,
+        SnapshotStateDict,
+    )
+    from luminoracore_sdk.utils.exceptions import LuminoraCoreSDKError, PersonalityError, SessionError
+
+    assert LuminoraCoreSDKError is LuminoraError
+    assert issubclass(SessionError, LuminoraCoreSDKError) and issubclass(
+        PersonalityError, LuminoraCoreSDKError
+    )
+    assert set(PersonalitySnapshotDict.__annotations__) >= {
+        "_snapshot_info",
+        "persona",
+        "core_traits",
+        "linguistic_profile",
+        "behavioral_rules",
+        "advanced_parameters",
+        "current_state",
+        "active_configuration",
+    }
+    assert set(SnapshotStateDict.__annotations__) >= {
+        "affinity",
+        "mood",
+        "learned_facts",
+        "memorable_episodes",
+    }
+    assert set(SnapshotAffinityDict.__annotations__) == {"points", "level", "progression_history"}
+    assert set(SnapshotMoodDict.__annotations__) == {"current", "intensity", "started_at", "history"}
+    assert "include_embeddings" in SnapshotExportOptions.__annotations__
+    assert "days_active" in SnapshotMetadataDict.__annotations__

@@ -7,12 +7,13 @@ import json
 import pkgutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
 import luminora_nb.types as types_pkg
-from luminora_nb.errors import StorageError
+from luminora_nb.errors import ProviderError, SessionError, StorageError
 from luminora_nb.personality.library import get_builtin, load_builtins
 from luminora_nb.types import (
     Affinity,
@@ -538,3 +539,41 @@ def test_seed_conversation_with_naive_timestamp_round_trips() -> None:
     )
     assert Conversation.model_validate_json(conversation.model_dump_json()) == conversation
     assert conversation.created_at.tzinfo is not None
+
+
+# -- configs refuse unknown keywords (a typo never silently gives a default) ----------------
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "expected"),
+    [
+        (lambda: StorageConfig(storage_typ="redis"), StorageError, "did you mean 'storage_type'"),
+        (lambda: ProviderConfig(nme="openai"), ProviderError, "did you mean 'name'"),
+        (lambda: SessionConfig(max_histry=3), SessionError, "did you mean 'max_history'"),
+        (lambda: MemoryConfig(enable=False), SessionError, "did you mean 'enabled'"),
+        (
+            lambda: ProviderConfig.model_validate({"name": "openai", "zzz": 1}),
+            ProviderError,
+            "no field 'zzz'",
+        ),
+    ],
+)
+def test_configs_refuse_unknown_fields_naming_the_nearest(build: Any, error: type, expected: str) -> None:
+    with pytest.raises(error, match=expected):
+        build()
+
+
+def test_stored_records_tolerate_session_settings_of_a_newer_version() -> None:
+    from luminora_nb.types.session import Conversation, SessionRecord
+
+    record = SessionRecord.model_validate(
+        {
+            "session_id": "s1",
+            "personality_name": "p",
+            "personality": {"name": "p", "system_prompt": "Hi."},
+            "provider_config": {"name": "offline"},
+            "session_config": {"max_history": 7, "a_setting_from_the_future": True},
+            "conversation": Conversation(session_id="s1").model_dump(mode="json"),
+        }
+    )
+    assert record.session_config.max_history == 7

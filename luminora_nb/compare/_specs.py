@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ..errors import PersonalityError, SessionError
+from ..personality.blend import blend_name
 from ..types.personality import PersonalityData, normalise_weights
 from ..types.provider import ProviderConfig
 
@@ -64,15 +65,6 @@ class Spec:
     weights: tuple[float, ...] = ()
 
 
-def _percent(weight: float) -> str:
-    text = f"{weight * 100:.1f}"
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _mix_name(sources: Sequence[str], weights: Sequence[float]) -> str:
-    return "_".join(f"{n}{_percent(w)}" for n, w in zip(sources, weights, strict=True))
-
-
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -92,7 +84,7 @@ def _spec(spec: object, label: str | None, position: str) -> Spec:
         if bad:
             raise PersonalityError(f"{position}: personality names must be non-empty strings, got {bad[0]!r}")
         weights = normalise_weights(sources, list(spec.values()))
-        name = label or _mix_name(sources, weights)
+        name = label or blend_name(sources, weights)
         return Spec(label=name, name=name, kind="mix", sources=tuple(sources), weights=tuple(weights))
     raise PersonalityError(
         f"{position}: a blend is a personality name, a PersonalityData or a {{name: weight}} mapping, "

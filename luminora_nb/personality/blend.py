@@ -40,7 +40,7 @@ from ..types.personality import BLEND_TYPES, PersonalityBlend, PersonalityData, 
 from .compile import compile_prompt
 from .validate import definition_for, validate_definition
 
-__all__ = ["LIST_CAPS", "blend_definitions", "blend_personalities", "blend_recipe"]
+__all__ = ["LIST_CAPS", "blend_definitions", "blend_name", "blend_personalities", "blend_recipe"]
 
 T = TypeVar("T")
 
@@ -529,6 +529,22 @@ def blend_definitions(
     _check_rules(rules)
     data = _Blender(names, definitions, normalised, blend_type, rules).blend(name)
     return validate_definition(data, source=name)
+
+
+def blend_name(names: Sequence[str], weights: Sequence[float]) -> str:
+    """A readable name for a blend: each source with its share in percent.
+
+    Example:
+        >>> blend_name(["aurora", "vex"], [7, 3]), blend_name(["vex", "pip"], [1, 2])
+        ('aurora70_vex30', 'vex33.3_pip66.7')
+    """
+    shares = normalise_weights(list(names), list(weights))
+
+    def percent(share: float) -> str:
+        text = f"{share * 100:.1f}"
+        return text[:-2] if text.endswith(".0") else text
+
+    return "_".join(f"{name}{percent(share)}" for name, share in zip(names, shares, strict=True))
 
 
 def blend_personalities(

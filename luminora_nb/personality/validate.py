@@ -195,16 +195,20 @@ def parse_personality(name: str, data: Mapping[str, Any] | PersonalityData) -> P
             metadata=dict(definition.metadata),
             definition=definition,
         )
-    unknown = sorted(set(data) - _DUMPED_FIELDS)
     if data.get("definition") is not None:
-        unknown.append("definition")
-    if unknown:
         raise PersonalityError(
-            f"personality {name!r}: unknown fields {unknown}; the simple form takes "
-            f"{sorted(_SIMPLE_FIELDS)}, a full definition needs 'persona' and 'core_traits'"
+            f"personality {name!r}: definition must be a full persona definition (a dict with 'persona' "
+            f"and 'core_traits'), got {type(data['definition']).__name__}"
         )
     if not str(data.get("system_prompt") or "").strip():
-        raise PersonalityError(f"personality {name!r}: system_prompt: required field is missing or empty")
+        others = sorted(str(k) for k in set(data) - _DUMPED_FIELDS)
+        hint = f" (it has other fields: {others})" if others else ""
+        raise PersonalityError(
+            f"personality {name!r}: system_prompt: required field is missing or empty{hint}; the simple "
+            f"form takes {sorted(_SIMPLE_FIELDS)}, a full definition needs 'persona' and 'core_traits'"
+        )
+    # Other tools' fields in the simple form are kept and given back (PersonalityData
+    # allows extra fields); full definitions stay strict.
     return _build(name, {**{k: v for k, v in data.items() if k != "definition"}, "name": name})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -122,6 +123,44 @@ class SecretHoldingModel(Model):
     """A model holding credentials: validation errors never echo the input values."""
 
     model_config = ConfigDict(validate_assignment=True, populate_by_name=True, hide_input_in_errors=True)
+
+
+def unknown_field_message(model: type[BaseModel], field: str) -> str:
+    """What to say about a keyword ``model`` has no field for, with the nearest valid one.
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class Config(BaseModel):
+        ...     storage_type: str = "memory"
+        >>> unknown_field_message(Config, "storage_typ")
+        "Config has no field 'storage_typ'; did you mean 'storage_type'? Its fields: storage_type"
+    """
+    names = list(model.model_fields)
+    nearest = difflib.get_close_matches(field, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {nearest[0]!r}?" if nearest else "."
+    return f"{model.__name__} has no field {field!r}{hint} Its fields: {', '.join(names)}"
+
+
+def check_known_fields(model: type[BaseModel], data: Any, error: type[Exception]) -> Any:
+    """Refuse keys ``model`` has no field for, naming the nearest valid one.
+
+    A typo must not silently give a default (``storage_typ="redis"`` is not in-memory
+    storage). Stored records that embed a config tolerate fields a newer version wrote:
+    they drop unknown keys before validating (:func:`known_fields_only`).
+    """
+    if isinstance(data, dict):
+        aliases = {f.alias for f in model.model_fields.values() if f.alias}
+        for key in data:
+            if key not in model.model_fields and key not in aliases:
+                raise error(unknown_field_message(model, str(key)))
+    return data
+
+
+def known_fields_only(model: type[BaseModel], data: Any) -> Any:
+    """``data`` without the keys ``model`` does not know (for records read from storage)."""
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if k in model.model_fields}
+    return data
 
 
 class StrictModel(Model):

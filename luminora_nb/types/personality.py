@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ..errors import PersonalityError
 from ._base import Model
@@ -23,14 +23,19 @@ class PersonalityData(Model):
     """A loaded personality: the seed's simple fields plus the structured definition.
 
     ``system_prompt`` is the compiled prompt of ``definition`` when there is one, or the
-    text given in the simple seed form.
+    text given in the simple seed form. Fields this model does not know (another tool's
+    data, such as ``author`` or ``version``) are kept and given back by ``model_dump``,
+    the same whether the object is built directly or by ``load_personality``; the
+    structured ``definition`` is strict and names every unknown field by its JSON path.
 
     Example:
         >>> p = PersonalityData(name="helpful_assistant", description="A helpful AI assistant",
-        ...                     system_prompt="You are a helpful AI assistant.", metadata={})
-        >>> p.display_name
-        'helpful_assistant'
+        ...                     system_prompt="You are a helpful AI assistant.", metadata={}, author="me")
+        >>> p.display_name, p.model_dump()["author"]
+        ('helpful_assistant', 'me')
     """
+
+    model_config = ConfigDict(validate_assignment=True, populate_by_name=True, extra="allow")
 
     name: str = Field(min_length=1)
     description: str = ""

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_serializer, field_validator
+from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
 
 from ..errors import ProviderError
-from ._base import Model, SecretHoldingModel, mask_secrets, redact_url, scrub_secrets
+from ._base import Model, SecretHoldingModel, check_known_fields, mask_secrets, redact_url, scrub_secrets
 
 __all__ = ["ChatMessage", "ChatResponse", "FinishReason", "ProviderConfig", "Usage"]
 
@@ -36,6 +36,11 @@ class ProviderConfig(SecretHoldingModel):
     extra: dict[str, Any] | None = Field(
         default=None, description="timeout, max_retries, and generation parameters."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        return check_known_fields(cls, data, ProviderError)
 
     @field_validator("name")
     @classmethod

@@ -8,10 +8,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, field_serializer, field_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
-from ..errors import StorageError
-from ._base import Model, SecretHoldingModel, mask_secrets, redact_url, scrub_secrets, utcnow
+from ..errors import SessionError, StorageError
+from ._base import (
+    Model,
+    SecretHoldingModel,
+    check_known_fields,
+    known_fields_only,
+    mask_secrets,
+    redact_url,
+    scrub_secrets,
+    utcnow,
+)
 from .personality import PersonalityData
 
 __all__ = [
@@ -108,6 +117,11 @@ class SessionConfig(Model):
     the session expires; ``0`` means never.
     """
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        return check_known_fields(cls, data, SessionError)
+
     session_id: str = ""
     personality: dict[str, Any] = Field(default_factory=dict)
     provider_config: dict[str, Any] = Field(default_factory=dict)
@@ -160,6 +174,11 @@ class StorageConfig(SecretHoldingModel):
                 value = mask_secrets(value)
             yield key, value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        return check_known_fields(cls, data, StorageError)
+
     @field_validator("storage_type", mode="before")
     @classmethod
     def _known_type(cls, value: Any) -> Any:
@@ -199,6 +218,11 @@ class StorageConfig(SecretHoldingModel):
 class MemoryConfig(Model):
     """Configuration of conversation memory (the seed's eight fields)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        return check_known_fields(cls, data, SessionError)
+
     enabled: bool = True
     max_entries: int = Field(default=1000, ge=0)
     decay_factor: float = Field(default=0.1, ge=0.0, le=1.0)
@@ -234,6 +258,12 @@ class SessionRecord(Model):
         if isinstance(scrubbed.get("base_url"), str):
             scrubbed["base_url"] = redact_url(scrubbed["base_url"])
         return scrubbed
+
+    @field_validator("session_config", mode="before")
+    @classmethod
+    def _tolerate_newer_fields(cls, value: Any) -> Any:
+        # a record written by a newer version may hold session settings this one lacks
+        return known_fields_only(SessionConfig, value)
 
     def summary(self) -> SessionSummary:
         """The listing row of this session."""

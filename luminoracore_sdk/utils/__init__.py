@@ -1,0 +1,1 @@
+"""Seed import path ``luminoracore_sdk.utils``."""
