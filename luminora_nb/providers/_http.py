@@ -22,7 +22,11 @@ private modules beside it:
 * **Bodies** (:mod:`._body`): each message's wire JSON is built once and reused on
   every later turn that re-sends it.
 * **Normalising** (:mod:`._normalise`): finish reasons, usage counts and generation
-  parameter names, from each vendor's vocabulary to ours.
+  parameter names, from each vendor's vocabulary to ours. Every reply's metadata keeps
+  the vendor's own finish reason (``raw_finish_reason``) and flags one the adapter's
+  table does not know (``unknown_finish_reason``: it was read as ``stop``); a model's
+  reasoning (thinking blocks, thought parts, thinking chunks) is never reply text and
+  goes to ``metadata["thinking"]``.
 
 Adapters subclass :class:`HTTPProvider`, set a few class attributes (base URL, key
 variables, a :class:`~._normalise.FinishReasons` table) and implement the hooks:
@@ -101,7 +105,9 @@ class StreamState:
     ``message-end``, ``done: true``); a stream that ends without it still counts as
     complete when a ``finish_reason`` was seen. A stream whose ``finish_reason`` is
     ``"error"`` is raised as a :class:`ProviderError` carrying ``error`` (the vendor's
-    text), retryable only when the adapter set ``error_retryable``.
+    text), retryable only when the adapter set ``error_retryable``. ``thinking`` collects
+    the model's reasoning text, which is never reply text (the final chunk's
+    ``metadata["thinking"]``); ``extra`` is merged into that chunk's metadata.
     """
 
     __slots__ = (
@@ -113,6 +119,7 @@ class StreamState:
         "model",
         "raw_finish_reason",
         "response_id",
+        "thinking",
         "usage",
     )
 
@@ -127,6 +134,7 @@ class StreamState:
         #: Whether an error finish (``finish_reason == "error"``) is worth retrying.
         self.error_retryable = False
         self.extra: dict[str, Any] = {}
+        self.thinking: list[str] = []
 
     @property
     def complete(self) -> bool:
@@ -544,14 +552,16 @@ class HTTPProvider(Provider):
             reply = self.parse_reply(data)
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             raise _AttemptFailed(self.malformed("reply shape", data)) from None
+        raw = reply.metadata.get("raw_finish_reason")
         if reply.finish_reason == "error":
-            raw = reply.metadata.get("raw_finish_reason")
             error = reply.metadata.get("error")
             raise _AttemptFailed(
                 self.finished_with_error(
                     None if raw is None else str(raw), None if error is None else str(error)
                 )
             )
+        if reply.finish_reason == "stop" and not self.finish_reasons.known(raw):
+            reply.metadata["unknown_finish_reason"] = True
         return reply
 
     def _stream_reply(self, state: StreamState, chunks: int, first_chunk_ms: float | None) -> ChatResponse:
@@ -576,6 +586,10 @@ class HTTPProvider(Provider):
             metadata["id"] = state.response_id
         if state.error:
             metadata["error"] = redact(state.error, self._secrets())
+        if state.thinking:
+            metadata["thinking"] = "".join(state.thinking)
+        if state.finish_reason in (None, "stop") and not self.finish_reasons.known(state.raw_finish_reason):
+            metadata["unknown_finish_reason"] = True
         metadata.update(state.extra)
         try:
             return self.response(

@@ -6,9 +6,10 @@ Two wire formats, chosen per configuration:
     Request ``model``, ``messages`` (system prompt first, role ``system``), ``stream``
     (always sent: Ollama streams unless told otherwise) and ``options`` with
     ``temperature``, ``top_p``, ``num_predict`` (max tokens) and ``stop``. The reply has
-    ``message.content``, ``done_reason`` (``stop``, ``length``, ...),
-    ``prompt_eval_count`` and ``eval_count``; streamed replies are NDJSON lines, the last
-    with ``done: true``. Errors are ``{"error": "..."}``.
+    ``message.content`` (``message.thinking``, from thinking models, goes to
+    ``metadata["thinking"]``), ``done_reason`` (``length`` -> ``length``; ``stop``,
+    ``load``, ``unload`` -> ``stop``), ``prompt_eval_count`` and ``eval_count``; streamed
+    replies are NDJSON lines, the last with ``done: true``. Errors are ``{"error": "..."}``.
 
 ``api="openai"``: ``POST {base_url}/chat/completions`` with the OpenAI format and SSE
     For llama.cpp's server, llama-cpp-python (``python -m llama_cpp.server``), vLLM, LM
@@ -51,7 +52,7 @@ from .openai import OpenAICompatibleProvider
 __all__ = ["OLLAMA_FINISH_REASONS", "LlamaProvider"]
 
 #: Ollama's ``done_reason`` values.
-OLLAMA_FINISH_REASONS = FinishReasons(length="length")
+OLLAMA_FINISH_REASONS = FinishReasons(stop="stop load unload", length="length")
 
 
 class LlamaProvider(OpenAICompatibleProvider):
@@ -112,13 +113,16 @@ class LlamaProvider(OpenAICompatibleProvider):
             raise self.stream_error(data, retryable=False)
         message = data["message"]
         raw_finish = data.get("done_reason")
+        metadata: dict[str, Any] = {"raw_finish_reason": raw_finish}
+        if message.get("thinking"):
+            metadata["thinking"] = str(message["thinking"])
         return self.response(
             message.get("content") or "",
             role=message.get("role"),
             finish_reason=self.finish_reasons(raw_finish) or "stop",
             usage=usage_dict(data.get("prompt_eval_count"), data.get("eval_count")),
             model=data.get("model"),
-            metadata={"raw_finish_reason": raw_finish},
+            metadata=metadata,
         )
 
     def handle_stream_item(self, item: Any, state: StreamState) -> str | None:
@@ -134,6 +138,9 @@ class LlamaProvider(OpenAICompatibleProvider):
         text = message.get("content") if isinstance(message, dict) else None
         if text is not None and not isinstance(text, str):
             raise self.malformed("stream line", item)
+        thinking = message.get("thinking") if isinstance(message, dict) else None
+        if isinstance(thinking, str) and thinking:
+            state.thinking.append(thinking)
         if item.get("done"):
             self.set_finish(state, item.get("done_reason"))
             # Ollama leaves prompt_eval_count out when the prompt was cached.

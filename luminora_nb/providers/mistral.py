@@ -8,6 +8,17 @@ OpenAI-style body (``model``, ``messages`` with the system prompt as the first m
 OpenAI's, ended by ``data: [DONE]``; Mistral puts ``usage`` in the chunk that carries the
 ``finish_reason`` and rejects unknown fields, so no ``stream_options`` are sent.
 
+Reasoning models (Magistral) answer with ``content`` as a list of chunks, in whole
+messages and in stream deltas alike::
+
+    "content": [{"type": "thinking", "thinking": [{"type": "text", "text": "Let me see..."}]},
+                {"type": "text", "text": "Hello!"}]
+
+The ``text`` chunks are the reply; the ``thinking`` chunks never reach it and are kept in
+``metadata["thinking"]`` (other chunk types, such as references, are neither). A plain
+string ``content`` is read as before. A reply whose choice carries ``messages`` (a list
+of message deltas) instead of ``message`` is read as their concatenation.
+
 Defaults: base URL ``https://api.mistral.ai/v1``, model ``mistral-small-latest``, key
 from ``MISTRAL_API_KEY``.
 

@@ -9,7 +9,7 @@ from luminora_nb.providers import ChatRequest
 from luminora_nb.types import ChatMessage
 
 from .conftest import MakeHarness, collect, one_turn, user_request
-from .wire import Reply
+from .wire import Canned, Reply
 
 
 async def test_request_wire_format(mock: MakeHarness):
@@ -51,3 +51,68 @@ async def test_finish_reason_error_is_raised_not_stored_as_a_reply(mock: MakeHar
         await one_turn(h.provider, user_request(), streamed=streamed)
     assert not info.value.retryable  # nothing says the failure was transient
     assert len(h.scenario.requests) == 1 and h.delays == []
+
+
+_THINKING = {"type": "thinking", "thinking": [{"type": "text", "text": "The user greets me."}]}
+
+
+def _chunk(content: object, finish: str | None = None, **extra: object) -> dict[str, object]:
+    return {
+        "id": "cmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "magistral-small-latest",
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}],
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_content_as_a_list_of_chunks_is_read(mock: MakeHarness, streamed: bool):
+    # Reasoning models: before, a plain call failed ("unexpected reply shape") and a stream
+    # dropped the text and finished an empty reply with "stop".
+    plain = {
+        "id": "cmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "magistral-small-latest",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": [_THINKING, {"type": "text", "text": "Hello!"}]},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 12, "total_tokens": 16},
+    }
+    events = (
+        _chunk([_THINKING]),
+        _chunk([{"type": "text", "text": "Hel"}]),
+        _chunk("lo!"),  # a plain string delta in the same stream is still text
+        _chunk("", "stop", usage={"prompt_tokens": 4, "completion_tokens": 12, "total_tokens": 16}),
+        "[DONE]",
+    )
+    h = await mock("mistral", actions=[Canned(plain=plain, events=events)])
+    if streamed:
+        chunks = await collect(h.provider, user_request())
+        text, reply = "".join(c.content for c in chunks), chunks[-1]
+    else:
+        reply = await h.provider.chat(user_request())
+        text = reply.content
+    assert text == "Hello!"
+    assert reply.finish_reason == "stop"
+    assert reply.metadata["thinking"] == "The user greets me."
+    assert reply.usage["completion_tokens"] == 12
+
+
+def test_content_chunks_of_other_types_are_not_text_and_bad_ones_are_malformed():
+    from luminora_nb.providers._normalise import chunk_text
+
+    assert chunk_text([{"type": "reference", "reference_ids": [1]}, {"type": "text", "text": "a"}]) == (
+        "a",
+        "",
+    )
+    with pytest.raises(TypeError):
+        chunk_text([{"type": "text"}])
+    with pytest.raises(TypeError):
+        chunk_text(5)

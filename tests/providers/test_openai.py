@@ -14,7 +14,7 @@ from luminora_nb.providers.openai import OPENAI_FINISH_REASONS, OpenAIProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
 from .conftest import MakeHarness, collect, user_request
-from .wire import Reply, StreamError
+from .wire import Canned, Reply, StreamError
 
 
 async def test_request_wire_format(mock: MakeHarness):
@@ -152,3 +152,97 @@ def test_null_usage_counts_in_a_later_chunk_keep_the_earlier_ones():
     for chunk in (first, last):
         provider.handle_stream_item(ServerSentEvent(data=json.dumps(chunk)), state)
     assert state.usage == {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["api.openai.com", "eu.api.openai.com", "us.api.openai.com", "jp.api.openai.com", "mtls.api.openai.com"],
+)
+def test_every_openai_host_gets_max_completion_tokens(host: str):
+    # Regional and mTLS hosts used to get the deprecated max_tokens (the check was host == "api.openai.com").
+    provider = OpenAIProvider(
+        ProviderConfig(
+            name="openai", api_key="sk-123456", base_url=f"https://{host}/v1", extra={"max_tokens": 10}
+        )
+    )
+    body = provider.build_body(user_request(), stream=False)
+    assert body["max_completion_tokens"] == 10 and "max_tokens" not in body
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8000/v1", "https://api.openai.com.example.net/v1"])
+def test_other_hosts_keep_max_tokens(base_url: str):
+    provider = OpenAIProvider(
+        ProviderConfig(name="openai", api_key="sk-123456", base_url=base_url, extra={"max_tokens": 10})
+    )
+    assert provider.build_body(user_request(), stream=False)["max_tokens"] == 10
+
+
+_REFUSAL = "I'm sorry, I can't help with that."
+
+
+def _refusal_reply() -> dict[str, object]:
+    return {
+        "id": "chatcmpl-r",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "refusal": _REFUSAL},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14},
+    }
+
+
+def _refusal_stream() -> tuple[object, ...]:
+    def chunk(delta: dict[str, object], finish: str | None = None) -> dict[str, object]:
+        return {
+            "id": "chatcmpl-r",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    usage = {"id": "chatcmpl-r", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+    return (
+        chunk({"role": "assistant", "content": None, "refusal": ""}),
+        chunk({"content": None, "refusal": "I'm sorry, "}),
+        chunk({"content": None, "refusal": "I can't help with that."}),
+        chunk({}, "stop"),
+        {**usage, "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}},
+        "[DONE]",
+    )
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_a_refusal_is_the_reply_with_finish_reason_content_filter(mock: MakeHarness, streamed: bool):
+    # Before: the plain reply was empty (refusal in metadata only), the stream empty with "stop".
+    h = await mock("openai", actions=[Canned(plain=_refusal_reply(), events=_refusal_stream())])
+    if streamed:
+        chunks = await collect(h.provider, user_request())
+        text, reply = "".join(c.content for c in chunks), chunks[-1]
+    else:
+        reply = await h.provider.chat(user_request())
+        text = reply.content
+    assert text == _REFUSAL
+    assert reply.finish_reason == "content_filter"
+    assert reply.metadata["raw_finish_reason"] == "stop"
+    assert reply.metadata["refusal"] == _REFUSAL
+    assert reply.usage == {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_an_unknown_finish_reason_means_stop_and_is_flagged(mock: MakeHarness, streamed: bool):
+    h = await mock("openai", actions=[Reply(finish="brand_new_reason")])
+    reply = (
+        (await collect(h.provider, user_request()))[-1] if streamed else await h.provider.chat(user_request())
+    )
+    assert reply.finish_reason == "stop"
+    assert reply.metadata["raw_finish_reason"] == "brand_new_reason"
+    assert reply.metadata["unknown_finish_reason"] is True
+    known = await h.provider.chat(user_request())
+    assert "unknown_finish_reason" not in known.metadata

@@ -11,7 +11,8 @@ provider tests reach a "vendor":
 
 A :class:`Scenario` is what one test expects from one vendor: it checks every request
 the way the vendor would (method, path, auth headers, body shape), records it, and
-answers with the next scripted :class:`Action` (a normal reply by default) as an
+answers with the next scripted :class:`Action` (a normal reply by default; a
+:class:`Canned` reply is a vendor payload the test wrote itself) as an
 :class:`Answer` — status, headers and a body, or a list of stream frames — that the
 front end writes out. Faults: error statuses with ``Retry-After``, malformed replies
 and chunks, in-stream errors, and (socket only) dropped connections, slow chunks and
@@ -23,9 +24,13 @@ Formats implemented (from each vendor's API reference):
   ``data:`` chunks and ``data: [DONE]``; OpenAI sends usage in an extra chunk when
   ``stream_options.include_usage`` is set, Mistral in the finishing chunk (and rejects
   unknown fields with 422 like its API does).
-* ``anthropic``: ``POST /v1/messages`` with ``x-api-key`` and ``anthropic-version``; SSE
-  ``message_start``, ``content_block_start``, ``ping``, ``content_block_delta``,
-  ``content_block_stop``, ``message_delta``, ``message_stop``, ``error``.
+* ``anthropic``: ``POST /v1/messages`` with ``anthropic-version`` and the key — as
+  ``Authorization: Bearer`` for version ``2026-10-21`` (whose requests have no sampling
+  settings: ``temperature``/``top_p`` are refused as unknown fields), as ``x-api-key``
+  for ``2023-06-01`` (which refuses ``temperature`` and ``top_p`` together, like current
+  models do); SSE ``message_start``, ``content_block_start``, ``ping``,
+  ``content_block_delta``, ``content_block_stop``, ``message_delta``, ``message_stop``,
+  ``error``.
 * ``cohere``: ``POST /v2/chat``; SSE ``message-start``, ``content-start``,
   ``content-delta``, ``content-end``, ``message-end``.
 * ``google``: ``POST /v1beta/models/{model}:generateContent`` and
@@ -52,6 +57,7 @@ __all__ = [
     "VENDORS",
     "Action",
     "Answer",
+    "Canned",
     "Drop",
     "Fail",
     "Frame",
@@ -123,7 +129,21 @@ class StreamError:
     kind: str | None = None  # the vendor's error type; None: its usual transient one
 
 
-Action = Reply | Fail | Drop | Malformed | Stall | StreamError
+@dataclass(frozen=True)
+class Canned:
+    """Answer with the vendor payloads given, after the usual request checks.
+
+    ``plain`` is the whole JSON reply of a non-streamed request; ``events`` the items of
+    a streamed one, each framed the vendor's way (an SSE ``data:`` event, or an NDJSON
+    line for Ollama): a payload, or ``(event name, payload)`` for SSE events that carry
+    a name. ``"[DONE]"`` is sent as the bare string it is.
+    """
+
+    plain: Any = None
+    events: tuple[Any, ...] = ()
+
+
+Action = Reply | Fail | Drop | Malformed | Stall | StreamError | Canned
 
 
 @dataclass
@@ -260,9 +280,14 @@ class Scenario:
         if self.key is None:
             return None
         if self.vendor == "anthropic":
-            if h.get("anthropic-version") != "2023-06-01":
-                return "anthropic-version header is required"
-            given = h.get("x-api-key")
+            version = h.get("anthropic-version")
+            if version == "2023-06-01":
+                given = h.get("x-api-key")
+            elif version == "2026-10-21":
+                auth = h.get("authorization", "")
+                given = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
+            else:
+                return f"anthropic-version header is required (got {version!r})"
         elif self.vendor == "google":
             given = h.get("x-goog-api-key")
         else:
@@ -301,6 +326,14 @@ class Scenario:
                 return 400, "max_tokens: Field required"
             if "system" in body and not isinstance(body["system"], str | list):
                 return 400, "system must be a string"
+            allowed = {"model", "max_tokens", "messages", "system", "stop_sequences", "stream"}
+            if req.headers.get("anthropic-version") == "2023-06-01":
+                allowed |= {"temperature", "top_p"}
+                if "temperature" in body and "top_p" in body:
+                    return 400, "`temperature` and `top_p` cannot both be specified for this model."
+            unknown = sorted(set(body) - allowed)
+            if unknown:
+                return 400, f"{unknown[0]}: Extra inputs are not permitted"
         if v == "mistral":
             allowed = {"model", "messages", "stream", "temperature", "top_p", "max_tokens", "stop"}
             unknown = sorted(set(body) - allowed)
@@ -341,6 +374,8 @@ class Scenario:
             status, message = invalid
             return _json_answer(status, error_body(self.vendor, status, message), stall=stall)
         assert isinstance(req.body, dict)
+        if isinstance(action, Canned):
+            return self._canned(action, req)
         text = action.text if isinstance(action, Reply) and action.text is not None else None
         fmt = _Format(
             self,
@@ -362,6 +397,20 @@ class Scenario:
             stall=stall,
             drop=dropped,
         )
+
+    def _canned(self, action: Canned, req: RecordedRequest) -> Answer:
+        if not req.stream:
+            return _json_answer(200, action.plain)
+        fmt = _Format(self, req.body, "", None)
+        frames: list[Frame] = []
+        for event in action.events:
+            if self.vendor == "ollama":
+                frames.append(Frame((json.dumps(event) + "\n").encode()))
+            elif isinstance(event, tuple):
+                frames.append(Frame(fmt._sse(event[1], event[0])))
+            else:
+                frames.append(Frame(fmt._sse(event)))
+        return Answer(content_type=fmt.content_type(), headers={"Cache-Control": "no-cache"}, frames=frames)
 
 
 # --------------------------------------------------------------------------- vendor formats
