@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -10,14 +11,16 @@ from luminora_nb.errors import ProviderError, ProviderRateLimitError
 from luminora_nb.providers import ChatRequest
 from luminora_nb.providers._http import StreamState
 from luminora_nb.providers._sse import ServerSentEvent
-from luminora_nb.providers.anthropic import AnthropicProvider
+from luminora_nb.providers.anthropic import CURRENT_API_VERSION, AnthropicProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
 from .conftest import MakeHarness, collect, user_request
-from .wire import Fail, Reply, StreamError
+from .wire import Canned, Fail, Reply, StreamError
 
 
-async def test_request_wire_format(mock: MakeHarness):
+async def test_request_wire_format(mock: MakeHarness, caplog: pytest.LogCaptureFixture):
+    # The current API version: Bearer auth, and no sampling settings in the request (the
+    # old assertions expected version 2023-06-01, x-api-key and temperature + top_p).
     h = await mock("anthropic", temperature=0.3, top_p=0.8, stop=["\n\nHuman:", "END"])
     request = ChatRequest(
         system="You are terse.",
@@ -28,12 +31,14 @@ async def test_request_wire_format(mock: MakeHarness):
             ChatMessage(role="user", content="bye"),
         ],
     )
-    await h.provider.chat(request)
-    (sent,) = h.scenario.requests
+    with caplog.at_level(logging.WARNING, logger="luminora_nb.providers"):
+        await h.provider.chat(request)
+        await h.provider.chat(request)
+    sent = h.scenario.requests[0]
     assert sent.path == "/v1/messages"
-    assert sent.headers["x-api-key"] == h.key
-    assert sent.headers["anthropic-version"] == "2023-06-01"
-    assert "authorization" not in sent.headers
+    assert sent.headers["anthropic-version"] == CURRENT_API_VERSION == "2026-10-21"
+    assert sent.headers["authorization"] == f"Bearer {h.key}"
+    assert "x-api-key" not in sent.headers
     assert sent.body == {
         "model": "claude-haiku-4-5",
         "max_tokens": 1024,  # required by the API: a default is always sent
@@ -44,10 +49,177 @@ async def test_request_wire_format(mock: MakeHarness):
         ],
         "stream": False,
         "system": "You are terse.\n\nExtra system note.",
-        "temperature": 0.3,
-        "top_p": 0.8,
         "stop_sequences": ["\n\nHuman:", "END"],
     }
+    # Said once per provider, not on every turn.
+    (warning,) = [r.getMessage() for r in caplog.records if "not sent" in r.getMessage()]
+    assert "temperature and top_p not sent" in warning and "2023-06-01" in warning
+
+
+async def test_legacy_api_version_sends_x_api_key_and_never_temperature_with_top_p(mock: MakeHarness):
+    h = await mock("anthropic", api_version="2023-06-01", temperature=0.3, top_p=0.8)
+    await h.provider.chat(user_request())
+    sent = h.scenario.requests[0]
+    assert sent.headers["anthropic-version"] == "2023-06-01"
+    assert sent.headers["x-api-key"] == h.key and "authorization" not in sent.headers
+    # Current models answer 400 to the pair (the test vendor too): temperature wins.
+    assert sent.body["temperature"] == 0.3 and "top_p" not in sent.body
+    h2 = await mock("anthropic", api_version="2023-06-01", top_p=0.8)
+    await collect(h2.provider, user_request())
+    assert h2.scenario.requests[0].body["top_p"] == 0.8 and "temperature" not in h2.scenario.requests[0].body
+
+
+@pytest.mark.parametrize("version", ["2024-01-01", "latest", 20230601])
+def test_an_api_version_the_adapter_does_not_speak_is_refused(version: object):
+    with pytest.raises(ProviderError, match="api_version"):
+        AnthropicProvider(
+            ProviderConfig(name="anthropic", api_key="sk-ant-123456", extra={"api_version": version})
+        )
+
+
+_CACHED_USAGE = {
+    "input_tokens": 3,
+    "cache_creation_input_tokens": 100,
+    "cache_read_input_tokens": 2000,
+    "output_tokens": 7,
+}
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_prompt_cache_tokens_count_as_prompt_tokens(mock: MakeHarness, streamed: bool):
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-haiku-4-5",
+        "content": [{"type": "text", "text": "Hi"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": _CACHED_USAGE,
+    }
+    events = (
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    **message,
+                    "content": [],
+                    "stop_reason": None,
+                    "usage": {**_CACHED_USAGE, "output_tokens": 1},
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn"},
+                "usage": {
+                    "input_tokens": None,
+                    "cache_creation_input_tokens": None,
+                    "cache_read_input_tokens": None,
+                    "output_tokens": 7,
+                },
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    )
+    h = await mock("anthropic", actions=[Canned(plain=message, events=events)])
+    reply = (
+        (await collect(h.provider, user_request()))[-1] if streamed else await h.provider.chat(user_request())
+    )
+    assert reply.usage == {
+        "prompt_tokens": 2103,  # was 3: the cached and cache-written tokens were left out
+        "completion_tokens": 7,
+        "total_tokens": 2110,
+        "input_tokens": 3,
+        "cache_creation_input_tokens": 100,
+        "cache_read_input_tokens": 2000,
+    }
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_thinking_blocks_are_kept_out_of_the_reply(mock: MakeHarness, streamed: bool):
+    blocks = [
+        {"type": "thinking", "thinking": "Let me see.", "signature": "sig"},
+        {"type": "redacted_thinking", "data": "opaque"},
+        {"type": "text", "text": "Hello."},
+    ]
+    message = {
+        "id": "msg_2",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-haiku-4-5",
+        "content": blocks,
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 5, "output_tokens": 9},
+    }
+    events = (
+        (
+            "message_start",
+            {"type": "message_start", "message": {**message, "content": [], "stop_reason": None}},
+        ),
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+            },
+        ),
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "thinking_delta", "thinking": "Let me see."},
+            },
+        ),
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "signature_delta", "signature": "sig"},
+            },
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": blocks[1]}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "Hello."}},
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": 2}),
+        (
+            "message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}},
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    )
+    h = await mock("anthropic", actions=[Canned(plain=message, events=events)])
+    if streamed:
+        chunks = await collect(h.provider, user_request())
+        text, reply = "".join(c.content for c in chunks), chunks[-1]
+    else:
+        reply = await h.provider.chat(user_request())
+        text = reply.content
+    assert text == "Hello."
+    assert reply.metadata["thinking"] == "Let me see."
 
 
 async def test_max_tokens_from_config_and_no_system_when_absent(mock: MakeHarness):
