@@ -1,18 +1,34 @@
-"""Google Gemini API (``v1beta``) adapter.
+"""Google Gemini API adapter (Gemini Developer API, AI Studio keys).
+
+**API version.** Gemini serves the same request shape under a stable ``v1`` and a beta
+``v1beta`` (and ``v1alpha``). This adapter speaks ``v1``, the version Google's current
+SDK uses by default; ``extra={"api_version": "v1beta"}`` selects another (the model
+aliases ``gemini-flash-latest`` / ``gemini-pro-latest`` exist only on ``v1beta``). A
+``base_url`` that already ends in a version segment (``.../v1beta``) speaks that
+version, and an ``api_version`` that contradicts it is refused.
 
 Wire format (header ``x-goog-api-key: <key>``):
 
-* ``POST {base_url}/models/{model}:generateContent``, streamed
-  ``POST {base_url}/models/{model}:streamGenerateContent?alt=sse``;
+* ``POST {base_url}/{version}/models/{model}:generateContent``, streamed
+  ``POST .../models/{model}:streamGenerateContent?alt=sse``;
 * request: ``contents`` (``role`` ``user`` or ``model``, text ``parts``), the system
   prompt as ``systemInstruction.parts``, and ``generationConfig`` with ``temperature``,
   ``topP``, ``maxOutputTokens`` and ``stopSequences``;
-* reply: ``candidates[0].content.parts[].text`` (thought parts skipped),
-  ``candidates[0].finishReason`` (``STOP``, ``MAX_TOKENS``, ``SAFETY``, ``RECITATION``,
-  ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``SPII``, ``MALFORMED_FUNCTION_CALL``, ...),
-  ``usageMetadata`` (``promptTokenCount``, ``candidatesTokenCount``,
-  ``thoughtsTokenCount``, ``totalTokenCount``) and ``modelVersion``; a blocked prompt
-  has no candidates and a ``promptFeedback.blockReason``;
+* reply: ``candidates[0].content.parts[].text`` (thought parts are not reply text: they
+  go to ``metadata["thinking"]``), ``candidates[0].finishReason``, ``usageMetadata``
+  (``promptTokenCount``; ``candidatesTokenCount`` + ``thoughtsTokenCount`` as completion
+  tokens; ``totalTokenCount``) and ``modelVersion``; a blocked prompt has no candidates
+  and a ``promptFeedback.blockReason`` (-> ``content_filter``, empty reply);
+* finish reasons (:data:`GEMINI_FINISH_REASONS`, matched case-insensitively):
+  ``STOP``, ``OTHER``, ``NO_IMAGE``, ``FINISH_REASON_UNSPECIFIED`` -> ``stop``;
+  ``MAX_TOKENS``, ``CONTINUATION`` -> ``length`` (a ``continuationToken`` is kept in
+  metadata); ``SAFETY``, ``RECITATION``, ``LANGUAGE``, ``BLOCKLIST``,
+  ``PROHIBITED_CONTENT``, ``SPII``, ``ESCALATION``, ``PUP_LIMITED_DISABLED``,
+  ``MODEL_ARMOR`` and every ``IMAGE_*`` -> ``content_filter``;
+  ``MALFORMED_FUNCTION_CALL``, ``UNEXPECTED_TOOL_CALL``, ``TOO_MANY_TOOL_CALLS``,
+  ``MISSING_THOUGHT_SIGNATURE``, ``MALFORMED_RESPONSE`` -> ``error`` (raised, with the
+  candidate's ``finishMessage``). A value Google adds later means ``stop``, and the reply
+  keeps it in ``metadata["raw_finish_reason"]`` with ``metadata["unknown_finish_reason"]``;
 * stream: SSE ``data:`` events, each a complete ``GenerateContentResponse`` holding the
   new text; the last one carries ``finishReason``;
 * errors: ``{"error": {"code", "message", "status", "details"}}``; a ``RetryInfo``
@@ -20,15 +36,15 @@ Wire format (header ``x-goog-api-key: <key>``):
   ``ErrorInfo`` reason is ``API_KEY_INVALID``/``API_KEY_EXPIRED`` (how Gemini reports a
   bad key) is a :class:`~luminora_nb.errors.ProviderAuthenticationError`.
 
-Defaults: base URL ``https://generativelanguage.googleapis.com/v1beta``, model
+Defaults: base URL ``https://generativelanguage.googleapis.com`` (+ ``/v1``), model
 ``gemini-2.5-flash``, key from ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``.
 
 Example:
     >>> from luminora_nb.providers import ChatRequest
     >>> from luminora_nb.types import ProviderConfig
     >>> p = GoogleProvider(ProviderConfig(name="google", api_key="demo", extra={"max_tokens": 50}))
-    >>> p.endpoint(stream=True)
-    ('/models/gemini-2.5-flash:streamGenerateContent', {'alt': 'sse'})
+    >>> p.url(p.endpoint(stream=True)[0])
+    'https://generativelanguage.googleapis.com/v1/models/gemini-2.5-flash:streamGenerateContent'
     >>> p.build_body(ChatRequest(messages=[]), stream=True)["generationConfig"]
     {'maxOutputTokens': 50}
 """
@@ -39,18 +55,33 @@ import re
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from ..types.provider import ChatResponse
+import httpx
+
+from ..errors import ProviderError
+from ..types.provider import ChatResponse, ProviderConfig
 from ._http import HTTPProvider, StreamState
 from ._normalise import FinishReasons, merge_usage, vendor_params
 from .base import ChatRequest
 
-__all__ = ["GEMINI_FINISH_REASONS", "GoogleProvider"]
+__all__ = ["DEFAULT_API_VERSION", "GEMINI_FINISH_REASONS", "GoogleProvider"]
 
-#: Gemini's ``finishReason`` values.
+#: The Gemini API version spoken unless ``extra["api_version"]`` or the base URL says otherwise.
+DEFAULT_API_VERSION = "v1"
+_VERSION = re.compile(r"v\d+(?:alpha|beta)?\d*")
+
+#: Gemini's ``finishReason`` values (every value of the SDK's ``FinishReason`` enum).
 GEMINI_FINISH_REASONS = FinishReasons(
-    length="MAX_TOKENS",
-    content_filter="SAFETY RECITATION LANGUAGE BLOCKLIST PROHIBITED_CONTENT SPII IMAGE_SAFETY",
-    error="MALFORMED_FUNCTION_CALL UNEXPECTED_TOOL_CALL",
+    stop="STOP OTHER NO_IMAGE FINISH_REASON_UNSPECIFIED",
+    length="MAX_TOKENS CONTINUATION",
+    content_filter=(
+        "SAFETY RECITATION LANGUAGE BLOCKLIST PROHIBITED_CONTENT SPII ESCALATION PUP_LIMITED_DISABLED "
+        "MODEL_ARMOR IMAGE_SAFETY IMAGE_PROHIBITED_CONTENT IMAGE_OTHER IMAGE_RECITATION"
+    ),
+    error=(
+        "MALFORMED_FUNCTION_CALL UNEXPECTED_TOOL_CALL TOO_MANY_TOOL_CALLS MISSING_THOUGHT_SIGNATURE "
+        "MALFORMED_RESPONSE"
+    ),
+    fold_case=True,
 )
 
 # ErrorInfo reasons of a bad or unusable key, sent with HTTP 400 INVALID_ARGUMENT.
@@ -69,14 +100,23 @@ def _usage(raw: Any, previous: dict[str, int] | None = None) -> dict[str, int]:
     return merge_usage(previous or {}, raw.get("promptTokenCount"), completion, raw.get("totalTokenCount"))
 
 
-def _candidate_text(candidate: Any) -> str:
+def _candidate_text(candidate: Any) -> tuple[str, str]:
+    """``(text, thoughts)`` of a candidate: its text parts, and its thought parts' text."""
     content = candidate.get("content") or {}
-    parts = content.get("parts") or []
-    return "".join(
-        str(part["text"])
-        for part in parts
-        if isinstance(part, dict) and "text" in part and not part.get("thought")
-    )
+    text: list[str] = []
+    thoughts: list[str] = []
+    for part in content.get("parts") or []:
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            (thoughts if part.get("thought") else text).append(part["text"])
+    return "".join(text), "".join(thoughts)
+
+
+def _candidate_metadata(candidate: dict[str, Any], metadata: dict[str, Any]) -> None:
+    """The candidate's ``finishMessage`` and ``continuationToken``, if any."""
+    if candidate.get("finishMessage"):
+        metadata["finish_message"] = str(candidate["finishMessage"])
+    if candidate.get("continuationToken"):
+        metadata["continuation_token"] = candidate["continuationToken"]
 
 
 class GoogleProvider(HTTPProvider):
@@ -89,9 +129,31 @@ class GoogleProvider(HTTPProvider):
 
     name: ClassVar[str] = "google"
     default_model: ClassVar[str] = "gemini-2.5-flash"
-    default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com/v1beta"
+    default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
     api_key_env_vars: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     finish_reasons = GEMINI_FINISH_REASONS
+
+    def __init__(self, config: ProviderConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(config, transport=transport)
+        asked = (config.extra or {}).get("api_version")
+        if asked is not None and (not isinstance(asked, str) or not _VERSION.fullmatch(asked)):
+            raise ProviderError(
+                f"google: extra['api_version'] must be an API version such as 'v1' or 'v1beta', "
+                f"got {asked!r}",
+                provider=self.name,
+            )
+        last = httpx.URL(self.base_url).path.rstrip("/").rsplit("/", 1)[-1]
+        if _VERSION.fullmatch(last):
+            if asked is not None and asked != last:
+                raise ProviderError(
+                    f"google: base_url {self.base_url!r} speaks API version {last!r}, but "
+                    f"extra['api_version'] asks for {asked!r}; drop one of them",
+                    provider=self.name,
+                )
+            self.api_version: str = last
+        else:
+            self.api_version = asked or DEFAULT_API_VERSION
+            self.base_url = f"{self.base_url}/{self.api_version}"
 
     def auth_headers(self) -> dict[str, str]:
         key = self.api_key
@@ -170,9 +232,16 @@ class GoogleProvider(HTTPProvider):
         candidate = candidates[0]
         raw_finish = candidate.get("finishReason")
         metadata["raw_finish_reason"] = raw_finish
+        _candidate_metadata(candidate, metadata)
+        finish = self.finish_reasons(raw_finish) or "stop"
+        if finish == "error" and "finish_message" in metadata:
+            metadata["error"] = metadata["finish_message"]  # raised with the reply's error
+        text, thoughts = _candidate_text(candidate)
+        if thoughts:
+            metadata["thinking"] = thoughts
         return self.response(
-            _candidate_text(candidate),
-            finish_reason=self.finish_reasons(raw_finish) or "stop",
+            text,
+            finish_reason=finish,
             usage=_usage(data.get("usageMetadata")),
             model=data.get("modelVersion"),
             metadata=metadata,
@@ -204,4 +273,10 @@ class GoogleProvider(HTTPProvider):
             raise self.malformed("stream chunk", chunk)
         if candidate.get("finishReason") is not None:
             self.set_finish(state, candidate["finishReason"])
-        return _candidate_text(candidate) or None
+            _candidate_metadata(candidate, state.extra)
+            if state.finish_reason == "error":
+                state.error = state.extra.get("finish_message")
+        text, thoughts = _candidate_text(candidate)
+        if thoughts:
+            state.thinking.append(thoughts)
+        return text or None

@@ -76,12 +76,66 @@ async def test_stream_uses_stream_generate_content_with_alt_sse(mock: MakeHarnes
         ("PROHIBITED_CONTENT", "content_filter"),
         ("SPII", "content_filter"),
         ("OTHER", "stop"),
+        # Values the table did not know: before, every one of them fell back to "stop".
+        ("CONTINUATION", "length"),
+        ("ESCALATION", "content_filter"),
+        ("PUP_LIMITED_DISABLED", "content_filter"),
+        ("MODEL_ARMOR", "content_filter"),
+        ("IMAGE_SAFETY", "content_filter"),
+        ("IMAGE_PROHIBITED_CONTENT", "content_filter"),
+        ("IMAGE_OTHER", "content_filter"),
+        ("IMAGE_RECITATION", "content_filter"),
+        ("NO_IMAGE", "stop"),
+        ("FINISH_REASON_UNSPECIFIED", "stop"),
     ],
 )
 async def test_finish_reasons(mock: MakeHarness, vendor: str, normalised: str):
     h = await mock("google", actions=[Reply(finish=vendor), Reply(finish=vendor)])
-    assert (await h.provider.chat(user_request())).finish_reason == normalised
-    assert (await collect(h.provider, user_request()))[-1].finish_reason == normalised
+    reply = await h.provider.chat(user_request())
+    assert reply.finish_reason == normalised and "unknown_finish_reason" not in reply.metadata
+    last = (await collect(h.provider, user_request()))[-1]
+    assert last.finish_reason == normalised and "unknown_finish_reason" not in last.metadata
+
+
+@pytest.mark.parametrize(
+    "vendor",
+    ["MALFORMED_RESPONSE", "TOO_MANY_TOOL_CALLS", "MISSING_THOUGHT_SIGNATURE", "UNEXPECTED_TOOL_CALL"],
+)
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_failed_generations_are_errors(mock: MakeHarness, vendor: str, streamed: bool):
+    h = await mock("google", actions=[Reply(text="", finish=vendor)])
+    with pytest.raises(ProviderError, match=vendor):
+        await one_turn(h.provider, user_request(), streamed=streamed)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+async def test_a_future_finish_reason_means_stop_and_keeps_the_raw_value(mock: MakeHarness, streamed: bool):
+    h = await mock("google", actions=[Reply(finish="SOMETHING_NEW")])
+    reply = (
+        (await collect(h.provider, user_request()))[-1] if streamed else await h.provider.chat(user_request())
+    )
+    assert reply.finish_reason == "stop"
+    assert reply.metadata["raw_finish_reason"] == "SOMETHING_NEW"
+    assert reply.metadata["unknown_finish_reason"] is True
+
+
+def test_api_version_defaults_to_v1_and_is_configurable():
+    def url(**config: object) -> str:
+        p = GoogleProvider(ProviderConfig(name="google", api_key="g-123456", **config))  # type: ignore[arg-type]
+        return p.url(p.endpoint(stream=False)[0])
+
+    root = "https://generativelanguage.googleapis.com"
+    assert url() == f"{root}/v1/models/gemini-2.5-flash:generateContent"
+    assert url(extra={"api_version": "v1beta"}) == f"{root}/v1beta/models/gemini-2.5-flash:generateContent"
+    assert url(base_url=f"{root}/v1beta") == f"{root}/v1beta/models/gemini-2.5-flash:generateContent"
+    assert (
+        url(base_url="https://proxy.test/gemini/")
+        == "https://proxy.test/gemini/v1/models/gemini-2.5-flash:generateContent"
+    )
+    with pytest.raises(ProviderError, match="speaks API version 'v1beta'"):
+        url(base_url=f"{root}/v1beta", extra={"api_version": "v1"})
+    with pytest.raises(ProviderError, match="api_version"):
+        url(extra={"api_version": "beta"})
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
@@ -144,7 +198,7 @@ def test_blocked_prompt_and_thought_parts():
             "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "thoughtsTokenCount": 9},
         }
     )
-    assert thinking.content == "42"
+    assert thinking.content == "42" and thinking.metadata["thinking"] == "pondering"
     assert thinking.usage == {"prompt_tokens": 3, "completion_tokens": 10, "total_tokens": 13}
 
 

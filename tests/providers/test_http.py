@@ -96,7 +96,7 @@ def test_bad_base_url_is_rejected_at_construction(base_url):
             "google",
             None,
             "/models/gemini-2.5-flash:generateContent",
-            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent",
+            "https://generativelanguage.googleapis.com/v1/models/gemini-2.5-flash:generateContent",
         ),
         ("llama", None, "/api/chat", "http://localhost:11434/api/chat"),
         (
