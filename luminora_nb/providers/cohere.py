@@ -5,14 +5,19 @@ Wire format (``POST {base_url}/v2/chat``, ``Authorization: Bearer <key>``):
 * request: ``model``, ``messages`` (the system prompt is the first message, role
   ``system``), ``stream``, ``temperature``, ``max_tokens``, ``p`` (top-p) and
   ``stop_sequences``;
-* reply: ``message.content`` (a list of ``{"type": "text", "text": ...}`` items),
-  ``finish_reason`` (``COMPLETE``, ``STOP_SEQUENCE``, ``MAX_TOKENS``, ``TOOL_CALL``,
-  ``ERROR``, ...) and ``usage`` (``tokens`` and ``billed_units``, each with
-  ``input_tokens`` / ``output_tokens``; the processed ``tokens`` are reported);
-* stream: SSE events whose JSON carries ``type``: ``message-start``, ``content-start``,
-  ``content-delta`` (text at ``delta.message.content.text``), ``content-end``,
-  ``message-end`` (``delta.finish_reason``, ``delta.usage``, ``delta.error``); tool,
-  citation and plan events carry no reply text.
+* reply: ``message.content`` (a list of ``{"type": "text", "text": ...}`` and
+  ``{"type": "thinking", "thinking": ...}`` items: the text items are the reply, the
+  thinking goes to ``metadata["thinking"]``), ``finish_reason`` (``COMPLETE``,
+  ``STOP_SEQUENCE`` -> ``stop``; ``MAX_TOKENS`` -> ``length``; ``TOOL_CALL`` ->
+  ``tool_calls``; ``ERROR``, ``TIMEOUT`` -> ``error``) and ``usage`` (``tokens`` and
+  ``billed_units``, each with ``input_tokens`` / ``output_tokens``; the processed
+  ``tokens`` are reported, ``billed_units`` only when ``tokens`` is missing);
+* stream: SSE events whose JSON carries ``type``: ``message-start``, ``content-start``
+  (which may already carry text: ``delta.message.content.text``, for a content item of
+  type ``text``), ``content-delta`` (text at ``delta.message.content.text``, reasoning at
+  ``delta.message.content.thinking``), ``content-end``, ``message-end``
+  (``delta.finish_reason``, ``delta.usage``, ``delta.error``); tool, citation, plan and
+  debug events carry no reply text.
 
 Defaults: base URL ``https://api.cohere.com``, model ``command-a-03-2025``, key from
 ``CO_API_KEY`` or ``COHERE_API_KEY``.
@@ -36,8 +41,10 @@ from .base import ChatRequest
 
 __all__ = ["COHERE_FINISH_REASONS", "CohereProvider"]
 
-#: Cohere's ``finish_reason`` values (matched case-insensitively).
+#: Cohere's ``finish_reason`` values (matched case-insensitively), with the v1 API's
+#: ``ERROR_LIMIT`` and ``ERROR_TOXIC``.
 COHERE_FINISH_REASONS = FinishReasons(
+    stop="COMPLETE STOP_SEQUENCE",
     length="MAX_TOKENS ERROR_LIMIT",
     tool_calls="TOOL_CALL",
     content_filter="ERROR_TOXIC",
@@ -56,16 +63,23 @@ def _usage(raw: Any, previous: dict[str, int] | None = None) -> dict[str, int]:
     return merge_usage(previous or {}, counts.get("input_tokens"), counts.get("output_tokens"))
 
 
-def _text(content: Any) -> str:
+def _text(content: Any) -> tuple[str, str]:
+    """``(text, thinking)`` of a reply's ``message.content``."""
     if isinstance(content, str):
-        return content
+        return content, ""
     if isinstance(content, dict):
         content = [content]
-    return "".join(
-        str(item.get("text", ""))
-        for item in content or []
-        if isinstance(item, dict) and item.get("type", "text") == "text"
-    )
+    text: list[str] = []
+    thinking: list[str] = []
+    for item in content or []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type", "text")
+        if kind == "text":
+            text.append(str(item.get("text", "")))
+        elif kind == "thinking":
+            thinking.append(str(item.get("thinking") or ""))
+    return "".join(text), "".join(thinking)
 
 
 class CohereProvider(HTTPProvider):
@@ -103,8 +117,11 @@ class CohereProvider(HTTPProvider):
         metadata: dict[str, Any] = {"raw_finish_reason": raw_finish}
         if data.get("id"):
             metadata["id"] = data["id"]
+        text, thinking = _text(message.get("content"))
+        if thinking:
+            metadata["thinking"] = thinking
         return self.response(
-            _text(message.get("content")),
+            text,
             role=message.get("role"),
             finish_reason=self.finish_reasons(raw_finish) or "stop",
             usage=_usage(data.get("usage")),
@@ -117,11 +134,18 @@ class CohereProvider(HTTPProvider):
         delta = payload.get("delta") or {}
         if not isinstance(delta, dict):
             raise self.malformed("stream event", payload)
-        if kind == "content-delta":
+        if kind in ("content-delta", "content-start"):
             content = (delta.get("message") or {}).get("content") or {}
-            text = content.get("text") if isinstance(content, dict) else None
+            if not isinstance(content, dict):
+                raise self.malformed(kind, payload)
+            thinking = content.get("thinking")
+            if isinstance(thinking, str) and thinking:
+                state.thinking.append(thinking)
+            if content.get("type") == "thinking":
+                return None  # the start of a reasoning item: no reply text
+            text = content.get("text")
             if text is not None and not isinstance(text, str):
-                raise self.malformed("content-delta", payload)
+                raise self.malformed(kind, payload)
             return text or None
         if kind == "message-start":
             state.response_id = payload.get("id") or state.response_id

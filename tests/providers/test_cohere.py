@@ -14,7 +14,7 @@ from luminora_nb.providers.cohere import CohereProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
 from .conftest import MakeHarness, collect, stream_into, user_request
-from .wire import Reply, StreamError
+from .wire import Canned, Reply, StreamError
 
 
 async def test_request_wire_format(mock: MakeHarness):
@@ -109,3 +109,70 @@ def test_non_text_events_carry_no_text_and_bad_deltas_are_malformed():
     bad = ServerSentEvent(data='{"type": "content-delta", "delta": {"message": {"content": {"text": 5}}}}')
     with pytest.raises(ProviderError, match="unexpected content-delta"):
         provider.handle_stream_item(bad, state)
+
+
+async def test_text_carried_by_content_start_is_part_of_the_reply(mock: MakeHarness):
+    # Before: content-start's text was dropped ("Hello" arrived as "lo").
+    events = (
+        ("message-start", {"type": "message-start", "id": "c1", "delta": {"message": {"role": "assistant"}}}),
+        (
+            "content-start",
+            {
+                "type": "content-start",
+                "index": 0,
+                "delta": {"message": {"content": {"type": "thinking", "thinking": "Hm."}}},
+            },
+        ),
+        (
+            "content-delta",
+            {
+                "type": "content-delta",
+                "index": 0,
+                "delta": {"message": {"content": {"thinking": " A greeting."}}},
+            },
+        ),
+        ("content-end", {"type": "content-end", "index": 0}),
+        (
+            "content-start",
+            {
+                "type": "content-start",
+                "index": 1,
+                "delta": {"message": {"content": {"type": "text", "text": "Hel"}}},
+            },
+        ),
+        (
+            "content-delta",
+            {"type": "content-delta", "index": 1, "delta": {"message": {"content": {"text": "lo"}}}},
+        ),
+        ("content-end", {"type": "content-end", "index": 1}),
+        (
+            "message-end",
+            {
+                "type": "message-end",
+                "delta": {
+                    "finish_reason": "COMPLETE",
+                    "usage": {"tokens": {"input_tokens": 3.0, "output_tokens": 2.0}},
+                },
+            },
+        ),
+    )
+    h = await mock("cohere", actions=[Canned(events=events)])
+    chunks = await collect(h.provider, user_request())
+    assert "".join(c.content for c in chunks) == "Hello"
+    assert chunks[-1].metadata["thinking"] == "Hm. A greeting."
+    assert chunks[-1].usage == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+
+
+def test_thinking_items_of_a_whole_reply_are_not_text():
+    provider = CohereProvider(ProviderConfig(name="cohere", api_key="co-123456"))
+    reply = provider.parse_reply(
+        {
+            "id": "c2",
+            "finish_reason": "COMPLETE",
+            "message": {
+                "role": "assistant",
+                "content": [{"type": "thinking", "thinking": "Hm."}, {"type": "text", "text": "Hi"}],
+            },
+        }
+    )
+    assert (reply.content, reply.metadata["thinking"]) == ("Hi", "Hm.")
