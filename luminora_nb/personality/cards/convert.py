@@ -239,7 +239,7 @@ def _personality(
         "tags": _strings(data, "tags"),
         "creator": _text(data, "creator"),
         "character_version": _text(data, "character_version"),
-        CARD_METADATA_KEY: copy.deepcopy(raw.card),
+        CARD_METADATA_KEY: raw.card,  # parsed here, or deep-copied from the caller's dict
     }
     if traits or parameters:
         metadata["card_overrides"] = {"traits": dict(traits or {}), "parameters": dict(parameters or {})}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -166,7 +167,9 @@ def read_card(source: CardSource | Any) -> RawCard:
         PersonalityError: unreadable, too large, or not a card (the message says why).
     """
     if isinstance(source, Mapping):
-        return RawCard(card=dict(source), spec=classify(source, where="the dict"))
+        # the caller keeps its dict: the personality must not share (and later see) its edits
+        spec = classify(source, where="the dict")
+        return RawCard(card=copy.deepcopy(dict(source)), spec=spec)
     if isinstance(source, str) and source.lstrip().startswith("{"):
         source = source.encode("utf-8")
     if isinstance(source, str | PathLike):
