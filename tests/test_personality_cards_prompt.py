@@ -250,3 +250,20 @@ async def test_turns_place_post_history_instructions(placement: str, monkeypatch
         await client.send_message(sid, "Fine.")
         await client.send_message(sid, "Goodnight.")
         assert "only complete atlas" not in SEEN[-1].system  # type: ignore[operator]
+
+
+async def test_a_stored_card_session_resumes_with_its_card_prompt(tmp_path: Path) -> None:
+    from luminora_nb.types.session import StorageConfig
+
+    config = StorageConfig(storage_type="file", connection_string=str(tmp_path))
+    SEEN.clear()
+    async with LuminoraCoreClient(config) as first:
+        await first.load_card(DATA / "v2_bastian.json")
+        sid = await first.create_session("bastian", {"name": "card_recorder"})
+        await first.send_message(sid, "Hello.")
+    async with LuminoraCoreClient(config) as second:  # another process: nothing loaded here
+        await second.resume_session(sid)
+        await second.send_message(sid, "Is there an atlas?")
+    assert "only complete atlas" not in SEEN[0].system  # type: ignore[operator]
+    assert "only complete atlas" in SEEN[1].system  # type: ignore[operator]
+    assert SEEN[1].system.endswith("address User formally.")  # type: ignore[union-attr]
