@@ -388,3 +388,16 @@ def test_sync_facade_load_card(tmp_path: Path) -> None:
         assert p.name == "nyx" and "nyx" in lum.list_personalities()
     finally:
         lum.close()
+
+
+def test_png_asset_chunks_keep_their_path_and_a_non_json_dict_is_refused() -> None:
+    png = pillow_png(
+        {
+            "ccv3": b64(load("v3_nyx.json")),
+            "chara-ext-asset_:Assets/Icon.PNG": base64.b64encode(b"icon").decode(),
+        }
+    )
+    p = import_card(png)
+    assert base64.b64decode(p.metadata["card_assets"]["Assets/Icon.PNG"]) == b"icon"
+    with pytest.raises(PersonalityError, match="not JSON at .*extensions.*set"):
+        import_card({"name": "Mira", "description": "x", "extensions": {"ids": {1, 2}}})

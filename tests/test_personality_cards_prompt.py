@@ -267,3 +267,7 @@ async def test_a_stored_card_session_resumes_with_its_card_prompt(tmp_path: Path
     assert "only complete atlas" not in SEEN[0].system  # type: ignore[operator]
     assert "only complete atlas" in SEEN[1].system  # type: ignore[operator]
     assert SEEN[1].system.endswith("address User formally.")  # type: ignore[union-attr]
+
+
+def test_a_negative_scan_depth_scans_nothing() -> None:
+    assert active({"scan_depth": -3, "entries": [entry(["k"], "K")]}, ["k", "x", "y"]) == []

@@ -230,7 +230,9 @@ class Lorebook:
             e for i, raw in enumerate(entries) if isinstance(raw, Mapping) and (e := _entry(i, raw))
         ]
         depth = book.get("scan_depth")
-        self.scan_depth = int(_number(depth, DEFAULT_SCAN_DEPTH)) if depth is not None else DEFAULT_SCAN_DEPTH
+        self.scan_depth = (
+            max(0, int(_number(depth, DEFAULT_SCAN_DEPTH))) if depth is not None else DEFAULT_SCAN_DEPTH
+        )
         budget = book.get("token_budget")
         self.token_budget = (
             int(_number(budget, 0)) if isinstance(budget, int | float) and budget > 0 else None

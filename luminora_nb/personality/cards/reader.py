@@ -147,9 +147,9 @@ def _from_png(data: bytes) -> RawCard:
             card = _json(_b64(value, where), f"{where} (after base64)")
             spec = classify(card, where=where)
             assets = {
-                k.split(":", 1)[1]: _b64(v, f"PNG chunk {k!r}")
-                for k, (_, v) in ((k, chunks[k]) for k in chunks)
-                if k.startswith("chara-ext-asset_:")
+                original.split(":", 1)[1]: _b64(text, f"PNG chunk {original!r}")
+                for original, text in chunks.values()
+                if original.lower().startswith("chara-ext-asset_:")
             }
             return RawCard(card=dict(card), spec=spec, container="png", image=data, assets=assets)
     found = sorted(key for key, _ in chunks.values())
