@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -314,6 +315,8 @@ class Lorebook:
 
 _CACHE: dict[int, tuple[Mapping[str, Any], Lorebook]] = {}
 _CACHE_SIZE = 64
+# Turns run on the facade's loop thread while a notebook imports cards on its own.
+_CACHE_LOCK = threading.Lock()
 
 
 def lorebook_for(book: Mapping[str, Any]) -> Lorebook:
@@ -321,11 +324,13 @@ def lorebook_for(book: Mapping[str, Any]) -> Lorebook:
 
     The cache holds the book itself, so an id is never reused while its entry lives.
     """
-    cached = _CACHE.get(id(book))
+    with _CACHE_LOCK:
+        cached = _CACHE.get(id(book))
     if cached is not None and cached[0] is book:
         return cached[1]
     compiled = Lorebook(book)
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[id(book)] = (book, compiled)
+    with _CACHE_LOCK:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[id(book)] = (book, compiled)
     return compiled
