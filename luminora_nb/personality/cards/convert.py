@@ -27,7 +27,7 @@ from ...types.persona import PARAMETER_NAMES, PersonaDefinition
 from ...types.personality import PersonalityData
 from ..compile import compile_prompt
 from ..library import builtin_names
-from ..validate import check_name, definition_for, json_problem, validate_definition
+from ..validate import check_name, definition_for, validate_definition
 from .containers import plain_png, write_charx, write_text_chunks
 from .estimate import estimate_profile
 from .macros import DEFAULT_USER_NAME, render
@@ -224,9 +224,6 @@ def _personality(
     parameters: Mapping[str, float] | None,
 ) -> PersonalityData:
     data = card_fields(raw.card, raw.spec)
-    problem = json_problem(raw.card)
-    if problem is not None:  # only a dict built in Python can hold one; stored cards are JSON
-        raise PersonalityError(f"the card holds a value that is not JSON at {problem}; use JSON values only")
     registry = check_name(name) if name is not None else slug(_text(data, "name"))
     if registry in builtin_names():
         raise PersonalityError(

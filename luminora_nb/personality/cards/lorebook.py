@@ -239,17 +239,25 @@ class Lorebook:
             int(_number(budget, 0)) if isinstance(budget, int | float) and budget > 0 else None
         )
         self.recursive = book.get("recursive_scanning") is True
-        keys_of = [
-            (e, (*e.keys, *e.secondary_keys, *e.additional_keys, *e.exclude_keys)) for e in self.entries
-        ]
-        self._sensitive = _KeyScanner({k for e, ks in keys_of if e.case_sensitive for k in ks})
-        self._insensitive = _KeyScanner({k for e, ks in keys_of if not e.case_sensitive for k in ks})
+        self._scanners: tuple[_KeyScanner, _KeyScanner] | None = None  # built on the first scan
         self.depths = sorted(
             {e.scan_depth if e.scan_depth is not None else self.scan_depth for e in self.entries}
         )
 
     def _scan(self, text: str) -> tuple[set[str], set[str]]:
-        return self._sensitive.found(text), self._insensitive.found(text.lower())
+        if not text:
+            return set(), set()
+        if self._scanners is None:
+            keys = [
+                (e.case_sensitive, (*e.keys, *e.secondary_keys, *e.additional_keys, *e.exclude_keys))
+                for e in self.entries
+            ]
+            self._scanners = (
+                _KeyScanner({k for sensitive, ks in keys if sensitive for k in ks}),
+                _KeyScanner({k for sensitive, ks in keys if not sensitive for k in ks}),
+            )
+        sensitive, insensitive = self._scanners
+        return sensitive.found(text), insensitive.found(text.lower())
 
     @staticmethod
     def _matches(entry: LoreEntry, found: tuple[set[str], set[str]], text: str) -> bool:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import PersonalityError
+from ..validate import json_problem
 from .containers import (
     MAX_CARD_JSON_BYTES,
     MAX_SOURCE_BYTES,
@@ -169,6 +170,11 @@ def read_card(source: CardSource | Any) -> RawCard:
     if isinstance(source, Mapping):
         # the caller keeps its dict: the personality must not share (and later see) its edits
         spec = classify(source, where="the dict")
+        problem = json_problem(source)
+        if problem is not None:  # only a dict built in Python can hold one; parsed cards are JSON
+            raise PersonalityError(
+                f"the card holds a value that is not JSON at {problem}; use JSON values only"
+            )
         return RawCard(card=copy.deepcopy(dict(source)), spec=spec)
     if isinstance(source, str) and source.lstrip().startswith("{"):
         source = source.encode("utf-8")
