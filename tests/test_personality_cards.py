@@ -401,3 +401,12 @@ def test_png_asset_chunks_keep_their_path_and_a_non_json_dict_is_refused() -> No
     assert base64.b64decode(p.metadata["card_assets"]["Assets/Icon.PNG"]) == b"icon"
     with pytest.raises(PersonalityError, match="not JSON at .*extensions.*set"):
         import_card({"name": "Mira", "description": "x", "extensions": {"ids": {1, 2}}})
+
+
+def test_a_newer_v3_spec_version_imports_with_a_warning() -> None:
+    card = load("v3_nyx.json")
+    card["spec_version"] = "3.1"
+    card["data"]["x_new_in_3_1"] = {"kept": True}
+    with pytest.warns(UserWarning, match="spec_version 3.1, newer than the 3.0"):
+        p = import_card(card)
+    assert export_card(p, "v3") == card

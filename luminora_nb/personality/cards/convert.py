@@ -230,6 +230,7 @@ def _personality(
             f"the card {_text(data, 'name')!r} would be registered as {registry!r}, the name of a shipped "
             f"persona; pass name='{registry}_card' (or another name) to import it"
         )
+    _warn_if_newer(raw.card, raw.spec)
     definition = _definition(data, raw.spec, traits, parameters)
     system, _ = compile_card_prompt(data, definition)
     metadata: dict[str, Any] = {
@@ -254,6 +255,23 @@ def _personality(
         metadata=metadata,
         definition=definition,
     )
+
+
+def _warn_if_newer(card: Mapping[str, Any], spec: str) -> None:
+    # V3: a newer spec_version is imported, with a word to the user that its new features
+    # are not used (they are kept and exported all the same).
+    if spec != "chara_card_v3":
+        return
+    try:
+        version = float(card.get("spec_version", "3.0"))
+    except (TypeError, ValueError):
+        return
+    if version > 3.0:
+        warnings.warn(
+            f"the card {card['data'].get('name')!r} follows Character Card spec_version {version}, newer "
+            "than the 3.0 we implement; its new fields are kept and exported but not used",
+            stacklevel=4,
+        )
 
 
 def _kept_assets(raw: RawCard) -> dict[str, str]:
