@@ -58,6 +58,17 @@ Macros (``{{char}}``, ``{{user}}``, ``<BOT>``, ``<USER>``, V3's CBS) are substit
 compile time (:mod:`.macros`); in the stored definition (greetings, examples) with the
 default user name ``"User"``.
 
+Where we differ from a chat frontend, on purpose or for now: ``group_only_greetings``
+(V3) are kept but unused (there are no group chats here); ``modification_date`` is not
+rewritten on export, so an imported card exports byte-for-byte the same data; the
+example dialogue is always in the prompt (the V1 spec lets a frontend prune it when the
+context is full; our history is trimmed by ``max_history`` instead); V3 decorators
+other than those :mod:`.lorebook` lists (``@@depth``, ``@@role``, ...) are stripped
+and ignored, as the spec allows; a session starts with the user's message, so
+``first_mes`` reaches the model as the greeting the conversation opened with. The
+user's name for ``{{user}}`` is ``turn.context["user_name"]`` when a turn extension
+sets it, else ``"User"``.
+
 Traits: ``core_traits``, tone, syntax and the six ``advanced_parameters`` come from a
 deterministic offline estimate over the card's text (:mod:`.estimate`), so a card
 blends with our personas at once; ``traits=`` / ``parameters=`` override it (the
