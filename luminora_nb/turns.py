@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._locks import LoopFreeLock
 from .errors import LuminoraError, SessionError, StorageError
 from .events import Event, EventBus, TurnCompleted, TurnFailed, TurnStarted
-from .personality.cards.prompt import card_of, card_turn_prompt
+from .personality.cards import CARD_METADATA_KEY
 from .personality.compile import compile_prompt, effective_parameters
 from .personality.validate import definition_for, json_problem
 from .providers.base import GENERATION_PARAMETERS, ChatRequest, Provider
@@ -259,9 +259,11 @@ class Turn:
         while history and history[0].role != "user":
             history = history[1:]
         after: list[ChatMessage] = []
-        if card_of(personality) is not None:
+        if isinstance(personality.metadata.get(CARD_METADATA_KEY), Mapping):
             # A character card: its own prompt sections, lorebook matched against the
             # history sent, post-history instructions placed for this provider.
+            from .personality.cards.prompt import card_turn_prompt  # local: card sessions only
+
             system, after = card_turn_prompt(
                 personality,
                 history=[m.content for m in history],

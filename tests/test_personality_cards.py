@@ -410,3 +410,13 @@ def test_a_newer_v3_spec_version_imports_with_a_warning() -> None:
     with pytest.warns(UserWarning, match="spec_version 3.1, newer than the 3.0"):
         p = import_card(card)
     assert export_card(p, "v3") == card
+
+
+def test_every_public_name_of_the_package_resolves() -> None:
+    import luminora_nb.personality.cards as cards
+
+    assert sorted(cards.__all__) == sorted({"CARD_METADATA_KEY", *cards._LAZY})
+    for name in cards.__all__:
+        assert getattr(cards, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = cards.nope

@@ -75,7 +75,11 @@ blends with our personas at once; ``traits=`` / ``parameters=`` override it (the
 overrides travel in ``extensions["luminora_nb"]`` on export). A card we exported
 carries its full definition there and comes back exactly.
 
+The package loads its modules on first use, so the client (which checks every turn
+for a card) pays nothing for it until a card is imported.
+
 Example:
+    >>> from luminora_nb.personality.cards import export_card, import_card
     >>> p = import_card({"spec": "chara_card_v2", "data": {"name": "Mira",
     ...     "description": "A cheerful cartographer.", "first_mes": "Hello, {{user}}!",
     ...     "extensions": {"depth_prompt": {"depth": 4}}}})
@@ -87,18 +91,42 @@ Example:
 
 from __future__ import annotations
 
-from .convert import export_card, import_card, parse_examples, slug
-from .estimate import estimate_profile
-from .lorebook import DEFAULT_SCAN_DEPTH, Lorebook, approx_tokens
-from .macros import DEFAULT_USER_NAME, render
-from .prompt import (
-    CARD_METADATA_KEY,
-    POST_HISTORY_PLACEMENT,
-    card_of,
-    card_turn_prompt,
-    compile_card_prompt,
-    post_history_placement,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: Where a card personality keeps the card exactly as imported (in ``metadata``).
+CARD_METADATA_KEY = "character_card"
+
+if TYPE_CHECKING:
+    from .convert import export_card, import_card, parse_examples, slug
+    from .estimate import estimate_profile
+    from .lorebook import DEFAULT_SCAN_DEPTH, Lorebook, approx_tokens
+    from .macros import DEFAULT_USER_NAME, render
+    from .prompt import (
+        POST_HISTORY_PLACEMENT,
+        card_of,
+        card_turn_prompt,
+        compile_card_prompt,
+        post_history_placement,
+    )
+
+_LAZY = {
+    "export_card": "convert",
+    "import_card": "convert",
+    "parse_examples": "convert",
+    "slug": "convert",
+    "estimate_profile": "estimate",
+    "DEFAULT_SCAN_DEPTH": "lorebook",
+    "Lorebook": "lorebook",
+    "approx_tokens": "lorebook",
+    "DEFAULT_USER_NAME": "macros",
+    "render": "macros",
+    "POST_HISTORY_PLACEMENT": "prompt",
+    "card_of": "prompt",
+    "card_turn_prompt": "prompt",
+    "compile_card_prompt": "prompt",
+    "post_history_placement": "prompt",
+}
 
 __all__ = [
     "CARD_METADATA_KEY",
@@ -118,3 +146,16 @@ __all__ = [
     "render",
     "slug",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from ...types.persona import Examples, PersonaDefinition
 from ...types.provider import ChatMessage
 from ..compile import compile_prompt
+from . import CARD_METADATA_KEY
 from .lorebook import LoreEntry, lorebook_for
 from .macros import DEFAULT_USER_NAME, render
 from .reader import card_fields
@@ -62,8 +63,6 @@ __all__ = [
     "post_history_placement",
 ]
 
-#: Where a card personality keeps the card exactly as imported.
-CARD_METADATA_KEY = "character_card"
 #: Providers that take ``post_history_instructions`` as a last system message; all
 #: others get them appended to the system prompt (see the module docstring).
 POST_HISTORY_PLACEMENT: dict[str, str] = {"openai": "message"}
