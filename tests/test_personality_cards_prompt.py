@@ -271,3 +271,10 @@ async def test_a_stored_card_session_resumes_with_its_card_prompt(tmp_path: Path
 
 def test_a_negative_scan_depth_scans_nothing() -> None:
     assert active({"scan_depth": -3, "entries": [entry(["k"], "K")]}, ["k", "x", "y"]) == []
+
+
+def test_user_name_falls_back_to_user_when_not_a_name() -> None:
+    p = import_card(DATA / "v2_bastian.json")
+    for odd in (None, "", "   ", 42):
+        system, _ = card_turn_prompt(p, history=[], user_message="hi", provider="offline", user_name=odd)
+        assert "User is a new guest at Vell Manor." in system

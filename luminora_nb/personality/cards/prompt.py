@@ -190,7 +190,7 @@ def card_turn_prompt(
     history: Sequence[str],
     user_message: str,
     provider: str | None,
-    user_name: str | None = None,
+    user_name: object = None,
     level: RelationshipLevel | None = None,
     affinity_points: int | None = None,
     mood: MoodDefinition | None = None,
@@ -198,6 +198,9 @@ def card_turn_prompt(
     memories: Sequence[str] = (),
 ) -> tuple[str, list[ChatMessage]]:
     """The system prompt and the messages to send after the user's for one turn of a card.
+
+    ``user_name`` is what ``{{user}}`` stands for; anything but a non-empty string (a
+    turn extension's ``context["user_name"]`` may hold anything) means ``"User"``.
 
     Raises:
         ValueError: ``personality`` was not imported from a card.
@@ -212,7 +215,9 @@ def card_turn_prompt(
         data,
         definition_for(personality),
         messages=[*history, user_message],
-        user_name=user_name or DEFAULT_USER_NAME,
+        user_name=user_name.strip()
+        if isinstance(user_name, str) and user_name.strip()
+        else DEFAULT_USER_NAME,
         level=level,
         affinity_points=affinity_points,
         mood=mood,
