@@ -420,3 +420,24 @@ def test_every_public_name_of_the_package_resolves() -> None:
         assert getattr(cards, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = cards.nope
+
+
+@pytest.mark.parametrize("container", ["png", "charx"])
+def test_damaged_files_fail_only_with_personality_error(container: str) -> None:
+    import random
+
+    blob = export_card(import_card(DATA / "v3_nyx.json"), "v3", container=container)  # type: ignore[arg-type]
+    rng = random.Random(3)  # seeded: the same damage on every run
+    outcomes = {"imported": 0, "refused": 0}
+    for _ in range(400):
+        damaged = bytearray(blob)
+        for _ in range(rng.randint(1, 4)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        if rng.random() < 0.2:
+            damaged = damaged[: rng.randrange(len(damaged))]
+        try:
+            import_card(bytes(damaged))
+            outcomes["imported"] += 1
+        except PersonalityError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == 400

@@ -204,7 +204,8 @@ def read_charx(data: bytes) -> tuple[bytes, dict[str, bytes]]:
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        # a damaged central directory surfaces as any of these from zipfile
         raise PersonalityError("not a CHARX file: the data is not a valid zip archive") from None
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir()]
@@ -239,7 +240,15 @@ def read_charx(data: bytes) -> tuple[bytes, dict[str, bytes]]:
                                 f"{info.filename!r}); refusing it as a possible zip bomb"
                             )
                         parts.append(piece)
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                EOFError,
+                NotImplementedError,
+                ValueError,
+                OSError,
+                RuntimeError,
+            ) as exc:
                 raise PersonalityError(f"CHARX member {info.filename!r} is corrupt: {exc}") from None
             body = b"".join(parts)
             if info.filename == "card.json":
