@@ -441,3 +441,23 @@ def test_damaged_files_fail_only_with_personality_error(container: str) -> None:
         except PersonalityError:
             outcomes["refused"] += 1
     assert outcomes["refused"] > 0 and sum(outcomes.values()) == 400
+
+
+def test_deeply_nested_card_json_is_refused() -> None:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(100):
+        node["x"] = {}
+        node = node["x"]
+    card = {"name": "Deep", "description": "x", "extensions": deep}
+    with pytest.raises(PersonalityError, match="nests deeper than 64 levels"):
+        import_card(card)
+    with pytest.raises(PersonalityError, match="nests deeper than 64 levels"):
+        import_card(json.dumps(card).encode())
+    with pytest.raises(PersonalityError, match="nests deeper than 64 levels"):
+        import_card(b'{"name": "x", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+
+
+def test_a_chunk_holding_json_null_is_not_a_card() -> None:
+    with pytest.raises(PersonalityError, match="expected a JSON object, got NoneType"):
+        import_card(pillow_png({"chara": base64.b64encode(b"null").decode()}))

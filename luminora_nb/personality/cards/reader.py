@@ -120,13 +120,37 @@ def _json(data: bytes, where: str) -> Any:
             f"{MAX_CARD_JSON_BYTES // 2**20} MB is accepted"
         )
     try:
-        return json.loads(data.decode("utf-8-sig"))
+        value = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise PersonalityError(f"{where} is not UTF-8 text, so it is not card JSON") from None
     except json.JSONDecodeError as exc:
         raise PersonalityError(
             f"{where} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        value = _TOO_DEEP
+    if value is _TOO_DEEP or _too_deep(value):
+        raise PersonalityError(f"{where} nests deeper than {MAX_DEPTH} levels; no card needs that")
+    return value
+
+
+_TOO_DEEP = object()
+#: How deeply card JSON may nest (real cards stay under ten levels; copying and storing
+#: a deeper one could exhaust the stack).
+MAX_DEPTH = 64
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:  # iterative: a deep value must not exhaust the stack here either
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False
 
 
 def _b64(text: str, where: str) -> bytes:
@@ -170,6 +194,8 @@ def read_card(source: CardSource | Any) -> RawCard:
     if isinstance(source, Mapping):
         # the caller keeps its dict: the personality must not share (and later see) its edits
         spec = classify(source, where="the dict")
+        if _too_deep(source):
+            raise PersonalityError(f"the dict nests deeper than {MAX_DEPTH} levels; no card needs that")
         problem = json_problem(source)
         if problem is not None:  # only a dict built in Python can hold one; parsed cards are JSON
             raise PersonalityError(
