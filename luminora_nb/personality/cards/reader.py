@@ -140,16 +140,21 @@ _TOO_DEEP = object()
 MAX_DEPTH = 64
 
 
-def _too_deep(value: Any) -> bool:
-    stack = [(value, 1)]
-    while stack:  # iterative: a deep value must not exhaust the stack here either
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
+def _too_deep(value: Any, depth: int = 1) -> bool:
+    # Recursion is safe here: it stops at MAX_DEPTH, far below the interpreter's limit.
+    if depth > MAX_DEPTH:
+        return True
+    kind = type(value)
+    if kind is dict:
+        children: Any = value.values()
+    elif kind is list:
+        children = value
+    else:
+        return False
+    for child in children:
+        sub = type(child)
+        if (sub is dict or sub is list) and _too_deep(child, depth + 1):
             return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
     return False
 
 
