@@ -236,6 +236,42 @@ class LuminoraCoreClient:
             )
         self._personalities[personality.name] = personality
 
+    async def load_card(
+        self,
+        source: Any,
+        *,
+        name: str | None = None,
+        traits: Mapping[str, str] | None = None,
+        parameters: Mapping[str, float] | None = None,
+        replace: bool = False,
+    ) -> PersonalityData:
+        """Import a Character Card (V1, V2 or V3; JSON, PNG or CHARX) and register it.
+
+        ``source`` is a path, bytes, a binary file or the card as a dict; the card is
+        registered under ``name`` (its name in lower case by default). Its traits and
+        six parameters are estimated from its text unless ``traits`` / ``parameters``
+        override them. See :mod:`luminora_nb.personality.cards` for the mapping.
+
+        Raises:
+            PersonalityError: no card in ``source``, a malformed or oversized one, a
+                shipped persona's name, or a taken name without ``replace=True``;
+                nothing is registered then.
+
+        Example:
+            >>> import asyncio
+            >>> async def main():
+            ...     async with LuminoraCoreClient() as client:
+            ...         card = {"name": "Mira", "description": "A cheerful cartographer."}
+            ...         return (await client.load_card(card)).name
+            >>> asyncio.run(main())
+            'mira'
+        """
+        from .personality.cards import import_card  # local: only card users pay for it
+
+        personality = import_card(source, name=name, traits=traits, parameters=parameters)
+        self._register(personality, replace=replace)
+        return personality.model_copy(deep=True)
+
     async def get_personality(self, name: str | PersonalityData) -> PersonalityData | None:
         """A loaded (or shipped) personality, or ``None`` if there is none by that name."""
         found = self._lookup(name.name if isinstance(name, PersonalityData) else name)

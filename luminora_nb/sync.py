@@ -274,6 +274,30 @@ class Luminora:
         """
         return self._run(self.client.load_personality(name, data, replace=replace))
 
+    def load_card(
+        self,
+        source: Any,
+        *,
+        name: str | None = None,
+        traits: Mapping[str, str] | None = None,
+        parameters: Mapping[str, float] | None = None,
+        replace: bool = False,
+    ) -> PersonalityData:
+        """Import a Character Card (V1/V2/V3; JSON, PNG or CHARX) and register it.
+
+        Same arguments as :meth:`LuminoraCoreClient.load_card`; a different personality
+        under a taken name needs ``replace=True``.
+
+        Example:
+            >>> lum = Luminora(log=None)
+            >>> lum.load_card({"name": "Mira", "description": "A cheerful cartographer."}).name
+            'mira'
+            >>> lum.close()
+        """
+        return self._run(
+            self.client.load_card(source, name=name, traits=traits, parameters=parameters, replace=replace)
+        )
+
     def get_personality(self, name: str | PersonalityData) -> PersonalityData | None:
         """A loaded (or shipped) personality, or ``None``."""
         return self._run(self.client.get_personality(name))

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._locks import LoopFreeLock
 from .errors import LuminoraError, SessionError, StorageError
 from .events import Event, EventBus, TurnCompleted, TurnFailed, TurnStarted
+from .personality.cards import CARD_METADATA_KEY
 from .personality.compile import compile_prompt, effective_parameters
 from .personality.validate import definition_for, json_problem
 from .providers.base import GENERATION_PARAMETERS, ChatRequest, Provider
@@ -222,6 +223,7 @@ class Turn:
             turn_index=session.turn_index,
         )
         self.request: ChatRequest | None = None
+        self._prompt: ChatMessage | None = None
         self._started = 0.0
         self._user_time: datetime | None = None
 
@@ -256,6 +258,25 @@ class Turn:
         # anything else), so an odd max_history never starts on a reply.
         while history and history[0].role != "user":
             history = history[1:]
+        after: list[ChatMessage] = []
+        if isinstance(personality.metadata.get(CARD_METADATA_KEY), Mapping):
+            # A character card: its own prompt sections, lorebook matched against the
+            # history sent, post-history instructions placed for this provider.
+            from .personality.cards.prompt import card_turn_prompt  # local: card sessions only
+
+            system, after = card_turn_prompt(
+                personality,
+                history=[m.content for m in history],
+                user_message=turn.user_message,
+                provider=sess.provider.name or sess.provider.config.name,
+                user_name=turn.context.get("user_name"),
+                level=turn.level,
+                affinity_points=turn.affinity_points,
+                mood=turn.mood,
+                mood_intensity=turn.mood_intensity,
+                memories=turn.memories,
+            )
+        self._prompt = ChatMessage.model_construct(role="user", content=turn.user_message, name=None)
         context: dict[str, Any] = {"turn_index": turn.turn_index, **turn.context}
         if parameters is not None:
             context["parameters"] = parameters
@@ -268,10 +289,7 @@ class Turn:
         # Our own, already validated data: skip re-validation on the hot path.
         self.request = ChatRequest.model_construct(
             system=system,
-            messages=[
-                *history,
-                ChatMessage.model_construct(role="user", content=turn.user_message, name=None),
-            ],
+            messages=[*history, self._prompt, *after],
             persona=definition,
             persona_name=personality.name,
             params=self.params,
@@ -360,6 +378,7 @@ class Turn:
     async def complete(self, response: ChatResponse, *, streamed: bool) -> ChatResponse:
         """Store both messages, run the extensions' ``complete``, publish the events."""
         assert self.request is not None and self._user_time is not None, "prepare() first"
+        assert self._prompt is not None
         sess, turn = self.session, self.state
         latency_ms = (time.perf_counter() - self._started) * 1000.0
         user = Message.model_construct(
@@ -378,7 +397,7 @@ class Turn:
             role=MessageRole.ASSISTANT, content=response.content, timestamp=self.clock(), metadata=reply_meta
         )
         try:
-            await self._store(self.request.messages[-1], user, reply)
+            await self._store(self._prompt, user, reply)
         except StorageError as exc:
             await self.failed(exc, "storage")
             raise

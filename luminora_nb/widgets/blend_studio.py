@@ -492,6 +492,72 @@ class BlendStudio(LuminoraWidget):
             self._preview_error = None
         return True
 
+    # -- character cards -----------------------------------------------------------
+    def add_card(
+        self, source: Any, *, name: str | None = None, weight: float = _DEFAULT_WEIGHT
+    ) -> PersonalityData | None:
+        """Import a Character Card, register it with the facade and give it a slider.
+
+        ``source`` is what :meth:`Luminora.load_card` takes (a path, bytes, a dict). A
+        card that cannot be read shows its error in place and returns ``None``; the
+        studio keeps its personas and preview.
+
+        Example:
+            >>> from luminora_nb import Luminora
+            >>> with Luminora(log=None) as lum:
+            ...     studio = BlendStudio(lum, ["aurora"])
+            ...     card = studio.add_card({"name": "Mira", "description": "A witty bard."}, weight=30)
+            ...     studio.normalised_weights
+            {'aurora': 0.625, 'mira': 0.375}
+        """
+        try:
+            personality = self.lum.load_card(source, name=name)
+            weight = _checked_weights({personality.name: weight}, {personality.name: 0})[personality.name]
+        except (LuminoraError, traitlets.TraitError) as exc:
+            self._fail(exc)
+            return None
+        if all(p.name != personality.name for p in self._sources):
+            self._sources.append(personality)
+            self._ready = False  # one preview for the new row and its weight, not two
+            try:
+                with self.hold_sync():
+                    self.personas = [*self.personas, self._persona_row(personality)]
+                    self.weights = {**self.weights, personality.name: weight}
+            finally:
+                self._ready = True
+            self.refresh()
+        return personality
+
+    def card_upload(self) -> Any:
+        """A FileUpload (``.json``, ``.png``, ``.charx``) whose files are added with :meth:`add_card`.
+
+        Display it next to the studio; every card dropped on it (or picked with its
+        button) gets a slider. Needs ipywidgets.
+
+        Example:
+            >>> from luminora_nb import Luminora
+            >>> with Luminora(log=None) as lum:
+            ...     upload = BlendStudio(lum, ["aurora"]).card_upload()
+            ...     upload.accept
+            '.json,.png,.charx'
+        """
+        import ipywidgets  # local: only this control needs it
+
+        upload = ipywidgets.FileUpload(
+            accept=".json,.png,.charx", multiple=True, description="Add cards", tooltip="Character Cards"
+        )
+
+        def added(change: dict[str, Any]) -> None:
+            files = change["new"]
+            if not files:
+                return
+            for item in files:
+                self.add_card(bytes(item["content"]))
+            upload.value = ()  # ready for the next drop (this change calls back with nothing)
+
+        upload.observe(added, names="value")
+        return upload
+
     # -- data out --------------------------------------------------------------------
     @property
     def normalised_weights(self) -> dict[str, float]:
