@@ -52,6 +52,8 @@ _LAZY: dict[str, str] = {
     "EventBus": "luminora_nb.events",
     "register_provider": "luminora_nb.providers",
     "available_providers": "luminora_nb.providers",
+    "import_card": "luminora_nb.personality.cards",
+    "export_card": "luminora_nb.personality.cards",
 }
 
 __all__ = [
@@ -85,6 +87,8 @@ __all__ = [
     "StorageType",
     "__version__",
     "available_providers",
+    "export_card",
+    "import_card",
     "register_provider",
 ]
 
@@ -92,6 +96,7 @@ if TYPE_CHECKING:
     from .client import LuminoraCoreClient
     from .client_v11 import LuminoraCoreClientV11
     from .events import EventBus
+    from .personality.cards import export_card, import_card
     from .providers import available_providers, register_provider
     from .sync import ChatStream, Luminora
     from .types import (
