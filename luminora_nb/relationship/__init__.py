@@ -10,6 +10,7 @@ from .affinity import (
     change_affinity,
     check_points_delta,
     interaction_change,
+    level_definition,
     level_name,
     starting_points,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "classify_interaction",
     "interaction_change",
     "interaction_points",
+    "level_definition",
     "level_name",
     "starting_points",
 ]

@@ -41,7 +41,7 @@ from pydantic import Field
 
 from ..errors import SessionError
 from ..types._base import Model, utcnow
-from ..types.persona import AffinityConfig, PersonaDefinition
+from ..types.persona import AffinityConfig, PersonaDefinition, RelationshipLevel
 from ..types.relationship import AffinityHistoryEntry
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "check_points",
     "check_points_delta",
     "interaction_change",
+    "level_definition",
     "level_name",
     "starting_points",
 ]
@@ -93,6 +94,38 @@ def level_name(definition: PersonaDefinition | None, points: int) -> str:
         if low <= points <= high:
             return name
     return DEFAULT_LEVELS[-1][0] if points > MAX_POINTS else DEFAULT_LEVELS[0][0]
+
+
+def _default_level_models() -> tuple[RelationshipLevel, ...]:
+    return tuple(
+        RelationshipLevel(name=name, affinity_range=(low, high)) for name, low, high in DEFAULT_LEVELS
+    )
+
+
+_DEFAULT_LEVEL_MODELS = _default_level_models()
+
+
+def level_definition(definition: PersonaDefinition | None, points: int) -> RelationshipLevel:
+    """The relationship level at ``points`` as a model, for the compiled prompt.
+
+    The persona's own level (with its modifiers, behavioural rules and greetings), else
+    the default ladder's level of that name (no modifiers: the persona speaks as defined).
+
+    Example:
+        >>> level_definition(None, 45).name
+        'friend'
+        >>> from luminora_nb.personality.library import get_builtin
+        >>> friend = level_definition(get_builtin("aurora").definition, 90)
+        >>> friend.name, friend.behavioral_rules
+        ('friend', ['Connect new topics to what the learner already mastered.'])
+    """
+    if definition is not None and definition.relationship_levels:
+        level = definition.level_for(points)
+        if level is not None:
+            return level
+        return min(definition.relationship_levels, key=lambda lvl: lvl.affinity_range[0])
+    name = level_name(None, points)
+    return next(level for level in _DEFAULT_LEVEL_MODELS if level.name == name)
 
 
 def check_points_delta(delta: Any) -> int:
