@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .events import EpisodeCreated, Event, ExtractionFailed, FactLearned, MemoryFailed, MoodChanged
@@ -46,11 +47,11 @@ from .personality.validate import definition_for
 from .relationship.affinity import level_definition, starting_points
 from .turns import TurnExtension, TurnState
 from .types.memory import Episode, Fact
+from .types.persona import PersonaDefinition
 
 if TYPE_CHECKING:
     from .client_v11 import LuminoraCoreClientV11
     from .memory.search import MemoryCandidate, SearchHit
-    from .types.persona import PersonaDefinition
     from .types.provider import ChatResponse
 
 __all__ = ["MemoryTurnExtension", "episode_item_id", "episode_text", "fact_item_id", "fact_text"]
@@ -59,6 +60,19 @@ logger = logging.getLogger("luminora_nb.memory")
 
 #: Fact lines handed to the offline simulator (it recalls one now and then).
 _SIMULATOR_FACTS = 6
+#: Turns whose loaded state is kept between prepare() and complete().
+_MAX_LOADED = 256
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What prepare() read for one turn."""
+
+    turn: TurnState
+    definition: PersonaDefinition
+    affinity: Mapping[str, Any] | None
+    mood: Mapping[str, Any] | None
+    facts: Sequence[Mapping[str, Any]]
 
 
 def fact_item_id(fact: Mapping[str, Any] | Fact) -> str:
@@ -95,6 +109,12 @@ class MemoryTurnExtension(TurnExtension):
 
     def __init__(self, client: LuminoraCoreClientV11) -> None:
         self.client = client
+        # What prepare() loaded for a turn, reused by its complete(): the turn holds its
+        # session's lock throughout, so the session's mood cannot change in between, and
+        # the affinity is read again under its own lock before it is written. Keyed by
+        # id(turn) and checked by identity; a turn whose provider failed never completes,
+        # so the table is bounded.
+        self._loaded: dict[int, _Loaded] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryTurnExtension of {self.client!r}>"
@@ -119,12 +139,14 @@ class MemoryTurnExtension(TurnExtension):
         row = await storage.get_affinity(user_id, name)
         points = int(row["affinity_points"]) if row else starting_points(definition)
         turn.level, turn.affinity_points = level_definition(definition, points), points
-        mood = MoodStep.from_record(
-            await storage.get_mood(turn.session_id), effective_mood_config(definition)
-        )
+        mood_row = await storage.get_mood(turn.session_id)
+        mood = MoodStep.from_record(mood_row, effective_mood_config(definition))
         turn.mood, turn.mood_intensity = mood_definition(definition, mood.mood), mood.intensity
         facts = await storage.get_facts(user_id)
         episodes = await storage.get_episodes(user_id)
+        if len(self._loaded) >= _MAX_LOADED:
+            self._loaded.pop(next(iter(self._loaded)))
+        self._loaded[id(turn)] = _Loaded(turn, definition, row, mood_row, facts)
         selection = rank_memories(
             facts,
             episodes,
@@ -133,7 +155,9 @@ class MemoryTurnExtension(TurnExtension):
             query=turn.user_message,
         )
         lines = selection.lines
-        if client.prompt_search_hits:
+        # Search hits are what semantic search adds to the ranking (which already lifts
+        # items sharing a word with the message): none without an embedder.
+        if client.prompt_search_hits and client.embedder() is not None:
             shown = {fact_item_id(r.fact) for r in selection.facts}
             shown |= {episode_item_id(r.episode) for r in selection.episodes}
             hits = await self._search_quietly(
@@ -320,15 +344,21 @@ class MemoryTurnExtension(TurnExtension):
         self, turn: TurnState, user_id: str
     ) -> tuple[TurnLearning, PersonaDefinition, Mapping[str, Any] | None]:
         storage = self.client.storage
-        definition = definition_for(turn.personality)
-        affinity_row = await storage.get_affinity(user_id, turn.personality.name)
+        loaded = self._loaded.pop(id(turn), None)
+        if loaded is not None and loaded.turn is turn:
+            definition, affinity_row = loaded.definition, loaded.affinity
+            mood_row, known = loaded.mood, loaded.facts
+        else:  # prepare() did not run or failed: read it all now
+            definition = definition_for(turn.personality)
+            affinity_row = await storage.get_affinity(user_id, turn.personality.name)
+            mood_row, known = await storage.get_mood(turn.session_id), await storage.get_facts(user_id)
         state = LearningState(
             user_id=user_id,
             session_id=turn.session_id,
             turn_index=turn.turn_index,
             affinity_points=int(affinity_row["affinity_points"]) if affinity_row else None,
-            mood=await storage.get_mood(turn.session_id),
-            known_facts=await storage.get_facts(user_id),
+            mood=mood_row,
+            known_facts=known,
         )
         learned = await self.client.pipeline.aanalyse(
             turn.user_message, state, definition, self.client.memory_config

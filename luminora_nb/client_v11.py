@@ -57,8 +57,8 @@ from .memory._pipeline import MemoryPipeline
 from .memory.facts import FactExtractor, merge_fact
 from .personality.validate import definition_for
 from .relationship.affinity import (
+    DEFAULT_HISTORY_LIMIT,
     AffinityChange,
-    append_history,
     change_affinity,
     check_points_delta,
     interaction_change,
@@ -549,7 +549,10 @@ class LuminoraCoreClientV11:
         self, user_id: str, name: str, change: AffinityChange, current: Mapping[str, Any] | None
     ) -> None:
         """Store ``change`` on top of ``current`` (the stored record, or ``None``)."""
-        history = append_history(current.get("history", []) if current else [], change)
+        stored = current.get("history") if current else None
+        # The stored entries are our own records: kept as they are (validating a long
+        # history again on every turn would cost more than the rest of the turn).
+        history = [*(stored if isinstance(stored, list) else []), change.model_dump(mode="json")]
         await self.storage.save_affinity(
             user_id,
             name,
@@ -557,7 +560,7 @@ class LuminoraCoreClientV11:
             change.level_after,
             total_interactions=int(current.get("total_interactions", 0)) + 1 if current else 1,
             last_interaction_type=change.interaction_type,
-            history=[entry.model_dump(mode="json") for entry in history],
+            history=history[-DEFAULT_HISTORY_LIMIT:],
         )
 
     # -- conveniences -------------------------------------------------------------------
