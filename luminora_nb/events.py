@@ -208,6 +208,19 @@ class FactLearned(Event):
     change: Literal["new", "updated", "saved"] = "new"
     previous_value: Any = None
 
+    def to_record(self) -> dict[str, Any]:
+        """The record, with the fact's key also as ``fact_name``.
+
+        Observers that scrub credential-named fields (the session log drops any field
+        called ``key``) would otherwise lose which fact was learned.
+
+        Example:
+            >>> FactLearned(user_id="u", category="personal_info", key="name", value="Ana",
+            ...             confidence=0.9).to_record()["fact_name"]
+            'name'
+        """
+        return {**super().to_record(), "fact_name": self.key}
+
 
 class EpisodeCreated(Event):
     """A memorable episode was recorded (v1.1)."""

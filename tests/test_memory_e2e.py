@@ -245,3 +245,19 @@ async def test_starting_state_and_learning_on_each_local_backend(tmp_path: Path,
     if backend == "file":
         again = LuminoraCoreClientV11(LuminoraCoreClient(storage_config=config), embedder=None)
         assert (await again.get_affinity("u1", "willow"))["total_interactions"] == 1
+
+
+def test_what_turns_learn_lands_in_the_session_log(tmp_path: Path) -> None:
+    import json
+
+    log = tmp_path / "log.duckdb"
+    with Luminora(log=log, learn=True, user_id="ana", v11_options={"embedder": None}) as lum:
+        sid = lum.create_session("willow")
+        lum.send_message(sid, "My name is Ana. I did it, I'm so proud and happy!")
+        events = lum.events()
+    kinds = set(events["type"])
+    assert {"fact_learned", "episode_created", "affinity_changed", "mood_changed"} <= kinds
+    payload = json.loads(events[events["type"] == "fact_learned"].iloc[0]["payload"])
+    # the log scrubs fields named like credentials ("key"); the fact's key survives as fact_name
+    assert (payload["category"], payload["fact_name"], payload["value"]) == ("personal_info", "name", "Ana")
+    assert set(events[events["type"] == "fact_learned"]["session_id"]) == {sid}
