@@ -16,6 +16,11 @@
   the episode, the affinity change with its history entry, the mood; then embeds the new
   memories and the user message for search. It returns the events to publish.
 
+**Sources.** A learned fact's ``source`` and an episode's ``source_messages`` point to
+the user message they came from: ``message_index`` is the turn index (the n-th user
+message of the session; its stored position in the conversation is ``2 * n`` when every
+turn was answered) and ``text`` the sentence or message; the session id is stored too.
+
 **Failures never fail the turn.** Each stage is guarded: an extractor that fails is an
 ``ExtractionFailed`` event (with the raw output; the rules extractor's facts are kept);
 an exception in the pipeline, a store or the embedder is a ``MemoryFailed`` event naming

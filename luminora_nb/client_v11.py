@@ -45,6 +45,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections import Counter
 from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -109,7 +111,9 @@ class LuminoraCoreClientV11:
         embedder: The embedder of semantic search: ``"default"`` (the shipped offline
             model, loaded on first use), any :class:`~luminora_nb.memory.Embedder`, or
             ``None`` (no embeddings; ``search_memories`` ranks by words only).
-        learn: Attach the pipeline to the base client's turns (default ``True``).
+        learn: Attach the pipeline to the base client's turns (default ``True``). A base
+            client has one pipeline: constructing another v1.1 client on it hands the
+            pipeline to the newer one, so a turn never learns twice.
         default_user_id: The user of sessions created without one (else the base
             client's ``default_user_id``, else ``"default_user"``).
         prompt_search_hits: How many search hits for the current message join the
@@ -154,12 +158,20 @@ class LuminoraCoreClientV11:
         # read-modify-write of one (user, personality) affinity or (user, category, key)
         # fact must not interleave; loop-free: the facade and successive asyncio.run calls
         self._locks: dict[tuple[str, ...], LoopFreeLock] = {}
-        self.extension = MemoryTurnExtension(self)
         add = getattr(base_client, "add_extension", None)
         self.learning = bool(learn and callable(add))
-        if self.learning:
-            assert add is not None
-            add(self.extension)
+        attached = _attached(base_client) if self.learning else None
+        if attached is not None:
+            # One learning pipeline per base client: a turn must not learn twice, so a
+            # newer v1.1 client (its store, extractor, embedder) takes the existing one over.
+            attached.client = self
+            self.extension = attached
+        else:
+            self.extension = MemoryTurnExtension(self)
+            if self.learning:
+                assert add is not None
+                add(self.extension)
+                _remember(base_client, self.extension)
 
     def __repr__(self) -> str:
         return f"<LuminoraCoreClientV11 base={self.base_client!r} learning={self.learning}>"
@@ -591,6 +603,20 @@ class LuminoraCoreClientV11:
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+_ATTACHED: weakref.WeakKeyDictionary[Any, MemoryTurnExtension] = weakref.WeakKeyDictionary()
+
+
+def _attached(base_client: Any) -> MemoryTurnExtension | None:
+    try:
+        return _ATTACHED.get(base_client)
+    except TypeError:  # not weak-referenceable: cannot tell, attach
+        return None
+
+
+def _remember(base_client: Any, extension: MemoryTurnExtension) -> None:
+    with contextlib.suppress(TypeError):
+        _ATTACHED[base_client] = extension
 
 
 def _check_category(category: Any) -> str:

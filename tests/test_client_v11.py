@@ -571,3 +571,14 @@ async def test_a_store_from_the_reference_and_a_bare_base_work() -> None:
     assert (await bare.update_affinity("u9", "alicia", 45, "positive"))["current_level"] == "friend"
     with pytest.raises(SessionError, match="pass storage_v11="):
         LuminoraCoreClientV11(BareBase())
+
+
+async def test_a_second_v11_client_takes_the_pipeline_over_and_turns_learn_once() -> None:
+    base = LuminoraCoreClient()
+    first_store, second_store = InMemoryStorageV11(), InMemoryStorageV11()
+    LuminoraCoreClientV11(base, storage_v11=first_store, embedder=None)
+    second = LuminoraCoreClientV11(base, storage_v11=second_store, embedder=None)
+    sid = await base.create_session("aurora", user_id="u1")
+    await base.send_message(sid, "My name is Diego.")
+    assert await first_store.get_facts("u1") == []
+    assert (await second.get_affinity("u1", "aurora"))["total_interactions"] == 1  # once, not twice
