@@ -106,8 +106,12 @@ class LuminoraCoreClientV11:
     Args:
         base_client: The v1.0 client whose personalities, sessions and turns are used.
         storage_v11: Where user state lives; defaults to the base client's ``storage``.
-        extractor: The fact extractor: the offline rules by default, or e.g.
-            ``LLMFactExtractor(provider)``.
+        extractor: The fact extractor: ``"rules"`` (offline, the default), ``"llm"`` (an
+            :class:`~luminora_nb.memory.LLMFactExtractor` on the base client's
+            ``default_provider``: validated JSON, one retry, the rules' facts kept and an
+            ``ExtractionFailed`` event when it fails), or any
+            :class:`~luminora_nb.memory.FactExtractor` such as
+            ``LLMFactExtractor(create_provider(ProviderConfig(name="openai", ...)))``.
         embedder: The embedder of semantic search: ``"default"`` (the shipped offline
             model, loaded on first use), any :class:`~luminora_nb.memory.Embedder`, or
             ``None`` (no embeddings; ``search_memories`` ranks by words only).
@@ -128,7 +132,7 @@ class LuminoraCoreClientV11:
         base_client: Any,
         storage_v11: StorageV11Extension | None = None,
         *,
-        extractor: FactExtractor | None = None,
+        extractor: FactExtractor | Literal["rules", "llm"] | None = None,
         embedder: Embedder | Literal["default"] | None = "default",
         learn: bool = True,
         default_user_id: str | None = None,
@@ -150,7 +154,7 @@ class LuminoraCoreClientV11:
             raise SessionError(f"prompt_search_hits must be an integer >= 0, got {prompt_search_hits!r}")
         self.base_client = base_client
         self.storage: StorageV11Extension = storage
-        self.pipeline = MemoryPipeline(extractor)
+        self.pipeline = MemoryPipeline(_extractor(extractor, base_client))
         self._embedder_choice = embedder
         self._embedder: Embedder | None = None
         self.default_user_id = default_user_id
@@ -617,6 +621,25 @@ def _attached(base_client: Any) -> MemoryTurnExtension | None:
 def _remember(base_client: Any, extension: MemoryTurnExtension) -> None:
     with contextlib.suppress(TypeError):
         _ATTACHED[base_client] = extension
+
+
+def _extractor(choice: Any, base_client: Any) -> FactExtractor | None:
+    if choice is None or choice == "rules":
+        return None
+    if isinstance(choice, FactExtractor):
+        return choice
+    if choice == "llm":
+        from .memory.llm_extractor import LLMFactExtractor
+        from .providers.registry import create_provider
+        from .types.provider import ProviderConfig
+
+        config = getattr(base_client, "default_provider", None)
+        return LLMFactExtractor(
+            create_provider(config if isinstance(config, ProviderConfig) else ProviderConfig())
+        )
+    raise SessionError(
+        f"extractor must be 'rules', 'llm' or a FactExtractor, got {choice!r} ({type(choice).__name__})"
+    )
 
 
 def _check_category(category: Any) -> str:

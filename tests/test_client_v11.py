@@ -582,3 +582,42 @@ async def test_a_second_v11_client_takes_the_pipeline_over_and_turns_learn_once(
     await base.send_message(sid, "My name is Diego.")
     assert await first_store.get_facts("u1") == []
     assert (await second.get_affinity("u1", "aurora"))["total_interactions"] == 1  # once, not twice
+
+
+class JsonFacts(OfflineProvider):
+    """An "LLM" that answers the extraction prompt with canned JSON (the turn with the offline reply)."""
+
+    name = "json_facts"
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        if request.system and "extract long-term memories" in request.system:
+            fact = {"category": "work", "key": "employer", "value": "Acme", "confidence": 0.9}
+            return ChatResponse(content='{"facts": [' + __import__("json").dumps(fact) + '], "episodes": []}')
+        return await super().chat(request)
+
+
+register_provider("json_facts", JsonFacts, replace=True)
+
+
+async def test_the_llm_extractor_on_the_default_provider() -> None:
+    from luminora_nb.types import ProviderConfig
+
+    base = LuminoraCoreClient(default_provider=ProviderConfig(name="json_facts"))
+    v11 = LuminoraCoreClientV11(base, extractor="llm", embedder=None)
+    sid = await base.create_session("vex", user_id="u1")
+    await base.send_message(sid, "I build rockets for a living.")
+    assert [(f["key"], f["value"]) for f in await v11.get_facts("u1")] == [("employer", "Acme")]
+    with pytest.raises(SessionError, match="extractor must be 'rules', 'llm' or a FactExtractor"):
+        LuminoraCoreClientV11(base, extractor="regex")  # type: ignore[arg-type]
+
+
+async def test_the_llm_extractor_on_the_offline_simulator_fails_loudly_and_keeps_the_rules_facts() -> None:
+    base = LuminoraCoreClient()
+    events: list[Event] = []
+    base.events.subscribe(events.append)
+    v11 = LuminoraCoreClientV11(base, extractor="llm", embedder=None)
+    sid = await base.create_session("aurora", user_id="u1")
+    assert (await base.send_message(sid, "My name is Diego.")).content
+    (failure,) = [e for e in events if isinstance(e, ExtractionFailed)]
+    assert failure.extractor == "llm" and failure.raw and failure.attempts == 2 and failure.fallback
+    assert [f["value"] for f in await v11.get_facts("u1")] == ["Diego"]
