@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .events import EpisodeCreated, Event, ExtractionFailed, FactLearned, MemoryFailed, MoodChanged
 from .memory._pipeline import LearningState, TurnLearning
+from .memory.facts import kept_categories
 from .memory.mood import MoodStep, effective_mood_config, mood_definition
 from .memory.ranking import fact_line, rank_memories, sanitise_line
 from .personality.validate import definition_for
@@ -162,11 +163,16 @@ class MemoryTurnExtension(TurnExtension):
         lines = selection.lines
         # Search hits are what semantic search adds to the ranking (which already lifts
         # items sharing a word with the message): none without an embedder.
-        if client.prompt_search_hits and client.embedder() is not None:
+        if client.prompt_search_hits and await self._can_embed(turn, user_id):
             shown = {fact_item_id(r.fact) for r in selection.facts}
             shown |= {episode_item_id(r.episode) for r in selection.episodes}
+            # only what this persona attends to, as in the ranking
+            preferences = definition.memory_preferences
+            kept = kept_categories(preferences)
+            attended = [f for f in facts if f.get("category") in kept] if preferences.remember_facts else []
+            moments = list(episodes) if preferences.remember_episodes else []
             hits = await self._search_quietly(
-                turn, user_id, client.prompt_search_hits + len(shown), facts, episodes
+                turn, user_id, client.prompt_search_hits + len(shown), attended, moments
             )
             recalled = [h for h in hits if h.item_id not in shown][: client.prompt_search_hits]
             lines = [*lines, *(sanitise_line(f"recalled {h.kind}: {h.text}") for h in recalled)]
@@ -178,6 +184,14 @@ class MemoryTurnExtension(TurnExtension):
             turn.context["user_name"] = name_fact["value"]
         if selection.facts:
             turn.context["facts"] = [fact_line(r.fact) for r in selection.facts[:_SIMULATOR_FACTS]]
+
+    async def _can_embed(self, turn: TurnState, user_id: str) -> bool:
+        """Whether an embedder is configured and loads (a failure is an ``embed`` event)."""
+        try:
+            return self.client.embedder() is not None
+        except Exception as exc:
+            await self.client.publish([_failure(turn, user_id, "embed", exc)])
+            return False
 
     async def _search_quietly(
         self,

@@ -621,3 +621,16 @@ async def test_the_llm_extractor_on_the_offline_simulator_fails_loudly_and_keeps
     (failure,) = [e for e in events if isinstance(e, ExtractionFailed)]
     assert failure.extractor == "llm" and failure.raw and failure.attempts == 2 and failure.fallback
     assert [f["value"] for f in await v11.get_facts("u1")] == ["Diego"]
+
+
+async def test_search_hits_join_the_prompt_for_what_the_persona_attends_to() -> None:
+    base = LuminoraCoreClient()
+    v11 = LuminoraCoreClientV11(base)  # the default embedder
+    PROMPTS.clear()
+    await v11.save_fact("u1", "work", "job", "nurse", confidence=0.9)  # Willow keeps no work facts
+    sid = await base.create_session("willow", {"name": "offline_recording"}, user_id="u1")
+    await base.send_message(sid, "Yesterday we walked along the beach at sunset with grandma.")
+    await base.send_message(sid, "Do you remember our trip to the seaside?")
+    block = (PROMPTS[-1].system or "").split(MEMORY_FENCE_START, 1)[1].split(MEMORY_FENCE_END, 1)[0]
+    assert "recalled message: Yesterday we walked along the beach at sunset with grandma." in block
+    assert "nurse" not in block
