@@ -66,6 +66,9 @@ logger = logging.getLogger("luminora_nb.memory")
 
 #: Fact lines handed to the offline simulator (it recalls one now and then).
 _SIMULATOR_FACTS = 6
+#: The least cosine similarity of a stored memory recalled into the prompt (below it the
+#: memory is about something else; the block is for what the message calls to mind).
+_MIN_RECALL = 0.3
 #: Turns whose loaded state is kept between prepare() and complete().
 _MAX_LOADED = 256
 
@@ -171,11 +174,11 @@ class MemoryTurnExtension(TurnExtension):
             kept = kept_categories(preferences)
             attended = [f for f in facts if f.get("category") in kept] if preferences.remember_facts else []
             moments = list(episodes) if preferences.remember_episodes else []
-            hits = await self._search_quietly(
+            hits = await self._prompt_hits(
                 turn, user_id, client.prompt_search_hits + len(shown), attended, moments
             )
-            recalled = [h for h in hits if h.item_id not in shown][: client.prompt_search_hits]
-            lines = [*lines, *(sanitise_line(f"recalled {h.kind}: {h.text}") for h in recalled)]
+            recalled = [h for h in hits if h[0] not in shown][: client.prompt_search_hits]
+            lines = [*lines, *(sanitise_line(f"recalled {kind}: {text}") for _, kind, text in recalled)]
         turn.memories = lines
         name_fact = next(
             (f for f in facts if f.get("category") == "personal_info" and f.get("key") == "name"), None
@@ -193,16 +196,41 @@ class MemoryTurnExtension(TurnExtension):
             await self.client.publish([_failure(turn, user_id, "embed", exc)])
             return False
 
-    async def _search_quietly(
+    async def _prompt_hits(
         self,
         turn: TurnState,
         user_id: str,
         limit: int,
         facts: Sequence[Mapping[str, Any]],
         episodes: Sequence[Mapping[str, Any]],
-    ) -> list[SearchHit]:
+    ) -> list[tuple[str, str, str]]:
+        """``(item_id, kind, text)`` of the stored memories nearest to the message.
+
+        On every turn, so it asks the store's own vector search (DuckDB ranks its binary
+        vectors in the engine; other stores run one exact numpy ranking) instead of
+        building a :class:`~luminora_nb.memory.MemoryIndex`; only vectors of the current
+        embedder count, and a fact or episode only while it is still what was embedded.
+        A store without vector search gets the full search. Failures are ``embed`` events.
+        """
         try:
-            return await self.search(user_id, turn.user_message, limit, facts=facts, episodes=episodes)
+            native = getattr(self.client.storage, "search_embeddings", None)
+            if native is None:
+                hits = await self.search(user_id, turn.user_message, limit, facts=facts, episodes=episodes)
+                return [(h.item_id, h.kind, h.text) for h in hits]
+            embedder = self.client.embedder()
+            assert embedder is not None
+            query = await _embed(embedder, [turn.user_message])
+            current = {fact_item_id(f): fact_text(f) for f in facts}
+            current |= {episode_item_id(e): episode_text(e) for e in episodes}
+            rows = await native(user_id, [float(v) for v in query[0]], limit=limit * 2)
+            out = []
+            for row in rows:
+                item_id, kind, text = str(row.get("item_id")), str(row.get("kind")), str(row.get("text", ""))
+                if row.get("model_id") != embedder.model_id or float(row.get("score", 0.0)) < _MIN_RECALL:
+                    continue
+                if kind == "message" or current.get(item_id) == text:
+                    out.append((item_id, kind, text))
+            return out[:limit]
         except Exception as exc:
             await self.client.publish([_failure(turn, user_id, "embed", exc)])
             return []
@@ -548,13 +576,7 @@ class MemoryTurnExtension(TurnExtension):
             items.append(MemoryCandidate(message[0], "message", message[1]))
         if not items:
             return
-        texts = [item.text for item in items]
-        from .memory.embeddings import StaticEmbedder
-
-        if isinstance(embedder, StaticEmbedder):  # microseconds a sentence: no thread hop
-            vectors = embedder.embed(texts)
-        else:  # a model or an HTTP endpoint: keep the event loop free
-            vectors = await asyncio.to_thread(embedder.embed, texts)
+        vectors = await _embed(embedder, [item.text for item in items])
         await self._save_vectors(
             user_id, items, {i.item_id: v for i, v in zip(items, vectors, strict=True)}, session_id=session_id
         )
@@ -588,6 +610,14 @@ class MemoryTurnExtension(TurnExtension):
             await storage.save_embedding(
                 user_id, item.item_id, item.kind, item.text, [float(v) for v in vector], **extra
             )
+
+
+async def _embed(embedder: Any, texts: list[str]) -> Any:
+    from .memory.embeddings import StaticEmbedder
+
+    if isinstance(embedder, StaticEmbedder):  # microseconds a sentence: no thread hop
+        return embedder.embed(texts)
+    return await asyncio.to_thread(embedder.embed, texts)  # a model or an HTTP endpoint
 
 
 def _failure(
