@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from .client import BlendOptions
+    from .client_v11 import LuminoraCoreClientV11
     from .compare import BlendSpec, CompareOptions, CompareResult
     from .sessionlog import SessionLog
 
@@ -146,16 +147,33 @@ class Luminora:
             else:
                 self._log_subscription = None
             self._loop.run(client.initialize())
-            from .client_v11 import LuminoraCoreClientV11
-
-            #: The v1.1 client (facts, episodes, search, affinity) over the same client.
-            self.v11 = LuminoraCoreClientV11(client, learn=learn, **dict(v11_options or {}))
+            self._v11_options = dict(v11_options or {})
+            self._v11: LuminoraCoreClientV11 | None = None
+            if learn:
+                self._v11 = self._new_v11(learn=True)
         except BaseException:
             self._loop.close()
             if self.log is not None and self._owns_log:
                 self.log.close()
             raise
         _live.add(self)
+
+    def _new_v11(self, *, learn: bool) -> LuminoraCoreClientV11:
+        from .client_v11 import LuminoraCoreClientV11  # lazy: the memory rules compile on import
+
+        return LuminoraCoreClientV11(self.client, learn=learn, **self._v11_options)
+
+    @property
+    def v11(self) -> LuminoraCoreClientV11:
+        """The v1.1 client (facts, episodes, search, affinity) over this facade's client.
+
+        Built on first use when the facade does not learn (``learn=False``).
+        """
+        if self._v11 is None:
+            with self._lock:
+                if self._v11 is None:
+                    self._v11 = self._new_v11(learn=False)
+        return self._v11
 
     @staticmethod
     async def _new_client(
