@@ -634,3 +634,35 @@ async def test_search_hits_join_the_prompt_for_what_the_persona_attends_to() -> 
     block = (PROMPTS[-1].system or "").split(MEMORY_FENCE_START, 1)[1].split(MEMORY_FENCE_END, 1)[0]
     assert "recalled message: Yesterday we walked along the beach at sunset with grandma." in block
     assert "nurse" not in block
+
+
+class WordBuckets:
+    """A tiny deterministic embedder of another model (a test double): words hashed into 8 buckets."""
+
+    model_id = "test/word-buckets"
+    dimension = 8
+
+    def embed(self, texts: Any) -> Any:
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                out[row, sum(map(ord, word)) % self.dimension] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1.0, norms)
+
+
+async def test_vectors_of_another_embedder_are_embedded_again_never_compared() -> None:
+    base = LuminoraCoreClient()
+    old = LuminoraCoreClientV11(base, embedder=WordBuckets())  # type: ignore[arg-type]
+    sid = await base.create_session("willow", user_id="u1")
+    await base.send_message(sid, "I have a dog named Rex.")
+    stored = await base.storage.get_embeddings("u1")
+    assert stored and {v["model_id"] for v in stored} == {"test/word-buckets"}
+    assert old.learning
+    new = LuminoraCoreClientV11(base)  # the default embedder takes the pipeline over
+    hits = await new.search_memories("u1", "my puppy", top_k=2)
+    assert hits and any("Rex" in h.text for h in hits)
+    models = {v["item_id"]: v["model_id"] for v in await base.storage.get_embeddings("u1")}
+    assert set(models.values()) == {new.embedder().model_id}  # type: ignore[union-attr]  # stored again

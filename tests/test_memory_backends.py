@@ -2,7 +2,8 @@
 
 Each backend (memory, file, duckdb; redis, postgres and mongodb as integration tests) in
 plain and compressed+encrypted mode: the starting state of a relationship with no
-history, a few learning turns, search over what was learned, and — on persistent
+history, a few learning turns, their embeddings stored with the model id and dimension,
+search over what was learned (encrypted too), and — on persistent
 backends — the learned state read back by a new client on the same store.
 """
 
@@ -39,7 +40,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 async def test_learning_works_unchanged_on_every_backend(backend: BackendCase) -> None:  # noqa: F811
     storage = await backend.open()
     base = LuminoraCoreClient(storage=storage)
-    v11 = LuminoraCoreClientV11(base, embedder=None)
+    v11 = LuminoraCoreClientV11(base)  # the default embedder: vectors stored on every backend
     start = await v11.get_affinity("sam", "willow")
     assert (start["affinity_points"], start["current_level"], start["total_interactions"]) == (
         20,
@@ -65,7 +66,13 @@ async def test_learning_works_unchanged_on_every_backend(backend: BackendCase) -
     affinity = await v11.get_affinity("sam", "willow")
     assert affinity["total_interactions"] == 3 and len(affinity["history"]) == 3  # type: ignore[typeddict-item]
     assert (await storage.get_mood(sid)) is not None
-    assert [h.text for h in await v11.search_memories("sam", "cat", top_k=1)] == ["pet cat: Miso"]
+    hits = await v11.search_memories("sam", "which animal lives with me?", top_k=2)
+    assert hits and all("Miso" in h.text for h in hits)  # the fact and the message that said it
+    vectors = await storage.get_embeddings("sam")
+    assert {v["kind"] for v in vectors} == {"fact", "episode", "message"}
+    assert all(
+        v["model_id"] == vectors[0]["model_id"] and v["dimension"] == len(v["vector"]) for v in vectors
+    )
     if backend.persistent:
         again = LuminoraCoreClientV11(LuminoraCoreClient(storage=await backend.open()), embedder=None)
         assert {(f["category"], f["key"]): f["value"] for f in await again.get_facts("sam")} == facts
