@@ -605,8 +605,10 @@ class MemoryTurnExtension(TurnExtension):
                 extra["importance"] = item.importance * (10.0 if item.kind == "episode" else 1.0)
             if item.timestamp is not None:
                 extra["timestamp"] = item.timestamp.isoformat()
-            if session_id is not None:
-                extra["session_id"] = session_id
+            # a memory embedded again keeps the session it came from
+            where = session_id if session_id is not None else item.item.get("session_id")
+            if isinstance(where, str):
+                extra["session_id"] = where
             await storage.save_embedding(
                 user_id, item.item_id, item.kind, item.text, [float(v) for v in vector], **extra
             )

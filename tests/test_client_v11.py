@@ -666,3 +666,5 @@ async def test_vectors_of_another_embedder_are_embedded_again_never_compared() -
     assert hits and any("Rex" in h.text for h in hits)
     models = {v["item_id"]: v["model_id"] for v in await base.storage.get_embeddings("u1")}
     assert set(models.values()) == {new.embedder().model_id}  # type: ignore[union-attr]  # stored again
+    message = next(v for v in await base.storage.get_embeddings("u1") if v["kind"] == "message")
+    assert message["session_id"] == sid  # the memory keeps where it came from
