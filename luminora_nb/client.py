@@ -364,7 +364,8 @@ class LuminoraCoreClient:
         """
         if user_id is not None and (not isinstance(user_id, str) or not user_id.strip()):
             raise SessionError(
-                f"user_id must be a non-empty string (or None for the client's default_user_id), got {user_id!r}"
+                "user_id must be a non-empty string (or None for the client's default_user_id), "
+                f"got {user_id!r}"
             )
         await self._ready()
         config = self._session_config(session_config)
