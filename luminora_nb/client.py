@@ -355,12 +355,14 @@ class LuminoraCoreClient:
         ``provider_config`` may be a :class:`ProviderConfig` or a dict (default:
         offline). ``session_config`` sets ``max_history``, ``timeout`` and the session
         type; its ``personality`` / ``provider_config`` are used when the arguments are
-        omitted.
+        omitted. The session belongs to ``user_id`` (v1.1 memory is per user), else to
+        its config's ``user_id``, else to the client's ``default_user_id``.
 
         Raises:
             PersonalityError: unknown personality.
             ProviderError: unknown provider, or one that needs an API key and has none.
-            SessionError: the session id is already in use.
+            SessionError: the session id is already in use; a ``user_id`` that is not a
+                non-empty string.
         """
         if user_id is not None and (not isinstance(user_id, str) or not user_id.strip()):
             raise SessionError(
