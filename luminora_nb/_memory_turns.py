@@ -42,17 +42,17 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .events import EpisodeCreated, Event, ExtractionFailed, FactLearned, MemoryFailed, MoodChanged
 from .memory._pipeline import LearningState, TurnLearning
-from .memory.facts import kept_categories
+from .memory.facts import FactUpdate, kept_categories, merge_fact
 from .memory.mood import MoodStep, effective_mood_config, mood_definition
 from .memory.ranking import fact_line, rank_memories, sanitise_line
 from .personality.validate import definition_for
 from .relationship.affinity import level_definition, starting_points
 from .turns import TurnExtension, TurnState
-from .types.memory import Episode, Fact
+from .types.memory import Episode, ExtractedFact, Fact, FactCategory
 from .types.persona import PersonaDefinition
 
 if TYPE_CHECKING:
@@ -340,7 +340,7 @@ class MemoryTurnExtension(TurnExtension):
             return []
         user_id = client.user_of(turn.user_id)
         try:
-            learned, definition, affinity_row = await self._learn(turn, user_id)
+            learned, definition, affinity_row, known = await self._learn(turn, user_id)
         except Exception as exc:
             logger.exception("memory pipeline failed after turn %d", turn.turn_index)
             return [_failure(turn, user_id, "learn", exc)]
@@ -360,7 +360,7 @@ class MemoryTurnExtension(TurnExtension):
             )
         stored: list[Event] = []
         try:
-            stored = await self._store(turn, user_id, learned, definition, affinity_row)
+            stored = await self._store(turn, user_id, learned, definition, affinity_row, known)
         except Exception as exc:
             logger.exception("storing what turn %d taught failed", turn.turn_index)
             events.append(_failure(turn, user_id, "store", exc))
@@ -389,7 +389,7 @@ class MemoryTurnExtension(TurnExtension):
 
     async def _learn(
         self, turn: TurnState, user_id: str
-    ) -> tuple[TurnLearning, PersonaDefinition, Mapping[str, Any] | None]:
+    ) -> tuple[TurnLearning, PersonaDefinition, Mapping[str, Any] | None, Sequence[Mapping[str, Any]]]:
         storage = self.client.storage
         loaded = self._loaded.pop(id(turn), None)
         if loaded is not None and loaded.turn is turn:
@@ -410,7 +410,7 @@ class MemoryTurnExtension(TurnExtension):
         learned = await self.client.pipeline.aanalyse(
             turn.user_message, state, definition, self.client.memory_config
         )
-        return learned, definition, affinity_row
+        return learned, definition, affinity_row, known
 
     async def _store(
         self,
@@ -419,21 +419,26 @@ class MemoryTurnExtension(TurnExtension):
         learned: TurnLearning,
         definition: PersonaDefinition,
         affinity_row: Mapping[str, Any] | None,
+        known: Sequence[Mapping[str, Any]],
     ) -> list[Event]:
         from .client_v11 import affinity_event, fact_extras
 
         client, storage = self.client, self.client.storage
         events: list[Event] = []
+        read = {(str(f.get("category")), str(f.get("key"))): f.get("updated_at") for f in known}
         for update in learned.facts:
             fact = update.fact
-            await storage.save_fact(
-                user_id,
-                fact.category,
-                fact.key,
-                fact.value,
-                **fact_extras(fact),
-                personality_name=turn.personality.name,
-            )
+            async with client.lock("fact", user_id, fact.category, fact.key):
+                update = await self._remerge(user_id, turn, update, read)
+                fact = update.fact
+                await storage.save_fact(
+                    user_id,
+                    fact.category,
+                    fact.key,
+                    fact.value,
+                    **fact_extras(fact),
+                    personality_name=turn.personality.name,
+                )
             if update.is_news:
                 events.append(
                     FactLearned(
@@ -509,6 +514,32 @@ class MemoryTurnExtension(TurnExtension):
                 )
             )
         return events
+
+    async def _remerge(
+        self, user_id: str, turn: TurnState, update: FactUpdate, read: Mapping[tuple[str, str], Any]
+    ) -> FactUpdate:
+        """``update`` merged again into the stored fact if that changed since the turn read it.
+
+        Another session of the same user (or ``save_fact``) may have written the fact while
+        this turn's provider answered: its value then goes to the history instead of being
+        overwritten.
+        """
+        fact = update.fact
+        rows = [
+            f for f in await self.client.storage.get_facts(user_id, fact.category) if f.get("key") == fact.key
+        ]
+        stored = rows[0] if rows else None
+        if (stored.get("updated_at") if stored else None) == read.get((fact.category, fact.key)):
+            return update  # unchanged since it was read: the pipeline's merge stands
+        new = ExtractedFact.model_construct(
+            category=cast("FactCategory", fact.category),
+            key=fact.key,
+            value=fact.value,
+            confidence=fact.confidence,
+            source=fact.source,
+            extractor=self.client.pipeline.extractor.name,
+        )
+        return merge_fact(stored, new, user_id=user_id, session_id=turn.session_id)
 
     # -- embeddings ---------------------------------------------------------------------
 

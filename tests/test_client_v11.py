@@ -668,3 +668,33 @@ async def test_vectors_of_another_embedder_are_embedded_again_never_compared() -
     assert set(models.values()) == {new.embedder().model_id}  # type: ignore[union-attr]  # stored again
     message = next(v for v in await base.storage.get_embeddings("u1") if v["kind"] == "message")
     assert message["session_id"] == sid  # the memory keeps where it came from
+
+
+class Interleaving(OfflineProvider):
+    """The offline simulator, running ``hook`` while it "thinks" (another writer meanwhile)."""
+
+    name = "interleaving"
+    hook: Any = None
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        if Interleaving.hook is not None:
+            await Interleaving.hook()
+        return await super().chat(request)
+
+
+register_provider("interleaving", Interleaving, replace=True)
+
+
+async def test_a_fact_written_while_the_provider_answers_is_kept_in_the_history() -> None:
+    base = LuminoraCoreClient()
+    v11 = LuminoraCoreClientV11(base, embedder=None)
+    await v11.save_fact("u1", "personal_info", "location", "Oslo")
+    sid = await base.create_session("aurora", {"name": "interleaving"}, user_id="u1")
+    Interleaving.hook = lambda: v11.save_fact("u1", "personal_info", "location", "Bergen")
+    try:
+        await base.send_message(sid, "I live in Paris.")
+    finally:
+        Interleaving.hook = None
+    (location,) = await v11.get_facts("u1", category="personal_info")
+    assert location["value"] == "Paris"
+    assert [h["value"] for h in location["history"]] == ["Oslo", "Bergen"]  # type: ignore[typeddict-item]
