@@ -140,6 +140,8 @@ class LuminoraCoreClient:
         self.default_provider = default_provider or ProviderConfig(name="offline")
         self.events = EventBus()
         self.clock = clock
+        #: The user of sessions created without a ``user_id`` (v1.1 memory is per user).
+        self.default_user_id: str | None = None
         self._personalities: dict[str, PersonalityData] = {}
         self._sessions: dict[str, LiveSession] = {}
         self._providers: dict[str, Provider] = {}
@@ -389,13 +391,20 @@ class LuminoraCoreClient:
         ``provider_config`` may be a :class:`ProviderConfig` or a dict (default:
         offline). ``session_config`` sets ``max_history``, ``timeout`` and the session
         type; its ``personality`` / ``provider_config`` are used when the arguments are
-        omitted.
+        omitted. The session belongs to ``user_id`` (v1.1 memory is per user), else to
+        its config's ``user_id``, else to the client's ``default_user_id``.
 
         Raises:
             PersonalityError: unknown personality.
             ProviderError: unknown provider, or one that needs an API key and has none.
-            SessionError: the session id is already in use.
+            SessionError: the session id is already in use; a ``user_id`` that is not a
+                non-empty string.
         """
+        if user_id is not None and (not isinstance(user_id, str) or not user_id.strip()):
+            raise SessionError(
+                "user_id must be a non-empty string (or None for the client's default_user_id), "
+                f"got {user_id!r}"
+            )
         await self._ready()
         config = self._session_config(session_config)
         name = personality_name or config.personality.get("name")
@@ -416,7 +425,8 @@ class LuminoraCoreClient:
                 "session_id": sid,
                 "personality": {"name": personality.name},
                 "provider_config": provider_cfg.model_dump(mode="json"),
-                "user_id": user_id or config.user_id,
+                # the session's user: given here, else its config's, else the client default
+                "user_id": user_id or config.user_id or self.default_user_id,
                 "metadata": session_metadata,
             }
         )

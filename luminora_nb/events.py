@@ -36,7 +36,9 @@ __all__ = [
     "Event",
     "EventBus",
     "EventHandler",
+    "ExtractionFailed",
     "FactLearned",
+    "MemoryFailed",
     "MoodChanged",
     "SessionCreated",
     "SessionDeleted",
@@ -203,6 +205,21 @@ class FactLearned(Event):
     key: str
     value: Any
     confidence: float
+    change: Literal["new", "updated", "saved"] = "new"
+    previous_value: Any = None
+
+    def to_record(self) -> dict[str, Any]:
+        """The record, with the fact's key also as ``fact_name``.
+
+        Observers that scrub credential-named fields (the session log drops any field
+        called ``key``) would otherwise lose which fact was learned.
+
+        Example:
+            >>> FactLearned(user_id="u", category="personal_info", key="name", value="Ana",
+            ...             confidence=0.9).to_record()["fact_name"]
+            'name'
+        """
+        return {**super().to_record(), "fact_name": self.key}
 
 
 class EpisodeCreated(Event):
@@ -214,10 +231,48 @@ class EpisodeCreated(Event):
     title: str
     importance: float
     sentiment: str
+    episode_id: str | None = None
+    summary: str = ""
+
+
+class ExtractionFailed(Event):
+    """The fact extractor could not read a user message (v1.1); the turn itself is stored.
+
+    ``raw`` is the extractor's last output (an LLM's reply text) so nothing is dropped
+    silently; ``fallback`` says whether the rules extractor's facts were kept instead.
+    """
+
+    type: ClassVar[str] = "extraction_failed"
+    user_id: str
+    extractor: str
+    error: str
+    raw: str | None = None
+    attempts: int = 1
+    fallback: bool = False
+
+
+class MemoryFailed(Event):
+    """A step of the v1.1 memory pipeline failed after a stored turn (v1.1).
+
+    ``stage`` is ``learn`` (the pipeline), ``store`` (writing what was learned) or
+    ``embed`` (the embedder, for semantic search). The turn is stored and its reply
+    returned; only what this step would have learned is missing.
+    """
+
+    type: ClassVar[str] = "memory_failed"
+    user_id: str | None = None
+    stage: Literal["prepare", "learn", "store", "embed"]
+    error_type: str
+    message: str
 
 
 class AffinityChanged(Event):
-    """The affinity between a user and a personality changed (v1.1)."""
+    """The affinity between a user and a personality changed (v1.1).
+
+    ``reason`` is ``interaction`` (a classified user message) or ``explicit``
+    (``update_affinity``); ``requested_delta`` is what was asked before the per-turn cap
+    and the 0..100 bounds.
+    """
 
     type: ClassVar[str] = "affinity_changed"
     user_id: str
@@ -227,16 +282,20 @@ class AffinityChanged(Event):
     previous_level: str | None = None
     current_level: str
     interaction_type: str
+    reason: str = "explicit"
+    requested_delta: int | None = None
 
 
 class MoodChanged(Event):
-    """The persona's mood changed (v1.1)."""
+    """The persona's mood changed (v1.1); ``reason`` says why (``trigger``, ``sentiment``, ``decay``)."""
 
     type: ClassVar[str] = "mood_changed"
     user_id: str | None = None
     previous_mood: str | None = None
     current_mood: str
     mood_intensity: float = 1.0
+    reason: str | None = None
+    trigger: str | None = None
 
 
 EventHandler = Callable[[Event], Awaitable[None] | None]

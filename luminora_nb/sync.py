@@ -37,8 +37,10 @@ from ._loop import LoopThread
 from .client import LuminoraCoreClient
 from .errors import LuminoraError, SessionError
 from .events import Event, Subscription
+from .types.memory import EpisodeDict, FactDict, MemorySearchResult
 from .types.personality import PersonalityBlend, PersonalityData
 from .types.provider import ChatResponse, ProviderConfig
+from .types.relationship import AffinityDict
 from .types.session import Conversation, MemoryConfig, SessionConfig, SessionSummary, StorageConfig
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from .client import BlendOptions
+    from .client_v11 import LuminoraCoreClientV11
     from .compare import BlendSpec, CompareOptions, CompareResult
     from .sessionlog import SessionLog
 
@@ -98,6 +101,13 @@ class Luminora:
         user_id: Default user of new sessions.
         client: Use this async client instead of creating one (its loop must be ours:
             only pass a client that has not been used yet).
+        learn: Make turns learn (v1.1 memory and relationships: facts, episodes,
+            affinity, mood, semantic search). Off by default so existing notebooks' offline
+            replies stay as stored; the v1.1 methods (``get_facts``, ``update_affinity``,
+            ``search_memories`` ...) work either way, on :attr:`v11`.
+        v11_options: Keyword options of
+            :class:`~luminora_nb.client_v11.LuminoraCoreClientV11` (``extractor``,
+            ``embedder``, ``prompt_search_hits``, ``storage_v11`` ...).
 
     Example:
         >>> lum = Luminora(log=None)
@@ -115,6 +125,8 @@ class Luminora:
         log: SessionLog | str | os.PathLike[str] | None = _DEFAULT,
         user_id: str | None = None,
         client: LuminoraCoreClient | None = None,
+        learn: bool = False,
+        v11_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.user_id = user_id
         self._closed = False
@@ -135,12 +147,33 @@ class Luminora:
             else:
                 self._log_subscription = None
             self._loop.run(client.initialize())
+            self._v11_options = dict(v11_options or {})
+            self._v11: LuminoraCoreClientV11 | None = None
+            if learn:
+                self._v11 = self._new_v11(learn=True)
         except BaseException:
             self._loop.close()
             if self.log is not None and self._owns_log:
                 self.log.close()
             raise
         _live.add(self)
+
+    def _new_v11(self, *, learn: bool) -> LuminoraCoreClientV11:
+        from .client_v11 import LuminoraCoreClientV11  # lazy: the memory rules compile on import
+
+        return LuminoraCoreClientV11(self.client, learn=learn, **self._v11_options)
+
+    @property
+    def v11(self) -> LuminoraCoreClientV11:
+        """The v1.1 client (facts, episodes, search, affinity) over this facade's client.
+
+        Built on first use when the facade does not learn (``learn=False``).
+        """
+        if self._v11 is None:
+            with self._lock:
+                if self._v11 is None:
+                    self._v11 = self._new_v11(learn=False)
+        return self._v11
 
     @staticmethod
     async def _new_client(
@@ -399,6 +432,80 @@ class Luminora:
     def get_memory(self, session_id: str, key: str) -> Any:
         """The value stored under ``key`` for the session, or ``None``."""
         return self._run(self.client.get_memory(session_id, key))
+
+    # -- v1.1: memory and relationships ------------------------------------------------------
+    def get_facts(self, user_id: str, category: str | None = None) -> list[FactDict]:
+        """Facts learned about the user (of one category if given)."""
+        return self._run(self.v11.get_facts(user_id, category))
+
+    def get_episodes(
+        self, user_id: str, min_importance: float | None = None, max_results: int | None = None
+    ) -> list[EpisodeDict]:
+        """Memorable episodes, most important first."""
+        return self._run(self.v11.get_episodes(user_id, min_importance, max_results))
+
+    def search_memories(self, user_id: str, query: str, top_k: int = 5) -> list[MemorySearchResult]:
+        """The user's memories nearest to ``query`` by meaning."""
+        return self._run(self.v11.search_memories(user_id, query, top_k))
+
+    def save_fact(
+        self, user_id: str, category: str, key: str, value: Any, confidence: float = 1.0, **kwargs: Any
+    ) -> bool:
+        """Save (or update) a fact about the user."""
+        return self._run(self.v11.save_fact(user_id, category, key, value, confidence, **kwargs))
+
+    def delete_fact(self, user_id: str, category: str, key: str) -> bool:
+        """Forget one fact; ``True`` when it existed."""
+        return self._run(self.v11.delete_fact(user_id, category, key))
+
+    def save_episode(
+        self,
+        user_id: str,
+        episode_type: str,
+        title: str,
+        summary: str,
+        importance: float,
+        sentiment: str = "neutral",
+        **kwargs: Any,
+    ) -> bool:
+        """Save a memorable episode."""
+        return self._run(
+            self.v11.save_episode(user_id, episode_type, title, summary, importance, sentiment, **kwargs)
+        )
+
+    def get_memory_stats(self, user_id: str) -> dict[str, Any]:
+        """Counts of what is remembered about the user, and their relationships."""
+        return self._run(self.v11.get_memory_stats(user_id))
+
+    def get_affinity(self, user_id: str, personality_name: str | PersonalityData) -> AffinityDict:
+        """The user's relationship with the personality (its starting state if none yet)."""
+        return self._run(self.v11.get_affinity(user_id, personality_name))
+
+    def update_affinity(
+        self,
+        user_id: str,
+        personality_name: str | PersonalityData,
+        points_delta: float | None = None,
+        interaction_type: str = "explicit",
+        *,
+        reason: str | None = None,
+    ) -> AffinityDict:
+        """Change the affinity and recompute the level."""
+        return self._run(
+            self.v11.update_affinity(user_id, personality_name, points_delta, interaction_type, reason=reason)
+        )
+
+    def export_snapshot(self, session_id: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Export a personality's complete state for a session."""
+        return self._run(self.v11.export_snapshot(session_id, dict(options) if options is not None else None))
+
+    def import_snapshot(self, snapshot: dict[str, Any], user_id: str) -> str:
+        """Import a personality state from a snapshot; returns the new session id."""
+        return self._run(self.v11.import_snapshot(snapshot, user_id))
+
+    def get_session_analytics(self, session_id: str) -> dict[str, Any]:
+        """Metrics of one session."""
+        return self._run(self.v11.get_session_analytics(session_id))
 
     # -- comparisons ----------------------------------------------------------------------
     def compare(

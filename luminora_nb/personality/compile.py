@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 from ..types.persona import (
@@ -130,16 +132,23 @@ def effective_parameters(
     return {k: round(params[k], 4) for k in PARAMETER_NAMES}
 
 
+# Both fence markers hold a run of three angle brackets; NFKC folds the full-width and
+# small forms (U+FF1E, U+FE65 ...) into ASCII first, so no look-alike survives either.
+_ANGLE_RUN = re.compile(r"[<>](?:\s*[<>]){2,}")
+
+
+def _fence_safe(line: str) -> str:
+    """One memory as one line that cannot spell either fence marker, in any case or spacing."""
+    text = " ".join(unicodedata.normalize("NFKC", line).split())
+    return " ".join(_ANGLE_RUN.sub(" ", text).split())
+
+
 def _fence(lines: Iterable[str]) -> str:
-    # A memory could contain our own fence text to break out of the block: neutralise it.
-    # A multi-line memory is folded onto its own line so nothing it holds can stand
-    # outside the block as a line of its own.
-    body = [
-        " ".join(line.split())
-        .replace(MEMORY_FENCE_START, "<< <MEMORY DATA")
-        .replace(MEMORY_FENCE_END, "END MEMORY DATA> >>")
-        for line in lines
-    ]
+    # A memory could contain our own fence text to break out of the block: every run of
+    # angle brackets is broken up (the markers need three in a row). A multi-line memory
+    # is folded onto its own line so nothing it holds can stand outside the block as a
+    # line of its own.
+    body = [_fence_safe(line) for line in lines]
     return "\n".join([MEMORY_FENCE_START, *(f"- {b}" for b in body), MEMORY_FENCE_END])
 
 

@@ -2,16 +2,30 @@
 
 The ``*Dict`` names are the seed's ``TypedDict`` shapes (what the v1.1 client returns);
 the pydantic models validate the same data on its way into storage.
+
+The memory pipeline (:mod:`luminora_nb.memory`) adds the closed vocabularies it works
+with (:data:`FactCategory`, :data:`EpisodeType`), a pointer from a memory to the
+message it came from (:class:`MessageRef`), a fact's earlier values
+(:class:`FactRevision`, kept in :attr:`Fact.history`) and what one message yields
+before it is tied to a user (:class:`ExtractedFact`, :class:`DetectedEpisode`). These
+new models refuse bad input with a :class:`~luminora_nb.errors.SessionError` that names
+the field, the value and what is allowed (an unknown category or episode type, a
+confidence outside 0..1, an importance outside 0..10, NaN).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from ..errors import SessionError
 from ._base import Model, utcnow
+
+_KEY = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
 
 __all__ = [
     "Episode",
@@ -24,7 +38,118 @@ __all__ = [
     "Sentiment",
 ]
 
+# The new models below are public API but stay out of ``__all__`` until
+# tests/test_types.py has a round-trip sample of each (its SAMPLES table must cover every
+# exported model); tests/test_memory_facts.py round-trips them meanwhile.
+PENDING_EXPORTS: tuple[str, ...] = (
+    "DetectedEpisode",
+    "EPISODE_TYPES",
+    "EpisodeType",
+    "ExtractedFact",
+    "FACT_CATEGORIES",
+    "FactCategory",
+    "FactRevision",
+    "MessageRef",
+    "SENTIMENTS",
+    "check_importance",
+    "check_unit",
+    "check_user_id",
+)
+
 Sentiment = Literal["very_negative", "negative", "neutral", "positive", "very_positive"]
+#: The five sentiment labels, most negative first.
+SENTIMENTS: tuple[Sentiment, ...] = get_args(Sentiment)
+
+FactCategory = Literal[
+    "personal_info",
+    "preferences",
+    "relationships",
+    "hobbies",
+    "goals",
+    "health",
+    "work",
+    "events",
+    "other",
+]
+#: Every fact belongs to one of these categories.
+FACT_CATEGORIES: tuple[FactCategory, ...] = get_args(FactCategory)
+
+EpisodeType = Literal[
+    "emotional_moment", "milestone", "confession", "conflict", "achievement", "bonding", "routine"
+]
+#: The kinds of memorable moment.
+EPISODE_TYPES: tuple[EpisodeType, ...] = get_args(EpisodeType)
+
+
+def check_user_id(user_id: Any) -> str:
+    """``user_id`` if it is a non-empty string.
+
+    Raises:
+        SessionError: anything else (``None``, a number, a blank string).
+
+    Example:
+        >>> check_user_id("u1")
+        'u1'
+        >>> check_user_id(7)
+        Traceback (most recent call last):
+        ...
+        luminora_nb.errors.SessionError: user_id must be a non-empty string, got 7 (int)
+    """
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise SessionError(f"user_id must be a non-empty string, got {user_id!r} ({type(user_id).__name__})")
+    return user_id
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SessionError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value):
+        raise SessionError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_unit(name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite number from 0 to 1 (a confidence, an intensity).
+
+    Raises:
+        SessionError: not a number, NaN or infinite, or outside 0..1.
+
+    Example:
+        >>> check_unit("confidence", 1)
+        1.0
+        >>> check_unit("confidence", 1.5)
+        Traceback (most recent call last):
+        ...
+        luminora_nb.errors.SessionError: confidence must lie between 0 and 1, got 1.5
+    """
+    number = _number(name, value)
+    if not 0.0 <= number <= 1.0:
+        raise SessionError(f"{name} must lie between 0 and 1, got {value!r}")
+    return number
+
+
+def check_importance(value: Any) -> float:
+    """``value`` as a float if it is a finite number from 0 to 10 (an episode's importance).
+
+    Raises:
+        SessionError: not a number, NaN or infinite, or outside 0..10.
+
+    Example:
+        >>> check_importance(11)
+        Traceback (most recent call last):
+        ...
+        luminora_nb.errors.SessionError: importance must lie between 0 and 10, got 11
+    """
+    number = _number("importance", value)
+    if not 0.0 <= number <= 10.0:
+        raise SessionError(f"importance must lie between 0 and 10, got {value!r}")
+    return number
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> Any:
+    if value not in choices:
+        raise SessionError(f"unknown {name} {value!r}; use one of: {', '.join(choices)}")
+    return value
 
 
 class FactDict(TypedDict):
@@ -66,8 +191,34 @@ class MoodDict(TypedDict):
     updated_at: NotRequired[str]
 
 
+class MessageRef(Model):
+    """Where a memory came from: the message's id and/or index, and the text it was read in.
+
+    Example:
+        >>> MessageRef(message_index=3, text="I live in Lyon.").message_index
+        3
+    """
+
+    message_id: str | None = None
+    message_index: int | None = Field(default=None, ge=0)
+    text: str = ""
+
+
+class FactRevision(Model):
+    """An earlier value of a fact, kept in :attr:`Fact.history` when a newer one replaced it."""
+
+    value: Any
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+    source: MessageRef | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class Fact(Model):
-    """Validated form of :class:`FactDict`."""
+    """Validated form of :class:`FactDict`.
+
+    ``history`` holds the values this fact had before (oldest first) and ``source`` the
+    message of its current value; both are optional extras of the stored fact.
+    """
 
     user_id: str = Field(min_length=1)
     category: str = Field(min_length=1)
@@ -78,6 +229,8 @@ class Fact(Model):
     source_message: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    history: list[FactRevision] = Field(default_factory=list)
+    source: MessageRef | None = None
 
 
 class Episode(Model):
@@ -93,6 +246,7 @@ class Episode(Model):
     session_id: str | None = None
     personality_name: str | None = None
     timestamp: datetime = Field(default_factory=utcnow)
+    source_messages: list[MessageRef] = Field(default_factory=list)
 
 
 class MoodState(Model):
@@ -112,3 +266,109 @@ class MemorySearchResult(Model):
     text: str
     score: float
     item: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExtractedFact(Model):
+    """A fact read from one message, before it is tied to a user and merged into memory.
+
+    ``key`` is a lower-case identifier (``name``, ``sister``, ``jazz``); ``value`` is what
+    was learned (a string, a number or a list of strings); ``extractor`` names what
+    produced it (``rules``, ``llm``).
+
+    Raises:
+        SessionError: an unknown category, a confidence outside 0..1 (or NaN), a key
+            that is not a lower-case identifier.
+
+    Example:
+        >>> ExtractedFact(category="personal_info", key="name", value="Diego", confidence=0.95).key
+        'name'
+        >>> ExtractedFact(category="personal_info", key="name", value="Diego", confidence=2)
+        Traceback (most recent call last):
+        ...
+        luminora_nb.errors.SessionError: confidence must lie between 0 and 1, got 2
+    """
+
+    category: FactCategory
+    key: str
+    value: Any
+    confidence: float = 1.0
+    source: MessageRef | None = None
+    extractor: str = "rules"
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _known_category(cls, value: Any) -> Any:
+        return _check_choice("fact category", value, FACT_CATEGORIES)
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _unit(cls, value: Any) -> float:
+        return check_unit("confidence", value)
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _identifier(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not _KEY.fullmatch(value):
+            raise SessionError(
+                f"fact key must be a lower-case identifier (letters, digits, '_'; at most 64), got {value!r}"
+            )
+        return value
+
+
+class DetectedEpisode(Model):
+    """A memorable moment read from a message, before it is tied to a user.
+
+    Raises:
+        SessionError: an unknown episode type or sentiment, an importance outside 0..10.
+
+    Example:
+        >>> e = DetectedEpisode(episode_type="milestone", title="Engagement",
+        ...                     summary="User got engaged.", importance=8, sentiment="very_positive")
+        >>> e.to_episode("u1").episode_type
+        'milestone'
+    """
+
+    episode_type: EpisodeType
+    title: str = Field(min_length=1, max_length=200)
+    summary: str = Field(min_length=1, max_length=2000)
+    importance: float
+    sentiment: Sentiment = "neutral"
+    timestamp: datetime = Field(default_factory=utcnow)
+    source_messages: list[MessageRef] = Field(default_factory=list)
+    cues: list[str] = Field(default_factory=list, description="What in the message marked the moment.")
+
+    @field_validator("episode_type", mode="before")
+    @classmethod
+    def _known_type(cls, value: Any) -> Any:
+        return _check_choice("episode type", value, EPISODE_TYPES)
+
+    @field_validator("sentiment", mode="before")
+    @classmethod
+    def _known_sentiment(cls, value: Any) -> Any:
+        return _check_choice("sentiment", value, SENTIMENTS)
+
+    @field_validator("importance", mode="before")
+    @classmethod
+    def _importance(cls, value: Any) -> float:
+        return check_importance(value)
+
+    def to_episode(
+        self, user_id: str, *, session_id: str | None = None, personality_name: str | None = None
+    ) -> Episode:
+        """The storable :class:`Episode` of ``user_id``.
+
+        Raises:
+            SessionError: ``user_id`` is not a non-empty string.
+        """
+        return Episode(
+            user_id=check_user_id(user_id),
+            episode_type=self.episode_type,
+            title=self.title,
+            summary=self.summary,
+            importance=self.importance,
+            sentiment=self.sentiment,
+            session_id=session_id,
+            personality_name=personality_name,
+            timestamp=self.timestamp,
+            source_messages=list(self.source_messages),
+        )
