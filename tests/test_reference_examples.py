@@ -332,8 +332,11 @@ async def test_v11_memory_and_affinity_methods() -> None:
     important = await client_v11.get_episodes("user123", min_importance=7.0, max_results=10)
     assert len(episodes) == 3 and [e["importance"] for e in important] == [9.5, 7.5]
 
+    # A relationship that has not started has a state (#13): the starting one, not saved.
     affinity = await client_v11.get_affinity("user123", "alicia")
-    assert affinity is None
+    assert affinity is not None and affinity["affinity_points"] == 0
+    assert affinity["total_interactions"] == 0 and affinity["current_level"] == "stranger"
+    assert await storage.get_affinity("user123", "alicia") is None
     updated = await client_v11.update_affinity(
         user_id="user123", personality_name="alicia", points_delta=5, interaction_type="positive"
     )

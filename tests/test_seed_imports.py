@@ -48,8 +48,6 @@ def test_public_face_has_explicit_all_and_lazy_names_resolve() -> None:
 
 async def test_pending_v11_features_say_what_is_missing() -> None:
     v11 = client_v11.LuminoraCoreClientV11(client.LuminoraCoreClient())
-    with pytest.raises(NotImplementedError, match="search_memories is not available"):
-        await v11.search_memories("u", "dog", top_k=3)
     with pytest.raises(NotImplementedError, match="export_snapshot"):
         await v11.export_snapshot("s")
 

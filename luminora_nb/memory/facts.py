@@ -185,9 +185,8 @@ def persona_categories(names: Iterable[str]) -> frozenset[FactCategory]:
 def kept_categories(preferences: Any) -> frozenset[FactCategory]:
     """The fact categories a persona's ``memory_preferences`` keep.
 
-    A persona that does not set ``fact_categories`` keeps every category: the schema's
-    default list predates ``events`` and ``other``, and a session with no configuration
-    must still learn life events. ``None`` (no preferences) keeps every category too.
+    The default ``fact_categories`` list every category; ``None`` (no preferences) keeps
+    every category too.
 
     Example:
         >>> from luminora_nb.types.persona import MemoryPreferences
@@ -196,7 +195,7 @@ def kept_categories(preferences: Any) -> frozenset[FactCategory]:
         >>> sorted(kept_categories(MemoryPreferences(fact_categories=["diet"])))
         ['health', 'preferences']
     """
-    if preferences is None or "fact_categories" not in preferences.model_fields_set:
+    if preferences is None:
         return frozenset(FACT_CATEGORIES)
     return persona_categories(preferences.fact_categories)
 

@@ -256,6 +256,8 @@ class MemoryPreferences(StrictModel):
             "hobbies",
             "goals",
             "health",
+            "events",
+            "other",
         ]
     )
     episode_min_importance: float = Field(default=5.0, ge=0.0, le=10.0)

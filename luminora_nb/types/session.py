@@ -216,7 +216,28 @@ class StorageConfig(SecretHoldingModel):
 
 
 class MemoryConfig(Model):
-    """Configuration of conversation memory (the seed's eight fields)."""
+    """Configuration of conversation memory (the seed's eight fields), client-wide.
+
+    Attributes:
+        enabled: The v1.0 key/value memory (``store_memory``) works, and the v1.1 client
+            learns from turns (facts, episodes, sentiment, affinity, mood); off, neither.
+        max_entries: Keys kept per session by ``store_memory``; beyond, the oldest key
+            is deleted.
+        decay_factor: How much a remembered fact or episode loses per day of age when
+            ranked for the prompt (``(1 - decay_factor) ** days``; see
+            :mod:`luminora_nb.memory.ranking`).
+        importance_threshold: Facts and episodes whose base score (confidence or
+            importance / 10) is below it stay stored but do not reach the prompt.
+        track_topics: Keep ``hobbies`` facts (what the user spends time on).
+        track_preferences: Keep ``preferences`` facts (likes and dislikes).
+        track_context: Keep ``events`` and ``goals`` facts (what goes on in the user's life).
+        track_emotions: Keep the user's stated feelings as the fact ``other/feeling``
+            (off by default: feelings are transient and sensitive). Sentiment is scored
+            either way; it drives affinity and mood.
+
+    The persona's ``memory_preferences`` add caps and categories per persona; the whole
+    list of settings and their effects is in :mod:`luminora_nb.memory._pipeline`.
+    """
 
     @model_validator(mode="before")
     @classmethod
