@@ -312,3 +312,25 @@ def test_property_weights_are_normalised(weights: list[float]) -> None:
     assert sum(recorded.values()) == pytest.approx(1.0)
     scaled = blend_personalities(people, [w * 3.5 for w in weights], name="n").metadata["blend"]["weights"]
     assert recorded == pytest.approx(scaled)
+
+
+@pytest.mark.parametrize("recipe", [False, None, {"personalities": ["aurora", "vex"], "weights": [1, 1]}])
+def test_blend_recipe_refuses_what_is_not_a_recipe(recipe: object) -> None:
+    # Found by the fuzzer: AttributeError ('bool' object has no attribute 'personalities').
+    with pytest.raises(PersonalityError, match="blend must be a PersonalityBlend"):
+        blend_recipe(recipe, name="x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rules", [b"x", "max", [("advanced_parameters.humor", "max")], 1])
+def test_custom_rules_that_are_not_a_mapping_are_refused(rules: object) -> None:
+    # Found by the fuzzer: TypeError/ValueError from dict(custom_rules).
+    a, b = get_builtin("aurora"), get_builtin("vex")
+    with pytest.raises(PersonalityError, match="custom_rules must be a dict"):
+        blend_personalities([a, b], [1, 1], name="x", custom_rules=rules)  # type: ignore[arg-type]
+
+
+def test_a_weight_too_large_for_a_float_is_refused() -> None:
+    # Found by the fuzzer: OverflowError from float(2**1100).
+    a, b = get_builtin("aurora"), get_builtin("vex")
+    with pytest.raises(PersonalityError, match="weight for 'aurora' is too large for a float"):
+        blend_personalities([a, b], [2**1100, 1], name="x")

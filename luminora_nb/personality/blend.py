@@ -525,6 +525,11 @@ def blend_definitions(
         raise PersonalityError(f"unknown blend_type {blend_type!r}; use one of: {', '.join(BLEND_TYPES)}")
     if len(definitions) != len(names):
         raise PersonalityError(f"got {len(definitions)} definitions for {len(names)} names")
+    if custom_rules is not None and not isinstance(custom_rules, Mapping):
+        raise PersonalityError(
+            f"custom_rules must be a dict of field path to rule (e.g. {{'advanced_parameters.humor': "
+            f"'max'}}) or None, not {type(custom_rules).__name__}"
+        )
     rules = dict(custom_rules or {})
     _check_rules(rules)
     data = _Blender(names, definitions, normalised, blend_type, rules).blend(name)
@@ -588,7 +593,16 @@ def blend_recipe(blend: PersonalityBlend, *, name: str) -> PersonalityData:
         >>> a, b = get_builtin("aurora"), get_builtin("aurora").model_copy(update={"name": "b"})
         >>> blend_recipe(PersonalityBlend(personalities=[a, b], weights=[1, 1]), name="ab").name
         'ab'
+
+    Raises:
+        PersonalityError: ``blend`` is not a :class:`PersonalityBlend`, or the recipe fails
+            as in :func:`blend_personalities`.
     """
+    if not isinstance(blend, PersonalityBlend):
+        raise PersonalityError(
+            f"blend must be a PersonalityBlend(personalities=[...], weights=[...]), not "
+            f"{type(blend).__name__}; to blend loaded personalities by name use blend_personalities()"
+        )
     return blend_personalities(
         blend.personalities,
         blend.weights,
