@@ -85,6 +85,12 @@ def _check_session_id(session_id: object) -> None:
         raise SessionError(f"invalid session id {session_id!r}; use the id create_session returned")
 
 
+def _check_user_id(user_id: object) -> None:
+    # pydantic would coerce b"x" to "x" in one model and refuse it in another; ids are text
+    if user_id is not None and not isinstance(user_id, str):
+        raise SessionError(f"invalid user id {user_id!r}; use a string, or None for no user")
+
+
 def _blend_info(personality: PersonalityData) -> dict[str, Any] | None:
     provenance = personality.metadata.get("blend")
     if not isinstance(provenance, Mapping):
@@ -360,6 +366,9 @@ class LuminoraCoreClient:
             ProviderError: unknown provider, or one that needs an API key and has none.
             SessionError: the session id is already in use.
         """
+        if session_id is not None:
+            _check_session_id(session_id)
+        _check_user_id(user_id)
         await self._ready()
         config = self._session_config(session_config)
         name = personality_name or config.personality.get("name")
@@ -368,7 +377,7 @@ class LuminoraCoreClient:
                 "create_session needs a personality name (or session_config.personality['name'])"
             )
         personality = self._require(name if isinstance(name, PersonalityData) else str(name))
-        session_metadata = {**config.metadata, **storable_metadata(metadata)}
+        session_metadata = {**storable_metadata(config.metadata), **storable_metadata(metadata)}
         provider_cfg = self._provider_config(provider_config, config)
         provider = self._provider_for(provider_cfg)
         sid = session_id or config.session_id or f"sess_{uuid.uuid4().hex}"
@@ -409,6 +418,11 @@ class LuminoraCoreClient:
             return SessionConfig()
         if isinstance(value, SessionConfig):
             return value
+        if not isinstance(value, Mapping):
+            raise SessionError(
+                f"session_config must be a SessionConfig or a dict such as {{'max_history': 20}}, "
+                f"not {type(value).__name__}"
+            )
         try:
             return SessionConfig.model_validate(dict(value))
         except ValidationError as exc:
@@ -432,6 +446,7 @@ class LuminoraCoreClient:
         Raises:
             SessionError: no such session in storage, or it has expired.
         """
+        _check_session_id(session_id)
         await self._ready()
         # One resume at a time: two turns arriving for a stored session must share one
         # live session (one lock, one history), not race to build two.

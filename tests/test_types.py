@@ -41,6 +41,7 @@ from luminora_nb.types import (
 )
 from luminora_nb.types import persona as persona_types
 from luminora_nb.types.relationship import AffinityHistoryEntry
+from luminora_nb.types.session import MAX_SESSION_TIMEOUT
 
 WHEN = datetime(2026, 11, 26, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -530,6 +531,10 @@ def test_session_config_seed_example_and_bounds() -> None:
         SessionConfig(max_history=-1)
     with pytest.raises(ValidationError):
         SessionConfig(timeout=-5)
+    # Found by the fuzzer: an idle time beyond any clock raised OverflowError at the next turn.
+    assert SessionConfig(timeout=MAX_SESSION_TIMEOUT).timeout == MAX_SESSION_TIMEOUT
+    with pytest.raises(ValidationError, match="less than or equal to 1000000000"):
+        SessionConfig(timeout=2**80)
 
 
 def test_seed_conversation_with_naive_timestamp_round_trips() -> None:

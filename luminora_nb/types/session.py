@@ -39,6 +39,8 @@ __all__ = [
 _KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.I)
 _URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)[^@]*@", re.I)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: The longest idle ``timeout`` of a session, in seconds: about 31 years.
+MAX_SESSION_TIMEOUT = 10**9
 
 
 class SessionType(StrEnum):
@@ -114,7 +116,7 @@ class SessionConfig(Model):
 
     ``max_history`` caps how many past messages are sent to the provider on each turn
     (all of them are still stored). ``timeout`` is the idle time in seconds after which
-    the session expires; ``0`` means never.
+    the session expires; ``0`` means never (at most :data:`MAX_SESSION_TIMEOUT`).
     """
 
     @model_validator(mode="before")
@@ -127,7 +129,8 @@ class SessionConfig(Model):
     provider_config: dict[str, Any] = Field(default_factory=dict)
     session_type: SessionType = SessionType.CHAT
     max_history: int = Field(default=100, ge=0)
-    timeout: int = Field(default=3600, ge=0)
+    # bounded: an idle time beyond any clock (2**80 s) cannot be compared with one
+    timeout: int = Field(default=3600, ge=0, le=MAX_SESSION_TIMEOUT)
     user_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
