@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -334,3 +335,22 @@ def test_a_weight_too_large_for_a_float_is_refused() -> None:
     a, b = get_builtin("aurora"), get_builtin("vex")
     with pytest.raises(PersonalityError, match="weight for 'aurora' is too large for a float"):
         blend_personalities([a, b], [2**1100, 1], name="x")
+
+
+@pytest.mark.parametrize(
+    ("path", "rule", "message"),
+    [
+        ("advanced_parameters.humor", [1], "give a strategy name such as 'max'"),
+        ("core_traits.archetype", {}, "a fixed value is written {'value': ...}"),
+        ("advanced_parameters.humor", {"value": "x"}, "'x', not a number"),
+        ("advanced_parameters.humor", {"value": math.nan}, "nan, not finite"),
+        ("advanced_parameters.humor", {"value": 2**1100}, "too large"),
+        ("linguistic_profile.vocabulary", {"value": None}, "this field is a list"),
+    ],
+)
+def test_custom_rules_of_the_wrong_shape_are_refused(path: str, rule: object, message: str) -> None:
+    # Found by the fuzzer: TypeError (unhashable list), KeyError ('value'), ValueError and
+    # OverflowError from float(), TypeError from list(None).
+    a, b = get_builtin("aurora"), get_builtin("vex")
+    with pytest.raises(PersonalityError, match=re.escape(message)):
+        blend_personalities([a, b], [1, 1], name="x", custom_rules={path: rule})
