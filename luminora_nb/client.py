@@ -50,7 +50,7 @@ from .providers.registry import create_provider
 from .storage.base import Storage
 from .storage.factory import create_storage
 from .turns import LiveSession, Turn, TurnExtension, storable_metadata, turn_options
-from .types._base import utcnow
+from .types._base import first_error, utcnow
 from .types.personality import PersonalityBlend, PersonalityData
 from .types.provider import ChatMessage, ChatResponse, ProviderConfig
 from .types.session import (
@@ -113,8 +113,9 @@ class LuminoraCoreClient:
     """The async client: personalities, blends, sessions, messages and memory.
 
     Args:
-        storage_config: Where sessions are stored (in memory by default).
-        memory_config: Limits of the per-session key/value memory.
+        storage_config: Where sessions are stored (in memory by default): a
+            :class:`StorageConfig`, a dict of its fields or a storage type (``"duckdb"``).
+        memory_config: Limits of the per-session key/value memory (or a dict of them).
         storage: A ready backend instance, instead of ``storage_config``.
         default_provider: Provider used when ``create_session`` gets none (offline).
         session_log: Log every session, turn and event to DuckDB: a
@@ -132,18 +133,23 @@ class LuminoraCoreClient:
 
     def __init__(
         self,
-        storage_config: StorageConfig | None = None,
-        memory_config: MemoryConfig | None = None,
+        storage_config: StorageConfig | Mapping[str, Any] | str | None = None,
+        memory_config: MemoryConfig | Mapping[str, Any] | None = None,
         *,
         storage: Storage | None = None,
-        default_provider: ProviderConfig | None = None,
+        default_provider: ProviderConfig | Mapping[str, Any] | str | None = None,
         session_log: SessionLog | str | os.PathLike[str] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.storage_config = storage_config or (storage.config if storage else StorageConfig())
-        self.memory_config = memory_config or MemoryConfig()
+        # dicts and names are accepted as the facade accepts them; anything else is refused
+        # here, not as an AttributeError at the first call that reads the config
+        if storage_config is None and storage is not None:
+            self.storage_config = storage.config
+        else:
+            self.storage_config = StorageConfig.coerce(storage_config)
+        self.memory_config = MemoryConfig.coerce(memory_config)
         self.storage: Storage = storage or create_storage(self.storage_config)
-        self.default_provider = default_provider or ProviderConfig(name="offline")
+        self.default_provider = ProviderConfig.coerce(default_provider or "offline")
         self.events = EventBus()
         self.clock = clock
         self._personalities: dict[str, PersonalityData] = {}
@@ -426,7 +432,7 @@ class LuminoraCoreClient:
         try:
             return SessionConfig.model_validate(dict(value))
         except ValidationError as exc:
-            raise SessionError(f"invalid session_config: {exc.errors(include_url=False)[0]['msg']}") from None
+            raise SessionError(f"invalid session_config: {first_error(exc)}") from None
 
     def _provider_config(
         self, value: ProviderConfig | Mapping[str, Any] | None, config: SessionConfig

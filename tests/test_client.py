@@ -753,3 +753,30 @@ async def test_message_metadata_json_cannot_hold_is_refused_and_the_session_goes
         conversation = await fresh.get_conversation(sid)
         assert conversation is not None and conversation.messages[0].content == "Hello!"
         assert len(conversation.messages) == 2
+
+
+async def test_configs_given_as_dicts_or_names_are_accepted(tmp_path: Path) -> None:
+    # Found by the fuzzer: storage_config={"storage_type": ...} and memory_config={...} gave
+    # AttributeError ('dict' object has no attribute 'storage_type') at the first call.
+    store = {"storage_type": "file", "connection_string": str(tmp_path / "s")}
+    async with LuminoraCoreClient(store, {"max_entries": 1}, default_provider="offline") as client:
+        sid = await client.create_session("aurora")
+        await client.store_memory(sid, "a", 1)
+        await client.store_memory(sid, "b", 2)
+        assert await client.get_memory(sid, "a") is None
+    async with LuminoraCoreClient("memory") as client:
+        assert await client.list_sessions() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"storage_config": 5}, StorageError),
+        ({"storage_config": {"table_name": 5}}, StorageError),
+        ({"memory_config": "x"}, SessionError),
+        ({"default_provider": 5}, ProviderError),
+    ],
+)
+def test_bad_client_configs_are_refused_at_construction(options: dict[str, Any], error: type) -> None:
+    with pytest.raises(error):
+        LuminoraCoreClient(**options)

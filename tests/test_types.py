@@ -582,3 +582,27 @@ def test_stored_records_tolerate_session_settings_of_a_newer_version() -> None:
         }
     )
     assert record.session_config.max_history == 7
+
+
+def test_configs_coerce_dicts_and_names_into_the_librarys_errors() -> None:
+    assert StorageConfig.coerce("DuckDB").storage_type is StorageType.DUCKDB
+    assert StorageConfig.coerce({"storage_type": "file"}).storage_type is StorageType.FILE
+    assert MemoryConfig.coerce({"max_entries": 3}).max_entries == 3
+    with pytest.raises(
+        StorageError, match="invalid storage config: connect_timeout: Input should be greater"
+    ):
+        StorageConfig.coerce({"connect_timeout": 0})
+    with pytest.raises(StorageError, match="not list"):
+        StorageConfig.coerce([("storage_type", "memory")])  # type: ignore[arg-type]
+    with pytest.raises(SessionError, match="invalid memory_config: decay_factor"):
+        MemoryConfig.coerce({"decay_factor": 2})
+    with pytest.raises(
+        ProviderError, match="invalid provider_config: extra: Input should be a valid dictionary"
+    ):
+        ProviderConfig.coerce({"name": "offline", "extra": 5})
+
+
+def test_a_connection_string_holding_nul_is_refused() -> None:
+    # Found by the fuzzer: DuckDB and the file store ended the path at NUL ("a\x00b" opened "a").
+    with pytest.raises(StorageError, match="NUL"):
+        StorageConfig(storage_type="duckdb", connection_string="a\x00b.duckdb")
