@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from pydantic import ValidationError
 
 from ._locks import LoopFreeLock
-from .errors import PersonalityError, SessionError
+from .errors import PersonalityError, SessionError, shown
 from .events import (
     BlendCreated,
     Event,
@@ -82,13 +82,13 @@ class BlendOptions(TypedDict, total=False):
 def _check_session_id(session_id: object) -> None:
     # Ids reach storage filters (MongoDB, SQL): anything but a plain string is refused here.
     if not isinstance(session_id, str) or not session_id:
-        raise SessionError(f"invalid session id {session_id!r}; use the id create_session returned")
+        raise SessionError(f"invalid session id {shown(session_id)}; use the id create_session returned")
 
 
 def _check_user_id(user_id: object) -> None:
     # pydantic would coerce b"x" to "x" in one model and refuse it in another; ids are text
     if user_id is not None and not isinstance(user_id, str):
-        raise SessionError(f"invalid user id {user_id!r}; use a string, or None for no user")
+        raise SessionError(f"invalid user id {shown(user_id)}; use a string, or None for no user")
 
 
 def _blend_info(personality: PersonalityData) -> dict[str, Any] | None:
@@ -301,7 +301,9 @@ class LuminoraCoreClient:
                 ``blend_name`` without ``replace=True``.
         """
         if isinstance(personality_names, str) or not isinstance(personality_names, Sequence):
-            raise PersonalityError(f"personality_names must be a list of names, not {personality_names!r}")
+            raise PersonalityError(
+                f"personality_names must be a list of names, not {shown(personality_names)}"
+            )
         names = list(personality_names)
         if not names:
             raise PersonalityError("a blend needs at least one personality; pass one or more names")
@@ -388,7 +390,9 @@ class LuminoraCoreClient:
         provider = self._provider_for(provider_cfg)
         sid = session_id or config.session_id or f"sess_{uuid.uuid4().hex}"
         if sid in self._sessions or await self.storage.load_session(sid) is not None:
-            raise SessionError(f"session id {sid!r} is already in use; omit session_id to get a fresh one")
+            raise SessionError(
+                f"session id {shown(sid)} is already in use; omit session_id to get a fresh one"
+            )
         now = self.clock()
         config = config.model_copy(
             update={
@@ -472,7 +476,9 @@ class LuminoraCoreClient:
     ) -> LiveSession:
         record = await self.storage.load_session(session_id)
         if record is None:
-            raise SessionError(f"unknown session {session_id!r}; list stored sessions with list_sessions()")
+            raise SessionError(
+                f"unknown session {shown(session_id)}; list stored sessions with list_sessions()"
+            )
         self._check_not_expired(record)
         if provider_config is None:
             provider_cfg = ProviderConfig.model_validate(record.provider_config)
@@ -687,5 +693,5 @@ class LuminoraCoreClient:
         _check_session_id(session_id)
         await self._ready()
         if session_id not in self._sessions and await self.storage.load_session(session_id) is None:
-            raise SessionError(f"unknown session {session_id!r}; use the id create_session returned")
+            raise SessionError(f"unknown session {shown(session_id)}; use the id create_session returned")
         return await self.storage.get_memory(session_id, key)

@@ -780,3 +780,13 @@ async def test_configs_given_as_dicts_or_names_are_accepted(tmp_path: Path) -> N
 def test_bad_client_configs_are_refused_at_construction(options: dict[str, Any], error: type) -> None:
     with pytest.raises(error):
         LuminoraCoreClient(**options)
+
+
+async def test_a_huge_argument_is_quoted_briefly(client: LuminoraCoreClient) -> None:
+    # Found by the fuzzer: the whole 100,000-character string was in the message.
+    with pytest.raises(PersonalityError, match="personality_names must be a list") as info:
+        await client.blend_personalities("x" * 100_000, [1, 1])  # type: ignore[arg-type]
+    assert len(str(info.value)) < 200
+    with pytest.raises(SessionError, match="unknown session") as info2:
+        await client.get_memory("y" * 100_000, "k")
+    assert len(str(info2.value)) < 200
