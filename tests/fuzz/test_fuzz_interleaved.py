@@ -9,6 +9,7 @@ import contextlib
 from typing import Any
 
 import pytest
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
@@ -63,6 +64,38 @@ class Interleaved(RuleBasedStateMachine):
                 self.run(turn())
             return
         self.model.turns[sid].append(Expected(message, None, self.run(turn())))
+
+    @rule(sid=sessions, message=GOOD_MESSAGES, after=st.integers(1, 3), keep=st.booleans())
+    def stream_cut_short(self, sid: str, message: str, after: int, keep: bool) -> None:
+        """A stream cut after ``after`` chunks: abandoned (nothing of it is stored) or
+        stopped with stop_stream (the partial reply is stored as streamed)."""
+
+        async def turn() -> tuple[str, str | None]:
+            stream = self.client.stream_message(sid, message)
+            text, finish, seen = "", None, 0
+            try:
+                async for chunk in stream:
+                    text += chunk.content
+                    finish = chunk.finish_reason
+                    if finish:
+                        break
+                    seen += 1
+                    if seen == after:
+                        if not keep:
+                            break  # abandoned: closed below
+                        assert self.client.stop_stream(sid), "a running stream can be stopped"
+            finally:
+                await stream.aclose()
+            return text, finish
+
+        if sid not in self.model.turns:
+            with pytest.raises(SessionError):
+                self.run(turn())
+            return
+        text, finish = self.run(turn())
+        event(f"stream {'stopped' if keep else 'abandoned'} ({finish or 'nothing stored'})")
+        if finish is not None:  # stopped, or the reply had fewer chunks: stored as streamed
+            self.model.turns[sid].append(Expected(message, None, text))
 
     @rule(
         sid=sessions,
