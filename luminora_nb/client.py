@@ -262,9 +262,12 @@ class LuminoraCoreClient:
 
     def _require(self, name: str | PersonalityData) -> PersonalityData:
         if isinstance(name, PersonalityData):
-            # code written for LuminoraCore passes the object where a name is asked for
-            self._register(name, replace=False)
-            return name
+            # code written for LuminoraCore passes the object where a name is asked for;
+            # checked as load_personality checks it (name, metadata JSON can hold), or a
+            # file or DuckDB store would keep something else than was given
+            personality = parse_personality(name.name, name)
+            self._register(personality, replace=False)
+            return personality
         found = self._lookup(name)
         if found is None:
             known = ", ".join(sorted(set(self._personalities) | set(builtin_names())))

@@ -790,3 +790,19 @@ async def test_a_huge_argument_is_quoted_briefly(client: LuminoraCoreClient) -> 
     with pytest.raises(SessionError, match="unknown session") as info2:
         await client.get_memory("y" * 100_000, "k")
     assert len(str(info2.value)) < 200
+
+
+@pytest.mark.parametrize("metadata", [{"\udc00": 1}, {"a": math.nan}])
+async def test_a_personality_object_is_checked_as_load_personality_checks_it(
+    tmp_path: Path, metadata: dict[str, Any]
+) -> None:
+    # Found by the fuzzer: create_session(PersonalityData(metadata={"a": nan})) was stored,
+    # and a file store read back {"a": None} (a surrogate key came back as U+FFFD).
+    config = StorageConfig(storage_type="file", connection_string=str(tmp_path / "store"))
+    async with LuminoraCoreClient(storage_config=config) as client:
+        given = PersonalityData(name="mine", system_prompt="Hello there.", metadata=metadata)
+        with pytest.raises(PersonalityError, match=r"metadata\[.*cannot be stored as JSON"):
+            await client.create_session(given)
+        with pytest.raises(PersonalityError, match=r"metadata\[.*cannot be stored as JSON"):
+            await client.blend_personalities([given, "vex"], [1, 1], "mix")
+        assert await client.list_sessions() == []
