@@ -35,7 +35,7 @@ from luminora_nb.client_v11 import LuminoraCoreClientV11
 from luminora_nb.errors import LuminoraError, StorageError
 from luminora_nb.storage import InMemoryStorage, create_storage
 from luminora_nb.storage.codec import json_default
-from luminora_nb.types import MemoryConfig
+from luminora_nb.types import MemoryConfig, PersonalityData
 from luminora_nb.types.session import Conversation, MessageRole
 
 from .strategies import API_KEY, V11_METHODS, Call, Derived, Sid
@@ -96,6 +96,8 @@ class Model:
     turns: dict[str, list[Expected]] = field(default_factory=dict)  # the live sessions
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)
     affinity: set[tuple[str, str]] = field(default_factory=set)
+    # sessions created with a personality object: the metadata it was given
+    personality_metadata: dict[str, Any] = field(default_factory=dict)
 
     def add(self, sid: str) -> None:
         assert isinstance(sid, str) and sid, f"create_session returned {sid!r}"
@@ -225,6 +227,8 @@ async def perform(client: LuminoraCoreClient, v11: LuminoraCoreClientV11, model:
     sid = args[0] if args else None
     if method == "create_session":
         model.add(result)
+        if isinstance(args[0], PersonalityData):
+            model.personality_metadata[result] = args[0].metadata
     elif method in ("send_message", "stream_message"):
         assert is_live(model, sid), f"a turn succeeded on {sid!r}, which is no session"
         reply = result if method == "stream_message" else result.content
@@ -302,6 +306,10 @@ async def check_store(
         assert live is not None and same_json(live.metadata, stored.conversation.metadata), (
             f"{what}: the metadata of session {sid!r} changed when stored"
         )
+        if sid in model.personality_metadata:
+            assert same_json(stored.personality.metadata, model.personality_metadata[sid]), (
+                f"{what}: the personality metadata of session {sid!r} changed when stored"
+            )
         for key, value in model.memory[sid].items():
             assert same_json(await client.get_memory(sid, key), value), f"{what}: memory {key!r} of {sid!r}"
 

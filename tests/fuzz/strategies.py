@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from luminora_nb import ProviderConfig, SessionConfig
 from luminora_nb.personality.library import get_builtin
 from luminora_nb.types import MemoryConfig
-from luminora_nb.types.personality import PersonalityBlend
+from luminora_nb.types.personality import PersonalityBlend, PersonalityData
 
 # -- values that are neither JSON nor text ------------------------------------------------
 
@@ -489,11 +489,21 @@ WEIGHTS = mostly(
         NON_STRINGS,
     ),
 )
+# Personality objects where a name is asked (code written for LuminoraCore does that),
+# with metadata that JSON may not hold.
+PERSONALITY_OBJECTS = st.builds(
+    lambda name, metadata: PersonalityData(name=name, system_prompt="You are kind.", metadata=metadata),
+    st.sampled_from(["mine", " spaced ", "aurora", "fuzzed"]),
+    st.one_of(
+        st.sampled_from([{}, {"a": math.nan}, {"\udc00": 1}, {"k": ["\ud800"]}, {"tags": ["ok"]}]),
+        st.dictionaries(JSON_KEYS, JSON_VALUES, max_size=2),
+    ),
+)
 BLEND_SOURCES = mostly(
     st.sampled_from([["aurora", "vex"], ("aurora", "lyra"), [" pip ", "vex"], ["fuzzed", "aurora"]]),
     st.one_of(
         st.sampled_from([["aurora", "aurora"], ["aurora"], [], ["aurora", "vex", "lyra"]]),
-        st.lists(NAMES, max_size=3),
+        st.lists(NAMES | PERSONALITY_OBJECTS, max_size=3),
         HOSTILE_TEXT,
     ),
 )
@@ -629,7 +639,7 @@ CLIENT_CALLS = st.one_of(
         ),
         mostly(
             st.sampled_from(["aurora", "vex", " lyra "]),
-            st.sampled_from(["fuzzed", "mix", None]) | HOSTILE_TEXT,
+            st.one_of(PERSONALITY_OBJECTS, st.sampled_from(["fuzzed", "mix", None]) | HOSTILE_TEXT),
         ),
         PROVIDER_CONFIGS,
         USER_IDS,

@@ -15,20 +15,32 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 
 from luminora_nb import LuminoraCoreClient
 from luminora_nb.client_v11 import LuminoraCoreClientV11
 from luminora_nb.errors import LuminoraError, StorageError
+from luminora_nb.types import PersonalityData
 
 from .harness import budget, fuzz_example, known_bug, message_problem
-from .strategies import CALL_LISTS, Call, Deep
+from .strategies import CALL_LISTS, C, Call, Deep, Sid
 
 
 @budget(150)
 @given(calls=CALL_LISTS)
 def test_fuzz_the_async_client_in_memory(calls: list[Call]) -> None:
     asyncio.run(fuzz_example("memory", calls))
+
+
+# What only a store on disk shows: values that come back as something else once written
+# (each was a bug; the random search finds them too rarely for its budget here).
+ON_DISK_EXAMPLE = [
+    C("create_session", PersonalityData(name="mine", system_prompt="Hi.", metadata={"a": math.nan})),
+    C("create_session", "vex", None, metadata={"\udc00": 1}),
+    C("send_message", Sid(0), "Hello!", metadata={"a": [math.inf]}),
+    C("create_session", "aurora", None, session_config={"metadata": {"k": "\ud800"}}),
+    C("store_memory", Sid(0), "k1", {"t": (1, 2), "n": None}),
+]
 
 
 # Files and DuckDB are really reopened by the fresh client: fewer examples, each slower.
@@ -46,6 +58,7 @@ def test_fuzz_the_async_client_in_memory(calls: list[Call]) -> None:
 def test_fuzz_the_async_client_on_disk(backend: str, examples: int) -> None:
     @budget(examples)
     @given(calls=CALL_LISTS)
+    @example(calls=ON_DISK_EXAMPLE)
     def run(calls: list[Call]) -> None:
         asyncio.run(fuzz_example(backend, calls))
 
