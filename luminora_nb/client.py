@@ -682,6 +682,13 @@ class LuminoraCoreClient:
             raise SessionError("memory is disabled; create the client with MemoryConfig(enabled=True)")
         if not isinstance(key, str) or not key:
             raise SessionError("memory key must be a non-empty string")
+        try:
+            key.encode("utf-8")  # DuckDB refuses such a key where the file store keeps it: refuse it here
+        except UnicodeEncodeError:
+            raise SessionError(
+                f"memory key {shown(key)} holds an unpaired surrogate, which is not text; "
+                "decode it with errors='replace' or use another key"
+            ) from None
         sess = await self._session(session_id)
         await self.storage.set_memory(session_id, key, value)
         if key in sess.memory_keys:

@@ -806,3 +806,13 @@ async def test_a_personality_object_is_checked_as_load_personality_checks_it(
         with pytest.raises(PersonalityError, match=r"metadata\[.*cannot be stored as JSON"):
             await client.blend_personalities([given, "vex"], [1, 1], "mix")
         assert await client.list_sessions() == []
+
+
+async def test_a_memory_key_that_is_not_text_is_refused_on_every_backend(tmp_path: Path) -> None:
+    # Found by the fuzzer: "\udc01" as a key was kept by the file store and refused by DuckDB.
+    config = StorageConfig(storage_type="file", connection_string=str(tmp_path / "store"))
+    async with LuminoraCoreClient(storage_config=config) as client:
+        sid = await client.create_session("aurora")
+        with pytest.raises(SessionError, match="holds an unpaired surrogate"):
+            await client.store_memory(sid, "k\udc01", 1)
+        assert await client.get_memory(sid, "k\udc01") is None
