@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from pydantic import ValidationError
 
 from ._locks import LoopFreeLock
-from .errors import PersonalityError, SessionError
+from .errors import PersonalityError, SessionError, shown
 from .events import (
     BlendCreated,
     Event,
@@ -50,7 +50,7 @@ from .providers.registry import create_provider
 from .storage.base import Storage
 from .storage.factory import create_storage
 from .turns import LiveSession, Turn, TurnExtension, storable_metadata, turn_options
-from .types._base import utcnow
+from .types._base import first_error, utcnow
 from .types.personality import PersonalityBlend, PersonalityData
 from .types.provider import ChatMessage, ChatResponse, ProviderConfig
 from .types.session import (
@@ -82,7 +82,7 @@ class BlendOptions(TypedDict, total=False):
 def _check_session_id(session_id: object) -> None:
     # Ids reach storage filters (MongoDB, SQL): anything but a plain string is refused here.
     if not isinstance(session_id, str) or not session_id:
-        raise SessionError(f"invalid session id {session_id!r}; use the id create_session returned")
+        raise SessionError(f"invalid session id {shown(session_id)}; use the id create_session returned")
 
 
 def _blend_info(personality: PersonalityData) -> dict[str, Any] | None:
@@ -107,8 +107,9 @@ class LuminoraCoreClient:
     """The async client: personalities, blends, sessions, messages and memory.
 
     Args:
-        storage_config: Where sessions are stored (in memory by default).
-        memory_config: Limits of the per-session key/value memory.
+        storage_config: Where sessions are stored (in memory by default): a
+            :class:`StorageConfig`, a dict of its fields or a storage type (``"duckdb"``).
+        memory_config: Limits of the per-session key/value memory (or a dict of them).
         storage: A ready backend instance, instead of ``storage_config``.
         default_provider: Provider used when ``create_session`` gets none (offline).
         session_log: Log every session, turn and event to DuckDB: a
@@ -126,18 +127,23 @@ class LuminoraCoreClient:
 
     def __init__(
         self,
-        storage_config: StorageConfig | None = None,
-        memory_config: MemoryConfig | None = None,
+        storage_config: StorageConfig | Mapping[str, Any] | str | None = None,
+        memory_config: MemoryConfig | Mapping[str, Any] | None = None,
         *,
         storage: Storage | None = None,
-        default_provider: ProviderConfig | None = None,
+        default_provider: ProviderConfig | Mapping[str, Any] | str | None = None,
         session_log: SessionLog | str | os.PathLike[str] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.storage_config = storage_config or (storage.config if storage else StorageConfig())
-        self.memory_config = memory_config or MemoryConfig()
+        # dicts and names are accepted as the facade accepts them; anything else is refused
+        # here, not as an AttributeError at the first call that reads the config
+        if storage_config is None and storage is not None:
+            self.storage_config = storage.config
+        else:
+            self.storage_config = StorageConfig.coerce(storage_config)
+        self.memory_config = MemoryConfig.coerce(memory_config)
         self.storage: Storage = storage or create_storage(self.storage_config)
-        self.default_provider = default_provider or ProviderConfig(name="offline")
+        self.default_provider = ProviderConfig.coerce(default_provider or "offline")
         self.events = EventBus()
         self.clock = clock
         #: The user of sessions created without a ``user_id`` (v1.1 memory is per user).
@@ -288,9 +294,12 @@ class LuminoraCoreClient:
 
     def _require(self, name: str | PersonalityData) -> PersonalityData:
         if isinstance(name, PersonalityData):
-            # code written for LuminoraCore passes the object where a name is asked for
-            self._register(name, replace=False)
-            return name
+            # code written for LuminoraCore passes the object where a name is asked for;
+            # checked as load_personality checks it (name, metadata JSON can hold), or a
+            # file or DuckDB store would keep something else than was given
+            personality = parse_personality(name.name, name)
+            self._register(personality, replace=False)
+            return personality
         found = self._lookup(name)
         if found is None:
             known = ", ".join(sorted(set(self._personalities) | set(builtin_names())))
@@ -327,7 +336,9 @@ class LuminoraCoreClient:
                 ``blend_name`` without ``replace=True``.
         """
         if isinstance(personality_names, str) or not isinstance(personality_names, Sequence):
-            raise PersonalityError(f"personality_names must be a list of names, not {personality_names!r}")
+            raise PersonalityError(
+                f"personality_names must be a list of names, not {shown(personality_names)}"
+            )
         names = list(personality_names)
         if not names:
             raise PersonalityError("a blend needs at least one personality; pass one or more names")
@@ -400,10 +411,12 @@ class LuminoraCoreClient:
             SessionError: the session id is already in use; a ``user_id`` that is not a
                 non-empty string.
         """
+        if session_id is not None:
+            _check_session_id(session_id)
         if user_id is not None and (not isinstance(user_id, str) or not user_id.strip()):
             raise SessionError(
                 "user_id must be a non-empty string (or None for the client's default_user_id), "
-                f"got {user_id!r}"
+                f"got {shown(user_id)}"
             )
         await self._ready()
         config = self._session_config(session_config)
@@ -413,12 +426,14 @@ class LuminoraCoreClient:
                 "create_session needs a personality name (or session_config.personality['name'])"
             )
         personality = self._require(name if isinstance(name, PersonalityData) else str(name))
-        session_metadata = {**config.metadata, **storable_metadata(metadata)}
+        session_metadata = {**storable_metadata(config.metadata), **storable_metadata(metadata)}
         provider_cfg = self._provider_config(provider_config, config)
         provider = self._provider_for(provider_cfg)
         sid = session_id or config.session_id or f"sess_{uuid.uuid4().hex}"
         if sid in self._sessions or await self.storage.load_session(sid) is not None:
-            raise SessionError(f"session id {sid!r} is already in use; omit session_id to get a fresh one")
+            raise SessionError(
+                f"session id {shown(sid)} is already in use; omit session_id to get a fresh one"
+            )
         now = self.clock()
         config = config.model_copy(
             update={
@@ -455,10 +470,15 @@ class LuminoraCoreClient:
             return SessionConfig()
         if isinstance(value, SessionConfig):
             return value
+        if not isinstance(value, Mapping):
+            raise SessionError(
+                f"session_config must be a SessionConfig or a dict such as {{'max_history': 20}}, "
+                f"not {type(value).__name__}"
+            )
         try:
             return SessionConfig.model_validate(dict(value))
         except ValidationError as exc:
-            raise SessionError(f"invalid session_config: {exc.errors(include_url=False)[0]['msg']}") from None
+            raise SessionError(f"invalid session_config: {first_error(exc)}") from None
 
     def _provider_config(
         self, value: ProviderConfig | Mapping[str, Any] | None, config: SessionConfig
@@ -478,6 +498,7 @@ class LuminoraCoreClient:
         Raises:
             SessionError: no such session in storage, or it has expired.
         """
+        _check_session_id(session_id)
         await self._ready()
         # One resume at a time: two turns arriving for a stored session must share one
         # live session (one lock, one history), not race to build two.
@@ -497,7 +518,9 @@ class LuminoraCoreClient:
     ) -> LiveSession:
         record = await self.storage.load_session(session_id)
         if record is None:
-            raise SessionError(f"unknown session {session_id!r}; list stored sessions with list_sessions()")
+            raise SessionError(
+                f"unknown session {shown(session_id)}; list stored sessions with list_sessions()"
+            )
         self._check_not_expired(record)
         if provider_config is None:
             provider_cfg = ProviderConfig.model_validate(record.provider_config)
@@ -698,6 +721,13 @@ class LuminoraCoreClient:
             raise SessionError("memory is disabled; create the client with MemoryConfig(enabled=True)")
         if not isinstance(key, str) or not key:
             raise SessionError("memory key must be a non-empty string")
+        try:
+            key.encode("utf-8")  # DuckDB refuses such a key where the file store keeps it: refuse it here
+        except UnicodeEncodeError:
+            raise SessionError(
+                f"memory key {shown(key)} holds an unpaired surrogate, which is not text; "
+                "decode it with errors='replace' or use another key"
+            ) from None
         sess = await self._session(session_id)
         await self.storage.set_memory(session_id, key, value)
         if key in sess.memory_keys:
@@ -712,5 +742,5 @@ class LuminoraCoreClient:
         _check_session_id(session_id)
         await self._ready()
         if session_id not in self._sessions and await self.storage.load_session(session_id) is None:
-            raise SessionError(f"unknown session {session_id!r}; use the id create_session returned")
+            raise SessionError(f"unknown session {shown(session_id)}; use the id create_session returned")
         return await self.storage.get_memory(session_id, key)

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ._locks import LoopFreeLock
 from ._memory_turns import MemoryTurnExtension
-from .errors import SessionError
+from .errors import SessionError, shown
 from .events import AffinityChanged, EpisodeCreated, Event, FactLearned
 from .memory._pipeline import MemoryPipeline
 from .memory.facts import FactExtractor, merge_fact
@@ -151,7 +151,7 @@ class LuminoraCoreClientV11:
             or not isinstance(prompt_search_hits, int)
             or prompt_search_hits < 0
         ):
-            raise SessionError(f"prompt_search_hits must be an integer >= 0, got {prompt_search_hits!r}")
+            raise SessionError(f"prompt_search_hits must be an integer >= 0, got {shown(prompt_search_hits)}")
         self.base_client = base_client
         self.storage: StorageV11Extension = storage
         self.pipeline = MemoryPipeline(_extractor(extractor, base_client))
@@ -239,7 +239,7 @@ class LuminoraCoreClientV11:
             return personality.name, definition_for(personality)
         if not isinstance(personality, str) or not personality.strip():
             raise SessionError(
-                f"personality_name must be a name or a PersonalityData, got {personality!r} "
+                f"personality_name must be a name or a PersonalityData, got {shown(personality)} "
                 f"({type(personality).__name__})"
             )
         getter = getattr(self.base_client, "get_personality", None)
@@ -282,7 +282,7 @@ class LuminoraCoreClientV11:
         if max_results is not None and (
             isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0
         ):
-            raise SessionError(f"max_results must be an integer >= 0 or None, got {max_results!r}")
+            raise SessionError(f"max_results must be an integer >= 0 or None, got {shown(max_results)}")
         rows = await self.storage.get_episodes(user_id, min_importance, max_results)
         return [cast(EpisodeDict, row) for row in rows]
 
@@ -303,7 +303,7 @@ class LuminoraCoreClientV11:
         user_id = check_user_id(user_id)
         _check_category(category)
         if not isinstance(key, str) or not key.strip():
-            raise SessionError(f"fact key must be a non-empty string, got {key!r}")
+            raise SessionError(f"fact key must be a non-empty string, got {shown(key)}")
         confidence = check_unit("confidence", confidence)
         async with self.lock("fact", user_id, category, key):
             stored = [f for f in await self.storage.get_facts(user_id, category) if f.get("key") == key]
@@ -350,7 +350,7 @@ class LuminoraCoreClientV11:
         user_id = check_user_id(user_id)
         _check_category(category)
         if not isinstance(key, str) or not key:
-            raise SessionError(f"fact key must be a non-empty string, got {key!r}")
+            raise SessionError(f"fact key must be a non-empty string, got {shown(key)}")
         return bool(await self.storage.delete_fact(user_id, category, key))
 
     async def save_episode(
@@ -376,10 +376,10 @@ class LuminoraCoreClientV11:
         user_id = check_user_id(user_id)
         if episode_type not in EPISODE_TYPES:
             raise SessionError(
-                f"unknown episode type {episode_type!r}; use one of: {', '.join(EPISODE_TYPES)}"
+                f"unknown episode type {shown(episode_type)}; use one of: {', '.join(EPISODE_TYPES)}"
             )
         if sentiment not in SENTIMENTS:
-            raise SessionError(f"unknown sentiment {sentiment!r}; use one of: {', '.join(SENTIMENTS)}")
+            raise SessionError(f"unknown sentiment {shown(sentiment)}; use one of: {', '.join(SENTIMENTS)}")
         importance = check_importance(importance)
         if not isinstance(title, str) or not title.strip():
             raise SessionError("an episode needs a non-empty title")
@@ -477,9 +477,9 @@ class LuminoraCoreClientV11:
         """
         user_id = check_user_id(user_id)
         if not isinstance(query, str) or not query.strip():
-            raise SessionError(f"query must be a non-empty string, got {query!r}")
+            raise SessionError(f"query must be a non-empty string, got {shown(query)}")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
-            raise SessionError(f"top_k must be a positive integer, got {top_k!r}")
+            raise SessionError(f"top_k must be a positive integer, got {shown(top_k)}")
         hits = await self.extension.search(user_id, query, top_k)
         return [hit.to_result() for hit in hits]
 
@@ -540,7 +540,7 @@ class LuminoraCoreClientV11:
         user_id = check_user_id(user_id)
         name, definition = await self.resolve(personality_name)
         if not isinstance(interaction_type, str) or not interaction_type.strip():
-            raise SessionError(f"interaction_type must be a non-empty string, got {interaction_type!r}")
+            raise SessionError(f"interaction_type must be a non-empty string, got {shown(interaction_type)}")
         delta = None if points_delta is None else check_points_delta(points_delta)
         async with self.lock("affinity", user_id, name):
             current = await self.storage.get_affinity(user_id, name)
@@ -638,13 +638,15 @@ def _extractor(choice: Any, base_client: Any) -> FactExtractor | None:
             create_provider(config if isinstance(config, ProviderConfig) else ProviderConfig())
         )
     raise SessionError(
-        f"extractor must be 'rules', 'llm' or a FactExtractor, got {choice!r} ({type(choice).__name__})"
+        f"extractor must be 'rules', 'llm' or a FactExtractor, got {shown(choice)} ({type(choice).__name__})"
     )
 
 
 def _check_category(category: Any) -> str:
     if category not in FACT_CATEGORIES:
-        raise SessionError(f"unknown fact category {category!r}; use one of: {', '.join(FACT_CATEGORIES)}")
+        raise SessionError(
+            f"unknown fact category {shown(category)}; use one of: {', '.join(FACT_CATEGORIES)}"
+        )
     return str(category)
 
 

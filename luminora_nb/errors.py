@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import reprlib
+
 __all__ = [
     "LuminoraError",
     "PersonalityError",
@@ -26,6 +28,23 @@ __all__ = [
     "SessionError",
     "StorageError",
 ]
+
+_SHORT = reprlib.Repr()  # attributes, not keywords: Python 3.11 takes none
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlevel = 3
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 4
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` cut short: a message quotes what was given, never 100,000 characters of it.
+
+    Example:
+        >>> shown("x" * 1000)
+        "'xxxxxxxxxxxxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxxxxxxxxxxxx'"
+        >>> shown(["a", "b"])
+        "['a', 'b']"
+    """
+    return _SHORT.repr(value)
 
 
 class LuminoraError(Exception):

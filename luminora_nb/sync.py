@@ -76,13 +76,7 @@ def _provider(value: ProviderConfig | Mapping[str, Any] | str | None) -> Provide
 
 
 def _storage(value: StorageConfig | Mapping[str, Any] | str | None) -> StorageConfig:
-    if value is None:
-        return StorageConfig()
-    if isinstance(value, StorageConfig):
-        return value
-    if isinstance(value, str):
-        return StorageConfig(storage_type=value)
-    return StorageConfig.model_validate(dict(value))
+    return StorageConfig.coerce(value)
 
 
 class Luminora:

@@ -8,13 +8,15 @@ client sends, which is how ``max_history`` trimming and prompt assembly are obse
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from luminora_nb import LuminoraCoreClient, ProviderConfig, SessionConfig
+from luminora_nb import LuminoraCoreClient, ProviderConfig, SessionConfig, StorageConfig
 from luminora_nb.errors import PersonalityError, ProviderError, SessionError, StorageError
 from luminora_nb.events import Event, TurnCompleted, TurnFailed
 from luminora_nb.personality.compile import MEMORY_FENCE_START
@@ -685,3 +687,132 @@ async def test_a_blend_without_a_name_is_named_after_its_sources(client: Luminor
     blended = await client.blend_personalities(["aurora", "vex"], [7, 3])
     assert blended.name == "aurora70_vex30"
     assert "aurora70_vex30" in await client.list_personalities()
+
+
+# -- found by the fuzzer (tests/fuzz): each once raised something other than a LuminoraError
+
+
+@pytest.mark.parametrize("bad_id", [[1], {1}, {"$ne": ""}, 5, ""])
+async def test_session_ids_that_are_not_text_are_refused(client: LuminoraCoreClient, bad_id: Any) -> None:
+    # resume_session([1]) and create_session(session_id={1}) raised TypeError (unhashable).
+    with pytest.raises(SessionError, match="invalid session id"):
+        await client.resume_session(bad_id)
+    with pytest.raises(SessionError, match="invalid session id"):
+        await client.create_session("aurora", session_id=bad_id)
+    assert await client.list_sessions() == []
+
+
+@pytest.mark.parametrize("bad_user", [b"x", 5.0, ["u1"]])
+async def test_a_user_id_that_is_not_text_is_refused(client: LuminoraCoreClient, bad_user: Any) -> None:
+    # user_id=5.0 raised pydantic's ValidationError from SessionRecord.
+    with pytest.raises(SessionError, match="user_id must be a non-empty string"):
+        await client.create_session("aurora", user_id=bad_user)
+    assert await client.list_sessions() == []
+
+
+@pytest.mark.parametrize("config", ["abc", b"x", 1, [("max_history", 1)]])
+async def test_a_session_config_that_is_not_a_mapping_is_refused(
+    client: LuminoraCoreClient, config: Any
+) -> None:
+    # session_config="abc" raised ValueError from dict("abc").
+    with pytest.raises(SessionError, match="session_config must be a SessionConfig or a dict"):
+        await client.create_session("aurora", session_config=config)
+
+
+async def test_an_idle_timeout_beyond_any_clock_is_refused(client: LuminoraCoreClient) -> None:
+    # {"timeout": 2**80} was accepted and every later turn raised OverflowError.
+    with pytest.raises(SessionError, match="less than or equal to 1000000000"):
+        await client.create_session("aurora", session_config={"timeout": 2**80})
+
+
+@pytest.mark.parametrize("metadata", [{"a": object()}, {"a": math.nan}, {"\udc00": 1}, {"a": "x\ud800"}])
+async def test_session_config_metadata_is_checked_like_session_metadata(
+    tmp_path: Path, metadata: dict[str, Any]
+) -> None:
+    # session_config={"metadata": {"a": object()}} raised PydanticSerializationError from the
+    # store; a surrogate key raised UnicodeEncodeError there; NaN came back as null.
+    config = StorageConfig(storage_type="file", connection_string=str(tmp_path / "store"))
+    async with LuminoraCoreClient(storage_config=config) as client:
+        with pytest.raises(SessionError, match=r"metadata\[.*cannot be stored as JSON"):
+            await client.create_session("aurora", session_config={"metadata": metadata})
+        assert await client.list_sessions() == []
+
+
+@pytest.mark.parametrize("metadata", [{"\udc00": 1}, {"a": math.inf}])
+async def test_message_metadata_json_cannot_hold_is_refused_and_the_session_goes_on(
+    tmp_path: Path, metadata: dict[str, Any]
+) -> None:
+    # A surrogate key failed the file store's write (UnicodeEncodeError) after the reply.
+    config = StorageConfig(storage_type="file", connection_string=str(tmp_path / "store"))
+    async with LuminoraCoreClient(storage_config=config) as client:
+        sid = await client.create_session("aurora")
+        with pytest.raises(SessionError, match="cannot be stored as JSON"):
+            await client.send_message(sid, "Hello!", metadata=metadata)
+        await client.send_message(sid, "Hello!")
+    async with LuminoraCoreClient(storage_config=config) as fresh:
+        conversation = await fresh.get_conversation(sid)
+        assert conversation is not None and conversation.messages[0].content == "Hello!"
+        assert len(conversation.messages) == 2
+
+
+async def test_configs_given_as_dicts_or_names_are_accepted(tmp_path: Path) -> None:
+    # Found by the fuzzer: storage_config={"storage_type": ...} and memory_config={...} gave
+    # AttributeError ('dict' object has no attribute 'storage_type') at the first call.
+    store = {"storage_type": "file", "connection_string": str(tmp_path / "s")}
+    async with LuminoraCoreClient(store, {"max_entries": 1}, default_provider="offline") as client:
+        sid = await client.create_session("aurora")
+        await client.store_memory(sid, "a", 1)
+        await client.store_memory(sid, "b", 2)
+        assert await client.get_memory(sid, "a") is None
+    async with LuminoraCoreClient("memory") as client:
+        assert await client.list_sessions() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"storage_config": 5}, StorageError),
+        ({"storage_config": {"table_name": 5}}, StorageError),
+        ({"memory_config": "x"}, SessionError),
+        ({"default_provider": 5}, ProviderError),
+    ],
+)
+def test_bad_client_configs_are_refused_at_construction(options: dict[str, Any], error: type) -> None:
+    with pytest.raises(error):
+        LuminoraCoreClient(**options)
+
+
+async def test_a_huge_argument_is_quoted_briefly(client: LuminoraCoreClient) -> None:
+    # Found by the fuzzer: the whole 100,000-character string was in the message.
+    with pytest.raises(PersonalityError, match="personality_names must be a list") as info:
+        await client.blend_personalities("x" * 100_000, [1, 1])  # type: ignore[arg-type]
+    assert len(str(info.value)) < 200
+    with pytest.raises(SessionError, match="unknown session") as info2:
+        await client.get_memory("y" * 100_000, "k")
+    assert len(str(info2.value)) < 200
+
+
+@pytest.mark.parametrize("metadata", [{"\udc00": 1}, {"a": math.nan}])
+async def test_a_personality_object_is_checked_as_load_personality_checks_it(
+    tmp_path: Path, metadata: dict[str, Any]
+) -> None:
+    # Found by the fuzzer: create_session(PersonalityData(metadata={"a": nan})) was stored,
+    # and a file store read back {"a": None} (a surrogate key came back as U+FFFD).
+    config = StorageConfig(storage_type="file", connection_string=str(tmp_path / "store"))
+    async with LuminoraCoreClient(storage_config=config) as client:
+        given = PersonalityData(name="mine", system_prompt="Hello there.", metadata=metadata)
+        with pytest.raises(PersonalityError, match=r"metadata\[.*cannot be stored as JSON"):
+            await client.create_session(given)
+        with pytest.raises(PersonalityError, match=r"metadata\[.*cannot be stored as JSON"):
+            await client.blend_personalities([given, "vex"], [1, 1], "mix")
+        assert await client.list_sessions() == []
+
+
+async def test_a_memory_key_that_is_not_text_is_refused_on_every_backend(tmp_path: Path) -> None:
+    # Found by the fuzzer: "\udc01" as a key was kept by the file store and refused by DuckDB.
+    config = StorageConfig(storage_type="file", connection_string=str(tmp_path / "store"))
+    async with LuminoraCoreClient(storage_config=config) as client:
+        sid = await client.create_session("aurora")
+        with pytest.raises(SessionError, match="holds an unpaired surrogate"):
+            await client.store_memory(sid, "k\udc01", 1)
+        assert await client.get_memory(sid, "k\udc01") is None

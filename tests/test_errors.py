@@ -7,6 +7,7 @@ import pickle
 import pytest
 
 from luminora_nb import errors
+from luminora_nb.errors import shown
 
 
 def test_hierarchy_is_shallow_and_rooted() -> None:
@@ -46,3 +47,12 @@ def test_every_error_has_a_docstring() -> None:
 @pytest.mark.parametrize("cls", [errors.PersonalityError, errors.SessionError, errors.StorageError])
 def test_plain_errors_take_a_message(cls: type[errors.LuminoraError]) -> None:
     assert str(cls("what went wrong; what to do")) == "what went wrong; what to do"
+
+
+def test_shown_quotes_what_was_given_briefly() -> None:
+    # Found by the fuzzer: blend_personalities("x" * 100_000, ...) put all of it in the message.
+    assert len(shown("x" * 100_000)) < 80
+    cyclic: dict[str, object] = {}
+    cyclic["self"] = cyclic
+    assert shown(cyclic) == "{'self': {'self': {'self': {...}}}}"
+    assert shown([1, 2]) == "[1, 2]"

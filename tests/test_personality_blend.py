@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -312,3 +313,44 @@ def test_property_weights_are_normalised(weights: list[float]) -> None:
     assert sum(recorded.values()) == pytest.approx(1.0)
     scaled = blend_personalities(people, [w * 3.5 for w in weights], name="n").metadata["blend"]["weights"]
     assert recorded == pytest.approx(scaled)
+
+
+@pytest.mark.parametrize("recipe", [False, None, {"personalities": ["aurora", "vex"], "weights": [1, 1]}])
+def test_blend_recipe_refuses_what_is_not_a_recipe(recipe: object) -> None:
+    # Found by the fuzzer: AttributeError ('bool' object has no attribute 'personalities').
+    with pytest.raises(PersonalityError, match="blend must be a PersonalityBlend"):
+        blend_recipe(recipe, name="x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rules", [b"x", "max", [("advanced_parameters.humor", "max")], 1])
+def test_custom_rules_that_are_not_a_mapping_are_refused(rules: object) -> None:
+    # Found by the fuzzer: TypeError/ValueError from dict(custom_rules).
+    a, b = get_builtin("aurora"), get_builtin("vex")
+    with pytest.raises(PersonalityError, match="custom_rules must be a dict"):
+        blend_personalities([a, b], [1, 1], name="x", custom_rules=rules)  # type: ignore[arg-type]
+
+
+def test_a_weight_too_large_for_a_float_is_refused() -> None:
+    # Found by the fuzzer: OverflowError from float(2**1100).
+    a, b = get_builtin("aurora"), get_builtin("vex")
+    with pytest.raises(PersonalityError, match="weight for 'aurora' is too large for a float"):
+        blend_personalities([a, b], [2**1100, 1], name="x")
+
+
+@pytest.mark.parametrize(
+    ("path", "rule", "message"),
+    [
+        ("advanced_parameters.humor", [1], "give a strategy name such as 'max'"),
+        ("core_traits.archetype", {}, "a fixed value is written {'value': ...}"),
+        ("advanced_parameters.humor", {"value": "x"}, "'x', not a number"),
+        ("advanced_parameters.humor", {"value": math.nan}, "nan, not finite"),
+        ("advanced_parameters.humor", {"value": 2**1100}, "too large"),
+        ("linguistic_profile.vocabulary", {"value": None}, "this field is a list"),
+    ],
+)
+def test_custom_rules_of_the_wrong_shape_are_refused(path: str, rule: object, message: str) -> None:
+    # Found by the fuzzer: TypeError (unhashable list), KeyError ('value'), ValueError and
+    # OverflowError from float(), TypeError from list(None).
+    a, b = get_builtin("aurora"), get_builtin("vex")
+    with pytest.raises(PersonalityError, match=re.escape(message)):
+        blend_personalities([a, b], [1, 1], name="x", custom_rules={path: rule})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -11,7 +12,12 @@ import pytest
 from luminora_nb.errors import PersonalityError
 from luminora_nb.personality.compile import compile_prompt
 from luminora_nb.personality.library import PERSONAS_DIR
-from luminora_nb.personality.validate import parse_personality, validate_definition
+from luminora_nb.personality.validate import (
+    MAX_JSON_DEPTH,
+    json_problem,
+    parse_personality,
+    validate_definition,
+)
 from luminora_nb.types.persona import PersonaDefinition
 from luminora_nb.types.personality import PersonalityData
 
@@ -365,3 +371,45 @@ def test_errors_are_personality_errors_not_pydantic_errors() -> None:
         parse_personality("x", data)
     assert info.value.__cause__ is None
     assert info.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"a": float("nan")}, "['a'] (nan; JSON has no NaN or infinity)"),
+        ({"a": [1, -math.inf]}, "['a'][1] (-inf; JSON has no NaN or infinity)"),
+        ({"\udc00": 1}, "['\\udc00'] (the key holds the unpaired surrogate '\\udc00'"),
+        ({"a": "x\ud800"}, "['a'] (holds the unpaired surrogate '\\ud800'"),
+        ({"a": 10**5000}, "['a'] (an integer of 16610 bits; store it as a string)"),
+    ],
+)
+def test_json_problem_refuses_what_json_cannot_hold(value: Any, problem: str) -> None:
+    # Found by the fuzzer: these passed the check, then were stored as something else
+    # (NaN as null) or failed every later write of the session (UnicodeEncodeError).
+    found = json_problem(value)
+    assert found is not None and found.startswith(problem)
+
+
+def test_json_problem_refuses_cycles_and_deep_nesting_without_recursing_out() -> None:
+    # Found by the fuzzer: a dict holding itself raised RecursionError from the check itself.
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    assert json_problem(cyclic) == "['self'] (holds itself; JSON cannot hold a cycle)"
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(5_000):
+        node["k"] = node = {}
+    found = json_problem(deep)
+    assert found is not None and found.endswith(
+        f"(nested more than {MAX_JSON_DEPTH} levels deep; flatten it)"
+    )
+    shallow: dict[str, Any] = {}
+    node = shallow
+    for _ in range(MAX_JSON_DEPTH - 1):
+        node["k"] = node = {}
+    assert json_problem(shallow) is None
+
+
+def test_personality_metadata_that_json_cannot_hold_is_refused_at_load() -> None:
+    with pytest.raises(PersonalityError, match=r"metadata\['score'\] \(nan; JSON has no NaN"):
+        parse_personality("x", {"system_prompt": "hi", "metadata": {"score": float("nan")}})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,11 +19,12 @@ import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from luminora_nb import ChatStream, Luminora, ProviderConfig
-from luminora_nb.errors import LuminoraError, PersonalityError, ProviderError, SessionError
+from luminora_nb.errors import LuminoraError, PersonalityError, ProviderError, SessionError, StorageError
 from luminora_nb.events import TurnCompleted
 
 SLOW = {"name": "offline", "extra": {"chunk_delay": 0.02}}
@@ -374,3 +376,34 @@ def test_who_runs_the_loop(lum: Luminora) -> None:
     with ThreadPoolExecutor(1) as pool:  # any thread without a loop of its own drives it
         worker = pool.submit(lambda: (threading.get_ident(), lum.run(where()))).result()
     assert worker[0] == worker[1]
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        (
+            {"storage": {"connect_timeout": -1}},
+            StorageError,
+            "invalid storage config: connect_timeout: Input",
+        ),
+        ({"storage": 5}, StorageError, "storage is a StorageConfig, a dict or a storage type"),
+        ({"storage": {"storage_type": "file", "connection_string": "a\x00b"}}, StorageError, "NUL"),
+        ({"memory_config": "x"}, SessionError, "memory_config is a MemoryConfig or a dict"),
+        ({"memory_config": {"max_entries": -1}}, SessionError, "invalid memory_config: max_entries"),
+    ],
+)
+def test_bad_facade_options_are_the_librarys_errors(
+    options: dict[str, Any], error: type, message: str
+) -> None:
+    # Found by the fuzzer: pydantic's ValidationError, TypeError from dict(5); a path holding
+    # NUL opened its prefix; memory_config="x" was kept and broke store_memory later.
+    with pytest.raises(error, match=re.escape(message)):
+        Luminora(log=None, **options)
+
+
+def test_a_memory_config_dict_is_accepted(lum: Luminora) -> None:
+    with Luminora(log=None, memory_config={"max_entries": 1}) as small:
+        sid = small.create_session("aurora")
+        small.store_memory(sid, "a", 1)
+        small.store_memory(sid, "b", 2)
+        assert (small.get_memory(sid, "a"), small.get_memory(sid, "b")) == (None, 2)

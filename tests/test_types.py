@@ -41,6 +41,7 @@ from luminora_nb.types import (
 )
 from luminora_nb.types import persona as persona_types
 from luminora_nb.types.relationship import AffinityHistoryEntry
+from luminora_nb.types.session import MAX_SESSION_TIMEOUT
 
 WHEN = datetime(2026, 11, 26, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -530,6 +531,10 @@ def test_session_config_seed_example_and_bounds() -> None:
         SessionConfig(max_history=-1)
     with pytest.raises(ValidationError):
         SessionConfig(timeout=-5)
+    # Found by the fuzzer: an idle time beyond any clock raised OverflowError at the next turn.
+    assert SessionConfig(timeout=MAX_SESSION_TIMEOUT).timeout == MAX_SESSION_TIMEOUT
+    with pytest.raises(ValidationError, match="less than or equal to 1000000000"):
+        SessionConfig(timeout=2**80)
 
 
 def test_seed_conversation_with_naive_timestamp_round_trips() -> None:
@@ -577,3 +582,27 @@ def test_stored_records_tolerate_session_settings_of_a_newer_version() -> None:
         }
     )
     assert record.session_config.max_history == 7
+
+
+def test_configs_coerce_dicts_and_names_into_the_librarys_errors() -> None:
+    assert StorageConfig.coerce("DuckDB").storage_type is StorageType.DUCKDB
+    assert StorageConfig.coerce({"storage_type": "file"}).storage_type is StorageType.FILE
+    assert MemoryConfig.coerce({"max_entries": 3}).max_entries == 3
+    with pytest.raises(
+        StorageError, match="invalid storage config: connect_timeout: Input should be greater"
+    ):
+        StorageConfig.coerce({"connect_timeout": 0})
+    with pytest.raises(StorageError, match="not list"):
+        StorageConfig.coerce([("storage_type", "memory")])  # type: ignore[arg-type]
+    with pytest.raises(SessionError, match="invalid memory_config: decay_factor"):
+        MemoryConfig.coerce({"decay_factor": 2})
+    with pytest.raises(
+        ProviderError, match="invalid provider_config: extra: Input should be a valid dictionary"
+    ):
+        ProviderConfig.coerce({"name": "offline", "extra": 5})
+
+
+def test_a_connection_string_holding_nul_is_refused() -> None:
+    # Found by the fuzzer: DuckDB and the file store ended the path at NUL ("a\x00b" opened "a").
+    with pytest.raises(StorageError, match="NUL"):
+        StorageConfig(storage_type="duckdb", connection_string="a\x00b.duckdb")

@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..errors import SessionError
+from ..errors import SessionError, shown
 from ..personality.validate import definition_for
 from ..relationship.affinity import AffinityChange, check_points, interaction_change, starting_points
 from ..relationship.interactions import Interaction, classify_interaction
@@ -194,7 +194,7 @@ def _skip_reason(
     if preferences is not None and not preferences.remember_facts:
         return "the persona's memory_preferences.remember_facts is off"
     if category not in kept_categories(preferences):
-        return f"{category!r} is not in the persona's memory_preferences.fact_categories"
+        return f"{shown(category)} is not in the persona's memory_preferences.fact_categories"
     return None
 
 

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from ..errors import SessionError
+from ..errors import SessionError, shown
 from ..types._base import utcnow
 from ..types.memory import (
     FACT_CATEGORIES,
@@ -323,7 +323,7 @@ def _as_fact(existing: Fact | Mapping[str, Any]) -> Fact:
     try:
         return Fact.model_validate(dict(existing))
     except Exception as exc:
-        raise SessionError(f"stored fact {dict(existing)!r} is not a valid fact: {exc}") from None
+        raise SessionError(f"stored fact {shown(dict(existing))} is not a valid fact: {exc}") from None
 
 
 def merge_fact(

@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import ProviderError, SessionError
+from ..errors import ProviderError, SessionError, shown
 from ..providers.base import ChatRequest, Provider
 from ..types._base import utcnow
 from ..types.memory import (
@@ -207,7 +207,7 @@ class LLMFactExtractor(FactExtractor):
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise SessionError(f"max_attempts must be a positive integer, got {max_attempts!r}")
+            raise SessionError(f"max_attempts must be a positive integer, got {shown(max_attempts)}")
         self.provider = provider
         self.max_attempts = max_attempts
         self.categories = frozenset(categories) if categories is not None else None

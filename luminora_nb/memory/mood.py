@@ -54,7 +54,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
-from ..errors import PersonalityError, SessionError
+from ..errors import PersonalityError, SessionError, shown
 from ..types.memory import check_unit
 from ..types.persona import MoodConfig, MoodDefinition, ParameterModifiers, PersonaDefinition
 from ._text import negated_before, normalise, wordlist
@@ -161,13 +161,13 @@ class MoodStep:
             return initial_mood(effective)
         mood = record.get("current_mood")
         if not isinstance(mood, str) or not mood:
-            raise SessionError(f"a mood record needs a current_mood string, got {mood!r}")
+            raise SessionError(f"a mood record needs a current_mood string, got {shown(mood)}")
         if all(m.name != mood for m in effective.moods):
             return initial_mood(effective)
         intensity = check_unit("mood_intensity", record.get("mood_intensity", 1.0))
         turns_left = record.get("turns_left", 0)
         if isinstance(turns_left, bool) or not isinstance(turns_left, int) or turns_left < 0:
-            raise SessionError(f"turns_left must be a non-negative integer, got {turns_left!r}")
+            raise SessionError(f"turns_left must be a non-negative integer, got {shown(turns_left)}")
         if mood == effective.default_mood:
             turns_left = 0
         elif turns_left == 0:
@@ -258,7 +258,7 @@ def mood_definition(config: MoodConfig | PersonaDefinition | None, name: str) ->
         if mood.name == name:
             return mood
     known = ", ".join(m.name for m in effective_mood_config(config).moods)
-    raise PersonalityError(f"unknown mood {name!r}; this persona's moods are: {known}")
+    raise PersonalityError(f"unknown mood {shown(name)}; this persona's moods are: {known}")
 
 
 def _leaning(mood: MoodDefinition) -> float:

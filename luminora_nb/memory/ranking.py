@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import SessionError
+from ..errors import SessionError, shown
 from ..types._base import utcnow
 from ..types.memory import Episode, Fact
 from ..types.persona import MemoryPreferences
@@ -233,7 +233,7 @@ def _as_fact(item: Fact | Mapping[str, Any]) -> Fact:
     try:
         return Fact.model_validate(dict(item))
     except Exception as exc:
-        raise SessionError(f"not a valid fact: {dict(item)!r} ({exc})") from None
+        raise SessionError(f"not a valid fact: {shown(dict(item))} ({exc})") from None
 
 
 def _as_episode(item: Episode | Mapping[str, Any]) -> Episode:
@@ -242,7 +242,7 @@ def _as_episode(item: Episode | Mapping[str, Any]) -> Episode:
     try:
         return Episode.model_validate(dict(item))
     except Exception as exc:
-        raise SessionError(f"not a valid episode: {dict(item)!r} ({exc})") from None
+        raise SessionError(f"not a valid episode: {shown(dict(item))} ({exc})") from None
 
 
 def rank_memories(

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -118,7 +119,7 @@ class _Blender:
             return section_rule if isinstance(section_rule, str) and section_rule in allowed else None
         if rule is None or isinstance(rule, Mapping):
             return rule
-        if rule not in allowed:
+        if not isinstance(rule, str) or rule not in allowed:
             raise PersonalityError(
                 f"custom_rules[{path!r}] = {rule!r} is not a strategy for this field; "
                 f"use one of {sorted(allowed)} or {{'value': ...}}"
@@ -129,7 +130,7 @@ class _Blender:
         weights = self.weights if weights is None else weights
         rule = self._rule(path, _NUMERIC_STRATEGIES)
         if isinstance(rule, Mapping):
-            return float(rule["value"])
+            return _fixed_number(path, rule["value"])
         if rule == "max":
             return max(values)
         if rule == "min":
@@ -168,7 +169,13 @@ class _Blender:
         weights = self.weights if weights is None else weights
         rule = self._rule(path, _LIST_STRATEGIES)
         if isinstance(rule, Mapping):
-            return list(rule["value"])
+            fixed_items = rule["value"]
+            if isinstance(fixed_items, str) or not isinstance(fixed_items, list | tuple):
+                raise PersonalityError(
+                    f"custom_rules[{path!r}]['value'] is {fixed_items!r}; "
+                    "this field is a list (e.g. ['a', 'b'])"
+                )
+            return list(fixed_items)
         if rule is None:
             rule = {"dominant": "dominant", "hybrid": "interleave"}.get(self.blend_type, "rank")
         if rule == "dominant":
@@ -488,6 +495,25 @@ class _Blender:
             target[parts[-1]] = rule["value"]
 
 
+def _fixed_number(path: str, value: object) -> float:
+    # a fixed numeric value is a finite number; its range is checked with the definition
+    problem = None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problem = "not a number"
+    else:
+        try:
+            number = float(value)
+        except OverflowError:
+            problem = "too large"
+        else:
+            if math.isfinite(number):
+                return number
+            problem = "not finite"
+    raise PersonalityError(
+        f"custom_rules[{path!r}]['value'] is {value!r}, {problem}; this field is a number (e.g. 0.7)"
+    )
+
+
 def _check_rules(custom_rules: Mapping[str, Any]) -> None:
     known = _NUMERIC_FIELDS | _CATEGORICAL_FIELDS | _LIST_FIELDS
     sections = {p.split(".", 1)[0] for p in known} | {
@@ -502,6 +528,17 @@ def _check_rules(custom_rules: Mapping[str, Any]) -> None:
             raise PersonalityError(
                 f"custom_rules: unknown field path {path!r}; use paths like 'advanced_parameters.humor', "
                 "'core_traits.archetype' or 'linguistic_profile.vocabulary'"
+            )
+        rule = custom_rules[path]
+        if isinstance(rule, Mapping):
+            if set(rule) != {"value"}:
+                raise PersonalityError(
+                    f"custom_rules[{path!r}] = {rule!r}; a fixed value is written {{'value': ...}}"
+                )
+        elif rule is not None and not isinstance(rule, str):
+            raise PersonalityError(
+                f"custom_rules[{path!r}] is {rule!r}; give a strategy name such as 'max' or 'dominant', "
+                "or a fixed value as {'value': ...}"
             )
 
 
@@ -525,6 +562,11 @@ def blend_definitions(
         raise PersonalityError(f"unknown blend_type {blend_type!r}; use one of: {', '.join(BLEND_TYPES)}")
     if len(definitions) != len(names):
         raise PersonalityError(f"got {len(definitions)} definitions for {len(names)} names")
+    if custom_rules is not None and not isinstance(custom_rules, Mapping):
+        raise PersonalityError(
+            f"custom_rules must be a dict of field path to rule (e.g. {{'advanced_parameters.humor': "
+            f"'max'}}) or None, not {type(custom_rules).__name__}"
+        )
     rules = dict(custom_rules or {})
     _check_rules(rules)
     data = _Blender(names, definitions, normalised, blend_type, rules).blend(name)
@@ -588,7 +630,16 @@ def blend_recipe(blend: PersonalityBlend, *, name: str) -> PersonalityData:
         >>> a, b = get_builtin("aurora"), get_builtin("aurora").model_copy(update={"name": "b"})
         >>> blend_recipe(PersonalityBlend(personalities=[a, b], weights=[1, 1]), name="ab").name
         'ab'
+
+    Raises:
+        PersonalityError: ``blend`` is not a :class:`PersonalityBlend`, or the recipe fails
+            as in :func:`blend_personalities`.
     """
+    if not isinstance(blend, PersonalityBlend):
+        raise PersonalityError(
+            f"blend must be a PersonalityBlend(personalities=[...], weights=[...]), not "
+            f"{type(blend).__name__}; to blend loaded personalities by name use blend_personalities()"
+        )
     return blend_personalities(
         blend.personalities,
         blend.weights,

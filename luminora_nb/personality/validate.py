@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,7 @@ from ..types.persona import PersonaDefinition
 from ..types.personality import PersonalityData
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "check_name",
     "definition_for",
     "format_validation_error",
@@ -117,34 +119,77 @@ def check_name(name: object, *, what: str = "personality name") -> str:
 
 
 def json_problem(value: Any, path: str = "") -> str | None:
-    """Where ``value`` stops being JSON-serialisable (``"['o'] (object)"``), or ``None``.
+    """Where ``value`` stops being storable as JSON (``"['o'] (object)"``), or ``None``.
 
     Metadata is stored as JSON: a value that cannot be written must be refused when it
-    is given, not when a later write fails.
+    is given, not when a later write fails. Besides types JSON lacks, that refuses NaN
+    and infinities (JSON has neither: they would come back as something else), text
+    holding a lone surrogate (not UTF-8, so no backend on disk can write it), integers
+    too long to print, a container holding itself, and nesting deeper than
+    :data:`MAX_JSON_DEPTH`, which no encoder can walk.
 
     Example:
         >>> json_problem({"a": [1, {"b": {1, 2}}]})
         "['a'][1]['b'] (set)"
         >>> json_problem({"ok": [1, 2.5, None, "x"]}) is None
         True
+        >>> json_problem({"x": float("nan")})
+        "['x'] (nan; JSON has no NaN or infinity)"
     """
-    if value is None or isinstance(value, str | bool | int | float):
+    return _json_problem(value, path, 0)
+
+
+#: How deep metadata may nest: far beyond any real use, well within what encoders walk.
+MAX_JSON_DEPTH = 100
+# Python refuses to print integers longer than this many digits (sys.int_max_str_digits).
+_MAX_INT_BITS = 4000 * 3
+
+
+def _text_problem(text: str) -> str | None:
+    try:
+        text.encode("utf-8")  # in C: fast on long text
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        return f"holds the unpaired surrogate {bad!r}, which is not text; decode with errors='replace'"
+    return None
+
+
+def _json_problem(value: Any, path: str, depth: int, inside: frozenset[int] = frozenset()) -> str | None:
+    # ``inside``: the containers on the way down, so a dict holding itself is named as such
+    if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, str):
+        problem = _text_problem(value)
+        return f"{path} ({problem})" if problem else None
+    if isinstance(value, int):
+        if value.bit_length() > _MAX_INT_BITS:
+            return f"{path} (an integer of {value.bit_length()} bits; store it as a string)"
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path} ({value}; JSON has no NaN or infinity)"
+    if not isinstance(value, Mapping | list | tuple):
+        return f"{path} ({type(value).__name__})"
+    if id(value) in inside:
+        return f"{path} (holds itself; JSON cannot hold a cycle)"
+    if depth >= MAX_JSON_DEPTH:
+        return f"{path[:80]}... (nested more than {MAX_JSON_DEPTH} levels deep; flatten it)"
+    inside = inside | {id(value)}
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"{path}[{key!r}] (a key of type {type(key).__name__}; keys must be strings)"
-            inner = json_problem(item, f"{path}[{key!r}]")
+            problem = _text_problem(key)
+            if problem is not None:
+                return f"{path}[{key!r}] (the key {problem})"
+            inner = _json_problem(item, f"{path}[{key!r}]", depth + 1, inside)
             if inner is not None:
                 return inner
         return None
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            inner = json_problem(item, f"{path}[{index}]")
-            if inner is not None:
-                return inner
-        return None
-    return f"{path} ({type(value).__name__})"
+    for index, item in enumerate(value):
+        inner = _json_problem(item, f"{path}[{index}]", depth + 1, inside)
+        if inner is not None:
+            return inner
+    return None
 
 
 def parse_personality(name: str, data: Mapping[str, Any] | PersonalityData) -> PersonalityData:

@@ -39,7 +39,7 @@ from typing import Any
 
 from pydantic import Field
 
-from ..errors import SessionError
+from ..errors import SessionError, shown
 from ..types._base import Model, utcnow
 from ..types.persona import AffinityConfig, PersonaDefinition, RelationshipLevel
 from ..types.relationship import AffinityHistoryEntry
@@ -143,10 +143,10 @@ def check_points_delta(delta: Any) -> int:
         luminora_nb.errors.SessionError: points_delta must be a finite number, got nan
     """
     if isinstance(delta, bool) or not isinstance(delta, int | float):
-        raise SessionError(f"points_delta must be a number, got {delta!r} ({type(delta).__name__})")
+        raise SessionError(f"points_delta must be a number, got {shown(delta)} ({type(delta).__name__})")
     if isinstance(delta, float):
         if not math.isfinite(delta):
-            raise SessionError(f"points_delta must be a finite number, got {delta!r}")
+            raise SessionError(f"points_delta must be a finite number, got {shown(delta)}")
         return round(delta)
     return int(delta)
 
@@ -158,7 +158,7 @@ def check_points(points: Any) -> int:
         SessionError: anything else.
     """
     if isinstance(points, bool) or not isinstance(points, int) or not MIN_POINTS <= points <= MAX_POINTS:
-        raise SessionError(f"affinity points must be an integer from 0 to 100, got {points!r}")
+        raise SessionError(f"affinity points must be an integer from 0 to 100, got {shown(points)}")
     return points
 
 
@@ -253,7 +253,7 @@ def change_affinity(
     points = check_points(points)
     requested = check_points_delta(delta)
     if not isinstance(interaction_type, str) or not interaction_type.strip():
-        raise SessionError(f"interaction_type must be a non-empty string, got {interaction_type!r}")
+        raise SessionError(f"interaction_type must be a non-empty string, got {shown(interaction_type)}")
     after = apply_delta(points, requested, max_change=max_change)
     capped = max_change is not None and abs(requested) > max_change
     return AffinityChange(
@@ -341,6 +341,6 @@ def append_history(
         try:
             entries.append(AffinityChange.model_validate(dict(entry)))
         except Exception as exc:
-            raise SessionError(f"affinity history entry {dict(entry)!r} is not valid: {exc}") from None
+            raise SessionError(f"affinity history entry {shown(dict(entry))} is not valid: {exc}") from None
     entries.append(change)
     return entries[-limit:] if limit > 0 else []

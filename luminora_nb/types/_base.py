@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 # Keys whose values are credentials: never serialised, never shown in a repr.
 # Whole name segments only: "access_token" and "X-Api-Key" are credentials, "max_tokens" is not.
@@ -139,6 +139,24 @@ def unknown_field_message(model: type[BaseModel], field: str) -> str:
     nearest = difflib.get_close_matches(field, names, n=1, cutoff=0.6)
     hint = f"; did you mean {nearest[0]!r}?" if nearest else "."
     return f"{model.__name__} has no field {field!r}{hint} Its fields: {', '.join(names)}"
+
+
+def first_error(exc: ValidationError) -> str:
+    """The first fault of a validation error with the field it is in, for one-line messages.
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class Config(BaseModel):
+        ...     timeout: int = 0
+        >>> try:
+        ...     Config(timeout="soon")
+        ... except ValidationError as exc:
+        ...     first_error(exc)
+        'timeout: Input should be a valid integer, unable to parse string as an integer'
+    """
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
 
 
 def check_known_fields(model: type[BaseModel], data: Any, error: type[Exception]) -> Any:

@@ -22,7 +22,7 @@ from typing import Any, Literal, NotRequired, TypedDict, get_args
 
 from pydantic import Field, field_validator
 
-from ..errors import SessionError
+from ..errors import SessionError, shown
 from ._base import Model, utcnow
 
 _KEY = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
@@ -96,15 +96,17 @@ def check_user_id(user_id: Any) -> str:
         luminora_nb.errors.SessionError: user_id must be a non-empty string, got 7 (int)
     """
     if not isinstance(user_id, str) or not user_id.strip():
-        raise SessionError(f"user_id must be a non-empty string, got {user_id!r} ({type(user_id).__name__})")
+        raise SessionError(
+            f"user_id must be a non-empty string, got {shown(user_id)} ({type(user_id).__name__})"
+        )
     return user_id
 
 
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SessionError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+        raise SessionError(f"{name} must be a number, got {shown(value)} ({type(value).__name__})")
     if not math.isfinite(value):
-        raise SessionError(f"{name} must be a finite number, got {value!r}")
+        raise SessionError(f"{name} must be a finite number, got {shown(value)}")
     return float(value)
 
 
@@ -124,7 +126,7 @@ def check_unit(name: str, value: Any) -> float:
     """
     number = _number(name, value)
     if not 0.0 <= number <= 1.0:
-        raise SessionError(f"{name} must lie between 0 and 1, got {value!r}")
+        raise SessionError(f"{name} must lie between 0 and 1, got {shown(value)}")
     return number
 
 
@@ -142,13 +144,13 @@ def check_importance(value: Any) -> float:
     """
     number = _number("importance", value)
     if not 0.0 <= number <= 10.0:
-        raise SessionError(f"importance must lie between 0 and 10, got {value!r}")
+        raise SessionError(f"importance must lie between 0 and 10, got {shown(value)}")
     return number
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> Any:
     if value not in choices:
-        raise SessionError(f"unknown {name} {value!r}; use one of: {', '.join(choices)}")
+        raise SessionError(f"unknown {name} {shown(value)}; use one of: {', '.join(choices)}")
     return value
 
 
@@ -310,7 +312,8 @@ class ExtractedFact(Model):
     def _identifier(cls, value: Any) -> Any:
         if not isinstance(value, str) or not _KEY.fullmatch(value):
             raise SessionError(
-                f"fact key must be a lower-case identifier (letters, digits, '_'; at most 64), got {value!r}"
+                "fact key must be a lower-case identifier (letters, digits, '_'; at most 64), "
+                f"got {shown(value)}"
             )
         return value
 

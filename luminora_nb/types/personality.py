@@ -101,6 +101,10 @@ def normalise_weights(names: Sequence[str], weights: Sequence[float]) -> list[fl
             value = float(weight)
         except (TypeError, ValueError):
             raise PersonalityError(f"weight for {name!r} is {weight!r}, not a number") from None
+        except OverflowError:  # an int (or Fraction) beyond any float, 2**1100 say
+            raise PersonalityError(
+                f"weight for {name!r} is too large for a float; weights are shares (e.g. [7, 3])"
+            ) from None
         if math.isnan(value) or math.isinf(value):
             raise PersonalityError(f"weight for {name!r} is {value}; weights must be finite numbers")
         if value < 0:

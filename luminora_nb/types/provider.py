@@ -8,7 +8,15 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
 
 from ..errors import ProviderError
-from ._base import Model, SecretHoldingModel, check_known_fields, mask_secrets, redact_url, scrub_secrets
+from ._base import (
+    Model,
+    SecretHoldingModel,
+    check_known_fields,
+    first_error,
+    mask_secrets,
+    redact_url,
+    scrub_secrets,
+)
 
 __all__ = ["ChatMessage", "ChatResponse", "FinishReason", "ProviderConfig", "Usage"]
 
@@ -86,9 +94,7 @@ class ProviderConfig(SecretHoldingModel):
         try:
             return cls.model_validate(dict(value))
         except ValidationError as exc:
-            raise ProviderError(
-                f"invalid provider_config: {exc.errors(include_url=False)[0]['msg']}"
-            ) from None
+            raise ProviderError(f"invalid provider_config: {first_error(exc)}") from None
 
     @property
     def has_api_key(self) -> bool:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, field_serializer, field_validator, model_validator
+from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
 
 from ..errors import SessionError, StorageError
 from ._base import (
     Model,
     SecretHoldingModel,
     check_known_fields,
+    first_error,
     known_fields_only,
     mask_secrets,
     redact_url,
@@ -39,6 +40,8 @@ __all__ = [
 _KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.I)
 _URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)[^@]*@", re.I)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: The longest idle ``timeout`` of a session, in seconds: about 31 years.
+MAX_SESSION_TIMEOUT = 10**9
 
 
 class SessionType(StrEnum):
@@ -114,7 +117,7 @@ class SessionConfig(Model):
 
     ``max_history`` caps how many past messages are sent to the provider on each turn
     (all of them are still stored). ``timeout`` is the idle time in seconds after which
-    the session expires; ``0`` means never.
+    the session expires; ``0`` means never (at most :data:`MAX_SESSION_TIMEOUT`).
     """
 
     @model_validator(mode="before")
@@ -127,7 +130,8 @@ class SessionConfig(Model):
     provider_config: dict[str, Any] = Field(default_factory=dict)
     session_type: SessionType = SessionType.CHAT
     max_history: int = Field(default=100, ge=0)
-    timeout: int = Field(default=3600, ge=0)
+    # bounded: an idle time beyond any clock (2**80 s) cannot be compared with one
+    timeout: int = Field(default=3600, ge=0, le=MAX_SESSION_TIMEOUT)
     user_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -178,6 +182,41 @@ class StorageConfig(SecretHoldingModel):
     @classmethod
     def _known_fields(cls, data: Any) -> Any:
         return check_known_fields(cls, data, StorageError)
+
+    @classmethod
+    def coerce(cls, value: StorageConfig | Mapping[str, Any] | str | None) -> StorageConfig:
+        """A :class:`StorageConfig` from itself, a dict, a storage type, or ``None`` (memory).
+
+        Raises:
+            StorageError: the value is none of these, or the dict is invalid.
+
+        Example:
+            >>> StorageConfig.coerce("duckdb").storage_type, StorageConfig.coerce(None).storage_type
+            (<StorageType.DUCKDB: 'duckdb'>, <StorageType.MEMORY: 'memory'>)
+        """
+        if value is None:
+            return cls()
+        if isinstance(value, StorageConfig):
+            return value
+        if isinstance(value, str):
+            value = {"storage_type": value}
+        if not isinstance(value, Mapping):
+            raise StorageError(
+                "storage is a StorageConfig, a dict or a storage type such as 'duckdb', "
+                f"not {type(value).__name__}"
+            )
+        try:
+            return cls.model_validate(dict(value))
+        except ValidationError as exc:
+            raise StorageError(f"invalid storage config: {first_error(exc)}") from None
+
+    @field_validator("connection_string")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # C libraries (DuckDB, libpq) end a string at NUL: "a\x00b" would open "a"
+        if value is not None and "\x00" in value:
+            raise StorageError("connection_string holds a NUL character; pass a plain path or URL")
+        return value
 
     @field_validator("storage_type", mode="before")
     @classmethod
@@ -243,6 +282,31 @@ class MemoryConfig(Model):
     @classmethod
     def _known_fields(cls, data: Any) -> Any:
         return check_known_fields(cls, data, SessionError)
+
+    @classmethod
+    def coerce(cls, value: MemoryConfig | Mapping[str, Any] | None) -> MemoryConfig:
+        """A :class:`MemoryConfig` from itself, a dict, or ``None`` (the defaults).
+
+        Raises:
+            SessionError: the value is none of these, or the dict is invalid.
+
+        Example:
+            >>> MemoryConfig.coerce({"max_entries": 3}).max_entries
+            3
+        """
+        if value is None:
+            return cls()
+        if isinstance(value, MemoryConfig):
+            return value
+        if not isinstance(value, Mapping):
+            raise SessionError(
+                f"memory_config is a MemoryConfig or a dict such as {{'max_entries': 100}}, "
+                f"not {type(value).__name__}"
+            )
+        try:
+            return cls.model_validate(dict(value))
+        except ValidationError as exc:
+            raise SessionError(f"invalid memory_config: {first_error(exc)}") from None
 
     enabled: bool = True
     max_entries: int = Field(default=1000, ge=0)
