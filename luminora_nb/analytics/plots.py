@@ -194,7 +194,10 @@ def plot_message_lengths(data: Data, *, bins: int = 20, title: str = "Message le
     roles = [r for r in ("user", "assistant", "system") if (frame["role"] == r).any()]
     values = [lengths[frame["role"] == r].to_numpy() for r in roles]
     edges = np.histogram_bin_edges(lengths.to_numpy(), bins=bins)
-    ax.hist(values, bins=edges.tolist(), label=roles)
+    drawn: Any = ax.hist(values, bins=edges.tolist(), label=roles)[2]
+    containers = list(drawn) if len(roles) > 1 else [drawn]  # one data set: one container, not a list
+    for container, role in zip(containers, roles, strict=True):  # the data, by role, for code reading it
+        container.set_label(role)
     ax.set_xlabel("characters")
     ax.set_ylabel("messages")
     ax.legend(loc="best", fontsize="small")
