@@ -78,6 +78,7 @@ class ParquetExport:
     folder: Path
     log_path: Path
     log_id: str
+    host: str
     rows: dict[str, int] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     seconds: float = 0.0
@@ -87,7 +88,8 @@ class ParquetExport:
         return f"<ParquetExport {str(self.folder)!r} {counts} files={len(self.files)}>"
 
     def _repr_html_(self) -> str:
-        rows = [("folder", str(self.folder)), ("from log", str(self.log_path)), ("log id", self.log_id)]
+        rows = [("folder", str(self.folder)), ("from log", str(self.log_path)), ("host", self.host)]
+        rows.append(("log id", self.log_id))
         rows += [(f"{name} rows", f"{count:,}") for name, count in self.rows.items()]
         rows += [("files", str(len(self.files))), ("seconds", f"{self.seconds:.3f}")]
         cells = "".join(
@@ -138,7 +140,7 @@ def export_parquet(log: LogReaders, folder: str | os.PathLike[str]) -> ParquetEx
         ) from None
     started = time.perf_counter()
     ident = log_id(log.host, log.path)
-    result = ParquetExport(folder=target, log_path=log.path, log_id=ident)
+    result = ParquetExport(folder=target, log_path=log.path, log_id=ident, host=log.host)
     log.flush()
     _ensure_current_schema(log)
     if log.path.exists():
