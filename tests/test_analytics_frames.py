@@ -248,3 +248,35 @@ def test_open_source_kinds(scripted: Scripted, tmp_path: Path) -> None:
         assert int(src.query("SELECT count(*) AS n FROM messages")["n"][0]) == 10
     with open_source(scripted.log.path) as src:
         assert src.kind == "log"
+
+
+def test_messages_are_ordered_by_time_whatever_the_logged_order(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "log.duckdb"
+    with SessionLog(path) as log:
+        log.record_rating(blend="x", prompt="p", rating=0)  # creates the file and its schema
+    con = duckdb.connect(str(path))
+    rows = [  # logged out of time order; turn 1's two rows share one timestamp
+        ("s", 1, "assistant", "a1", "2026-01-01 00:00:05+00"),
+        ("s", 0, "assistant", "a0", "2026-01-01 00:00:02+00"),
+        ("s", 1, "user", "u1", "2026-01-01 00:00:05+00"),
+        ("s", 0, "user", "u0", "2026-01-01 00:00:01+00"),
+        ("s", 2, "user", "late", None),  # no time: last
+    ]
+    for sid, index, role, content, ts in rows:
+        con.execute(
+            "INSERT INTO messages (session_id, turn_index, role, content, ts) VALUES (?, ?, ?, ?, ?)",
+            [sid, index, role, content, ts],
+        )
+    con.close()
+    expected = ["u0", "a0", "u1", "a1", "late"]
+    assert messages(path)["content"].tolist() == expected
+    log = SessionLog(path)
+    try:
+        assert log.messages()["content"].tolist() == expected  # the log's own reader orders the same
+        folder = export_parquet(log, tmp_path / "exports").folder
+    finally:
+        log.close()
+    assert messages(folder)["content"].tolist() == expected
+    assert list(messages(folder).columns) == list(MESSAGE_COLUMNS)

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..sessionlog import SessionLog, SessionLogError
 from ..sessionlog._export import EXPORT_TABLES
+from ..sessionlog._readers import frame_of
 from ..sessionlog._schema import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -71,12 +72,23 @@ class Source:
         terms = (["seq"] if view else ["rowid"]) if self.kind == "log" else ["_file", "_row"]
         return ", ".join(f"{t} DESC" if desc else t for t in terms)
 
-    def query(self, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """``sql`` as a DataFrame."""
+    def seq_columns(self) -> str:
+        """Select-list items naming the logged order as ``_``-columns (for ``order_by``)."""
+        return "rowid AS _seq" if self.kind == "log" else "_file, _row"
+
+    def seq_keys(self) -> tuple[str, ...]:
+        """The ``order_by`` keys of :meth:`seq_columns`."""
+        return ("_seq",) if self.kind == "log" else ("_file", "_row")
+
+    def query(
+        self, sql: str, params: dict[str, Any] | None = None, *, order_by: tuple[str, ...] = ()
+    ) -> pd.DataFrame:
+        """``sql`` as a DataFrame, sorted by ``order_by`` in Arrow if given (see
+        :func:`~luminora_nb.sessionlog._readers.frame_of`; ``_``-keys are dropped)."""
         if self._log is not None:
-            return self._log.sql(sql, params)
+            return self._log._query(sql, params, check_schema=False, order_by=order_by)
         assert self._con is not None
-        return self._con.execute(sql, params or {}).df()
+        return frame_of(self._con, sql, params, order_by=order_by)
 
     def __repr__(self) -> str:
         return f"<Source {self.kind} {self.where!r}>"

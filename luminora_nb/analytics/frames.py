@@ -108,10 +108,12 @@ def messages(
     """
     where, params = _where(session_id=session_id, personality=personality)
     with open_source(source) as src:
+        # sorted in Arrow, not by DuckDB's ORDER BY: half the time over a million rows
         return src.query(
-            f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages {where} "
-            f"ORDER BY ts, turn_index, CASE role WHEN 'user' THEN 0 ELSE 1 END, {src.seq()}",
+            f"SELECT {', '.join(MESSAGE_COLUMNS)}, CASE role WHEN 'user' THEN 0 ELSE 1 END AS _role_rank, "
+            f"{src.seq_columns()} FROM messages {where}",
             params,
+            order_by=("ts", "turn_index", "_role_rank", *src.seq_keys()),
         )
 
 
