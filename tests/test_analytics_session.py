@@ -209,3 +209,28 @@ def test_percentile_matches_numpy() -> None:
         values = rng.exponential(100.0, size).tolist()
         for q in (0, 50, 95, 100):
             assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+
+
+def test_per_user_events_count_until_the_users_next_session(tmp_path: Path) -> None:
+    log = SessionLog(tmp_path / "log.duckdb", flush_interval=3600.0)
+
+    async def run() -> tuple[str, str]:
+        async with LuminoraCoreClient(session_log=log) as client:
+            v11 = LuminoraCoreClientV11(client)
+            first = await client.create_session("aurora", user_id="ana")
+            await client.send_message(first, "Hi")
+            await v11.update_affinity("ana", "aurora", 2, "positive")
+            await v11.update_affinity("ana", "vex", 9, "positive")  # another personality
+            await v11.update_affinity("bob", "aurora", 9, "positive")  # another user
+            second = await client.create_session("aurora", user_id="ana")
+            await client.send_message(second, "Hi again")
+            await v11.update_affinity("ana", "aurora", 5, "positive")
+            return first, second
+
+    try:
+        first, second = asyncio.run(run())
+        for sid, deltas in ((first, [2]), (second, [5])):
+            steps = session_analytics_from_log(log, sid).affinity_progression
+            assert [step["points_delta"] for step in steps] == deltas
+    finally:
+        log.close()

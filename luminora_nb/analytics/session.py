@@ -332,14 +332,13 @@ def session_analytics_from_log(source: SourceLike | Source, session_id: str) -> 
         >>> log.close()
     """
     from ._source import open_source
-    from .frames import events as read_events
     from .frames import messages as read_messages
     from .frames import sessions as read_sessions
 
     with open_source(source) as src:
         frame = read_messages(src, session_id)
-        logged = read_events(src)
         known = read_sessions(src)
+        logged = _session_events(src, known, frame, session_id)
     stored = []
     for row in frame.to_dict("records"):
         meta: dict[str, Any] = {}
@@ -351,47 +350,36 @@ def session_analytics_from_log(source: SourceLike | Source, session_id: str) -> 
         stored.append(
             {"role": row["role"], "content": row["content"], "timestamp": row["ts"], "metadata": meta}
         )
-    return session_analytics(stored, _session_events(logged, known, frame, session_id), session_id=session_id)
+    return session_analytics(stored, logged, session_id=session_id)
 
 
-def _session_events(
-    logged: pd.DataFrame, known: pd.DataFrame, frame: pd.DataFrame, session_id: str
-) -> pd.DataFrame:
-    """The session's events, plus those without a session id that belong to it.
+def _session_events(src: Source, known: pd.DataFrame, frame: pd.DataFrame, session_id: str) -> pd.DataFrame:
+    """The session's events, plus those without a session id that belong to it (one query).
 
     Events published per user (affinity changes) carry no session id: they count for
     the session when their ``user_id`` (and ``personality_name``, if any) are the
     session's and they happen from the session's start until the user's next session
     starts.
     """
-    import pandas as pd
-
-    own = logged["session_id"] == session_id
+    columns = "SELECT ts, type, session_id, payload, host, pid FROM events"
+    order = f"ORDER BY ts, {src.seq()}"
     mine = known[known["session_id"] == session_id]
     rows = mine if len(mine) else frame.rename(columns={"ts": "created_at"})
     users = rows["user_id"].dropna()
     if users.empty:
-        return logged[own]
+        return src.query(f"{columns} WHERE session_id = $sid {order}", {"sid": session_id})
     user, persona = users.iloc[0], rows["personality"].iloc[0]
     start = min(rows["created_at"].min(), frame["ts"].min()) if len(frame) else rows["created_at"].min()
     later = known[(known["user_id"] == user) & (known["created_at"] > start)]
-    end = later["created_at"].min() if len(later) else None
-    records = [json.loads(p) if isinstance(p, str) else {} for p in logged["payload"]]
-    belongs = [
-        _missing(sid)
-        and r.get("user_id") == user
-        and r.get("personality_name", persona) == persona
-        and ts >= start
-        and (end is None or ts < end)
-        for sid, ts, r in zip(logged["session_id"], logged["ts"], records, strict=True)
-    ]
-    return logged[own | pd.Series(belongs, index=logged.index, dtype=bool)]
-
-
-def _missing(value: Any) -> bool:
-    import pandas as pd
-
-    return bool(pd.isna(value))
+    params: dict[str, Any] = {"sid": session_id, "user": user, "persona": persona, "start": start}
+    until = ""
+    if len(later):
+        until, params["end"] = "AND ts < $end", later["created_at"].min()
+    return src.query(
+        f"{columns} WHERE session_id = $sid OR (session_id IS NULL AND payload->>'user_id' = $user "
+        f"AND coalesce(payload->>'personality_name', $persona) = $persona AND ts >= $start {until}) {order}",
+        params,
+    )
 
 
 def _present(value: Any) -> bool:
