@@ -280,3 +280,26 @@ def test_messages_are_ordered_by_time_whatever_the_logged_order(tmp_path: Path) 
         log.close()
     assert messages(folder)["content"].tolist() == expected
     assert list(messages(folder).columns) == list(MESSAGE_COLUMNS)
+
+
+@pytest.mark.parametrize("table", ["sessions", "messages", "events", "blends", "ratings"])
+def test_arrow_reads_match_duckdb_df(scripted: Scripted, table: str) -> None:
+    """Reads go through Arrow (frame_of) for speed; values and dtypes are DuckDB's own df()'s."""
+    import duckdb
+
+    from luminora_nb.sessionlog._readers import frame_of
+
+    scripted.log.flush()
+    con = duckdb.connect(str(scripted.log.path), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        query = f"SELECT * EXCLUDE ({'blend_sources' if table == 'sessions' else 'sources'}) FROM {table}"
+        if table not in ("sessions", "blends"):
+            query = f"SELECT * FROM {table}"
+        ours, theirs = frame_of(con, query), con.execute(query).df()
+        empty_ours, empty_theirs = frame_of(con, query + " LIMIT 0"), con.execute(query + " LIMIT 0").df()
+    finally:
+        con.close()
+    assert len(ours) > 0
+    pd.testing.assert_frame_equal(ours, theirs)
+    pd.testing.assert_frame_equal(empty_ours, empty_theirs)

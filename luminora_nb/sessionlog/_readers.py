@@ -215,10 +215,16 @@ def frame_of(
     import pyarrow as pa  # type: ignore[import-untyped]
 
     relation = con.sql(query, params=params) if params else con.sql(query)
+    if relation is None:  # a statement without a result (SET, PRAGMA ...): an empty frame
+        return pd.DataFrame()
     table = _sorted(relation.to_arrow_table(), order_by)
     columns = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         kind = column.type
+        if column.null_count == len(column) and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            # DuckDB's df() gives text columns without a value (or rows) as objects: so do we
+            columns[name] = pd.Series([None] * len(column), dtype=object)
+            continue
         nullable = column.null_count and (pa.types.is_integer(kind) or pa.types.is_boolean(kind))
         columns[name] = column.to_pandas(types_mapper=nullable_types.get if nullable else None)
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
