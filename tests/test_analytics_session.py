@@ -234,3 +234,28 @@ def test_per_user_events_count_until_the_users_next_session(tmp_path: Path) -> N
             assert [step["points_delta"] for step in steps] == deltas
     finally:
         log.close()
+
+
+def test_stored_facts_and_episodes_count_when_given(tmp_path: Path) -> None:
+    """What get_session_analytics can pass without a session log: the v1.1 storage's records."""
+
+    async def run() -> tuple[str, Conversation, list[Any], list[Any]]:
+        async with LuminoraCoreClient() as client:
+            v11 = LuminoraCoreClientV11(client)
+            sid = await client.create_session("aurora", user_id="ana")
+            await client.send_message(sid, "I'm a nurse")
+            storage = v11.storage
+            await storage.save_fact("ana", "work", "job", "nurse", confidence=0.9, session_id=sid)
+            await storage.save_fact("ana", "work", "shift", "night", confidence=0.7, session_id="earlier")
+            await storage.save_episode(
+                "ana", "moment", "Job", "Said she is a nurse", 5.0, "neutral", session_id=sid
+            )
+            conversation = await client.get_conversation(sid)
+            assert conversation is not None
+            return sid, conversation, await v11.get_facts("ana"), await v11.get_episodes("ana")
+
+    sid, conversation, facts, episodes = asyncio.run(run())
+    assert len(facts) == 2
+    result = session_analytics(conversation, facts=facts, episodes=episodes)
+    assert (result.session_id, result.facts_learned, result.episodes_created) == (sid, 1, 1)
+    assert session_analytics(conversation).facts_learned == 0

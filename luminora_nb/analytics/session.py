@@ -17,7 +17,10 @@ Where each number comes from:
 * ``latency_p50_ms`` / ``latency_p95_ms``: percentiles of the assistant messages'
   ``metadata["latency_ms"]``, linearly interpolated (numpy's default);
 * ``duration_seconds``: last message time minus first;
-* ``facts_learned``, ``episodes_created``: ``fact_learned`` / ``episode_created`` events;
+* ``facts_learned``, ``episodes_created``: the stored facts / episodes whose
+  ``session_id`` is this session when they are given (``facts=``, ``episodes=``: what
+  ``get_facts`` / ``get_episodes`` return), else the ``fact_learned`` /
+  ``episode_created`` events;
 * ``affinity_progression``: ``affinity_changed`` events (points, level, delta), in order;
 * ``mood_changes``: ``mood_changed`` events;
 * ``sentiment_trajectory``: ``sentiment_scored`` events, turns carrying a
@@ -215,6 +218,8 @@ def session_analytics(
     events: Iterable[Event | Mapping[str, Any]] | pd.DataFrame | None = None,
     *,
     session_id: str | None = None,
+    facts: Iterable[Mapping[str, Any]] | None = None,
+    episodes: Iterable[Mapping[str, Any]] | None = None,
 ) -> SessionAnalytics:
     """The metrics of one session from its stored messages and, where present, its events.
 
@@ -224,6 +229,10 @@ def session_analytics(
         events: Events published during the session (objects, records or an events
             frame); those naming another session are ignored.
         session_id: The session (default: the conversation's).
+        facts: Stored facts of the session's user (``FactDict``); when given, those
+            learned in this session (their ``session_id``) are ``facts_learned``
+            instead of the events' count.
+        episodes: Stored episodes (``EpisodeDict``), likewise for ``episodes_created``.
 
     Returns:
         A :class:`SessionAnalytics`; with no messages, zero counts and ``None`` latencies.
@@ -266,6 +275,10 @@ def session_analytics(
                 {"timestamp": when, "sentiment": meta.get("sentiment"), "score": score, "source": "message"}
             )
     _add_events(result, _records(events), session_id)
+    if facts is not None:
+        result.facts_learned = sum(1 for f in facts if f.get("session_id") == session_id)
+    if episodes is not None:
+        result.episodes_created = sum(1 for e in episodes if e.get("session_id") == session_id)
     result.sentiment_trajectory.sort(key=lambda s: (s["timestamp"] is None, s["timestamp"] or 0))
     return result
 
