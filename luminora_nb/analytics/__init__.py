@@ -22,6 +22,21 @@ One module per concern:
 pandas is imported by the readers, matplotlib only by the plots; ``import
 luminora_nb`` imports neither.
 
+**Beyond one machine.** Each machine exports its log into one shared folder
+(``export_parquet(log, "/shared/luminora")``: ``<table>/day=.../host=.../log-<id>_0.parquet``,
+re-exports replace only that log's files); a bucket is used through a mount or a sync
+of that folder. The folder is plain hive-partitioned Parquet, read in place by any
+engine, with no code of ours:
+
+* here: every reader above, given the folder;
+* DuckDB: ``SELECT ... FROM read_parquet('/shared/luminora/messages/**/*.parquet',
+  hive_partitioning=true)`` (:mod:`~luminora_nb.analytics.usage` shows the usage table in SQL);
+* Dask: ``dask.dataframe.read_parquet('/shared/luminora/messages')`` on a
+  ``distributed`` cluster, tested to give :func:`usage`'s table
+  (``tests/test_analytics_dask.py``);
+* Spark: ``spark.read.parquet('/shared/luminora/messages')`` (``day`` and ``host``
+  become partition columns; ``payload`` is JSON text for ``from_json``).
+
 Example:
     >>> import asyncio, os, tempfile
     >>> from luminora_nb import LuminoraCoreClient
