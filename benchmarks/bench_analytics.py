@@ -13,6 +13,8 @@ outside the timings.
   plain DuckDB ``SELECT * FROM messages`` into pandas (no order, no lock, no checks)
   by DuckDB's ``df()`` and through Arrow, and ``SELECT count(*)``. Most of the gap to
   the Arrow baseline is the ``ORDER BY`` (a million rows with their text reordered).
+* **messages (worst-case log)**: the same over a log whose rows are far from time
+  order (all user rows, then all replies), so every row must be moved.
 * **messages (Parquet)**: the same frame from the log's Parquet export folder.
 * **export**: :meth:`SessionLog.export_parquet` of the log, partitioned by day and host.
   Target <= 2 s. Baseline: plain DuckDB ``COPY messages TO 'one.parquet'``
@@ -41,8 +43,13 @@ from luminora_nb import analytics
 from luminora_nb.sessionlog import SessionLog
 
 
-def build_log(path: Path, count: int) -> None:
-    """A session-log file with ``count`` message rows (one Arrow insert)."""
+def build_log(path: Path, count: int, *, in_time_order: bool = True) -> None:
+    """A session-log file with ``count`` message rows (one Arrow insert).
+
+    ``in_time_order``: each turn's user row, then its reply, turn after turn (with
+    turns of concurrent sessions overlapping, as in a busy log); otherwise all user rows
+    first, then all replies (the worst case for readers: every row must move).
+    """
     with SessionLog(path, host="bench-1") as log:
         log.record_rating(blend="aurora", prompt="warm-up", rating=1)  # creates the file and schema
     turns = count // 2
@@ -91,6 +98,9 @@ def build_log(path: Path, count: int) -> None:
             "pid": both(pa.array([1] * turns, pa.int32()), pa.array([1] * turns, pa.int32())),
         }
     )
+    if in_time_order:  # interleave: user 0, reply 0, user 1, reply 1, ...
+        order = np.arange(2 * turns).reshape(2, turns).T.reshape(-1)
+        table = table.take(pa.array(order))
     con = duckdb.connect(str(path))
     con.register("rows", table)
     con.execute("INSERT INTO messages BY NAME SELECT * FROM rows")
@@ -118,6 +128,8 @@ def main() -> None:
         path = folder / "luminora.duckdb"
         print(f"building a log of {args.messages:,} messages ...", flush=True)
         build_log(path, args.messages)
+        shuffled = folder / "shuffled.duckdb"
+        build_log(shuffled, args.messages, in_time_order=False)
         log = SessionLog(path, host="bench-1", flush_interval=3600)
         exports = folder / "exports"
 
@@ -156,6 +168,7 @@ def main() -> None:
         count = timed(plain_count, args.repeat)
         arrow = timed(plain_arrow, args.repeat)
         frame = timed(lambda: analytics.messages(log), args.repeat)
+        worst = timed(lambda: analytics.messages(shuffled), args.repeat)
         copy = timed(plain_copy, args.repeat)
         export = timed(
             lambda: log.export_parquet(exports), args.repeat, before=lambda: shutil.rmtree(exports, True)
@@ -180,6 +193,7 @@ def main() -> None:
     )
     line("analytics.messages(log)", frame, 1.0, select, "the plain SELECT * .df()")
     line("analytics.messages(log)", frame, 1.0, arrow, "the plain SELECT * via Arrow")
+    line("analytics.messages(worst-case log)", worst, 1.0, arrow, "the plain SELECT * via Arrow")
     line("analytics.messages(parquet folder)", from_parquet, None, arrow, "the plain SELECT * via Arrow")
     line("SessionLog.export_parquet", export, 2.0, copy, "the plain COPY")
     print(f"(count(*) ratio of messages(log): {frame / count:,.0f}x; medians of {args.repeat} runs)")
