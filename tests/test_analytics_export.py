@@ -138,3 +138,30 @@ def test_a_newer_log_is_refused_and_an_unwritten_one_exports_nothing(tmp_path: P
     with SessionLog(tmp_path / "never.duckdb") as log:
         export = log.export_parquet(tmp_path / "out2")
     assert export.files == [] and set(export.rows.values()) == {0}
+
+
+def test_per_partition_and_partition_by_writes_give_the_same_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few partitions are written one COPY each; many by one PARTITION_BY COPY: same files, same rows."""
+    from luminora_nb.sessionlog import _export
+
+    days = [datetime(2026, 3, d, 10, tzinfo=UTC) for d in (1, 1, 2, 5)]
+    with SessionLog(tmp_path / "a.duckdb", host="lab 1/β") as log:  # a host name needing escapes
+        for i, day in enumerate(days):
+            log.record(turn_on(day, i))
+        log.flush()
+        con = duckdb.connect(str(log.path))
+        con.execute("UPDATE messages SET host = NULL WHERE turn_index = 3")  # a row without a host
+        con.close()
+        separate = log.export_parquet(tmp_path / "separate")
+        monkeypatch.setattr(_export, "_SEPARATE_COPIES", 0)
+        together = log.export_parquet(tmp_path / "together")
+    names = [sorted(str(p.relative_to(e.folder)) for p in e.files) for e in (separate, together)]
+    assert names[0] == names[1] and len(names[0]) == 3 + 3  # events and messages: 3 day/host parts each
+    assert "messages/day=2026-03-05/host=unknown/" in "\n".join(names[0])
+    for reader, hosts in ((messages, ["lab 1/β", "unknown"]), (events, ["lab 1/β"])):
+        first, second = reader(separate.folder), reader(together.folder)
+        pd.testing.assert_frame_equal(first, second)
+        assert sorted(set(first["host"])) == hosts
+    assert len(messages(separate.folder)) == 8

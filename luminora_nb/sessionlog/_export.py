@@ -17,9 +17,10 @@ writes each table of the log into ``folder`` as hive-partitioned Parquet::
   other machine, never touch it; exporting the same log again rewrites its own files
   with the whole log (logs only grow), so re-exporting is idempotent and never
   duplicates rows. ``folder`` may be a shared directory or a mounted bucket.
-* **DuckDB writes the files** (one ``COPY ... PARTITION_BY`` per table, from a
-  read-only connection in UTC taken under the log's lock, like a read), in the order
-  rows were logged, so ``(ts, file row number)`` orders a partition as the log does.
+* **DuckDB writes the files** (one ``COPY`` per partition, or one ``COPY ...
+  PARTITION_BY`` per table for logs spanning many days; from a read-only connection in
+  UTC taken under the log's lock, like a read), in the order rows were logged, so
+  ``(ts, file row number)`` orders a partition as the log does.
 
 Reading the files back, with no code of ours (``folder`` is the export folder):
 
@@ -48,6 +49,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import html
 import os
@@ -55,6 +57,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from ._connection import LockTimeout, connect, path_lock
 from ._errors import SessionLogError
@@ -181,26 +184,70 @@ def _ensure_current_schema(log: LogReaders) -> None:
 
 
 def _copy(con: duckdb.DuckDBPyConnection, table: str, day_column: str, target: Path, ident: str) -> int:
-    """One table to ``target/table/day=*/host=*/log-<ident>_<i>.parquet``; the rows written."""
+    """One table to ``target/table/day=*/host=*/log-<ident>_0.parquet``; the rows written."""
     count = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     if not count:
         return 0
-    out = str(target / table).replace("'", "''")
-    # The host partition replaces the host column (a NULL host becomes 'unknown'). No
-    # ORDER BY: a plain scan keeps the logged order (DuckDB's preserve_insertion_order,
-    # on by default), and sorting a million rows would double the export's time.
-    query = (
-        f"SELECT * EXCLUDE (host), CAST({day_column} AS DATE) AS day, "
-        f"coalesce(host, 'unknown') AS host FROM {table}"
-    )
+    parts = con.execute(
+        f"SELECT DISTINCT CAST({day_column} AS DATE), coalesce(host, 'unknown') FROM {table}"
+    ).fetchall()
     try:
-        con.execute(
-            f"COPY ({query}) TO '{out}' (FORMAT parquet, PARTITION_BY (day, host), "
-            f"FILENAME_PATTERN 'log-{ident}_{{i}}', OVERWRITE_OR_IGNORE)"
-        )
+        if len(parts) <= _SEPARATE_COPIES:
+            for day, host in parts:
+                _copy_part(con, table, day_column, target, ident, day, host)
+        else:
+            _copy_partitioned(con, table, day_column, target, ident)
     except Exception as exc:
         raise SessionLogError(
             f"cannot write the {table} table as Parquet under {target / table}: {exc}; check that the "
             "folder is writable and has free space"
         ) from None
     return int(count)
+
+
+# Up to this many (day, host) partitions per table, each is written by its own COPY
+# with a range filter on the time: logs are appended in time order, so DuckDB's zone
+# maps skip the other days' row groups and the export writes a million messages in
+# less time than one unpartitioned COPY; DuckDB's PARTITION_BY takes about twice that.
+# Beyond (a log spanning months), one PARTITION_BY COPY scans the table once.
+_SEPARATE_COPIES = 64
+
+
+def _copy_part(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    day_column: str,
+    target: Path,
+    ident: str,
+    day: datetime.date | None,
+    host: str,
+) -> None:
+    # Folder names as DuckDB's PARTITION_BY writes them: values URI-escaped, NULL as NULL.
+    folder = target / table / f"day={day if day is not None else 'NULL'}" / f"host={quote(host, safe='')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = str(folder / f"log-{ident}_0.parquet").replace("'", "''")
+    params: dict[str, object] = {"host": host}
+    if day is None:
+        when = f"{day_column} IS NULL"
+    else:
+        when = f"{day_column} >= $day AND {day_column} < $day + INTERVAL 1 DAY"
+        params["day"] = day
+    # The host partition replaces the host column (a NULL host is 'unknown'). No ORDER
+    # BY: a plain scan keeps the logged order (DuckDB's preserve_insertion_order).
+    con.execute(
+        f"COPY (SELECT * EXCLUDE (host) FROM {table} WHERE {when} AND coalesce(host, 'unknown') = $host) "
+        f"TO '{out}' (FORMAT parquet)",
+        params,
+    )
+
+
+def _copy_partitioned(
+    con: duckdb.DuckDBPyConnection, table: str, day_column: str, target: Path, ident: str
+) -> None:
+    out = str(target / table).replace("'", "''")
+    con.execute(
+        f"COPY (SELECT * EXCLUDE (host), CAST({day_column} AS DATE) AS day, "
+        f"coalesce(host, 'unknown') AS host FROM {table}) TO '{out}' "
+        "(FORMAT parquet, PARTITION_BY (day, host), "
+        f"FILENAME_PATTERN 'log-{ident}_{{i}}', OVERWRITE_OR_IGNORE)"
+    )
