@@ -303,3 +303,16 @@ def test_arrow_reads_match_duckdb_df(scripted: Scripted, table: str) -> None:
     assert len(ours) > 0
     pd.testing.assert_frame_equal(ours, theirs)
     pd.testing.assert_frame_equal(empty_ours, empty_theirs)
+
+
+def test_a_log_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "newer.duckdb"
+    with SessionLog(path) as log:
+        log.record_rating(blend="b", prompt="p", rating=1)
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(SessionLogError, match="newer"):
+        ratings(path)

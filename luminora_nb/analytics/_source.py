@@ -86,7 +86,7 @@ class Source:
         """``sql`` as a DataFrame, sorted by ``order_by`` in Arrow if given (see
         :func:`~luminora_nb.sessionlog._readers.frame_of`; ``_``-keys are dropped)."""
         if self._log is not None:
-            return self._log._query(sql, params, check_schema=False, order_by=order_by)
+            return self._log._query(sql, params, order_by=order_by)
         assert self._con is not None
         return frame_of(self._con, sql, params, order_by=order_by)
 
