@@ -20,6 +20,8 @@ The package, one concern per module:
 * :mod:`~luminora_nb.sessionlog._writer`: the buffer, the background flusher, the one
   write transaction per flush, the warnings when writing fails.
 * :mod:`~luminora_nb.sessionlog._readers`: the tables as DataFrames.
+* :mod:`~luminora_nb.sessionlog._export`: the log as Parquet partitioned by day and
+  host (:meth:`SessionLog.export_parquet`), for analysis across machines.
 * :mod:`~luminora_nb.sessionlog._log`: :class:`SessionLog` itself: argument checks,
   attaching to clients, ratings.
 
@@ -46,6 +48,7 @@ Example:
 from __future__ import annotations
 
 from ._errors import SessionLogError, SessionLogWarning
+from ._export import ParquetExport
 from ._log import DEFAULT_PATH, RatingRecorded, SessionLog
 from ._schema import MIGRATIONS, SCHEMA_VERSION, Migration
 from ._scrub import scrub_text
@@ -55,6 +58,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "Migration",
+    "ParquetExport",
     "RatingRecorded",
     "SessionLog",
     "SessionLogError",

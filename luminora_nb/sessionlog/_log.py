@@ -17,6 +17,7 @@ from typing import ClassVar, Protocol
 
 from ..events import Event, EventBus, Subscription
 from ._errors import SessionLogError
+from ._export import ParquetExport, export_parquet
 from ._readers import LogReaders
 
 __all__ = ["DEFAULT_PATH", "RatingRecorded", "SessionLog"]
@@ -204,6 +205,19 @@ class SessionLog(LogReaders):
             )
         )
         self.flush()
+
+    def export_parquet(self, folder: str | os.PathLike[str]) -> ParquetExport:
+        """Write the log to ``folder`` as Parquet partitioned by day and host.
+
+        Exports of many logs and machines may share one folder; exporting this log again
+        rewrites its own files only (see :mod:`luminora_nb.sessionlog._export`, which
+        also shows how DuckDB, pandas, Dask and Spark read the files).
+
+        Raises:
+            SessionLogError: ``folder`` is a file or not writable, or the log file was
+                written by a newer luminora_nb.
+        """
+        return export_parquet(self, folder)
 
     def __enter__(self) -> SessionLog:
         return self

@@ -14,6 +14,10 @@ Example:
     'https://llm.example/v1'
     >>> json_or_none({"aurora": 0.7, "api_key": "sk-123456789", "x": float("nan")})
     '{"aurora": 0.7, "x": null}'
+    >>> from luminora_nb.events import FactLearned
+    >>> '"key": "favorite_color"' in event_json(FactLearned(user_id="u", category="preferences",
+    ...     key="favorite_color", value="blue", confidence=0.9))
+    True
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ __all__ = ["clean_url", "event_json", "json_or_none", "scrub_text"]
 
 _URL_FIELDS = ("provider", "base_url", "url", "endpoint")
 _TEXT_FIELDS = ("message", "error", "detail", "reason")
+# Fields events declare whose names look like credentials but are not: a learned fact's
+# ``key`` is the fact's name ("favorite_color"). Kept when it is a plain string.
+_NOT_SECRET_FIELDS = ("key",)
 
 
 def scrub_text(text: str) -> str:
@@ -64,7 +71,11 @@ def _dumps(value: Any) -> str:
 
 def event_json(event: Event) -> str:
     """The event's record as scrubbed JSON text (the ``payload`` column)."""
-    record = scrub_secrets(event.to_record())
+    raw = event.to_record()
+    record = scrub_secrets(raw)
+    for key in _NOT_SECRET_FIELDS:
+        if key in type(event).model_fields and isinstance(raw.get(key), str):
+            record[key] = raw[key]
     for key in _URL_FIELDS:
         if isinstance(record.get(key), str):
             record[key] = clean_url(record[key])
