@@ -44,7 +44,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from .events import EpisodeCreated, Event, ExtractionFailed, FactLearned, MemoryFailed, MoodChanged
+from .events import (
+    EpisodeCreated,
+    Event,
+    ExtractionFailed,
+    FactLearned,
+    MemoryFailed,
+    MoodChanged,
+    SentimentScored,
+)
 from .memory._pipeline import LearningState, TurnLearning
 from .memory.facts import FactUpdate, kept_categories, merge_fact
 from .memory.mood import MoodStep, effective_mood_config, mood_definition
@@ -344,7 +352,15 @@ class MemoryTurnExtension(TurnExtension):
         except Exception as exc:
             logger.exception("memory pipeline failed after turn %d", turn.turn_index)
             return [_failure(turn, user_id, "learn", exc)]
-        events: list[Event] = []
+        events: list[Event] = [
+            SentimentScored(
+                session_id=turn.session_id,
+                user_id=user_id,
+                sentiment=learned.sentiment.label,
+                score=round(learned.sentiment.valence, 4),
+                turn_index=turn.turn_index,
+            )
+        ]
         if learned.extraction_failed:
             extraction = learned.extraction
             events.append(

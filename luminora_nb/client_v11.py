@@ -49,6 +49,7 @@ import contextlib
 import weakref
 from collections import Counter
 from collections.abc import AsyncGenerator, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ._locks import LoopFreeLock
@@ -602,11 +603,122 @@ class LuminoraCoreClientV11:
         raise NotImplementedError(f"import_snapshot {_PENDING}")
 
     async def get_session_analytics(self, session_id: str) -> dict[str, Any]:
-        """Metrics of one session."""
-        raise NotImplementedError(f"get_session_analytics {_PENDING}")
+        """Metrics of one session, computed from what was stored and logged.
+
+        Counts, average lengths, tokens and latency percentiles come from the stored
+        messages; ``facts_learned`` / ``episodes_created`` from the stored facts and
+        episodes of the session's user that name this session. With a session log on the
+        base client (the facade's default), affinity, mood and sentiment come from its
+        events, exactly as published. Without one they come from what storage keeps:
+        the affinity history of the session's user and personality within the session's
+        time span, the session's current mood, and each user message scored again with
+        this client's sentiment scorer. See :mod:`luminora_nb.analytics.session`.
+
+        Raises:
+            SessionError: no such session.
+
+        Example:
+            >>> import asyncio
+            >>> from luminora_nb.client import LuminoraCoreClient
+            >>> async def demo():
+            ...     async with LuminoraCoreClient() as base:
+            ...         v11 = LuminoraCoreClientV11(base)
+            ...         sid = await base.create_session("aurora", user_id="ana")
+            ...         await base.send_message(sid, "I'm Ana and I love hiking!")
+            ...         stats = await v11.get_session_analytics(sid)
+            ...         return stats["total_messages"], stats["facts_learned"]
+            >>> asyncio.run(demo())
+            (2, 2)
+        """
+        from .analytics.session import session_analytics, session_analytics_from_log
+
+        base = self.base_client
+        conversation = await base.get_conversation(session_id)
+        if conversation is None:
+            raise SessionError(
+                f"unknown session {shown(session_id)}; list stored sessions with list_sessions()"
+            )
+        record = await base.storage.load_session(session_id) if hasattr(base, "storage") else None
+        user_id = self.user_of(getattr(record, "user_id", None))
+        facts = await self.storage.get_facts(user_id)
+        episodes = await self.storage.get_episodes(user_id)
+        log = getattr(base, "session_log", None)
+        if log is not None:
+            import asyncio
+
+            await asyncio.to_thread(log.flush)
+            logged = await asyncio.to_thread(session_analytics_from_log, log, session_id)
+            if logged.total_messages == len(conversation.messages):
+                stored = session_analytics(
+                    conversation, session_id=session_id, facts=facts, episodes=episodes
+                )
+                merged = logged.to_dict()
+                for name in ("facts_learned", "episodes_created"):
+                    merged[name] = stored.to_dict()[name]
+                return merged
+        events: list[dict[str, Any]] = []
+        times = [m.timestamp for m in conversation.messages]
+        if record is not None and times:
+            # A change belongs to this session from its start until the user's next session
+            # with the same persona (learning runs after the reply is stored, so the last
+            # message's time is too early a bound).
+            start = min([record.created_at, *times])
+            later = [
+                s.created_at
+                for s in await base.session_summaries(user_id=record.user_id)
+                if s.personality_name == record.personality_name and s.created_at > start
+            ]
+            end = min(later) if later else datetime.max.replace(tzinfo=UTC)
+            affinity = await self.storage.get_affinity(user_id, record.personality_name)
+            for entry in (affinity or {}).get("history") or []:
+                when = _as_datetime(entry.get("timestamp"))
+                if when is not None and start <= when < end:
+                    events.append(
+                        {
+                            "type": "affinity_changed",
+                            "timestamp": when,
+                            "affinity_points": entry.get("points_after", entry.get("affinity_points")),
+                            "points_delta": entry.get("points_delta"),
+                            "previous_level": entry.get("level_before"),
+                            "current_level": entry.get("level_after", entry.get("current_level")),
+                            "interaction_type": entry.get("interaction_type"),
+                        }
+                    )
+            mood = await self.storage.get_mood(session_id)
+            if mood:
+                when = _as_datetime(mood.get("updated_at")) or max(times)
+                events.append({**mood, "type": "mood_changed", "timestamp": when})
+            scorer = self.pipeline.scorer
+            for message in conversation.messages:
+                if message.role == "user" and hasattr(scorer, "score"):
+                    result = scorer.score(message.content)
+                    events.append(
+                        {
+                            "type": "sentiment_scored",
+                            "sentiment": result.label,
+                            "score": result.valence,
+                            "timestamp": message.timestamp,
+                        }
+                    )
+        return session_analytics(
+            conversation, events, session_id=session_id, facts=facts, episodes=episodes
+        ).to_dict()
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return None
+
 
 _ATTACHED: weakref.WeakKeyDictionary[Any, MemoryTurnExtension] = weakref.WeakKeyDictionary()
 

@@ -40,6 +40,7 @@ __all__ = [
     "FactLearned",
     "MemoryFailed",
     "MoodChanged",
+    "SentimentScored",
     "SessionCreated",
     "SessionDeleted",
     "SessionExpired",
@@ -284,6 +285,19 @@ class AffinityChanged(Event):
     interaction_type: str
     reason: str = "explicit"
     requested_delta: int | None = None
+
+
+class SentimentScored(Event):
+    """The sentiment of one user message (v1.1), scored before affinity and mood move.
+
+    ``score`` runs from -1 (very negative) to 1 (very positive); ``sentiment`` is its label.
+    """
+
+    type: ClassVar[str] = "sentiment_scored"
+    user_id: str
+    sentiment: str
+    score: float
+    turn_index: int | None = None
 
 
 class MoodChanged(Event):

@@ -36,7 +36,7 @@ from luminora_nb.sessionlog import SessionLog, SessionLogError
 
 
 class SentimentScored(Event):
-    """The payload the sentiment scorer is expected to publish (see analytics.memory)."""
+    """A sentiment event without a score (the real one always has one): read by its label."""
 
     type: ClassVar[str] = "sentiment_scored"
     user_id: str
@@ -78,7 +78,7 @@ def scripted_log(path: Path) -> Scripted:
 
     async def run() -> None:
         async with LuminoraCoreClient(session_log=log) as client:
-            v11 = LuminoraCoreClientV11(client)
+            v11 = LuminoraCoreClientV11(client, learn=False)  # only the events published here
             blended = await client.blend_personalities(["aurora", "vex"], [0.7, 0.3])
             done.blend_name = blended.name
             done.aurora = await client.create_session("aurora", user_id="u1")

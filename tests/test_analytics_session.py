@@ -50,7 +50,7 @@ def run_session(path: Path) -> tuple[SessionLog, str, Conversation, list[Event]]
     async def run() -> tuple[str, Conversation]:
         async with LuminoraCoreClient(session_log=log) as client:
             client.events.subscribe(published.append)
-            v11 = LuminoraCoreClientV11(client)
+            v11 = LuminoraCoreClientV11(client, learn=False)  # only the events published here
             other = await client.create_session("vex", user_id="u9")  # another session: never counted
             await client.send_message(other, "Noise")
             await client.events.publish(
@@ -216,7 +216,7 @@ def test_per_user_events_count_until_the_users_next_session(tmp_path: Path) -> N
 
     async def run() -> tuple[str, str]:
         async with LuminoraCoreClient(session_log=log) as client:
-            v11 = LuminoraCoreClientV11(client)
+            v11 = LuminoraCoreClientV11(client, learn=False)  # only the events published here
             first = await client.create_session("aurora", user_id="ana")
             await client.send_message(first, "Hi")
             await v11.update_affinity("ana", "aurora", 2, "positive")
@@ -241,7 +241,7 @@ def test_stored_facts_and_episodes_count_when_given(tmp_path: Path) -> None:
 
     async def run() -> tuple[str, Conversation, list[Any], list[Any]]:
         async with LuminoraCoreClient() as client:
-            v11 = LuminoraCoreClientV11(client)
+            v11 = LuminoraCoreClientV11(client, learn=False)  # only the events published here
             sid = await client.create_session("aurora", user_id="ana")
             await client.send_message(sid, "I'm a nurse")
             storage = v11.storage

@@ -19,9 +19,9 @@ event ``type``         payload keys read (besides ``ts``, ``session_id``, ``host
                        label), ``score`` (optional, -1..1), ``turn_index`` (optional)
 =====================  =============================================================
 
-``sentiment_scored`` is not published by this version of the client yet: it is the
-payload the sentiment scorer is expected to publish, one event per user message. A
-``turn_completed`` payload carrying a ``sentiment`` key is read as a score as well.
+``sentiment_scored`` is published by the v1.1 client once per user message
+(:class:`~luminora_nb.events.SentimentScored`). A ``turn_completed`` payload carrying a
+``sentiment`` key is read as a score as well.
 A label without a ``score`` is scored with :data:`SENTIMENT_SCORES`.
 
 Example:
