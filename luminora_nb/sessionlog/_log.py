@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from ..errors import shown
 from ..events import Event, EventBus, Subscription
 from ._errors import SessionLogError
 from ._export import ParquetExport, export_parquet
@@ -79,6 +80,10 @@ class SessionLog(LogReaders):
             raise SessionLogError(
                 f"session log path must be a file path such as 'luminora.duckdb', got {raw!r}; "
                 "pass log=None for no log"
+            )
+        if "\x00" in raw:  # DuckDB would silently cut the path at the NUL and open another file
+            raise SessionLogError(
+                f"session log path {shown(raw)} holds a NUL character; pass a plain file path"
             )
         self.path = Path(raw).expanduser()
         _check_number("flush_interval", flush_interval, minimum=0.001)

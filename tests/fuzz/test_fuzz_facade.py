@@ -131,15 +131,8 @@ def test_fuzz_the_facade_options(storage: Any, memory: Any, provider: Any, user:
             again.send_message(sid, "And now?")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sessionlog: Luminora(log='dir/a\\x00b.duckdb') is accepted and DuckDB creates 'dir/a' "
-    "(the path ends at NUL); expected a LuminoraError naming the NUL",
-)
-def test_open_bug_a_log_path_holding_nul(tmp_path: Path) -> None:
-    try:
-        lum = Luminora(log=str(tmp_path / "a\x00b.duckdb"))
-    except LuminoraError:
-        return
-    lum.close()
-    pytest.fail(f"accepted; the directory now holds {sorted(p.name for p in tmp_path.iterdir())}")
+def test_a_log_path_holding_nul_is_refused(tmp_path: Path) -> None:
+    # Found by the fuzzer: DuckDB cut the path at the NUL and created 'a' instead.
+    with pytest.raises(LuminoraError, match="NUL"):
+        Luminora(log=str(tmp_path / "a\x00b.duckdb"))
+    assert list(tmp_path.iterdir()) == []
