@@ -46,9 +46,11 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
 import weakref
 from collections import Counter
 from collections.abc import AsyncGenerator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ._locks import LoopFreeLock
@@ -84,9 +86,11 @@ from .types.persona import PersonaDefinition
 from .types.personality import PersonalityData
 from .types.relationship import AffinityDict
 from .types.session import MemoryConfig
+from .types.snapshot import PersonalitySnapshotDict, SnapshotExportOptions
 
 if TYPE_CHECKING:
     from .memory.embeddings import Embedder
+    from .snapshot import Snapshot
     from .storage.base import StorageV11Extension
     from .types.provider import ChatResponse
 
@@ -593,13 +597,108 @@ class LuminoraCoreClientV11:
             yield chunk
 
     # -- snapshots and analytics --------------------------------------------------------
-    async def export_snapshot(self, session_id: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Export a personality's complete state for a session."""
-        raise NotImplementedError(f"export_snapshot {_PENDING}")
+    #: The size limit of ``import_snapshot`` / ``load_snapshot``: bytes of the document's
+    #: UTF-8 JSON text (default 50 MB). Set it on an instance to allow larger snapshots.
+    max_snapshot_bytes: int = 50 * 1024 * 1024
 
-    async def import_snapshot(self, snapshot: dict[str, Any], user_id: str) -> str:
-        """Import a personality state from a snapshot; returns the new session id."""
-        raise NotImplementedError(f"import_snapshot {_PENDING}")
+    async def export_snapshot(
+        self, session_id: str, options: SnapshotExportOptions | Mapping[str, Any] | None = None
+    ) -> PersonalitySnapshotDict:
+        """Export a session's personality, relationship, memories and conversation.
+
+        The document has the seed's ``PersonalitySnapshotDict`` shape plus the format
+        name and version, the full personality (a blend restores without its sources),
+        the blend's sources and weights and the conversation (see
+        :mod:`luminora_nb.snapshot`). It never holds a secret. The result is a
+        :class:`~luminora_nb.snapshot.Snapshot`: a plain dict that renders as a card.
+
+        Args:
+            session_id: The session to export.
+            options: ``include_conversation_history``, ``include_facts``,
+                ``include_episodes``, ``include_affinity``, ``include_mood`` (default
+                ``True``), ``include_embeddings`` (default ``False``), ``max_messages``
+                (the last N; default all), ``anonymize_user_data`` (a pseudonym for the
+                user id, no message metadata).
+
+        Raises:
+            SessionError: an unknown session or an unknown / mistyped option.
+
+        Example:
+            >>> # snapshot = await client_v11.export_snapshot("session123",
+            >>> #     options={"include_conversation_history": True, "include_facts": True})
+        """
+        from .snapshot import Snapshot, build_snapshot
+
+        return cast(PersonalitySnapshotDict, Snapshot(await build_snapshot(self, session_id, options)))
+
+    async def import_snapshot(
+        self,
+        snapshot: PersonalitySnapshotDict | Mapping[str, Any],
+        user_id: str,
+        *,
+        provider_config: Any = None,
+        max_bytes: int | None = None,
+    ) -> str:
+        """Restore a snapshot's state for ``user_id`` as a new session; returns its id.
+
+        The whole document is checked first (size limit :attr:`max_snapshot_bytes`,
+        major version, no credentials, shape and ranges), each fault named by its JSON
+        path; then every record is written in one all-or-nothing batch. The session is
+        usable at once (``send_message(new_id, ...)``).
+
+        Args:
+            snapshot: The document (``export_snapshot``'s, a loaded file, another tool's).
+            user_id: Whose state it becomes (facts, episodes, affinity, the session).
+            provider_config: The new session's provider (default: the snapshot's, which
+                never holds an API key: the adapter reads it from its environment).
+            max_bytes: This call's size limit (default :attr:`max_snapshot_bytes`).
+
+        Raises:
+            SnapshotError: an invalid, too large, newer-major or secret-holding snapshot
+                (a :class:`SessionError`); nothing was written.
+            SessionError: a bad ``user_id``.
+            StorageError: the store failed; nothing was written.
+
+        Example:
+            >>> # new_session_id = await client_v11.import_snapshot(snapshot, user_id="user456")
+        """
+        from .snapshot import apply_snapshot
+
+        limit = self.max_snapshot_bytes if max_bytes is None else max_bytes
+        return await apply_snapshot(self, snapshot, user_id, max_bytes=limit, provider_config=provider_config)
+
+    async def save_snapshot(
+        self,
+        session_id: str,
+        path: str | os.PathLike[str],
+        options: SnapshotExportOptions | Mapping[str, Any] | None = None,
+        *,
+        compress: bool | None = None,
+    ) -> Path:
+        """Export a session and write it to ``path`` as JSON (gzip for ``.gz`` or ``compress=True``).
+
+        Returns the path written (atomically: a reader never sees half a file).
+
+        Example:
+            >>> # await client_v11.save_snapshot(sid, "aurora-sam.json.gz")
+        """
+        from .snapshot import write_snapshot
+
+        return write_snapshot(dict(await self.export_snapshot(session_id, options)), path, compress=compress)
+
+    async def load_snapshot(self, path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Snapshot:
+        """Read and validate a snapshot file (JSON or gzip); import it with :meth:`import_snapshot`.
+
+        Raises:
+            SnapshotError: too large, not JSON, or invalid (the file and JSON paths named).
+
+        Example:
+            >>> # snapshot = await client_v11.load_snapshot("aurora-sam.json.gz")
+            >>> # new_id = await client_v11.import_snapshot(snapshot, user_id="user456")
+        """
+        from .snapshot import read_snapshot
+
+        return read_snapshot(path, max_bytes=self.max_snapshot_bytes if max_bytes is None else max_bytes)
 
     async def get_session_analytics(self, session_id: str) -> dict[str, Any]:
         """Metrics of one session."""

@@ -48,8 +48,8 @@ def test_public_face_has_explicit_all_and_lazy_names_resolve() -> None:
 
 async def test_pending_v11_features_say_what_is_missing() -> None:
     v11 = client_v11.LuminoraCoreClientV11(client.LuminoraCoreClient())
-    with pytest.raises(NotImplementedError, match="export_snapshot"):
-        await v11.export_snapshot("s")
+    with pytest.raises(NotImplementedError, match="get_session_analytics"):
+        await v11.get_session_analytics("s")
 
 
 def test_the_sdk_paths_of_exceptions_and_snapshot_types() -> None:
