@@ -184,7 +184,6 @@ async def build_snapshot(
                 for m in kept
             ],
         }
-    blend = personality.metadata.get("blend")
     session_config = record.session_config
     document: dict[str, Any] = {
         "_snapshot_info": {
@@ -216,11 +215,7 @@ async def build_snapshot(
             },
         },
         "personality": scrub_secrets(personality.model_dump(mode="json")),
-        "blend": (
-            {k: blend.get(k) for k in ("sources", "weights", "blend_type")}
-            if isinstance(blend, Mapping)
-            else None
-        ),
+        "blend": _blend(personality),
         "conversation": conversation,
     }
     if opts["include_embeddings"]:
@@ -276,6 +271,18 @@ async def _mood(
         "history": list(row.get("history") or []),
         **extras,
     }
+
+
+def _blend(personality: PersonalityData) -> dict[str, Any] | None:
+    """The blend's provenance as parallel lists: sources and their normalised weights."""
+    provenance = personality.metadata.get("blend")
+    if not isinstance(provenance, Mapping):
+        return None
+    sources = [str(s) for s in provenance.get("sources") or []]
+    weights = provenance.get("weights")
+    if isinstance(weights, Mapping):  # the blender keeps {source: weight}
+        weights = [weights.get(s) for s in sources]
+    return {"sources": sources, "weights": list(weights or []), "blend_type": provenance.get("blend_type")}
 
 
 def _summary(record: SessionRecord) -> dict[str, Any] | None:
