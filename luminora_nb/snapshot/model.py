@@ -38,7 +38,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
-    "EmptySection",
     "SnapshotAffinity",
     "SnapshotBlend",
     "SnapshotConversation",
@@ -126,18 +125,16 @@ def _none_if_empty(value: Any) -> Any:
     return None if value == {} else value
 
 
-class EmptySection(BaseModel):
-    """``{}``: a section another tool left empty (read as ``null``: nothing recorded)."""
-
-    model_config = ConfigDict(extra="forbid")
+def _or_empty_object(schema: dict[str, Any]) -> None:
+    # The schema says what the validator below accepts: ``{}`` as well as null.
+    schema["anyOf"] = [*schema.get("anyOf", []), {"type": "object", "maxProperties": 0}]
 
 
 class SnapshotState(_Open):
     """``current_state``: what the persona has with this user."""
 
-    # EmptySection only shows ``{}`` in the schema: the validator below reads it as None
-    affinity: SnapshotAffinity | EmptySection | None
-    mood: SnapshotMood | EmptySection | None
+    affinity: SnapshotAffinity | None = Field(json_schema_extra=_or_empty_object)
+    mood: SnapshotMood | None = Field(json_schema_extra=_or_empty_object)
     learned_facts: list[SnapshotFact]
     memorable_episodes: list[SnapshotEpisode]
     conversation_summary: str | dict[str, Any] | None = None
