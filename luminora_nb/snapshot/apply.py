@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -42,7 +43,8 @@ from ..types._base import utcnow
 from ..types.memory import check_user_id
 from ..types.personality import PersonalityData
 from ..types.provider import ProviderConfig
-from ..types.session import Conversation, Message, SessionConfig, SessionRecord
+from ..types.session import Conversation, Message, MessageRole, SessionConfig, SessionRecord
+from ._gc import gc_paused
 from .model import SnapshotDocument
 from .validate import SnapshotError, json_path, validate_snapshot
 
@@ -110,21 +112,35 @@ def _session_config(doc: SnapshotDocument) -> dict[str, Any]:
     return {k: stored[k] for k in ("session_type", "max_history", "timeout") if k in stored}
 
 
+def _time(text: str, index: int) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fault(
+            f"conversation.messages[{index}].timestamp", f"not an ISO 8601 time: {text[:40]!r}"
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def _record(
-    doc: SnapshotDocument, personality: PersonalityData, provider: ProviderConfig, user_id: str, sid: str
+    doc: SnapshotDocument,
+    personality: PersonalityData,
+    provider: ProviderConfig,
+    user_id: str,
+    sid: str,
 ) -> SessionRecord:
     now = utcnow()
     conversation = doc.conversation
-    try:
-        messages = [
-            Message.model_validate(
-                {k: v for k, v in m.model_dump().items() if k in ("role", "content", "metadata")}
-                | ({"timestamp": m.timestamp} if m.timestamp is not None else {})
-            )
-            for m in (conversation.messages if conversation else [])
-        ]
-    except ValidationError as exc:
-        raise _pydantic_fault("conversation.messages", exc) from None
+    # The document's model checked each message already: built without validating again.
+    messages = [
+        Message.model_construct(
+            role=MessageRole(m.role),
+            content=m.content,
+            timestamp=_time(m.timestamp, index) if m.timestamp is not None else now,
+            metadata=dict(m.metadata),
+        )
+        for index, m in enumerate(conversation.messages if conversation else [])
+    ]
     metadata = dict(conversation.metadata) if conversation else {}
     provider_dump = provider.model_dump(mode="json")
     try:
@@ -189,6 +205,18 @@ async def apply_snapshot(
         SessionError: a bad user id.
         StorageError: the store failed; nothing was written.
     """
+    with gc_paused():  # see _gc: the collector would walk the whole growing heap again and again
+        return await _apply(client, snapshot, user_id, max_bytes, provider_config, size)
+
+
+async def _apply(
+    client: LuminoraCoreClientV11,
+    snapshot: Mapping[str, Any],
+    user_id: str,
+    max_bytes: int | None,
+    provider_config: Any,
+    size: int | None,
+) -> str:
     doc = validate_snapshot(snapshot, max_bytes=max_bytes, size=size)
     user_id = check_user_id(user_id)
     base = client.base_client

@@ -35,6 +35,7 @@ from ..errors import SessionError
 from ..types._base import redact_url, scrub_secrets, utcnow
 from ..types.personality import PersonalityData
 from ..types.session import SessionRecord
+from ._gc import gc_paused
 from .model import FORMAT_NAME, FORMAT_VERSION
 
 if TYPE_CHECKING:
@@ -146,7 +147,11 @@ async def build_snapshot(
     Raises:
         SessionError: an unknown session, bad options.
     """
-    opts = resolve_options(options)
+    with gc_paused():  # see _gc: a large export allocates many objects that all stay alive
+        return await _build(client, session_id, resolve_options(options))
+
+
+async def _build(client: LuminoraCoreClientV11, session_id: str, opts: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(session_id, str) or not session_id:
         raise SessionError(f"invalid session id {session_id!r}; use the id create_session returned")
     storage = getattr(client.base_client, "storage", None)

@@ -29,6 +29,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ._gc import gc_paused
 from .validate import DEFAULT_MAX_BYTES, SnapshotError, check_size, validate_snapshot
 
 __all__ = ["Snapshot", "read_snapshot", "write_snapshot"]
@@ -166,10 +167,12 @@ def read_snapshot(path: str | os.PathLike[str], *, max_bytes: int | None = None)
         raw = source.read_bytes()
     check_size(len(raw), limit, where)
     try:
-        data = json.loads(raw)
+        with gc_paused():  # see _gc
+            data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SnapshotError(
             f"{source} is not JSON ({exc}); a snapshot file is a JSON object", [("(file)", "not JSON")]
         ) from None
-    validate_snapshot(data, max_bytes=limit, size=len(raw), what=where)
+    with gc_paused():
+        validate_snapshot(data, max_bytes=limit, size=len(raw), what=where)
     return Snapshot(data)

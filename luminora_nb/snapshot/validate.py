@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -50,6 +51,8 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 _NOT_SECRET_KEYS = frozenset({"key"})
 _SECRET_VALUE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{20,}|(?i:\bbearer\s+\S{8,})")
 _MAX_LISTED = 20
+_SECRET_FIELD = "a credential-named field; a snapshot must never hold a secret, remove it"
+_SECRET_TEXT = "looks like a credential; a snapshot must never hold a secret, remove it"
 
 
 class SnapshotError(SessionError):
@@ -98,21 +101,46 @@ def check_size(size: int, max_bytes: int | None, what: str = "") -> None:
         )
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_name(key: str) -> bool:
+    # a document repeats few key names many times (role, content, ... per message): cached
+    return key not in _NOT_SECRET_KEYS and is_secret_key(key)
+
+
 def _secret_faults(value: Any, path: str, in_config: bool, out: list[tuple[str, str]]) -> None:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and key not in _NOT_SECRET_KEYS and is_secret_key(key):
-                out.append(
-                    (where, "a credential-named field; a snapshot must never hold a secret, remove it")
-                )
-                continue
-            _secret_faults(item, where, in_config or where == "active_configuration", out)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _secret_faults(item, f"{path}[{index}]", in_config, out)
-    elif in_config and isinstance(value, str) and _SECRET_VALUE.search(value):
-        out.append((path, "looks like a credential; a snapshot must never hold a secret, remove it"))
+    """Credential-named keys anywhere, credential-looking strings under ``active_configuration``.
+
+    Iterative (a deep document cannot exhaust the stack); a path string is only built
+    for a fault or a container, never for each scalar.
+    """
+    stack: list[tuple[Any, str, bool]] = [(value, path, in_config)]
+    while stack:
+        item, where, config = stack.pop()
+        if isinstance(item, Mapping):
+            for key, child in item.items():
+                if isinstance(key, str) and _secret_name(key):
+                    out.append((_join(where, key), _SECRET_FIELD))
+                    continue
+                kind = type(child)  # exact types first: an ABC isinstance per scalar is slow
+                if kind is str:
+                    if config and _SECRET_VALUE.search(child):
+                        out.append((_join(where, key), _SECRET_TEXT))
+                elif kind is dict or kind is list or isinstance(child, Mapping | list):
+                    here = _join(where, key)
+                    stack.append((child, here, config or here == "active_configuration"))
+        elif isinstance(item, list):
+            for index, child in enumerate(item):
+                kind = type(child)
+                if kind is str:
+                    if config and _SECRET_VALUE.search(child):
+                        out.append((f"{where}[{index}]", _SECRET_TEXT))
+                elif kind is dict or kind is list or isinstance(child, Mapping | list):
+                    stack.append((child, f"{where}[{index}]", config))
+    out.sort()
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
 
 
 def _version_faults(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
