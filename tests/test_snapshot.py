@@ -308,14 +308,15 @@ async def test_the_reference_example_runs_as_written() -> None:
     base_client = SeedClient()
     await base_client.initialize()
     client_v11 = SeedV11(base_client, storage_v11=InMemoryStorageV11())
-    session_id = await base_client.create_session("aurora", user_id="user123")
-    await base_client.send_message(session_id, "My name is Diego and I love jazz.")
+    await base_client.create_session("aurora", user_id="user123", session_id="session123")
+    await base_client.send_message("session123", "My name is Diego and I love jazz.")
+    # verbatim from API_REFERENCE.md "Snapshot Methods"
     snapshot = await client_v11.export_snapshot(
-        session_id=session_id,
+        session_id="session123",
         options={"include_conversation_history": True, "include_facts": True, "include_episodes": True},
     )
     new_session_id = await client_v11.import_snapshot(snapshot, user_id="user456")
-    assert isinstance(new_session_id, str) and new_session_id != session_id
+    assert isinstance(new_session_id, str) and new_session_id != "session123"
     assert [f["value"] for f in await client_v11.get_facts("user456")] == [
         f["value"] for f in await client_v11.get_facts("user123")
     ]

@@ -12,6 +12,7 @@ the staged session nor any of the state behind.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -186,6 +187,7 @@ async def test_every_broken_snapshot_is_refused_by_path_and_nothing_is_written(
         assert path in [p for p, _ in caught.value.faults], case
         assert "sk-live-abcdef123456" not in message and "abcdefghijklmnop" not in message
     assert backend.raw_dump() == before
+    assert gc.isenabled()  # the collector paused during each import is running again
     assert await storage.list_sessions() == sessions
     assert await storage.get_facts("kim") == [] and await storage.get_episodes("kim") == []
     # and the good one still imports on the same store
