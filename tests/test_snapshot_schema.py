@@ -77,3 +77,19 @@ def test_the_schema_and_the_model_agree_on_bad_documents(change, path) -> None: 
     assert path in str(schema_error.value.path) or path in schema_error.value.message
     with pytest.raises(Exception, match=path):
         SnapshotDocument.model_validate(bad)
+
+
+async def test_a_real_export_validates_against_the_shipped_schema() -> None:
+    from luminora_nb import LuminoraCoreClient
+    from luminora_nb.client_v11 import LuminoraCoreClientV11
+
+    base = LuminoraCoreClient()
+    v11 = LuminoraCoreClientV11(base, embedder=None)
+    await base.blend_personalities(["aurora", "vex"], [0.6, 0.4], "aurora_vex")
+    sid = await base.create_session("aurora_vex", user_id="sam")
+    await base.send_message(sid, "My name is Sam and I just got engaged!! 🎉")
+    snapshot = json.loads(json.dumps(await v11.export_snapshot(sid, {"include_embeddings": True})))
+    jsonschema.validate(snapshot, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    assert snapshot["_snapshot_info"]["format"] == "luminora-snapshot"
+    assert snapshot["_snapshot_info"]["format_version"] == "1.0"
+    assert snapshot["current_state"]["learned_facts"] and snapshot["blend"]["sources"] == ["aurora", "vex"]
