@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -43,7 +42,7 @@ from ..types._base import utcnow
 from ..types.memory import check_user_id
 from ..types.personality import PersonalityData
 from ..types.provider import ProviderConfig
-from ..types.session import Conversation, Message, MessageRole, SessionConfig, SessionRecord
+from ..types.session import Conversation, SessionConfig, SessionRecord
 from ._gc import gc_paused
 from .model import SnapshotDocument
 from .validate import SnapshotError, json_path, validate_snapshot
@@ -112,16 +111,6 @@ def _session_config(doc: SnapshotDocument) -> dict[str, Any]:
     return {k: stored[k] for k in ("session_type", "max_history", "timeout") if k in stored}
 
 
-def _time(text: str, index: int) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise _fault(
-            f"conversation.messages[{index}].timestamp", f"not an ISO 8601 time: {text[:40]!r}"
-        ) from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _record(
     doc: SnapshotDocument,
     personality: PersonalityData,
@@ -131,16 +120,8 @@ def _record(
 ) -> SessionRecord:
     now = utcnow()
     conversation = doc.conversation
-    # The document's model checked each message already: built without validating again.
-    messages = [
-        Message.model_construct(
-            role=MessageRole(m.role),
-            content=m.content,
-            timestamp=_time(m.timestamp, index) if m.timestamp is not None else now,
-            metadata=dict(m.metadata),
-        )
-        for index, m in enumerate(conversation.messages if conversation else [])
-    ]
+    # validated by the document's model already (fresh instances of this document's)
+    messages = list(conversation.messages) if conversation else []
     metadata = dict(conversation.metadata) if conversation else {}
     provider_dump = provider.model_dump(mode="json")
     try:

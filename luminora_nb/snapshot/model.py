@@ -35,6 +35,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..types.session import Message
+
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
@@ -46,7 +48,6 @@ __all__ = [
     "SnapshotEpisode",
     "SnapshotFact",
     "SnapshotInfo",
-    "SnapshotMessage",
     "SnapshotMood",
     "SnapshotState",
     "minimal_snapshot",
@@ -145,19 +146,12 @@ class SnapshotState(_Open):
         return _none_if_empty(value)
 
 
-class SnapshotMessage(_Open):
-    """One message of the conversation."""
-
-    role: Literal["user", "assistant", "system"]
-    content: str
-    timestamp: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-
 class SnapshotConversation(_Open):
     """The conversation: its messages (the last ``max_messages`` when capped)."""
 
-    messages: list[SnapshotMessage] = Field(default_factory=list)
+    # The session's own message model: validated once, in the document, and used as is
+    # by the import (50,000 messages are a large share of a big snapshot's time).
+    messages: list[Message] = Field(default_factory=list)
     created_at: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
