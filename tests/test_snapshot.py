@@ -323,3 +323,20 @@ async def test_the_reference_example_runs_as_written() -> None:
     copied = copy.deepcopy(snapshot)
     assert copied == snapshot
     await base_client.cleanup()
+
+
+async def test_a_provider_without_its_key_is_refused_before_any_write_and_can_be_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    base = LuminoraCoreClient()
+    v11 = LuminoraCoreClientV11(base, embedder=None)
+    snapshot = minimal_snapshot("aurora")
+    snapshot["active_configuration"] = {"provider": {"name": "openai", "model": "gpt-4o-mini"}}
+    snapshot["current_state"]["learned_facts"] = [{"category": "preferences", "key": "tea", "value": "green"}]
+    with pytest.raises(Exception, match="OPENAI_API_KEY"):
+        await v11.import_snapshot(snapshot, "u1")
+    assert await base.list_sessions() == [] and await v11.get_facts("u1") == []
+    sid = await v11.import_snapshot(snapshot, "u1", provider_config="offline")
+    assert (await base.session_info(sid)).provider == "offline"  # type: ignore[union-attr]
+    assert (await base.send_message(sid, "hi")).content
