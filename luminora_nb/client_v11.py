@@ -15,14 +15,13 @@ What a memory-enabled turn does (``base_client.memory_config.enabled``, on by de
   mood and those memories inside its fenced data block (user text can never close it);
 * **after the reply is stored** it runs :class:`~luminora_nb.memory.MemoryPipeline`
   (sentiment, facts, episode, interaction type, affinity, mood), stores what was learned,
-  embeds new memories and the message for search, and publishes ``FactLearned``,
-  ``EpisodeCreated``, ``AffinityChanged`` and ``MoodChanged`` events (the session log
-  records them). A failing extractor, embedder or store never fails the turn: the turn is
+  embeds new memories and the message for search, and publishes ``SentimentScored``,
+  ``FactLearned``, ``EpisodeCreated``, ``AffinityChanged`` and ``MoodChanged`` events
+  (the session log records them). A failing extractor, embedder or store never fails the turn: the turn is
   stored and the failure is an ``ExtractionFailed`` / ``MemoryFailed`` event.
 
-Sessions belong to the ``user_id`` given at ``create_session``; a session without one
-belongs to ``default_user_id`` (the base client's, else ``"default_user"``), never to
-an id derived from the session.
+Sessions belong to the ``user_id`` given at ``create_session``, else ``default_user_id``
+(the base client's, else ``"default_user"``), never to an id derived from the session.
 
 The base client may be any object with the methods used (duck typing, for code written
 for LuminoraCore): without ``get_personality`` the default level ladder is used, without
@@ -46,10 +45,11 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
 import weakref
 from collections import Counter
 from collections.abc import AsyncGenerator, Mapping
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ._locks import LoopFreeLock
@@ -85,15 +85,16 @@ from .types.persona import PersonaDefinition
 from .types.personality import PersonalityData
 from .types.relationship import AffinityDict
 from .types.session import MemoryConfig
+from .types.snapshot import PersonalitySnapshotDict, SnapshotExportOptions
 
 if TYPE_CHECKING:
     from .memory.embeddings import Embedder
+    from .snapshot import Snapshot
     from .storage.base import StorageV11Extension
     from .types.provider import ChatResponse
 
 __all__ = ["DEFAULT_USER_ID", "LuminoraCoreClientV11"]
 
-_PENDING = "is not available in this version of luminora_nb yet"
 
 #: The user of sessions created without a ``user_id`` (when the base client sets none).
 DEFAULT_USER_ID = "default_user"
@@ -594,130 +595,125 @@ class LuminoraCoreClientV11:
             yield chunk
 
     # -- snapshots and analytics --------------------------------------------------------
-    async def export_snapshot(self, session_id: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Export a personality's complete state for a session."""
-        raise NotImplementedError(f"export_snapshot {_PENDING}")
+    #: The size limit of ``import_snapshot`` / ``load_snapshot``: bytes of the document's
+    #: UTF-8 JSON text (default 50 MB). Set it on an instance to allow larger snapshots.
+    max_snapshot_bytes: int = 50 * 1024 * 1024
 
-    async def import_snapshot(self, snapshot: dict[str, Any], user_id: str) -> str:
-        """Import a personality state from a snapshot; returns the new session id."""
-        raise NotImplementedError(f"import_snapshot {_PENDING}")
+    async def export_snapshot(
+        self, session_id: str, options: SnapshotExportOptions | Mapping[str, Any] | None = None
+    ) -> PersonalitySnapshotDict:
+        """Export a session's personality, relationship, memories and conversation.
+
+        The document has the seed's ``PersonalitySnapshotDict`` shape plus the format
+        name and version, the full personality (a blend restores without its sources),
+        the blend's sources and weights and the conversation (see
+        :mod:`luminora_nb.snapshot`). It never holds a secret. The result is a
+        :class:`~luminora_nb.snapshot.Snapshot`: a plain dict that renders as a card.
+
+        Args:
+            session_id: The session to export.
+            options: ``include_conversation_history``, ``include_facts``,
+                ``include_episodes``, ``include_affinity``, ``include_mood`` (default
+                ``True``), ``include_embeddings`` (default ``False``), ``max_messages``
+                (the last N; default all), ``anonymize_user_data`` (a pseudonym for the
+                user id, no message metadata).
+
+        Raises:
+            SessionError: an unknown session or an unknown / mistyped option.
+
+        Example:
+            >>> # snapshot = await client_v11.export_snapshot("session123",
+            >>> #     options={"include_conversation_history": True, "include_facts": True})
+        """
+        from .snapshot import Snapshot, build_snapshot
+
+        return cast(PersonalitySnapshotDict, Snapshot(await build_snapshot(self, session_id, options)))
+
+    async def import_snapshot(
+        self,
+        snapshot: PersonalitySnapshotDict | Mapping[str, Any],
+        user_id: str,
+        *,
+        provider_config: Any = None,
+        max_bytes: int | None = None,
+    ) -> str:
+        """Restore a snapshot's state for ``user_id`` as a new session; returns its id.
+
+        The whole document is checked first (size limit :attr:`max_snapshot_bytes`,
+        major version, no credentials, shape and ranges), each fault named by its JSON
+        path; then every record is written in one all-or-nothing batch. The session is
+        usable at once (``send_message(new_id, ...)``).
+
+        Args:
+            snapshot: The document (``export_snapshot``'s, a loaded file, another tool's).
+            user_id: Whose state it becomes (facts, episodes, affinity, the session).
+            provider_config: The new session's provider (default: the snapshot's, which
+                never holds an API key: the adapter reads it from its environment).
+            max_bytes: This call's size limit (default :attr:`max_snapshot_bytes`).
+
+        Raises:
+            SnapshotError: an invalid, too large, newer-major or secret-holding snapshot
+                (a :class:`SessionError`); nothing was written.
+            SessionError: a bad ``user_id``.
+            StorageError: the store failed; nothing was written.
+
+        Example:
+            >>> # new_session_id = await client_v11.import_snapshot(snapshot, user_id="user456")
+        """
+        from .snapshot import apply_snapshot
+
+        limit = self.max_snapshot_bytes if max_bytes is None else max_bytes
+        return await apply_snapshot(self, snapshot, user_id, max_bytes=limit, provider_config=provider_config)
+
+    async def save_snapshot(
+        self,
+        session_id: str,
+        path: str | os.PathLike[str],
+        options: SnapshotExportOptions | Mapping[str, Any] | None = None,
+        *,
+        compress: bool | None = None,
+    ) -> Path:
+        """Export a session and write it to ``path`` as JSON (gzip for ``.gz`` or ``compress=True``).
+
+        Returns the path written (atomically: a reader never sees half a file).
+
+        Example:
+            >>> # await client_v11.save_snapshot(sid, "aurora-sam.json.gz")
+        """
+        from .snapshot import write_snapshot
+
+        return write_snapshot(dict(await self.export_snapshot(session_id, options)), path, compress=compress)
+
+    async def load_snapshot(self, path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Snapshot:
+        """Read and validate a snapshot file (JSON or gzip); import it with :meth:`import_snapshot`.
+
+        Raises:
+            SnapshotError: too large, not JSON, or invalid (the file and JSON paths named).
+
+        Example:
+            >>> # snapshot = await client_v11.load_snapshot("aurora-sam.json.gz")
+            >>> # new_id = await client_v11.import_snapshot(snapshot, user_id="user456")
+        """
+        from .snapshot import read_snapshot
+
+        return read_snapshot(path, max_bytes=self.max_snapshot_bytes if max_bytes is None else max_bytes)
 
     async def get_session_analytics(self, session_id: str) -> dict[str, Any]:
-        """Metrics of one session, computed from what was stored and logged.
+        """Metrics of one session from its stored messages, facts and episodes, with affinity,
+        mood and sentiment from the session log when one is attached (else from storage).
 
-        Counts, average lengths, tokens and latency percentiles come from the stored
-        messages; ``facts_learned`` / ``episodes_created`` from the stored facts and
-        episodes of the session's user that name this session. With a session log on the
-        base client (the facade's default), affinity, mood and sentiment come from its
-        events, exactly as published. Without one they come from what storage keeps:
-        the affinity history of the session's user and personality within the session's
-        time span, the session's current mood, and each user message scored again with
-        this client's sentiment scorer. See :mod:`luminora_nb.analytics.session`.
+        Keys: see :class:`luminora_nb.analytics.session.SessionAnalytics`; where each
+        number comes from: :mod:`luminora_nb._session_analytics`.
 
         Raises:
             SessionError: no such session.
-
-        Example:
-            >>> import asyncio
-            >>> from luminora_nb.client import LuminoraCoreClient
-            >>> async def demo():
-            ...     async with LuminoraCoreClient() as base:
-            ...         v11 = LuminoraCoreClientV11(base)
-            ...         sid = await base.create_session("aurora", user_id="ana")
-            ...         await base.send_message(sid, "I'm Ana and I love hiking!")
-            ...         stats = await v11.get_session_analytics(sid)
-            ...         return stats["total_messages"], stats["facts_learned"]
-            >>> asyncio.run(demo())
-            (2, 2)
         """
-        from .analytics.session import session_analytics, session_analytics_from_log
+        from ._session_analytics import gather_session_analytics
 
-        base = self.base_client
-        conversation = await base.get_conversation(session_id)
-        if conversation is None:
-            raise SessionError(
-                f"unknown session {shown(session_id)}; list stored sessions with list_sessions()"
-            )
-        record = await base.storage.load_session(session_id) if hasattr(base, "storage") else None
-        user_id = self.user_of(getattr(record, "user_id", None))
-        facts = await self.storage.get_facts(user_id)
-        episodes = await self.storage.get_episodes(user_id)
-        log = getattr(base, "session_log", None)
-        if log is not None:
-            import asyncio
-
-            await asyncio.to_thread(log.flush)
-            logged = await asyncio.to_thread(session_analytics_from_log, log, session_id)
-            if logged.total_messages == len(conversation.messages):
-                stored = session_analytics(
-                    conversation, session_id=session_id, facts=facts, episodes=episodes
-                )
-                merged = logged.to_dict()
-                for name in ("facts_learned", "episodes_created"):
-                    merged[name] = stored.to_dict()[name]
-                return merged
-        events: list[dict[str, Any]] = []
-        times = [m.timestamp for m in conversation.messages]
-        if record is not None and times:
-            # A change belongs to this session from its start until the user's next session
-            # with the same persona (learning runs after the reply is stored, so the last
-            # message's time is too early a bound).
-            start = min([record.created_at, *times])
-            later = [
-                s.created_at
-                for s in await base.session_summaries(user_id=record.user_id)
-                if s.personality_name == record.personality_name and s.created_at > start
-            ]
-            end = min(later) if later else datetime.max.replace(tzinfo=UTC)
-            affinity = await self.storage.get_affinity(user_id, record.personality_name)
-            for entry in (affinity or {}).get("history") or []:
-                when = _as_datetime(entry.get("timestamp"))
-                if when is not None and start <= when < end:
-                    events.append(
-                        {
-                            "type": "affinity_changed",
-                            "timestamp": when,
-                            "affinity_points": entry.get("points_after", entry.get("affinity_points")),
-                            "points_delta": entry.get("points_delta"),
-                            "previous_level": entry.get("level_before"),
-                            "current_level": entry.get("level_after", entry.get("current_level")),
-                            "interaction_type": entry.get("interaction_type"),
-                        }
-                    )
-            mood = await self.storage.get_mood(session_id)
-            if mood:
-                when = _as_datetime(mood.get("updated_at")) or max(times)
-                events.append({**mood, "type": "mood_changed", "timestamp": when})
-            scorer = self.pipeline.scorer
-            for message in conversation.messages:
-                if message.role == "user" and hasattr(scorer, "score"):
-                    result = scorer.score(message.content)
-                    events.append(
-                        {
-                            "type": "sentiment_scored",
-                            "sentiment": result.label,
-                            "score": result.valence,
-                            "timestamp": message.timestamp,
-                        }
-                    )
-        return session_analytics(
-            conversation, events, session_id=session_id, facts=facts, episodes=episodes
-        ).to_dict()
+        return await gather_session_analytics(self, session_id)
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    return None
 
 
 _ATTACHED: weakref.WeakKeyDictionary[Any, MemoryTurnExtension] = weakref.WeakKeyDictionary()

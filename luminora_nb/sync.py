@@ -42,6 +42,7 @@ from .types.personality import PersonalityBlend, PersonalityData
 from .types.provider import ChatResponse, ProviderConfig
 from .types.relationship import AffinityDict
 from .types.session import Conversation, MemoryConfig, SessionConfig, SessionSummary, StorageConfig
+from .types.snapshot import PersonalitySnapshotDict, SnapshotExportOptions
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from .client_v11 import LuminoraCoreClientV11
     from .compare import BlendSpec, CompareOptions, CompareResult
     from .sessionlog import SessionLog
+    from .snapshot import Snapshot
 
 __all__ = ["DEFAULT_LOG", "ChatStream", "Luminora"]
 
@@ -489,13 +491,51 @@ class Luminora:
             self.v11.update_affinity(user_id, personality_name, points_delta, interaction_type, reason=reason)
         )
 
-    def export_snapshot(self, session_id: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Export a personality's complete state for a session."""
-        return self._run(self.v11.export_snapshot(session_id, dict(options) if options is not None else None))
+    def export_snapshot(
+        self, session_id: str, options: SnapshotExportOptions | Mapping[str, Any] | None = None
+    ) -> PersonalitySnapshotDict:
+        """Export a session's complete state (a dict that renders as a card); see ``LuminoraCoreClientV11``.
 
-    def import_snapshot(self, snapshot: dict[str, Any], user_id: str) -> str:
-        """Import a personality state from a snapshot; returns the new session id."""
-        return self._run(self.v11.import_snapshot(snapshot, user_id))
+        Example:
+            >>> # snap = lum.export_snapshot(sid, {"max_messages": 100})
+        """
+        return self._run(self.v11.export_snapshot(session_id, options))
+
+    def import_snapshot(
+        self,
+        snapshot: PersonalitySnapshotDict | Mapping[str, Any],
+        user_id: str,
+        *,
+        provider_config: ProviderConfig | Mapping[str, Any] | str | None = None,
+        max_bytes: int | None = None,
+    ) -> str:
+        """Restore a snapshot for ``user_id``, all or nothing; returns the new session id."""
+        return self._run(
+            self.v11.import_snapshot(snapshot, user_id, provider_config=provider_config, max_bytes=max_bytes)
+        )
+
+    def save_snapshot(
+        self,
+        session_id: str,
+        path: str | os.PathLike[str],
+        options: SnapshotExportOptions | Mapping[str, Any] | None = None,
+        *,
+        compress: bool | None = None,
+    ) -> Path:
+        """Export a session to a JSON file (gzip for ``.gz`` or ``compress=True``); returns the path.
+
+        Example:
+            >>> # lum.save_snapshot(sid, "willow-sam.json.gz")
+        """
+        return self._run(self.v11.save_snapshot(session_id, path, options, compress=compress))
+
+    def load_snapshot(self, path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Snapshot:
+        """Read and validate a snapshot file; import it with :meth:`import_snapshot`.
+
+        Example:
+            >>> # new_sid = lum.import_snapshot(lum.load_snapshot("willow-sam.json.gz"), "zoe")
+        """
+        return self._run(self.v11.load_snapshot(path, max_bytes=max_bytes))
 
     def get_session_analytics(self, session_id: str) -> dict[str, Any]:
         """Metrics of one session."""

@@ -46,12 +46,6 @@ def test_public_face_has_explicit_all_and_lazy_names_resolve() -> None:
         _ = luminora_nb.nope  # type: ignore[attr-defined]
 
 
-async def test_pending_v11_features_say_what_is_missing() -> None:
-    v11 = client_v11.LuminoraCoreClientV11(client.LuminoraCoreClient())
-    with pytest.raises(NotImplementedError, match="export_snapshot"):
-        await v11.export_snapshot("s")
-
-
 def test_the_sdk_paths_of_exceptions_and_snapshot_types() -> None:
     from luminora_nb.errors import LuminoraError
     from luminoracore_sdk.types.snapshot import (

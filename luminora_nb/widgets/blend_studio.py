@@ -541,22 +541,9 @@ class BlendStudio(LuminoraWidget):
             ...     upload.accept
             '.json,.png,.charx'
         """
-        import ipywidgets  # local: only this control needs it
+        from ._card_upload import card_upload
 
-        upload = ipywidgets.FileUpload(
-            accept=".json,.png,.charx", multiple=True, description="Add cards", tooltip="Character Cards"
-        )
-
-        def added(change: dict[str, Any]) -> None:
-            files = change["new"]
-            if not files:
-                return
-            for item in files:
-                self.add_card(bytes(item["content"]))
-            upload.value = ()  # ready for the next drop (this change calls back with nothing)
-
-        upload.observe(added, names="value")
-        return upload
+        return card_upload(self)
 
     # -- data out --------------------------------------------------------------------
     @property
