@@ -397,7 +397,8 @@ class LuminoraCoreClient:
             created_at=now,
             last_active=now,
         )
-        await self.storage.save_session(record)
+        if not await self.storage.insert_session(record):  # insert-if-absent: another client won the id
+            raise SessionError(f"session id {sid!r} is already in use; omit session_id to get a fresh one")
         self._sessions[sid] = LiveSession(
             record=record, personality=personality, provider=provider, history=[]
         )

@@ -95,6 +95,19 @@ class ConversationStorage(abc.ABC):
         """Insert or replace the whole session, messages included (its memory is kept apart)."""
         await self._write_one(SaveSession.of(record), "save_session")
 
+    async def insert_session(self, record: SessionRecord) -> bool:
+        """Store a new session unless one with its id is stored: ``True`` if it was stored.
+
+        The check and the write are one atomic step on every backend (insert-if-absent), so
+        of two clients or processes creating the same session id exactly one succeeds; the
+        stored session is never replaced. Not part of a ``batch()``.
+
+        Raises:
+            StorageError: called inside a batch, or the store failed.
+        """
+        self._outside_batch("insert_session")
+        return await self._write_one(SaveSession.of(record, if_absent=True), "insert_session")
+
     async def load_session(self, session_id: str) -> SessionRecord | None:
         """The stored session, or ``None`` if there is none.
 
@@ -471,10 +484,11 @@ class Storage(ConversationStorage, StorageV11Extension):
           place in :meth:`_list` order and the fields named in ``key.kind.keep``.
         * :class:`Delete` removes the document under its key.
         * :class:`SaveSession` replaces the whole session (head and messages); the
-          session's memory and mood are left as they are.
+          session's memory and mood are left as they are. With ``if_absent`` it stores
+          nothing when a session with that id is stored, decided atomically with the write.
 
-        Returns, per write, whether it changed something: ``True`` for puts and saves,
-        for a delete whether the document existed.
+        Returns, per write, whether it changed something: ``True`` for puts and saves (for a
+        save ``if_absent``: whether it was stored), for a delete whether the document existed.
         """
 
     @abc.abstractmethod

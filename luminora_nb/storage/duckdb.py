@@ -66,7 +66,7 @@ from ..errors import StorageError
 from ..types.session import StorageConfig
 from . import _documents as docs
 from ._duckdb_schema import DuckDBSchema
-from ._names import name_digest
+from ._names import checked_identifier, name_digest
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -137,8 +137,11 @@ class DuckDBStorage(Storage):
         self._pending: list[_Append] = []
         self._flusher: asyncio.Task[None] | None = None
         self._vectors = False  # whether embeddings carry their vector in the ``vec`` column
-        self._schema = DuckDBSchema(self.config.table_name, self._codec)
-        self._t, self._meta, self._seq = self._schema.tables, self._schema.meta, self._schema.sequence
+        self._use_schema(DuckDBSchema(_valid_or_placeholder(self.config.table_name), self._codec))
+
+    def _use_schema(self, schema: DuckDBSchema) -> None:
+        self._schema = schema
+        self._t, self._meta, self._seq = schema.tables, schema.meta, schema.sequence
 
     def __repr__(self) -> str:
         return f"<DuckDBStorage path={self.path!r} table={self.config.table_name!r} codec={self._codec!r}>"
@@ -159,6 +162,9 @@ class DuckDBStorage(Storage):
         with self._lock:
             if self._con is not None:
                 return
+            # Checked here, where the names are used: a config changed without validation
+            # (model_copy(update=...)) must never put its table_name into SQL.
+            self._use_schema(DuckDBSchema(self.config.table_name, self._codec))
             try:
                 if self.path != ":memory:":
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -320,8 +326,7 @@ class DuckDBStorage(Storage):
     def _apply(self, con: Connection, write: docs.Write) -> bool:
         """One write, on the connection (inside the caller's transaction)."""
         if isinstance(write, docs.SaveSession):
-            self._save_session(con, write)
-            return True
+            return self._save_session(con, write)
         key = write.key
         table = _TABLES[key.kind.name]
         name = self._t[table.suffix]
@@ -416,10 +421,17 @@ class DuckDBStorage(Storage):
         return [(float(score), self._decode(doc, subject)) for doc, score in rows]
 
     # -- sessions --------------------------------------------------------------------
-    def _save_session(self, con: Connection, write: docs.SaveSession) -> None:
+    def _save_session(self, con: Connection, write: docs.SaveSession) -> bool:
+        """Store the session (inside the caller's transaction); ``False``: ``if_absent`` and taken."""
         record, head = write.record, write.head
         sid = record.session_id
         what = f"session {sid!r}"
+        if write.if_absent:
+            # In the same transaction as the insert: a second connection inserting the id
+            # meanwhile makes one of the two commits conflict, and its retry sees the row.
+            taken = con.execute(f"SELECT 1 FROM {self._t['sessions']} WHERE session_id = ?", [sid])
+            if taken.fetchall():
+                return False
         rows = [(sid, i, self._codec.encode(m, what=what)) for i, m in enumerate(write.messages)]
         con.execute(f"DELETE FROM {self._t['messages']} WHERE session_id = ?", [sid])
         con.execute(
@@ -436,6 +448,7 @@ class DuckDBStorage(Storage):
             ],
         )
         self._insert_rows(con, self._t["messages"], 3, rows)
+        return True
 
     async def _load_session(self, session_id: str) -> docs.StoredSession | None:
         what = f"session {session_id!r}"
@@ -660,6 +673,14 @@ class DuckDBStorage(Storage):
             return True
 
         return await self._run("write_metadata", "the metadata record", swap, transaction=True)
+
+
+def _valid_or_placeholder(table_name: str) -> str:
+    """``table_name`` if valid, else a placeholder until ``initialize`` refuses it with a clear error."""
+    try:
+        return checked_identifier("duckdb", table_name)
+    except StorageError:
+        return "unchecked_table_name"
 
 
 def _first_line(exc: BaseException) -> str:

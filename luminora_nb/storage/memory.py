@@ -113,6 +113,8 @@ class InMemoryStorage(Storage):
             session = _Session(_freeze(write.head), [_freeze(write.messages)], len(write.messages))
 
             def save() -> bool:
+                if write.if_absent and write.record.session_id in self._sessions:
+                    return False
                 self._sessions[write.record.session_id] = session
                 return True
 

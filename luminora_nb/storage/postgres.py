@@ -20,7 +20,8 @@ bytes; reads accept either, so a store keeps working when compression is switche
 A plain document that JSONB cannot hold (text with a NUL character) goes to ``blob``
 as JSON bytes. Rows of user state are keyed by a SHA-256 digest of their names
 (``ident``), so with encryption on no name is readable. Queries are parameterised; the
-only interpolated identifiers are the validated table names, always double-quoted.
+only interpolated identifiers are the table names, checked at ``initialize`` (even when the
+config skipped validation) and always double-quoted.
 
 Every call is one transaction. An append bumps ``message_count`` (locking the session
 row, so concurrent appends keep their order) and inserts only the new rows. When the
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import StorageError
 from ..types.session import StorageConfig
 from . import _documents as docs
+from ._names import checked_identifier, quoted
 from ._server import ServerBackend, Unsent, verb
 from .base import Storage
 from .codec import DocumentCodec
@@ -105,8 +107,7 @@ class PostgresStorage(ServerBackend, Storage):
     # -- names ---------------------------------------------------------------------
     def table(self, suffix: str | None = None) -> str:
         """The double-quoted name of the sessions table, or of a derived table."""
-        name = self._base if suffix is None else f"{self._base}_{suffix}"
-        return f'"{name}"'
+        return quoted(self._base if suffix is None else f"{self._base}_{suffix}")
 
     def table_names(self) -> list[str]:
         """Every table this storage uses (unquoted; the metadata table is created on demand)."""
@@ -125,7 +126,7 @@ class PostgresStorage(ServerBackend, Storage):
                 touch TEXT,
                 doc JSONB,
                 blob BYTEA)""",
-            f'CREATE INDEX IF NOT EXISTS "{self._base}_user_idx" ON {t()} (user_id, created_at)',
+            f"CREATE INDEX IF NOT EXISTS {quoted(self._base + '_user_idx')} ON {t()} (user_id, created_at)",
             f"""CREATE TABLE IF NOT EXISTS {t("messages")} (
                 session_id TEXT NOT NULL REFERENCES {t()} (session_id) ON DELETE CASCADE,
                 seq BIGINT NOT NULL,
@@ -147,7 +148,7 @@ class PostgresStorage(ServerBackend, Storage):
                 PRIMARY KEY (user_id, ord))""",
             f"""CREATE TABLE IF NOT EXISTS {t("moods")} (
                 session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, doc JSONB, blob BYTEA)""",
-            f'CREATE INDEX IF NOT EXISTS "{self._base}_moods_idx" ON {t("moods")} (user_id)',
+            f"CREATE INDEX IF NOT EXISTS {quoted(self._base + '_moods_idx')} ON {t('moods')} (user_id)",
             f"""CREATE TABLE IF NOT EXISTS {t("embeddings")} (
                 user_id TEXT NOT NULL, ident TEXT NOT NULL,
                 ord BIGINT GENERATED ALWAYS AS IDENTITY, doc JSONB, blob BYTEA,
@@ -156,6 +157,9 @@ class PostgresStorage(ServerBackend, Storage):
 
     # -- life-cycle ----------------------------------------------------------------
     async def _connect(self, codec: DocumentCodec) -> None:
+        # Checked here, where it is used: a config changed without validation must never put
+        # its table_name into SQL (the names are double-quoted as well).
+        self._base = checked_identifier(self.backend_name, self.config.table_name)
         if len(self._base) > _MAX_BASE_LEN:
             raise StorageError(
                 f"postgres storage: table_name {self._base!r} is too long ({len(self._base)} characters); "
@@ -352,8 +356,7 @@ class PostgresStorage(ServerBackend, Storage):
     async def _apply(self, connection: asyncpg.Connection, write: docs.Write) -> bool:
         """One write, on the connection (inside the caller's transaction)."""
         if isinstance(write, docs.SaveSession):
-            await self._save_session(connection, write)
-            return True
+            return await self._save_session(connection, write)
         key = write.key
         table, where, params = self._row(key)
         if isinstance(write, docs.Delete):
@@ -419,20 +422,25 @@ class PostgresStorage(ServerBackend, Storage):
         return [self._decode(r, what=subject) for r in await self._run("load", subject, work, write=False)]
 
     # -- sessions --------------------------------------------------------------------
-    async def _save_session(self, connection: asyncpg.Connection, write: docs.SaveSession) -> None:
+    async def _save_session(self, connection: asyncpg.Connection, write: docs.SaveSession) -> bool:
+        """Store the session; ``False`` when ``if_absent`` and the id is taken (nothing changes)."""
         record = write.record
         subject = f"session {record.session_id!r}"
         doc, blob = self._columns(write.head, what=subject)
         rows = [self._columns(m, what=f"message of {subject}") for m in write.messages]
         t = self.table
-        await connection.execute(
+        if write.if_absent:  # insert-if-absent in one statement: the unique key decides
+            conflict = "ON CONFLICT (session_id) DO NOTHING"
+        else:
+            conflict = """ON CONFLICT (session_id) DO UPDATE SET user_id = EXCLUDED.user_id,
+                    created_at = EXCLUDED.created_at, last_active = EXCLUDED.last_active,
+                    updated_at = EXCLUDED.updated_at, message_count = EXCLUDED.message_count,
+                    touch = EXCLUDED.touch, doc = EXCLUDED.doc, blob = EXCLUDED.blob"""
+        stored = await connection.fetchval(
             f"""INSERT INTO {t()} AS s (session_id, user_id, created_at, last_active, updated_at,
                     message_count, touch, doc, blob)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
-                ON CONFLICT (session_id) DO UPDATE SET user_id = EXCLUDED.user_id,
-                    created_at = EXCLUDED.created_at, last_active = EXCLUDED.last_active,
-                    updated_at = EXCLUDED.updated_at, message_count = EXCLUDED.message_count,
-                    touch = EXCLUDED.touch, doc = EXCLUDED.doc, blob = EXCLUDED.blob""",
+                {conflict} RETURNING true""",
             record.session_id,
             record.user_id,
             record.created_at,
@@ -443,9 +451,12 @@ class PostgresStorage(ServerBackend, Storage):
             doc,
             blob,
         )
+        if not stored:
+            return False
         await connection.execute(f"DELETE FROM {t('messages')} WHERE session_id = $1", record.session_id)
         if rows:
             await self._insert_messages(connection, record.session_id, 0, rows)
+        return True
 
     async def _insert_messages(
         self,
