@@ -49,7 +49,7 @@ from .providers.base import Provider
 from .providers.registry import create_provider
 from .storage.base import Storage
 from .storage.factory import create_storage
-from .turns import LiveSession, Turn, TurnExtension, storable_metadata, turn_options
+from .turns import LiveSession, Turn, TurnExtension, storable_metadata, sync_with_storage, turn_options
 from .types._base import utcnow
 from .types.personality import PersonalityBlend, PersonalityData
 from .types.provider import ChatMessage, ChatResponse, ProviderConfig
@@ -539,6 +539,9 @@ class LuminoraCoreClient:
         await self._ready()
         sess = self._sessions.get(session_id)
         if sess is not None:
+            if not sess.lock.locked():  # during a turn its own view is the newest; else catch up
+                async with sess.lock:
+                    await sync_with_storage(sess, self.storage)
             return sess.record.conversation.model_copy(deep=True)
         record = await self.storage.load_session(session_id)
         return record.conversation if record is not None else None
@@ -572,6 +575,7 @@ class LuminoraCoreClient:
         turn_options(kwargs)  # a bad option fails before the session is looked up
         sess = await self._session(session_id)
         async with sess.lock:
+            await sync_with_storage(sess, self.storage)  # another client may have written
             return await self._turn(sess, message, kwargs).run()
 
     async def stream_message(
@@ -590,6 +594,7 @@ class LuminoraCoreClient:
         turn_options(kwargs)
         sess = await self._session(session_id)
         async with sess.lock:
+            await sync_with_storage(sess, self.storage)
             chunks = self._turn(sess, message, kwargs).stream()
             try:
                 async for chunk in chunks:

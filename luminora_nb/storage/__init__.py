@@ -71,11 +71,12 @@ The conformance suite (``tests/storage/test_conformance.py``) runs every backend
 codec mode through the same assertions; add the new backend to its fixture.
 """
 
-from .base import ConversationStorage, Storage, StorageV11Extension
+from .base import AppendConflict, ConversationStorage, Storage, StorageV11Extension
 from .factory import available_backends, create_storage
 from .memory import InMemoryStorage, InMemoryStorageV11
 
 __all__ = [
+    "AppendConflict",
     "ConversationStorage",
     "InMemoryStorage",
     "InMemoryStorageV11",

@@ -11,7 +11,9 @@ Besides the seed's methods a storage offers:
 
 * ``append_messages(..., expected_count=n)`` — an append that applies only at position
   ``n``, so a re-sent append (the reply of the first one was lost) is recognised and never
-  stores a turn twice;
+  stores a turn twice; when another writer appended first it raises :class:`AppendConflict`;
+* ``message_count`` — how many messages a stored session holds, one cheap read (a client
+  compares it with what it knows before each turn, and reloads only when it changed);
 * ``async with storage.batch():`` — the writes made in the block are stored together, all
   or nothing (e.g. a snapshot import: a session, its facts, episodes and affinity);
 * ``read_metadata`` / ``write_metadata`` — one small JSON record per store, written with
@@ -67,7 +69,7 @@ from ._documents import (
 )
 from ._vectors import cosine_ranking
 
-__all__ = ["ConversationStorage", "Storage", "StorageV11Extension", "require_strings"]
+__all__ = ["AppendConflict", "ConversationStorage", "Storage", "StorageV11Extension", "require_strings"]
 
 logger = logging.getLogger("luminora_nb.storage")
 
@@ -79,6 +81,15 @@ _Get = Callable[[Key], Awaitable[Document | None]]
 _List = Callable[[Kind, str, Mapping[str, str] | None], Awaitable[list[Document]]]
 
 
+class AppendConflict(StorageError):
+    """An append at an expected position found another number of messages stored.
+
+    Another writer (a second client on the same stored session) appended first; nothing of
+    this append was stored. Reload the session (``load_session``) and append after what it
+    holds now.
+    """
+
+
 class ConversationStorage(abc.ABC):
     """Sessions and their conversations (v1.0), over the primitives of :class:`Storage`."""
 
@@ -88,6 +99,7 @@ class ConversationStorage(abc.ABC):
     _get: _Get
     _load_session: Callable[[str], Awaitable[StoredSession | None]]
     _append_messages: Callable[[str, list[Document], str, int | None], Awaitable[int | None]]
+    _message_count: Callable[[str], Awaitable[int | None]]
     _session_heads: Callable[[str | None], Awaitable[list[SessionHead]]]
     _delete_session: Callable[[str], Awaitable[bool]]
 
@@ -139,8 +151,9 @@ class ConversationStorage(abc.ABC):
         lost, it finds the same messages stored there and succeeds without storing them twice.
 
         Raises:
-            StorageError: the session is not stored; or ``expected_count`` is given and the
-                session holds another number of messages (another writer appended).
+            AppendConflict: ``expected_count`` is given and the session holds another number
+                of messages (another writer appended); nothing was stored.
+            StorageError: the session is not stored, or the store failed.
         """
         require_strings(self.backend_name, "append_messages", session_id=session_id)
         self._outside_batch("append_messages")
@@ -156,7 +169,7 @@ class ConversationStorage(abc.ABC):
             return
         if stored == expected_count + len(documents) and await self._holds_tail(session_id, documents):
             return  # the same append, sent again: it is stored already
-        raise StorageError(
+        raise AppendConflict(
             f"{self.backend_name} storage: could not append to {what} at position {expected_count}: it holds "
             f"{stored} messages (another writer appended); reload the session and send the turn again"
         )
@@ -167,6 +180,22 @@ class ConversationStorage(abc.ABC):
             return False
         tail = stored.messages[len(stored.messages) - len(documents) :]
         return [Message.model_validate(m) for m in tail] == [Message.model_validate(d) for d in documents]
+
+    async def message_count(self, session_id: str) -> int | None:
+        """How many messages the stored session holds (``None``: it is not stored).
+
+        One cheap read on every backend (a counter kept with the session, never a load of
+        its messages): a client compares it with the count it knows before each turn and
+        reloads the conversation only when another writer changed it.
+
+        Example:
+            >>> import asyncio
+            >>> from luminora_nb.storage import InMemoryStorage
+            >>> asyncio.run(InMemoryStorage().message_count("nope")) is None
+            True
+        """
+        require_strings(self.backend_name, "message_count", session_id=session_id)
+        return await self._message_count(session_id)
 
     async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
         """Summaries of stored sessions (of one user if given), oldest first.
@@ -517,6 +546,16 @@ class Storage(ConversationStorage, StorageV11Extension):
         stored. With ``at``, appends only if exactly ``at`` messages are stored (else
         nothing changes and the stored count is returned).
         """
+
+    async def _message_count(self, session_id: str) -> int | None:
+        """The number of messages the session holds, or ``None`` when it is not stored.
+
+        This default loads the session; every backend here overrides it with one read of the
+        count it keeps (a backend whose reservations can run ahead of its messages returns
+        the reserved count: the position of its next append).
+        """
+        stored = await self._load_session(session_id)
+        return None if stored is None else len(stored.messages)
 
     @abc.abstractmethod
     async def _session_heads(self, user_id: str | None) -> list[SessionHead]:

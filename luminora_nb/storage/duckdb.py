@@ -482,6 +482,15 @@ class DuckDBStorage(Storage):
             memory.append(item)
         return docs.StoredSession(head, [self._decode(row[0], what) for row in message_rows], memory)
 
+    async def _message_count(self, session_id: str) -> int | None:
+        t = self._t["sessions"]
+
+        def count(con: Connection) -> list[Any]:
+            return con.execute(f"SELECT message_count FROM {t} WHERE session_id = ?", [session_id]).fetchall()
+
+        rows = await self._run("load_session", f"session {session_id!r}", count)
+        return int(rows[0][0]) if rows else None
+
     async def _append_messages(
         self, session_id: str, messages: list[docs.Document], last_active: str, at: int | None
     ) -> int | None:

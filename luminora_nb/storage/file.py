@@ -564,6 +564,15 @@ class FileStorage(Storage):
             "load_session", f"session {session_id!r}", [], lambda: self._read_session(session_id)
         )
 
+    async def _message_count(self, session_id: str) -> int | None:
+        """The count the last batch line ends at (reads the first and last lines only)."""
+
+        def count() -> int | None:
+            head = self._listing(Path(self._path("sessions", session_id, ".jsonl")))
+            return None if head is None else head.read()[1]
+
+        return await self._run("load_session", f"session {session_id!r}", [], count)
+
     async def _append_messages(
         self, session_id: str, messages: list[docs.Document], last_active: str, at: int | None
     ) -> int | None:

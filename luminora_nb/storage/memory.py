@@ -169,6 +169,10 @@ class InMemoryStorage(Storage):
             session.last_active = last_active
         return count
 
+    async def _message_count(self, session_id: str) -> int | None:
+        session = self._sessions.get(session_id)
+        return None if session is None else session.count
+
     async def _session_heads(self, user_id: str | None) -> list[docs.SessionHead]:
         return [
             docs.SessionHead(f"session {sid!r}", session.read_listing)

@@ -445,6 +445,13 @@ class MongoDBStorage(ServerBackend, Storage):
         memory = [self._decode(row, what=f"memory of {subject}") for row in memory_rows]
         return docs.StoredSession(self._session_head(stored, subject), messages, memory)
 
+    async def _message_count(self, session_id: str) -> int | None:
+        # The reserved count: the position of the next append (a reservation whose messages
+        # are missing is filled by the append sent again there, see _append_messages).
+        async with self._op("load", f"session {session_id!r}"):
+            stored = await self._col().find_one({"_id": session_id}, {"message_count": 1})
+        return None if stored is None else int(stored["message_count"])
+
     async def _append_messages(
         self, session_id: str, messages: list[docs.Document], last_active: str, at: int | None
     ) -> int | None:

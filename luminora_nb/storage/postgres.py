@@ -538,6 +538,17 @@ class PostgresStorage(ServerBackend, Storage):
 
         return await self._run("append to", subject, work)
 
+    async def _message_count(self, session_id: str) -> int | None:
+        t = self.table
+
+        async def work(connection: asyncpg.Connection) -> int | None:
+            count: int | None = await connection.fetchval(
+                f"SELECT message_count FROM {t()} WHERE session_id = $1", session_id
+            )
+            return count
+
+        return await self._run("load", f"session {session_id!r}", work, write=False)
+
     def _listing(self, row: Any) -> tuple[docs.Document, int]:
         return self._session_head(row, f"session {row['session_id']!r}"), int(row["message_count"])
 

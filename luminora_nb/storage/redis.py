@@ -446,6 +446,16 @@ class RedisStorage(ServerBackend, Storage):
             stored = int(await self._scripts["append"](keys=self._session_keys(session_id), args=args))
         return None if stored < 0 else stored
 
+    async def _message_count(self, session_id: str) -> int | None:
+        client, _ = self._client_codec()
+        session_key, messages_key, _ = self._session_keys(session_id)
+        # one round trip, one snapshot
+        async with self._op("load", f"session {session_id!r}"), client.pipeline(transaction=True) as pipe:
+            pipe.exists(session_key)
+            pipe.llen(messages_key)
+            exists, count = await pipe.execute()
+        return int(count) if exists else None
+
     async def _session_heads(self, user_id: str | None) -> list[docs.SessionHead]:
         client, codec = self._client_codec()
         start = len(self._prefix) + 3
