@@ -557,19 +557,42 @@ async def sync_with_storage(sess: LiveSession, storage: Storage) -> None:
 async def _reload(sess: LiveSession, storage: Storage) -> None:
     """Replace the live conversation by the stored one, this session's unsaved messages after it.
 
-    Unsaved messages found stored at the position they were sent to (an append whose reply
-    was lost) count as stored; the others stay unsaved, to be appended after what is stored.
+    Unsaved messages found stored where they were sent (an append whose reply was lost)
+    count as stored; the others stay unsaved, to be appended after what is stored. A stored
+    count ahead of the messages read is a reservation whose messages are missing (MongoDB
+    appends in two ordered steps; a connection lost between them leaves one): when this
+    session's unsaved messages can fill it, they are sent again there, which fills it.
     """
-    count = await storage.message_count(sess.session_id)
-    record = await storage.load_session(sess.session_id)
-    if count is None or record is None:
-        return  # deleted meanwhile: the next write says so
-    stored = record.conversation.messages
-    at, pending = sess.stored_count, sess.unsaved
-    if pending and [_identity(m) for m in stored[at : at + len(pending)]] == [_identity(m) for m in pending]:
-        pending.clear()
-    # A count ahead of the messages read is a reservation whose messages are missing (a
-    # writer died between the two steps of a MongoDB append): the next append goes after it.
+    sid = sess.session_id
+    for _ in range(2):  # a second look after filling a reservation
+        count = await storage.message_count(sid)
+        record = await storage.load_session(sid)
+        if count is None or record is None:
+            return  # deleted meanwhile: the next write says so
+        stored = record.conversation.messages
+        at, pending = sess.stored_count, sess.unsaved
+        found = 0
+        while (
+            found < len(pending)
+            and at + found < len(stored)
+            and _identity(stored[at + found]) == _identity(pending[found])
+        ):
+            found += 1
+        del pending[:found]
+        at += found
+        missing = count - len(stored)
+        if not (pending and missing > 0 and len(stored) == at and missing <= len(pending)):
+            break
+        try:
+            await storage.append_messages(
+                sid, pending[:missing], last_active=pending[missing - 1].timestamp, expected_count=at
+            )
+        except StorageError:
+            break  # someone else's reservation, or the store failed: append after it below
+        del pending[:missing]
+        sess.stored_count = at + missing
+    assert count is not None and record is not None  # the loop returned otherwise
+    # Past a reservation left by another writer: the next append goes after it.
     sess.stored_count = max(count, len(stored))
     messages = [*stored, *pending]
     conversation = sess.record.conversation

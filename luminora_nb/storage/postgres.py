@@ -268,20 +268,33 @@ class PostgresStorage(ServerBackend, Storage):
         work: Callable[[asyncpg.Connection], Awaitable[T]],
         *,
         write: bool = True,
+        single_read: bool = False,
     ) -> T:
         """Run ``work`` on a pooled connection inside a transaction, mapping failures.
 
         A connection that turns out to be dead when the transaction begins (the server
         restarted while it sat idle in the pool) is dropped and the call retried once on
         a fresh connection; nothing was sent on it, so the retry cannot apply work twice.
+        ``single_read``: ``work`` is one read-only statement, atomic by itself: it runs
+        without a transaction (one round trip instead of three), and is retried once on a
+        fresh connection whenever its connection was lost (reading again is harmless).
         """
         self._ready()
         return await self._reconnecting(
-            operation, subject, functools.partial(self._transaction, operation, subject, work, write)
+            operation,
+            subject,
+            functools.partial(
+                self._transaction, operation, subject, work, write and not single_read, single_read
+            ),
         )
 
     async def _transaction(
-        self, operation: str, subject: str, work: Callable[[asyncpg.Connection], Awaitable[T]], write: bool
+        self,
+        operation: str,
+        subject: str,
+        work: Callable[[asyncpg.Connection], Awaitable[T]],
+        write: bool,
+        single_read: bool = False,
     ) -> T:
         import asyncpg
 
@@ -304,6 +317,8 @@ class PostgresStorage(ServerBackend, Storage):
             raise self._failure(operation, subject, exc) from None
         began = broken = False
         try:
+            if single_read:
+                return await work(connection)  # a lost connection is Unsent: read again once
             transaction = connection.transaction(
                 isolation=None if write else "repeatable_read", readonly=not write
             )
@@ -547,7 +562,7 @@ class PostgresStorage(ServerBackend, Storage):
             )
             return count
 
-        return await self._run("load", f"session {session_id!r}", work, write=False)
+        return await self._run("load", f"session {session_id!r}", work, single_read=True)
 
     def _listing(self, row: Any) -> tuple[docs.Document, int]:
         return self._session_head(row, f"session {row['session_id']!r}"), int(row["message_count"])
