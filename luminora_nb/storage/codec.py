@@ -170,7 +170,8 @@ class DocumentCodec:
 
         Raises:
             StorageError: encryption is enabled but no key is configured (neither
-                ``encryption_key`` nor ``LUMINORA_ENCRYPTION_KEY``).
+                ``encryption_key`` nor ``LUMINORA_ENCRYPTION_KEY``), or the key is only
+                whitespace.
 
         Example:
             >>> from luminora_nb.types import StorageConfig
@@ -185,6 +186,14 @@ class DocumentCodec:
                     f"{config.storage_type.value} storage: encryption_enabled is set but no encryption key "
                     f"is configured; pass StorageConfig(encryption_key=...) or set the {ENCRYPTION_KEY_ENV} "
                     "environment variable (e.g. to base64.urlsafe_b64encode(os.urandom(32)).decode())"
+                )
+            if not secret.strip():
+                # A blank passphrase (an unset variable expanded to spaces, a stray newline)
+                # would derive a key anyone can derive: never encrypt with it.
+                raise StorageError(
+                    f"{config.storage_type.value} storage: the encryption key is only whitespace; use "
+                    "32 random bytes in base64 (base64.urlsafe_b64encode(os.urandom(32)).decode()), 64 "
+                    "hexadecimal characters, or a real passphrase"
                 )
             salt = config.extra.get("encryption_salt", "")
             if not isinstance(salt, str | bytes):

@@ -616,3 +616,17 @@ async def test_redis_every_pooled_connection_works_at_once_after_a_restart(redis
     finally:
         redis_server.start()  # shared by the session: running again whatever happened
         await store.close()
+
+
+# -- a passphrase of only whitespace is refused ----------------------------------------------------
+def test_a_passphrase_of_only_whitespace_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from luminora_nb.storage.codec import ENCRYPTION_KEY_ENV, DocumentCodec
+
+    for blank in (" ", "   \t\n", "\u2003"):
+        with pytest.raises(StorageError, match="only whitespace"):
+            DocumentCodec.from_config(StorageConfig(encryption_enabled=True, encryption_key=blank))
+        monkeypatch.setenv(ENCRYPTION_KEY_ENV, blank)
+        with pytest.raises(StorageError, match="only whitespace"):
+            DocumentCodec.from_config(StorageConfig(encryption_enabled=True))
+    phrase = StorageConfig(encryption_enabled=True, encryption_key=" a phrase ")
+    assert DocumentCodec.from_config(phrase).encrypted
