@@ -564,7 +564,7 @@ async def _reload(sess: LiveSession, storage: Storage) -> None:
     session's unsaved messages can fill it, they are sent again there, which fills it.
     """
     sid = sess.session_id
-    for _ in range(2):  # a second look after filling a reservation
+    for look in range(2):  # a second look after filling a reservation (never a second fill)
         count = await storage.message_count(sid)
         record = await storage.load_session(sid)
         if count is None or record is None:
@@ -581,7 +581,7 @@ async def _reload(sess: LiveSession, storage: Storage) -> None:
         del pending[:found]
         at += found
         missing = count - len(stored)
-        if not (pending and missing > 0 and len(stored) == at and missing <= len(pending)):
+        if look or not (pending and missing > 0 and len(stored) == at and missing <= len(pending)):
             break
         try:
             await storage.append_messages(
