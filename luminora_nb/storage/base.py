@@ -17,7 +17,7 @@ Besides the seed's methods a storage offers:
 * ``async with storage.batch():`` — the writes made in the block are stored together, all
   or nothing (e.g. a snapshot import: a session, its facts, episodes and affinity);
 * ``read_metadata`` / ``write_metadata`` — one small JSON record per store, written with
-  compare-and-set (for an encryption key check or a KDF salt);
+  compare-and-set (an encrypted store keeps its key check there, hidden, see :mod:`._keys`);
 * ``search_embeddings`` — the stored embeddings nearest to a vector by cosine similarity;
 * ``delete_memory`` — forget one memory key of a session.
 
@@ -67,7 +67,9 @@ from ._documents import (
     session_from_documents,
     session_summary,
 )
+from ._keys import CODEC_FIELD, Sample, check_key, public_record
 from ._vectors import cosine_ranking
+from .codec import DocumentCodec
 
 __all__ = ["AppendConflict", "ConversationStorage", "Storage", "StorageV11Extension", "require_strings"]
 
@@ -485,23 +487,57 @@ class Storage(ConversationStorage, StorageV11Extension):
         """The store's metadata record (``{}`` until one is written).
 
         The record is stored as plain JSON, never encrypted (it is read before the key is
-        known, e.g. for a KDF salt): it must hold nothing secret.
+        known): it must hold nothing secret. The field the storage keeps there (an
+        encrypted store's key check, see :mod:`._keys`) is not shown.
         """
-        text = await self._read_metadata()
-        record: dict[str, Any] = {} if text is None else json.loads(text)
+        record, _ = public_record(await self._read_metadata())
         return record
 
     async def write_metadata(self, record: Mapping[str, Any], *, expected: Mapping[str, Any] | None) -> bool:
         """Replace the metadata record by ``record`` if the stored one equals ``expected``.
 
         ``expected=None`` writes only when there is no record yet (two processes setting up
-        one store agree on the first record written). Returns whether it was written.
+        one store agree on the first record written). Returns whether it was written. The
+        storage's own field (the key check) is kept as it is.
 
         Raises:
-            StorageError: ``record`` is not JSON-serialisable, or the store failed.
+            StorageError: ``record`` is not JSON-serialisable or names the storage's field
+                (``"luminora_codec"``), or the store failed.
         """
+        if CODEC_FIELD in record:
+            raise StorageError(
+                f"{self.backend_name} storage: the metadata field {CODEC_FIELD!r} is kept by the storage "
+                "itself (an encrypted store's key check); use another name"
+            )
         new = _canonical(record)
-        return await self._swap_metadata(None if expected is None else _canonical(expected), new)
+        text = await self._read_metadata()
+        if text is None:  # nothing stored: only a first record may be written
+            return expected is None and await self._swap_metadata(None, new)
+        stored, codec_part = public_record(text)
+        if codec_part is None:  # the record is all the caller's
+            wanted = expected is not None and _canonical(stored) == _canonical(expected)
+        else:  # keep the storage's field; "no record yet" means none of the caller's
+            wanted = _canonical(stored) == _canonical(expected) if expected is not None else not stored
+            new = _canonical({**json.loads(new), CODEC_FIELD: codec_part})
+        return wanted and await self._swap_metadata(text, new)
+
+    async def _check_key(self, codec: DocumentCodec, *, read_only: bool = False) -> None:
+        """Check the encryption key against the store (:mod:`._keys`); backends call it at the
+        end of ``initialize``, once the metadata primitives and ``_first_document`` work.
+
+        Raises:
+            StorageError: the key does not open the store (and the other refusals of
+                :func:`._keys.check_key`).
+        """
+        await check_key(
+            f"{self.backend_name} storage",
+            self.config,
+            codec,
+            read=self._read_metadata,
+            swap=self._swap_metadata,
+            first_document=self._first_document,
+            read_only=read_only,
+        )
 
     # -- the primitives a backend implements -------------------------------------------------
     @abc.abstractmethod
@@ -580,6 +616,14 @@ class Storage(ConversationStorage, StorageV11Extension):
     @abc.abstractmethod
     async def _swap_metadata(self, expected: str | None, record: str) -> bool:
         """Store ``record`` if the stored text equals ``expected`` (``None``: none stored), atomically."""
+
+    @abc.abstractmethod
+    async def _first_document(self) -> Sample | None:
+        """Any stored document as stored (a session head preferred), or ``None`` if none is.
+
+        Used once, at ``initialize``, to check an encryption key against a store written
+        before key checks.
+        """
 
 
 def _canonical(record: Mapping[str, Any]) -> str:

@@ -96,6 +96,7 @@ _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 # What a native JSON field (PostgreSQL JSONB, a BSON document) cannot hold: unpaired
 # surrogates (not UTF-8), and for JSONB also the NUL character (escaped as \u0000 in JSON).
 _SURROGATE = re.compile("[\\ud800-\\udfff]")
+_KEY_CHECK = {"luminora_nb": "key check"}
 _B64_KEY = re.compile(r"^[A-Za-z0-9+/_-]{43}=?$")
 
 
@@ -223,6 +224,39 @@ class DocumentCodec:
 
     def __repr__(self) -> str:
         return f"<DocumentCodec compressed={self._compress} encrypted={self._encrypt}>"
+
+    # -- key checks ------------------------------------------------------------------
+    def key_check(self) -> str:
+        """A check of this codec's key to keep with the store: an encryption of a constant."""
+        return base64.urlsafe_b64encode(self.encode(_KEY_CHECK, what="the key check")).decode("ascii")
+
+    def opens(self, key_check: str) -> bool:
+        """Whether ``key_check`` (from :meth:`key_check`) was made with this codec's key."""
+        try:
+            blob = base64.urlsafe_b64decode(key_check.encode("ascii"))
+            return self.decode(blob, what="the key check") == _KEY_CHECK
+        except (StorageError, binascii.Error, ValueError, UnicodeEncodeError):
+            return False
+
+    @staticmethod
+    def is_sealed(data: object) -> bool:
+        """Whether stored ``data`` is an encrypted envelope (raw, or its base64 text form).
+
+        Example:
+            >>> DocumentCodec.is_sealed(b'{"a": 1}'), DocumentCodec.is_sealed({"a": 1})
+            (False, False)
+        """
+        if isinstance(data, str):
+            data = data.encode("ascii", "replace")
+        if not isinstance(data, bytes | bytearray | memoryview):
+            return False  # a native document (BSON, JSONB)
+        blob = bytes(data)
+        if blob[:4] == b"TE5D":  # base64 text of an envelope
+            try:
+                blob = base64.urlsafe_b64decode(blob.strip())
+            except (binascii.Error, ValueError):
+                return False
+        return blob.startswith(MAGIC) and len(blob) > 4 and bool(blob[4] & _FLAG_AESGCM)
 
     # -- encoding --------------------------------------------------------------------
     def dumps(self, document: Mapping[str, Any], *, what: str = "document") -> str:

@@ -66,6 +66,7 @@ from ..errors import StorageError
 from ..types.session import StorageConfig
 from . import _documents as docs
 from ._duckdb_schema import DuckDBSchema
+from ._keys import Sample
 from ._names import checked_identifier, name_digest
 from .base import Storage
 from .codec import DocumentCodec
@@ -157,6 +158,11 @@ class DuckDBStorage(Storage):
         if self._con is not None:
             return
         await asyncio.to_thread(self._open)
+        try:  # the key is checked against the store: a wrong one is refused here
+            await self._check_key(self._codec)
+        except BaseException:
+            await self.close()
+            raise
 
     def _open(self) -> None:
         with self._lock:
@@ -672,6 +678,16 @@ class DuckDBStorage(Storage):
             return str(rows[0][0]) if rows else None
 
         return await self._run("read_metadata", "the metadata record", read)
+
+    async def _first_document(self) -> Sample | None:
+        def first(con: Connection) -> Sample | None:
+            for name in ("sessions", *(s for s in self._t if s != "sessions")):
+                rows = con.execute(f"SELECT doc FROM {self._t[name]} LIMIT 1").fetchall()
+                if rows:
+                    return Sample(bytes(rows[0][0]), f"a document of {self._t[name]}")
+            return None
+
+        return await self._run("load", "a stored document", first)
 
     async def _swap_metadata(self, expected: str | None, record: str) -> bool:
         def swap(con: Connection) -> bool:

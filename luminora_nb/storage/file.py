@@ -93,6 +93,7 @@ from . import _documents as docs
 from ._files import LOCK_TIMEOUT, FileLock, append_line, last_line, unlink, write_atomic
 from ._files import file_name as _file_name
 from ._files import id_from_file_name as _id_from_file_name
+from ._keys import Sample
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -181,7 +182,7 @@ class FileStorage(Storage):
         _check_directory(self.directory, self.config.connection_string)
         if self._read_only:
             await asyncio.to_thread(self._check_readable)
-            self._ready = True
+            await self._settle_key(read_only=True)
             return
 
         def make() -> None:
@@ -203,7 +204,16 @@ class FileStorage(Storage):
                 f"file storage: cannot use directory {str(self.directory)!r} ({exc.strerror or exc}); "
                 "pass a writable directory as StorageConfig(connection_string=...)"
             ) from None
-        self._ready = True
+        await self._settle_key(read_only=False)
+
+    async def _settle_key(self, *, read_only: bool) -> None:
+        """Ready, once the encryption key is checked against the store (a wrong one is refused)."""
+        self._ready = True  # the metadata primitives run from here on
+        try:
+            await self._check_key(self._codec, read_only=read_only)
+        except BaseException:
+            self._ready = False
+            raise
 
     def _check_readable(self) -> None:
         """The checks of a read-only open: the directory exists; nothing is created or applied."""
@@ -734,6 +744,21 @@ class FileStorage(Storage):
             return True
 
         return await self._run("write_metadata", "the metadata record", [_METADATA_LOCK], swap)
+
+    async def _first_document(self) -> Sample | None:
+        def first() -> Sample | None:
+            """The first line of a session file, else a memory, mood or user document (as stored)."""
+            for path in sorted((self.directory / "sessions").glob("*.jsonl")):
+                with path.open("rb") as fh:
+                    line = fh.readline()
+                if line.endswith(b"\n"):
+                    return Sample(line[:-1], f"session file {path.name!r}")
+            for sub in ("memory", "moods", "users"):
+                for path in sorted((self.directory / sub).glob("*.json")):
+                    return Sample(path.read_bytes(), f"{sub} file {path.name!r}")
+            return None
+
+        return await self._run("read", "a stored document", [], first, inline=False)
 
 
 def _no_complete_line(what: str, data: bytes) -> StorageError:

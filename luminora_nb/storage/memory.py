@@ -213,6 +213,9 @@ class InMemoryStorage(Storage):
         self._metadata = record
         return True
 
+    async def _first_document(self) -> None:
+        return None  # nothing outlives the instance: there is never an older store to check
+
 
 class InMemoryStorageV11(InMemoryStorage):
     """The seed's name for the in-memory v1.1 storage."""

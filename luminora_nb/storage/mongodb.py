@@ -76,6 +76,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import StorageError
 from ..types.session import StorageConfig
 from . import _documents as docs
+from ._keys import Sample
 from ._names import checked_identifier
 from ._server import ServerBackend, verb
 from .base import Storage
@@ -584,6 +585,21 @@ class MongoDBStorage(ServerBackend, Storage):
         async with self._op("load", "the metadata record"):
             stored = await self._col("meta").find_one({"_id": "store"})
         return None if stored is None else str(stored["doc"])
+
+    async def _first_document(self) -> Sample | None:
+        async with self._op("load", "a stored document"):
+            stored = await self._col().find_one({})
+            if stored is not None:
+                data = stored.get("blob")
+                sample = stored.get("doc") if data is None else bytes(data)
+                return Sample(sample, f"session {str(stored['_id'])!r}")
+            for name, _ in _COLLECTIONS.values():
+                stored = await self._col(name).find_one({})
+                if stored is not None:
+                    data = stored.get("blob")
+                    sample = stored.get("doc") if data is None else bytes(data)
+                    return Sample(sample, f"a stored document of {name}")
+        return None
 
     async def _swap_metadata(self, expected: str | None, record: str) -> bool:
         from pymongo.errors import DuplicateKeyError

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import StorageError
 from ..types.session import StorageConfig
 from . import _documents as docs
+from ._keys import Sample
 from ._names import checked_identifier, quoted
 from ._server import ServerBackend, Unsent, verb
 from .base import Storage
@@ -624,6 +625,21 @@ class PostgresStorage(ServerBackend, Storage):
             return text
 
         return await self._run("load", "the metadata record", work, write=False)
+
+    async def _first_document(self) -> Sample | None:
+        async def work(connection: asyncpg.Connection) -> Sample | None:
+            row = await connection.fetchrow(f"SELECT session_id, doc, blob FROM {self.table()} LIMIT 1")
+            if row is not None:
+                stored = row["blob"] if row["blob"] is not None else row["doc"]
+                return Sample(stored, f"session {row['session_id']!r}")
+            for suffix, _, _ in _TABLES.values():
+                row = await connection.fetchrow(f"SELECT doc, blob FROM {self.table(suffix)} LIMIT 1")
+                if row is not None:
+                    stored = row["blob"] if row["blob"] is not None else row["doc"]
+                    return Sample(stored, f"a document of {self.table(suffix)}")
+            return None
+
+        return await self._run("load", "a stored document", work, write=False)
 
     async def _swap_metadata(self, expected: str | None, record: str) -> bool:
         meta = self.table("meta")

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import StorageError
 from ..types.session import StorageConfig
 from . import _documents as docs
+from ._keys import Sample
 from ._names import checked_key_prefix
 from ._server import ServerBackend, verb
 from .base import Storage
@@ -566,6 +567,29 @@ class RedisStorage(ServerBackend, Storage):
             return count
 
         return await self._watched(client, "delete", f"data of user {user_id!r}", delete)
+
+    async def _first_document(self) -> Sample | None:
+        client, _ = self._client_codec()
+        async with self._op("load", "a stored document"):
+            async for raw_key in client.scan_iter(match=f"{self._prefix}:s:*", count=1000):
+                raw = await client.hget(raw_key, "doc")
+                if raw is not None:
+                    return Sample(raw, f"session {_text(raw_key)[len(self._prefix) + 3 :]!r}")
+            for pattern in (":kv:*", ":mood:*", ":u:*"):
+                async for raw_key in client.scan_iter(match=f"{self._prefix}{pattern}", count=1000):
+                    key = _text(raw_key)
+                    if pattern == ":mood:*":
+                        raw = await client.hget(raw_key, "doc")
+                    elif key.endswith(":episodes"):
+                        raw = await client.lindex(raw_key, 0)
+                    elif key.endswith(":moods"):
+                        continue
+                    else:
+                        fields = await client.hgetall(raw_key)
+                        raw = next((v for f, v in fields.items() if f != _SEQ_FIELD.encode()), None)
+                    if raw is not None:
+                        return Sample(raw, f"a document under {key!r}")
+        return None
 
     # -- metadata ------------------------------------------------------------------
     async def _read_metadata(self) -> str | None:

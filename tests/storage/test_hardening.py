@@ -630,3 +630,63 @@ def test_a_passphrase_of_only_whitespace_is_refused(monkeypatch: pytest.MonkeyPa
             DocumentCodec.from_config(StorageConfig(encryption_enabled=True))
     phrase = StorageConfig(encryption_enabled=True, encryption_key=" a phrase ")
     assert DocumentCodec.from_config(phrase).encrypted
+
+
+# -- a wrong encryption key is refused at initialize ------------------------------------------------
+@pytest.mark.backend_cases(persistent=True, encrypted=True)
+async def test_a_wrong_key_is_refused_at_initialize_and_writes_nothing(backend: BackendCase) -> None:
+    right = await backend.open()
+    await right.save_session(make_record("s1"))
+    await right.close()
+    wrong_key = new_key()
+    wrong = create_storage(backend.with_changes(encryption_key=wrong_key))
+    backend.track(wrong)
+    with pytest.raises(StorageError, match="encryption key") as caught:
+        await wrong.initialize()
+    message = str(caught.value)
+    assert "does not open this store" in message
+    assert wrong_key not in message and str(backend.config.encryption_key) not in message
+    with pytest.raises(StorageError):
+        await wrong.save_session(make_record("s2"))  # never initialised: nothing is written
+    again = await backend.open()
+    assert [s.session_id for s in await again.list_sessions()] == ["s1"]
+    assert await again.load_session("s1") is not None
+
+
+@pytest.mark.backend_cases(persistent=True, encrypted=True)
+async def test_the_key_check_of_an_empty_store_refuses_a_second_key(backend: BackendCase) -> None:
+    first = await backend.open()  # nothing stored yet: the key check is all the store holds
+    await first.close()
+    with pytest.raises(StorageError, match="does not open this store"):
+        await backend.open(encryption_key=new_key())
+    # opened without encryption, an encrypted store is refused too (nothing would read back)
+    with pytest.raises(StorageError, match="encrypted"):
+        await backend.open(encryption_enabled=False, encryption_key=None)
+    store = await backend.open()
+    await store.save_fact("u1", "c", "k", 1)
+    assert await store.read_metadata() == {}  # the key check is not part of the public record
+    assert await store.write_metadata({"mine": 1}, expected=None)
+    assert await store.read_metadata() == {"mine": 1}
+    with pytest.raises(StorageError, match="luminora_codec"):
+        await store.write_metadata({"luminora_codec": {}}, expected={"mine": 1})
+
+
+async def test_a_store_written_before_key_checks_is_checked_against_its_first_document(
+    tmp_path: Path,
+) -> None:
+    key = new_key()
+    config = StorageConfig(
+        storage_type="file", connection_string=str(tmp_path), encryption_enabled=True, encryption_key=key
+    )
+    store = create_storage(config)
+    await store.initialize()
+    await store.save_session(make_record("s1"))
+    await store.close()
+    (tmp_path / "metadata.json").unlink()  # as a store written before key checks
+    with pytest.raises(StorageError, match=r"cannot decrypt session file"):
+        await create_storage(config.model_copy(update={"encryption_key": new_key()})).initialize()
+    assert not (tmp_path / "metadata.json").exists()  # the wrong key wrote nothing
+    again = create_storage(config)
+    await again.initialize()  # the right key: checked against the document, then recorded
+    assert (tmp_path / "metadata.json").exists()
+    assert await again.load_session("s1") is not None
