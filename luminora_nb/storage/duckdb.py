@@ -17,10 +17,14 @@ database file (default ``luminora_store.duckdb``; a ``duckdb://`` prefix is acce
 
 With encryption on, the name columns (memory ``key``, fact ``category`` and ``key``,
 embedding ``item_id`` and ``kind``, affinity ``personality_name``) hold SHA-256 digests of
-the names, and no vector is stored outside its encrypted document; the readable names live
-only inside the encrypted documents. Opening an encrypted file written before this rewrites
-its readable name columns as digests and clears its vectors (their old bytes may linger in
-freed blocks until DuckDB reuses them).
+the names, the session listing columns ``personality_name`` and ``provider`` hold their
+values encrypted (base64 text, decrypted by ``list_sessions``), and no vector is stored
+outside its encrypted document; the readable names live only inside the encrypted
+documents. What stays readable: session ids, user ids, message counts, creation and
+last-activity times, episode ids, importance and timestamps, and the number of rows of
+each kind. Opening an encrypted file written before this rewrites its readable name
+columns as digests, encrypts its listing columns (once the key is checked) and clears its
+vectors (their old bytes may linger in freed blocks until DuckDB reuses them).
 
 Documents are BLOBs written by the storage's :class:`~.codec.DocumentCodec` (JSON text
 when plain, compressed and/or encrypted otherwise); the other columns hold ids, counts
@@ -160,6 +164,16 @@ class DuckDBStorage(Storage):
         await asyncio.to_thread(self._open)
         try:  # the key is checked against the store: a wrong one is refused here
             await self._check_key(self._codec)
+            if self._hide_names:
+                sealed = await self._run(
+                    "initialize", "the session listings", self._seal_listings, transaction=True
+                )
+                if sealed:
+                    logger.info(
+                        "duckdb storage: encrypted the listing columns of %d sessions in %s",
+                        sealed,
+                        self.path,
+                    )
         except BaseException:
             await self.close()
             raise
@@ -292,6 +306,37 @@ class DuckDBStorage(Storage):
     async def _rows(self, operation: str, subject: str, query: str, params: Sequence[Any]) -> list[Any]:
         """The rows of one query, run in a worker thread."""
         return await self._run(operation, subject, lambda con: con.execute(query, params).fetchall())
+
+    def _sealed(self, value: str) -> str:
+        """A listing column's value as stored: encrypted (base64 text) when documents are."""
+        if not self._hide_names:
+            return value
+        return self._codec.encode_text({"v": value}, what="a session listing")
+
+    def _unsealed(self, stored: str, what: str) -> str:
+        """A listing column's value as :meth:`_sealed` stored it (older clear values read as is)."""
+        if not (self._hide_names and DocumentCodec.is_sealed(stored)):
+            return stored
+        return str(self._codec.decode(stored, what=what).get("v", ""))
+
+    def _seal_listings(self, con: Connection) -> int:
+        """Encrypt the listing columns an encrypted file written before this left readable.
+
+        Runs at ``initialize`` once the key is checked (never under a wrong key); returns
+        how many sessions were rewritten.
+        """
+        t = self._t["sessions"]
+        rows = con.execute(f"SELECT session_id, personality_name, provider FROM {t}").fetchall()
+        stale = [
+            (self._sealed(personality), self._sealed(provider), sid)
+            for sid, personality, provider in rows
+            if not (DocumentCodec.is_sealed(personality) and DocumentCodec.is_sealed(provider))
+        ]
+        for values in stale:
+            con.execute(
+                f"UPDATE {t} SET personality_name = ?, provider = ? WHERE session_id = ?", list(values)
+            )
+        return len(stale)
 
     def _decode(self, data: Any, what: str) -> dict[str, Any]:
         return self._codec.decode(bytes(data), what=what)
@@ -445,8 +490,8 @@ class DuckDBStorage(Storage):
             [
                 sid,
                 record.user_id,
-                record.personality_name,
-                str(record.provider_config.get("name", "")),
+                self._sealed(record.personality_name),
+                self._sealed(str(record.provider_config.get("name", ""))),
                 len(rows),
                 head["created_at"],
                 head["last_active"],
@@ -630,13 +675,18 @@ class DuckDBStorage(Storage):
 
         def listing(row: tuple[Any, ...]) -> Callable[[], tuple[docs.Document, int]]:
             sid, personality, provider, user, count, created, last_active = row
-            summary = {
-                "session_id": sid,
-                "personality_name": personality,
-                "provider_config": {"name": provider},
-            }
-            summary |= {"user_id": user, "created_at": created, "last_active": last_active}
-            return lambda: (summary, count)
+
+            def read() -> tuple[docs.Document, int]:
+                what = f"the listing of session {sid!r}"
+                summary = {
+                    "session_id": sid,
+                    "personality_name": self._unsealed(personality, what),
+                    "provider_config": {"name": self._unsealed(provider, what)},
+                }
+                summary |= {"user_id": user, "created_at": created, "last_active": last_active}
+                return summary, count
+
+            return read
 
         return [docs.SessionHead(f"session {row[0]!r}", listing(row)) for row in rows]
 

@@ -705,3 +705,54 @@ async def test_a_store_written_before_key_checks_is_checked_against_its_first_do
     await again.initialize()  # the right key: checked against the document, then recorded
     assert (tmp_path / "metadata.json").exists()
     assert await again.load_session("s1") is not None
+
+
+# -- listing columns: nothing readable in an encrypted store --------------------------------------
+@pytest.mark.backend_cases(persistent=True, encrypted=True)
+async def test_listing_fields_are_not_stored_readable(backend: BackendCase) -> None:
+    import secrets
+
+    marker = secrets.token_hex(6)
+    store = await backend.open()
+    record = make_record("s1", personality=f"persona-{marker}")
+    record.provider_config = {"name": f"provider-{marker}", "model": "m"}
+    await store.save_session(record)
+    [summary] = await store.list_sessions()
+    assert (summary.personality_name, summary.provider) == (f"persona-{marker}", f"provider-{marker}")
+    assert marker.encode() not in backend.raw_dump()
+
+
+async def test_readable_listing_columns_of_an_older_encrypted_duckdb_file_are_encrypted_on_open(
+    tmp_path: Path,
+) -> None:
+    import duckdb
+
+    path = tmp_path / "store.duckdb"
+    config = StorageConfig(
+        storage_type="duckdb", connection_string=str(path), encryption_enabled=True, encryption_key=new_key()
+    )
+    store = create_storage(config)
+    await store.initialize()
+    await store.save_session(make_record("s1", personality="persona-older"))
+    await store.close()
+    con = duckdb.connect(str(path))  # as written before listing columns were encrypted
+    try:
+        con.execute("UPDATE luminora_sessions SET personality_name = 'persona-older', provider = 'offline'")
+    finally:
+        con.close()
+    store = create_storage(config)
+    await store.initialize()
+    [summary] = await store.list_sessions()
+    assert (summary.personality_name, summary.provider) == ("persona-older", "offline")
+    await store.close()
+    con = duckdb.connect(str(path))
+    try:
+        [(personality, provider)] = con.execute(
+            "SELECT personality_name, provider FROM luminora_sessions"
+        ).fetchall()
+    finally:
+        con.close()
+    assert "persona-older" not in personality and provider != "offline"
+    # a wrong key changes nothing: it is refused before the listing columns are touched
+    with pytest.raises(StorageError, match="does not open this store"):
+        await create_storage(config.model_copy(update={"encryption_key": new_key()})).initialize()
