@@ -3,17 +3,22 @@
 An encrypted store keeps, in its metadata record (plain JSON: it is read before any key
 is trusted), under the reserved field :data:`CODEC_FIELD`::
 
-    {"format": 1, "key_check": "<base64 of an AES-GCM encryption of a constant>"}
+    {"format": 1, "kdf_salt": "<base64 of 16 random bytes>",
+     "key_check": "<base64 of an AES-GCM encryption of a constant>"}
 
-:func:`check_key` runs once per ``initialize``:
+:func:`check_key` runs once per ``initialize`` and gives the codec to use:
 
-* **a key check is stored** — the codec must open it; a wrong key is refused with
+* **a key check is stored** — the codec, built with the store's salt (a passphrase is
+  derived with it), must open it; a wrong key is refused with
   :class:`~luminora_nb.errors.StorageError` before anything is read or written (it used
   to list ``[]`` with a log warning and write new documents under a second key);
-* **no key check** — the key is checked against the store's first document, if any (a
-  store written before key checks), then the key check is written with compare-and-set:
-  of two processes setting up one store, the second finds the first one's check and is
-  checked against it. A first document stored unencrypted is accepted only with
+* **no key check, no document** (a new store) — a random salt is drawn and the key check
+  written with compare-and-set: of two processes setting up one store, the second finds
+  the first one's record and is checked against it;
+* **no key check, documents** (a store written before key checks) — the key, derived
+  with the old fixed salt (:func:`.codec.legacy_salt`), is checked against the store's
+  first document, then the key check is recorded without a salt field (the store keeps
+  the fixed salt). A first document stored unencrypted is accepted only with
   ``extra={"allow_unencrypted_reads": True}`` (encrypting a plain store).
 
 Opened *without* encryption, a store whose record holds a key check is refused: none of
@@ -24,7 +29,10 @@ is written.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +47,7 @@ __all__ = ["CODEC_FIELD", "Sample", "check_key", "public_record"]
 CODEC_FIELD = "luminora_codec"
 _FORMAT = 1
 _ATTEMPTS = 10
+_SALT_BYTES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +78,12 @@ async def check_key(
     swap: Callable[[str | None, str], Awaitable[bool]],
     first_document: Callable[[], Awaitable[Sample | None]],
     read_only: bool = False,
-) -> None:
-    """Check ``codec``'s key against the store (see the module docstring).
+) -> DocumentCodec:
+    """The codec to open the store with, its key checked (see the module docstring).
 
-    ``read``/``swap`` are the backend's metadata primitives, ``first_document`` gives any
-    stored document (``None`` for an empty store); ``label`` names the storage in errors.
+    ``codec`` is the config's codec (the fixed salt); ``read``/``swap`` are the backend's
+    metadata primitives, ``first_document`` gives any stored document (``None`` for an
+    empty store); ``label`` names the storage in errors.
 
     Raises:
         StorageError: the key does not open the store; the store is encrypted and opened
@@ -88,25 +98,47 @@ async def check_key(
                 "off; set StorageConfig(encryption_enabled=True) with its encryption_key or "
                 f"{ENCRYPTION_KEY_ENV}"
             )
-        return
+        return codec
     for _ in range(_ATTEMPTS):
         text = await read()
         record, part = public_record(text)
         if isinstance(part, Mapping) and part.get("key_check"):
-            if not codec.opens(str(part["key_check"])):
-                raise _wrong_key(label, "its key check")
-            return
+            return _checked(label, config, codec, part)
         sample = await first_document()
-        if sample is not None:  # written before key checks: check the key against a document
+        if sample is None:  # a new store: its own random salt
+            salt: bytes | None = os.urandom(_SALT_BYTES)
+            keyed = DocumentCodec.from_config(config, kdf_salt=salt)
+        else:  # written before key checks: the fixed salt, checked against a document
+            salt, keyed = None, codec
             _check_sample(label, codec, sample, config)
         if read_only:
-            return
-        part = {"format": _FORMAT, "key_check": codec.key_check()}
+            return keyed
+        part = {"format": _FORMAT, "key_check": keyed.key_check()}
+        if salt is not None:
+            part["kdf_salt"] = base64.b64encode(salt).decode("ascii")
         new = json.dumps({**record, CODEC_FIELD: part}, sort_keys=True, separators=(",", ":"))
         if await swap(text, new):
-            return
+            return keyed
         # another process set the store up meanwhile: check the key against its record
     raise StorageError(f"{label}: could not set up the key check: the metadata record kept changing; retry")
+
+
+def _checked(
+    label: str, config: StorageConfig, codec: DocumentCodec, part: Mapping[str, Any]
+) -> DocumentCodec:
+    """The codec of a store with a key check (built with its salt, if it has one), or the wrong-key error."""
+    if part.get("kdf_salt"):
+        try:
+            salt = base64.b64decode(str(part["kdf_salt"]), validate=True)
+        except (binascii.Error, ValueError):
+            raise StorageError(
+                f"{label}: the store's key check is damaged (its salt is not base64); restore the "
+                "metadata record from a backup"
+            ) from None
+        codec = DocumentCodec.from_config(config, kdf_salt=salt)
+    if not codec.opens(str(part["key_check"])):
+        raise _wrong_key(label, "its key check")
+    return codec
 
 
 def _check_sample(label: str, codec: DocumentCodec, sample: Sample, config: StorageConfig) -> None:

@@ -98,8 +98,8 @@ class ServerBackend:
                 f"pip install 'luminora_nb[{self.backend_name}]'"
             ) from None
         self._codec = codec
-        try:  # the key is checked against the store: a wrong one is refused here
-            await cast("Storage", self)._check_key(codec)
+        try:  # the key is checked against the store (a wrong one is refused), its salt applied
+            self._codec = await cast("Storage", self)._check_key(codec)
         except BaseException:
             await cast("Storage", self).close()
             raise

@@ -521,15 +521,16 @@ class Storage(ConversationStorage, StorageV11Extension):
             new = _canonical({**json.loads(new), CODEC_FIELD: codec_part})
         return wanted and await self._swap_metadata(text, new)
 
-    async def _check_key(self, codec: DocumentCodec, *, read_only: bool = False) -> None:
-        """Check the encryption key against the store (:mod:`._keys`); backends call it at the
-        end of ``initialize``, once the metadata primitives and ``_first_document`` work.
+    async def _check_key(self, codec: DocumentCodec, *, read_only: bool = False) -> DocumentCodec:
+        """The codec to use from now on (built with the store's passphrase salt), its key
+        checked against the store (:mod:`._keys`); backends call it at the end of
+        ``initialize``, once the metadata primitives and ``_first_document`` work.
 
         Raises:
             StorageError: the key does not open the store (and the other refusals of
                 :func:`._keys.check_key`).
         """
-        await check_key(
+        return await check_key(
             f"{self.backend_name} storage",
             self.config,
             codec,

@@ -29,9 +29,10 @@ Encryption keys, given as ``StorageConfig(encryption_key=...)`` or the
   ``base64.urlsafe_b64encode(os.urandom(32)).decode()``;
 * 64 hexadecimal characters — the 32 key bytes in hex;
 * anything else is a passphrase: the key is derived with scrypt (n=2**14, r=8, p=1,
-  32 bytes) and the fixed salt ``b"luminora_nb/storage/codec/v1"``, extended with
-  ``config.extra["encryption_salt"]`` when given (set it to make the derived key
-  specific to one store; every process reading that store must use the same salt).
+  32 bytes). A store keeps its own random 16-byte salt in its metadata record, written
+  when it is first opened with encryption (see :mod:`._keys`); a store written before
+  that keeps the fixed salt ``b"luminora_nb/storage/codec/v1"``, extended with
+  ``config.extra["encryption_salt"]`` when given. A key of only whitespace is refused.
 
 With encryption on, documents that are not encrypted are refused (an attacker with
 write access to the store could otherwise plant them); to migrate a store written
@@ -75,11 +76,13 @@ __all__ = [
     "MAGIC",
     "DocumentCodec",
     "json_default",
+    "legacy_salt",
 ]
 
 #: Environment variable read when ``StorageConfig.encryption_key`` is not set.
 ENCRYPTION_KEY_ENV = "LUMINORA_ENCRYPTION_KEY"
-#: Fixed salt of the passphrase KDF (extended by ``config.extra["encryption_salt"]``).
+#: Fixed salt of the passphrase KDF of stores written before per-store salts (extended by
+#: ``config.extra["encryption_salt"]``); newer stores keep a random salt in their metadata.
 KDF_SALT = b"luminora_nb/storage/codec/v1"
 #: First bytes of every enveloped (compressed and/or encrypted) document.
 MAGIC = b"LNC"
@@ -166,8 +169,12 @@ class DocumentCodec:
             self._aead = AESGCM(key)
 
     @classmethod
-    def from_config(cls, config: StorageConfig) -> DocumentCodec:
+    def from_config(cls, config: StorageConfig, *, kdf_salt: bytes | None = None) -> DocumentCodec:
         """The codec a :class:`StorageConfig` asks for.
+
+        ``kdf_salt``: the store's own salt for a passphrase (kept in its metadata record, see
+        :mod:`._keys`); ``None``: the fixed salt of stores written before per-store salts
+        (extended by ``config.extra["encryption_salt"]``). Raw keys use no salt.
 
         Raises:
             StorageError: encryption is enabled but no key is configured (neither
@@ -196,10 +203,7 @@ class DocumentCodec:
                     "32 random bytes in base64 (base64.urlsafe_b64encode(os.urandom(32)).decode()), 64 "
                     "hexadecimal characters, or a real passphrase"
                 )
-            salt = config.extra.get("encryption_salt", "")
-            if not isinstance(salt, str | bytes):
-                raise StorageError("storage codec: config.extra['encryption_salt'] must be a string or bytes")
-            key = _resolve_key(secret, salt.encode() if isinstance(salt, str) else bytes(salt))
+            key = _resolve_key(secret, legacy_salt(config) if kdf_salt is None else kdf_salt)
         return cls(
             compress=config.compression_enabled,
             key=key,
@@ -507,9 +511,20 @@ class DocumentCodec:
         )
 
 
-def _resolve_key(secret: str, salt_suffix: bytes) -> bytes:
-    """The 32-byte AES key of a configured key string (see the module docstring)."""
-    text = secret.strip()
+def legacy_salt(config: StorageConfig) -> bytes:
+    """The passphrase salt of stores written before per-store salts: fixed, plus ``extra["encryption_salt"]``.
+
+    Raises:
+        StorageError: ``extra["encryption_salt"]`` is neither text nor bytes.
+    """
+    suffix = config.extra.get("encryption_salt", "")
+    if not isinstance(suffix, str | bytes):
+        raise StorageError("storage codec: config.extra['encryption_salt'] must be a string or bytes")
+    return KDF_SALT + (suffix.encode() if isinstance(suffix, str) else bytes(suffix))
+
+
+def _resolve_raw(text: str) -> bytes:
+    """The raw key bytes a key string spells (hex or base64 of 32 bytes), else ``b""``."""
     if _HEX_KEY.match(text):
         return bytes.fromhex(text)
     if _B64_KEY.match(text):
@@ -520,9 +535,16 @@ def _resolve_key(secret: str, salt_suffix: bytes) -> bytes:
             raw = b""
         if len(raw) == 32:
             return raw
-    return _derive_from_passphrase(
-        hashlib.sha256(text.encode("utf-8")).digest(), text.encode("utf-8"), KDF_SALT + salt_suffix
-    )
+    return b""
+
+
+def _resolve_key(secret: str, salt: bytes) -> bytes:
+    """The 32-byte AES key of a configured key string (see the module docstring)."""
+    text = secret.strip()
+    raw = _resolve_raw(text)
+    if raw:
+        return raw
+    return _derive_from_passphrase(hashlib.sha256(text.encode("utf-8")).digest(), text.encode("utf-8"), salt)
 
 
 _KDF_CACHE: dict[tuple[bytes, bytes], bytes] = {}

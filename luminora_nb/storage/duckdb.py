@@ -163,7 +163,8 @@ class DuckDBStorage(Storage):
             return
         await asyncio.to_thread(self._open)
         try:  # the key is checked against the store: a wrong one is refused here
-            await self._check_key(self._codec)
+            codec = await self._check_key(self._codec)
+            self._codec = self._schema._codec = codec  # with the store's passphrase salt
             if self._hide_names:
                 sealed = await self._run(
                     "initialize", "the session listings", self._seal_listings, transaction=True

@@ -210,7 +210,7 @@ class FileStorage(Storage):
         """Ready, once the encryption key is checked against the store (a wrong one is refused)."""
         self._ready = True  # the metadata primitives run from here on
         try:
-            await self._check_key(self._codec, read_only=read_only)
+            self._codec = await self._check_key(self._codec, read_only=read_only)
         except BaseException:
             self._ready = False
             raise

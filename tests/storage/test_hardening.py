@@ -756,3 +756,64 @@ async def test_readable_listing_columns_of_an_older_encrypted_duckdb_file_are_en
     # a wrong key changes nothing: it is refused before the listing columns are touched
     with pytest.raises(StorageError, match="does not open this store"):
         await create_storage(config.model_copy(update={"encryption_key": new_key()})).initialize()
+
+
+# -- a random passphrase salt per store --------------------------------------------------------------
+@pytest.mark.backend_cases(persistent=True, modes=["encrypted"])
+async def test_each_store_gets_its_own_random_passphrase_salt(backend: BackendCase, tmp_path: Path) -> None:
+    import base64
+    import uuid
+
+    from luminora_nb.storage.codec import KDF_SALT
+
+    passphrase = "one passphrase for two stores"
+    unique = uuid.uuid4().hex[:8]
+    other: dict[str, Any] = (
+        {"connection_string": str(tmp_path / "other")}
+        if backend.backend == "file"
+        else {"connection_string": str(tmp_path / "other.duckdb")}
+        if backend.backend == "duckdb"
+        else {"table_name": f"other_{unique}", "key_prefix": f"other{unique}"}
+    )
+    salts = []
+    for changes in ({}, other):
+        store = await backend.open(encryption_key=passphrase, **changes)
+        record = json.loads(await store._read_metadata() or "{}")
+        salts.append(base64.b64decode(record["luminora_codec"]["kdf_salt"]))
+        await store.save_session(make_record("s1"))
+        await store.close()
+        again = await backend.open(encryption_key=passphrase, **changes)  # the salt is found again
+        assert await again.load_session("s1") is not None
+        await again.close()
+    assert len(set(salts)) == 2 and all(len(s) == 16 and KDF_SALT not in s for s in salts)
+
+
+async def test_a_passphrase_store_written_before_salts_keeps_its_fixed_salt(tmp_path: Path) -> None:
+    from luminora_nb.storage._keys import CODEC_FIELD
+
+    config = StorageConfig(
+        storage_type="file",
+        connection_string=str(tmp_path),
+        encryption_enabled=True,
+        encryption_key="an old passphrase",
+    )
+    from luminora_nb.storage.codec import DocumentCodec
+
+    store = create_storage(config)
+    await store.initialize()
+    # as the previous version wrote it: the fixed salt, and no metadata record
+    store._codec = DocumentCodec.from_config(config)  # type: ignore[attr-defined]
+    await store.save_session(make_record("s1"))
+    await store.close()
+    (tmp_path / "metadata.json").unlink()
+    again = create_storage(config)
+    await again.initialize()
+    assert await again.load_session("s1") is not None  # read with the fixed salt, as written
+    record = json.loads((tmp_path / "metadata.json").read_text())
+    assert "kdf_salt" not in record[CODEC_FIELD]  # the store keeps its fixed salt
+    await again.save_session(make_record("s2"))
+    await again.close()
+    third = create_storage(config)
+    await third.initialize()
+    assert {s.session_id for s in await third.list_sessions()} == {"s1", "s2"}
+    await third.close()
