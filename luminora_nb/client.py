@@ -49,7 +49,7 @@ from .providers.base import Provider
 from .providers.registry import create_provider
 from .storage.base import Storage
 from .storage.factory import create_storage
-from .turns import LiveSession, Turn, TurnExtension, storable_metadata, turn_options
+from .turns import LiveSession, Turn, TurnExtension, storable_metadata, sync_with_storage, turn_options
 from .types._base import first_error, utcnow
 from .types.personality import PersonalityBlend, PersonalityData
 from .types.provider import ChatMessage, ChatResponse, ProviderConfig
@@ -458,7 +458,8 @@ class LuminoraCoreClient:
             created_at=now,
             last_active=now,
         )
-        await self.storage.save_session(record)
+        if not await self.storage.insert_session(record):  # insert-if-absent: another client won the id
+            raise SessionError(f"session id {sid!r} is already in use; omit session_id to get a fresh one")
         self._sessions[sid] = LiveSession(
             record=record, personality=personality, provider=provider, history=[]
         )
@@ -607,6 +608,9 @@ class LuminoraCoreClient:
         await self._ready()
         sess = self._sessions.get(session_id)
         if sess is not None:
+            if not sess.lock.locked():  # during a turn its own view is the newest; else catch up
+                async with sess.lock:
+                    await sync_with_storage(sess, self.storage)
             return sess.record.conversation.model_copy(deep=True)
         record = await self.storage.load_session(session_id)
         return record.conversation if record is not None else None
@@ -640,6 +644,7 @@ class LuminoraCoreClient:
         turn_options(kwargs)  # a bad option fails before the session is looked up
         sess = await self._session(session_id)
         async with sess.lock:
+            await sync_with_storage(sess, self.storage)  # another client may have written
             return await self._turn(sess, message, kwargs).run()
 
     async def stream_message(
@@ -658,6 +663,7 @@ class LuminoraCoreClient:
         turn_options(kwargs)
         sess = await self._session(session_id)
         async with sess.lock:
+            await sync_with_storage(sess, self.storage)
             chunks = self._turn(sess, message, kwargs).stream()
             try:
                 async for chunk in chunks:

@@ -17,6 +17,15 @@ user message and its stored reply lives here, in :class:`Turn`:
 A :class:`LiveSession` is the in-process state of a session between turns: its record,
 provider adapter, history, lock and the bookkeeping of writes and of a running stream.
 
+Several clients may share one stored session (two kernels on one Redis or PostgreSQL
+store). Each live session knows how many messages it has seen stored (``stored_count``):
+before each turn :func:`sync_with_storage` reads the stored count (one cheap read) and
+reloads the conversation only when another writer changed it, so the history sent to the
+provider and ``get_conversation`` match storage. Writes append at that expected position
+(:func:`write_unsaved`): an append sent again after its reply was lost is recognised and
+never stored twice, and one that finds another writer's messages there reloads and
+appends after them.
+
 Extensions see every turn twice: :meth:`~TurnExtension.prepare` before the provider
 is called and :meth:`~TurnExtension.complete` after the reply is stored (it may learn
 facts, update affinity and mood, and return events to publish). The v1.1 client plugs
@@ -49,13 +58,24 @@ if TYPE_CHECKING:
     from .types.persona import MoodDefinition, RelationshipLevel
     from .types.personality import PersonalityData
 
-__all__ = ["LiveSession", "Turn", "TurnExtension", "TurnState", "storable_metadata", "turn_options"]
+__all__ = [
+    "LiveSession",
+    "Turn",
+    "TurnExtension",
+    "TurnState",
+    "storable_metadata",
+    "sync_with_storage",
+    "turn_options",
+]
 
 logger = logging.getLogger("luminora_nb.client")
 
 Stage = Literal["provider", "storage", "session", "memory"]
 
 _TURN_OPTIONS = frozenset(GENERATION_PARAMETERS) | {"metadata"}
+# How often a write that keeps finding other writers' messages at its position reloads
+# and tries again before it gives up (each round another writer won: progress is made).
+_CONFLICT_ROUNDS = 20
 
 
 @dataclass
@@ -102,6 +122,8 @@ class LiveSession:
     memory_keys: list[str] = field(default_factory=list)
     turn_index: int = -1
     inflight: asyncio.Future[None] | None = None
+    #: How many messages this process knows are stored: where its next append goes.
+    stored_count: int = -1
     # A running stream: the task iterating it, whether it waits on the provider, and
     # whether request_stop asked it to finish early.
     stream_task: asyncio.Task[Any] | None = None
@@ -111,6 +133,8 @@ class LiveSession:
     def __post_init__(self) -> None:
         if self.turn_index < 0:
             self.turn_index = sum(1 for m in self.history if m.role == "user")
+        if self.stored_count < 0:  # a new or just loaded session: what it holds is stored
+            self.stored_count = len(self.record.conversation.messages)
 
     @property
     def session_id(self) -> str:
@@ -488,18 +512,126 @@ async def write_unsaved(sess: LiveSession, storage: Storage, now: datetime) -> N
             # it settles on its own loop, or was cancelled when that loop ended.
             while not inflight.done():  # noqa: ASYNC110
                 await asyncio.sleep(0.005)
-    pending = list(sess.unsaved)
-    task = asyncio.ensure_future(storage.append_messages(sess.session_id, pending, last_active=now))
+    task = asyncio.ensure_future(_append_unsaved(sess, storage, now))
     sess.inflight = task
 
     def settle(done: asyncio.Future[None]) -> None:
         if sess.inflight is done:
             sess.inflight = None
-        if not done.cancelled() and done.exception() is None:
-            del sess.unsaved[: len(pending)]
 
     task.add_done_callback(settle)
     await asyncio.shield(task)
+
+
+async def _append_unsaved(sess: LiveSession, storage: Storage, now: datetime) -> None:
+    """Append ``unsaved`` at the position this session knows is next, then settle it.
+
+    At an expected position an append sent again after its reply was lost finds its own
+    messages there and succeeds without storing them twice. When another writer appended
+    first, the conversation is reloaded (this session's messages go after the other
+    writer's, as storage holds them) and the append tried at the new position.
+    """
+    from .storage.base import AppendConflict  # storage sits below: imported where needed
+
+    for _ in range(_CONFLICT_ROUNDS):
+        pending = list(sess.unsaved)
+        if not pending:
+            return
+        at = sess.stored_count
+        try:
+            await storage.append_messages(sess.session_id, pending, last_active=now, expected_count=at)
+        except AppendConflict:
+            await _reload(sess, storage)
+            continue
+        del sess.unsaved[: len(pending)]  # a later turn may have added more meanwhile
+        sess.stored_count = at + len(pending)
+        return
+    raise StorageError(
+        f"could not store the turn of session {sess.session_id!r}: other clients kept appending to it; "
+        "the turn is kept and written with the next one"
+    )
+
+
+async def sync_with_storage(sess: LiveSession, storage: Storage) -> None:
+    """Bring the live conversation up to date when another writer changed the stored one.
+
+    One read of the stored message count; the conversation is loaded only when it differs
+    from ``sess.stored_count``. A store that cannot be reached is not an error here: the
+    turn goes on with the conversation in memory, and its write reports the store's state.
+    """
+    inflight = sess.inflight
+    if inflight is not None and not inflight.done():
+        return  # this session's own write is under way; it reloads if it meets another writer's
+    try:
+        count = await storage.message_count(sess.session_id)
+    except StorageError as exc:
+        logger.debug(
+            "session %r: stored count not read (%s); using the conversation in memory", sess.session_id, exc
+        )
+        return
+    if count is not None and count != sess.stored_count:
+        await _reload(sess, storage)
+
+
+async def _reload(sess: LiveSession, storage: Storage) -> None:
+    """Replace the live conversation by the stored one, this session's unsaved messages after it.
+
+    Unsaved messages found stored where they were sent (an append whose reply was lost)
+    count as stored; the others stay unsaved, to be appended after what is stored. A stored
+    count ahead of the messages read is a reservation whose messages are missing (MongoDB
+    appends in two ordered steps; a connection lost between them leaves one): when this
+    session's unsaved messages can fill it, they are sent again there, which fills it.
+    """
+    sid = sess.session_id
+    for look in range(2):  # a second look after filling a reservation (never a second fill)
+        count = await storage.message_count(sid)
+        record = await storage.load_session(sid)
+        if count is None or record is None:
+            return  # deleted meanwhile: the next write says so
+        stored = record.conversation.messages
+        at, pending = sess.stored_count, sess.unsaved
+        found = 0
+        while (
+            found < len(pending)
+            and at + found < len(stored)
+            and _identity(stored[at + found]) == _identity(pending[found])
+        ):
+            found += 1
+        del pending[:found]
+        at += found
+        missing = count - len(stored)
+        if look or not (pending and missing > 0 and len(stored) == at and missing <= len(pending)):
+            break
+        try:
+            await storage.append_messages(
+                sid, pending[:missing], last_active=pending[missing - 1].timestamp, expected_count=at
+            )
+        except StorageError:
+            break  # someone else's reservation, or the store failed: append after it below
+        del pending[:missing]
+        sess.stored_count = at + missing
+    assert count is not None and record is not None  # the loop returned otherwise
+    # Past a reservation left by another writer: the next append goes after it.
+    sess.stored_count = max(count, len(stored))
+    messages = [*stored, *pending]
+    conversation = sess.record.conversation
+    conversation.messages[:] = messages
+    latest = max(record.last_active, sess.record.last_active)
+    conversation.__dict__["updated_at"] = max(conversation.updated_at, record.conversation.updated_at)
+    sess.record.__dict__["last_active"] = latest
+    sess.history[:] = [
+        ChatMessage.model_construct(
+            role="user" if m.role is MessageRole.USER else "assistant", content=m.content, name=None
+        )
+        for m in messages
+        if m.role is not MessageRole.SYSTEM
+    ]
+    sess.turn_index = sum(1 for m in messages if m.role is MessageRole.USER)
+
+
+def _identity(message: Message) -> tuple[str, str, datetime]:
+    """What tells two messages apart: role, text and the instant it was written."""
+    return (message.role.value, message.content, message.timestamp)
 
 
 async def _next_chunk(sess: LiveSession, chunks: AsyncIterator[ChatResponse]) -> ChatResponse | None:

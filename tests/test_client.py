@@ -473,11 +473,13 @@ class GatedStorage(InMemoryStorage):
         self.gate = asyncio.Event()
         self.writing = asyncio.Event()
 
-    async def append_messages(self, session_id, messages, *, last_active):  # type: ignore[no-untyped-def]
+    async def append_messages(self, session_id, messages, *, last_active, **options):  # type: ignore[no-untyped-def]
         async def write() -> None:
             self.writing.set()
             await self.gate.wait()
-            await InMemoryStorage.append_messages(self, session_id, messages, last_active=last_active)
+            await InMemoryStorage.append_messages(
+                self, session_id, messages, last_active=last_active, **options
+            )
 
         await asyncio.shield(asyncio.ensure_future(write()))
 
@@ -816,3 +818,142 @@ async def test_a_memory_key_that_is_not_text_is_refused_on_every_backend(tmp_pat
         with pytest.raises(SessionError, match="holds an unpaired surrogate"):
             await client.store_memory(sid, "k\udc01", 1)
         assert await client.get_memory(sid, "k\udc01") is None
+
+
+# -- two clients on one stored session ------------------------------------------------------
+
+
+class CountingStorage(InMemoryStorage):
+    """The in-memory store, counting whole-session loads (to see that reloads are rare)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+
+    async def load_session(self, session_id: str):  # type: ignore[no-untyped-def]
+        self.loads += 1
+        return await super().load_session(session_id)
+
+
+def _contents(conversation: Any) -> list[str]:
+    return [m.content for m in conversation.messages]
+
+
+async def test_two_clients_on_one_stored_session_see_and_send_what_is_stored() -> None:
+    store = CountingStorage()
+    a, b = LuminoraCoreClient(storage=store), LuminoraCoreClient(storage=store)
+    RECORDED.clear()
+    sid = await a.create_session("aurora", {"name": "recording"})
+    await a.send_message(sid, "A1")
+    await b.send_message(sid, "B1")  # resumes the stored session
+    loads = store.loads
+    await a.send_message(sid, "A2")  # B1 is stored: A reloads before its turn
+    assert store.loads == loads + 1
+    # the history A sent the provider is what storage held
+    assert [m.content for m in RECORDED[-1].messages] == ["A1", "echo: A1", "B1", "echo: B1", "A2"]
+    await b.send_message(sid, "B2")
+    stored = await store.load_session(sid)
+    assert stored is not None
+    expected = ["A1", "echo: A1", "B1", "echo: B1", "A2", "echo: A2", "B2", "echo: B2"]
+    assert _contents(stored.conversation) == expected
+    for client in (a, b):
+        conversation = await client.get_conversation(sid)
+        assert conversation is not None and _contents(conversation) == expected
+    # nothing changed since: turns and reads reload nothing more
+    loads = store.loads
+    await b.send_message(sid, "B3")
+    assert await b.get_conversation(sid) is not None
+    assert store.loads == loads
+    info = await b.session_info(sid)
+    assert info is not None and info.message_count == 10
+
+
+async def test_two_processes_on_one_file_store_keep_one_conversation(tmp_path: Any) -> None:
+    from luminora_nb.types import StorageConfig
+
+    config = StorageConfig(storage_type="file", connection_string=str(tmp_path))
+    a, b = LuminoraCoreClient(storage_config=config), LuminoraCoreClient(storage_config=config)
+    await a.initialize()
+    await b.initialize()
+    assert a.storage is not b.storage  # two stores on one directory, like two kernels
+    sid = await a.create_session("aurora", {"name": "recording"})
+    for i in range(3):
+        await a.send_message(sid, f"A{i}")
+        await b.send_message(sid, f"B{i}")
+    expected = [text for i in range(3) for who in "AB" for text in (f"{who}{i}", f"echo: {who}{i}")]
+    for client in (a, b):
+        conversation = await client.get_conversation(sid)
+        assert conversation is not None and _contents(conversation) == expected
+        stored = await client.storage.load_session(sid)
+        assert stored is not None and _contents(stored.conversation) == expected
+    await a.cleanup()
+    await b.cleanup()
+
+
+async def test_concurrent_turns_of_two_clients_are_each_stored_once_in_pairs() -> None:
+    store = InMemoryStorage()
+    a, b = LuminoraCoreClient(storage=store), LuminoraCoreClient(storage=store)
+    sid = await a.create_session("aurora", {"name": "recording"})
+    await b.send_message(sid, "hello")
+    await asyncio.gather(
+        *(client.send_message(sid, f"{name}{i}") for i in range(8) for client, name in ((a, "A"), (b, "B")))
+    )
+    stored = await store.load_session(sid)
+    assert stored is not None
+    contents = _contents(stored.conversation)
+    assert len(contents) == 2 + 2 * 16
+    users = contents[0::2]
+    assert sorted(users) == sorted(["hello", *(f"{n}{i}" for i in range(8) for n in "AB")])
+    assert contents[1::2] == [f"echo: {u}" for u in users]  # each reply right after its message
+    for client in (a, b):
+        conversation = await client.get_conversation(sid)
+        assert conversation is not None and _contents(conversation) == contents
+
+
+class LostReplyStorage(InMemoryStorage):
+    """Applies one append, then fails as a connection that died before the reply would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lose_next = False
+
+    async def append_messages(self, session_id, messages, *, last_active, **options):  # type: ignore[no-untyped-def]
+        await super().append_messages(session_id, messages, last_active=last_active, **options)
+        if self.lose_next:
+            self.lose_next = False
+            raise StorageError("memory storage: the connection closed before the reply; retry")
+
+
+async def test_a_turn_whose_write_reply_was_lost_is_stored_once() -> None:
+    store = LostReplyStorage()
+    async with LuminoraCoreClient(storage=store) as client:
+        sid = await client.create_session("aurora", {"name": "recording"})
+        await client.send_message(sid, "one")
+        store.lose_next = True
+        with pytest.raises(StorageError):
+            await client.send_message(sid, "two")  # stored, but the client cannot know
+        await client.send_message(sid, "three")
+        stored = await store.load_session(sid)
+        assert stored is not None
+        expected = ["one", "echo: one", "two", "echo: two", "three", "echo: three"]
+        assert _contents(stored.conversation) == expected
+        conversation = await client.get_conversation(sid)
+        assert conversation is not None and _contents(conversation) == expected
+
+
+async def test_a_lost_reply_then_another_clients_turn_is_still_stored_once() -> None:
+    store = LostReplyStorage()
+    a, b = LuminoraCoreClient(storage=store), LuminoraCoreClient(storage=store)
+    sid = await a.create_session("aurora", {"name": "recording"})
+    await a.send_message(sid, "A1")
+    store.lose_next = True
+    with pytest.raises(StorageError):
+        await a.send_message(sid, "A2")
+    await b.send_message(sid, "B1")  # lands after A2, which A still holds as unsaved
+    await a.send_message(sid, "A3")  # A reloads, finds A2 stored where it sent it
+    expected = ["A1", "echo: A1", "A2", "echo: A2", "B1", "echo: B1", "A3", "echo: A3"]
+    stored = await store.load_session(sid)
+    assert stored is not None and _contents(stored.conversation) == expected
+    for client in (a, b):
+        conversation = await client.get_conversation(sid)
+        assert conversation is not None and _contents(conversation) == expected

@@ -36,8 +36,11 @@ id) and names (the memory key; the personality name; category and key; the item 
     :class:`~._documents.SaveSession` writes in order, **all or none**. A put replaces the
     document under its key, which keeps its place in the order and the fields named in
     ``kind.keep`` (a fact's ``created_at``); for an appended kind (episodes) every put adds
-    one. A session save replaces the head and all messages, not the memory or the mood.
-    Returns per write whether it changed something (for a delete: whether it existed).
+    one. A session save replaces the head and all messages, not the memory or the mood; a
+    save with ``if_absent`` (``insert_session``, used by the client's ``create_session``)
+    stores nothing when the id is taken, checked atomically with the write.
+    Returns per write whether it changed something (for a delete: whether it existed; for
+    a save ``if_absent``: whether it was stored).
 ``_get(key)`` / ``_list(kind, owner, where)``
     One document, or the documents of an owner in the order first put — always fresh
     copies the caller may change. ``where`` may narrow a list natively; it is filtered
@@ -68,11 +71,12 @@ The conformance suite (``tests/storage/test_conformance.py``) runs every backend
 codec mode through the same assertions; add the new backend to its fixture.
 """
 
-from .base import ConversationStorage, Storage, StorageV11Extension
+from .base import AppendConflict, ConversationStorage, Storage, StorageV11Extension
 from .factory import available_backends, create_storage
 from .memory import InMemoryStorage, InMemoryStorageV11
 
 __all__ = [
+    "AppendConflict",
     "ConversationStorage",
     "InMemoryStorage",
     "InMemoryStorageV11",

@@ -174,17 +174,22 @@ class SaveSession:
 
     ``record`` is there for the typed fields some backends keep in columns (user id,
     times, the session timeout); its memory is stored apart (``set_memory``).
+
+    With ``if_absent`` the session is stored only when no session with its id is stored,
+    decided atomically with the write (insert-if-absent): two processes creating one id
+    cannot both succeed. Its result then says whether it was stored.
     """
 
     record: SessionRecord
     head: Document
     messages: list[Document]
+    if_absent: bool = False
 
     @classmethod
-    def of(cls, record: SessionRecord) -> SaveSession:
-        """The write that stores ``record``."""
+    def of(cls, record: SessionRecord, *, if_absent: bool = False) -> SaveSession:
+        """The write that stores ``record`` (only if its id is free, with ``if_absent``)."""
         head, messages = session_documents(record)
-        return cls(record, head, messages)
+        return cls(record, head, messages, if_absent)
 
 
 Write = Put | Delete | SaveSession
@@ -201,7 +206,7 @@ def described(writes: Sequence[Write]) -> tuple[str, str]:
         return "batch", f"a batch of {len(writes)} writes"
     [write] = writes
     if isinstance(write, SaveSession):
-        return "save_session", f"session {write.record.session_id!r}"
+        return "insert_session" if write.if_absent else "save_session", f"session {write.record.session_id!r}"
     name = write.key.kind.name
     if isinstance(write, Delete):
         return f"delete_{name}", write.key.subject
@@ -373,11 +378,33 @@ def session_summary(head: Mapping[str, Any], message_count: int, *, what: str) -
 
 
 def _not_a_session(what: str, exc: Exception) -> StorageError:
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return StorageError(
         f"{what} is corrupt and could not be read: the stored document is not a valid session "
-        f"({first}); restore it from a backup or delete it"
+        f"({problem_of(exc)}); restore it from a backup or delete it"
     )
+
+
+def problem_of(exc: Exception) -> str:
+    """What is wrong with a document, naming the field: ``"field 'personality' is missing"``.
+
+    Example:
+        >>> problem_of(KeyError("session_id"))
+        "field 'session_id' is missing"
+    """
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_url=False)
+        if errors:
+            first = errors[0]
+            field = ".".join(str(part) for part in first["loc"]) or "(the document)"
+            if first["type"] == "missing":
+                text = f"field {field!r} is missing"
+            else:
+                text = f"field {field!r} is invalid: {first['msg']}"
+            return text if len(errors) == 1 else f"{text}, and {len(errors) - 1} more problem(s)"
+    if isinstance(exc, KeyError) and exc.args:
+        return f"field {exc.args[0]!r} is missing"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- user state -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import re
 import duckdb
 
 from ..errors import StorageError
-from ._names import name_digest
+from ._names import checked_identifier, name_digest, quoted
 from .codec import DocumentCodec
 
 __all__ = ["DuckDBSchema"]
@@ -50,17 +50,19 @@ class DuckDBSchema:
     """
 
     def __init__(self, table_name: str, codec: DocumentCodec) -> None:
+        """Raises :class:`StorageError` when ``table_name`` is not a valid identifier."""
+        table_name = checked_identifier("duckdb", table_name)
         #: Double-quoted names: "sessions" (the base name itself) and one per suffix
-        self.tables = {"sessions": f'"{table_name}"', **{s: f'"{table_name}_{s}"' for s in _SUFFIXES}}
-        self.meta = f'"{table_name}_meta"'
-        self.sequence = f"{table_name}_order"  # a valid identifier: StorageConfig checks table_name
+        self.tables = {"sessions": quoted(table_name), **{s: quoted(f"{table_name}_{s}") for s in _SUFFIXES}}
+        self.meta = quoted(f"{table_name}_meta")
+        self.sequence = f"{table_name}_order"  # checked above: letters, digits and underscores only
         self._codec = codec
 
     def create(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create whatever is missing (and give older embeddings their vectors)."""
         t = self.tables
         statements = [
-            f'CREATE SEQUENCE IF NOT EXISTS "{self.sequence}"',
+            f"CREATE SEQUENCE IF NOT EXISTS {quoted(self.sequence)}",
             f"""CREATE TABLE IF NOT EXISTS {t["sessions"]} (
                 session_id VARCHAR PRIMARY KEY, user_id VARCHAR, personality_name VARCHAR NOT NULL,
                 provider VARCHAR NOT NULL, message_count INTEGER NOT NULL, created_at VARCHAR NOT NULL,

@@ -3,8 +3,10 @@
 :class:`ServerBackend` is mixed into the Redis, PostgreSQL and MongoDB storages. It owns:
 
 * **readiness** — ``initialize`` builds the codec (so a missing encryption key fails before
-  any I/O), imports the driver (naming the extra to install when it is missing), and calls
-  the backend's ``_connect``; until it succeeds every call raises "not initialised";
+  any I/O), imports the driver (naming the extra to install when it is missing), calls
+  the backend's ``_connect``, then checks the encryption key against the store
+  (:mod:`._keys`: a wrong key is refused there); until it succeeds every call raises
+  "not initialised";
 * **reconnection** — the drivers' pools open a new connection when an old one broke: a
   call that meets a dead server fails with :class:`StorageError`, the next call after the
   server is back works on the same storage object. A call is never sent twice (the reply
@@ -28,12 +30,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from ..errors import StorageError
 from ..types.session import StorageConfig
 from ._names import redacted_url, scrub_credentials
 from .codec import DocumentCodec
+
+if TYPE_CHECKING:
+    from .base import Storage
 
 __all__ = ["ServerBackend", "Unsent"]
 
@@ -93,6 +98,11 @@ class ServerBackend:
                 f"pip install 'luminora_nb[{self.backend_name}]'"
             ) from None
         self._codec = codec
+        try:  # the key is checked against the store (a wrong one is refused), its salt applied
+            self._codec = await cast("Storage", self)._check_key(codec)
+        except BaseException:
+            await cast("Storage", self).close()
+            raise
 
     async def _connect(self, codec: DocumentCodec) -> None:
         """Import the driver, open the client, check the server answers, prepare the schema.

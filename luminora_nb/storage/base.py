@@ -11,11 +11,13 @@ Besides the seed's methods a storage offers:
 
 * ``append_messages(..., expected_count=n)`` — an append that applies only at position
   ``n``, so a re-sent append (the reply of the first one was lost) is recognised and never
-  stores a turn twice;
+  stores a turn twice; when another writer appended first it raises :class:`AppendConflict`;
+* ``message_count`` — how many messages a stored session holds, one cheap read (a client
+  compares it with what it knows before each turn, and reloads only when it changed);
 * ``async with storage.batch():`` — the writes made in the block are stored together, all
   or nothing (e.g. a snapshot import: a session, its facts, episodes and affinity);
 * ``read_metadata`` / ``write_metadata`` — one small JSON record per store, written with
-  compare-and-set (for an encryption key check or a KDF salt);
+  compare-and-set (an encrypted store keeps its key check there, hidden, see :mod:`._keys`);
 * ``search_embeddings`` — the stored embeddings nearest to a vector by cosine similarity;
 * ``delete_memory`` — forget one memory key of a session.
 
@@ -65,9 +67,11 @@ from ._documents import (
     session_from_documents,
     session_summary,
 )
+from ._keys import CODEC_FIELD, Sample, check_key, public_record
 from ._vectors import cosine_ranking
+from .codec import DocumentCodec
 
-__all__ = ["ConversationStorage", "Storage", "StorageV11Extension", "require_strings"]
+__all__ = ["AppendConflict", "ConversationStorage", "Storage", "StorageV11Extension", "require_strings"]
 
 logger = logging.getLogger("luminora_nb.storage")
 
@@ -79,6 +83,15 @@ _Get = Callable[[Key], Awaitable[Document | None]]
 _List = Callable[[Kind, str, Mapping[str, str] | None], Awaitable[list[Document]]]
 
 
+class AppendConflict(StorageError):
+    """An append at an expected position found another number of messages stored.
+
+    Another writer (a second client on the same stored session) appended first; nothing of
+    this append was stored. Reload the session (``load_session``) and append after what it
+    holds now.
+    """
+
+
 class ConversationStorage(abc.ABC):
     """Sessions and their conversations (v1.0), over the primitives of :class:`Storage`."""
 
@@ -88,12 +101,26 @@ class ConversationStorage(abc.ABC):
     _get: _Get
     _load_session: Callable[[str], Awaitable[StoredSession | None]]
     _append_messages: Callable[[str, list[Document], str, int | None], Awaitable[int | None]]
+    _message_count: Callable[[str], Awaitable[int | None]]
     _session_heads: Callable[[str | None], Awaitable[list[SessionHead]]]
     _delete_session: Callable[[str], Awaitable[bool]]
 
     async def save_session(self, record: SessionRecord) -> None:
         """Insert or replace the whole session, messages included (its memory is kept apart)."""
         await self._write_one(SaveSession.of(record), "save_session")
+
+    async def insert_session(self, record: SessionRecord) -> bool:
+        """Store a new session unless one with its id is stored: ``True`` if it was stored.
+
+        The check and the write are one atomic step on every backend (insert-if-absent), so
+        of two clients or processes creating the same session id exactly one succeeds; the
+        stored session is never replaced. Not part of a ``batch()``.
+
+        Raises:
+            StorageError: called inside a batch, or the store failed.
+        """
+        self._outside_batch("insert_session")
+        return await self._write_one(SaveSession.of(record, if_absent=True), "insert_session")
 
     async def load_session(self, session_id: str) -> SessionRecord | None:
         """The stored session, or ``None`` if there is none.
@@ -126,8 +153,9 @@ class ConversationStorage(abc.ABC):
         lost, it finds the same messages stored there and succeeds without storing them twice.
 
         Raises:
-            StorageError: the session is not stored; or ``expected_count`` is given and the
-                session holds another number of messages (another writer appended).
+            AppendConflict: ``expected_count`` is given and the session holds another number
+                of messages (another writer appended); nothing was stored.
+            StorageError: the session is not stored, or the store failed.
         """
         require_strings(self.backend_name, "append_messages", session_id=session_id)
         self._outside_batch("append_messages")
@@ -143,7 +171,7 @@ class ConversationStorage(abc.ABC):
             return
         if stored == expected_count + len(documents) and await self._holds_tail(session_id, documents):
             return  # the same append, sent again: it is stored already
-        raise StorageError(
+        raise AppendConflict(
             f"{self.backend_name} storage: could not append to {what} at position {expected_count}: it holds "
             f"{stored} messages (another writer appended); reload the session and send the turn again"
         )
@@ -154,6 +182,22 @@ class ConversationStorage(abc.ABC):
             return False
         tail = stored.messages[len(stored.messages) - len(documents) :]
         return [Message.model_validate(m) for m in tail] == [Message.model_validate(d) for d in documents]
+
+    async def message_count(self, session_id: str) -> int | None:
+        """How many messages the stored session holds (``None``: it is not stored).
+
+        One cheap read on every backend (a counter kept with the session, never a load of
+        its messages): a client compares it with the count it knows before each turn and
+        reloads the conversation only when another writer changed it.
+
+        Example:
+            >>> import asyncio
+            >>> from luminora_nb.storage import InMemoryStorage
+            >>> asyncio.run(InMemoryStorage().message_count("nope")) is None
+            True
+        """
+        require_strings(self.backend_name, "message_count", session_id=session_id)
+        return await self._message_count(session_id)
 
     async def list_sessions(self, *, user_id: str | None = None) -> list[SessionSummary]:
         """Summaries of stored sessions (of one user if given), oldest first.
@@ -443,23 +487,58 @@ class Storage(ConversationStorage, StorageV11Extension):
         """The store's metadata record (``{}`` until one is written).
 
         The record is stored as plain JSON, never encrypted (it is read before the key is
-        known, e.g. for a KDF salt): it must hold nothing secret.
+        known): it must hold nothing secret. The field the storage keeps there (an
+        encrypted store's key check, see :mod:`._keys`) is not shown.
         """
-        text = await self._read_metadata()
-        record: dict[str, Any] = {} if text is None else json.loads(text)
+        record, _ = public_record(await self._read_metadata())
         return record
 
     async def write_metadata(self, record: Mapping[str, Any], *, expected: Mapping[str, Any] | None) -> bool:
         """Replace the metadata record by ``record`` if the stored one equals ``expected``.
 
         ``expected=None`` writes only when there is no record yet (two processes setting up
-        one store agree on the first record written). Returns whether it was written.
+        one store agree on the first record written). Returns whether it was written. The
+        storage's own field (the key check) is kept as it is.
 
         Raises:
-            StorageError: ``record`` is not JSON-serialisable, or the store failed.
+            StorageError: ``record`` is not JSON-serialisable or names the storage's field
+                (``"luminora_codec"``), or the store failed.
         """
+        if CODEC_FIELD in record:
+            raise StorageError(
+                f"{self.backend_name} storage: the metadata field {CODEC_FIELD!r} is kept by the storage "
+                "itself (an encrypted store's key check); use another name"
+            )
         new = _canonical(record)
-        return await self._swap_metadata(None if expected is None else _canonical(expected), new)
+        text = await self._read_metadata()
+        if text is None:  # nothing stored: only a first record may be written
+            return expected is None and await self._swap_metadata(None, new)
+        stored, codec_part = public_record(text)
+        if codec_part is None:  # the record is all the caller's
+            wanted = expected is not None and _canonical(stored) == _canonical(expected)
+        else:  # keep the storage's field; "no record yet" means none of the caller's
+            wanted = _canonical(stored) == _canonical(expected) if expected is not None else not stored
+            new = _canonical({**json.loads(new), CODEC_FIELD: codec_part})
+        return wanted and await self._swap_metadata(text, new)
+
+    async def _check_key(self, codec: DocumentCodec, *, read_only: bool = False) -> DocumentCodec:
+        """The codec to use from now on (built with the store's passphrase salt), its key
+        checked against the store (:mod:`._keys`); backends call it at the end of
+        ``initialize``, once the metadata primitives and ``_first_document`` work.
+
+        Raises:
+            StorageError: the key does not open the store (and the other refusals of
+                :func:`._keys.check_key`).
+        """
+        return await check_key(
+            f"{self.backend_name} storage",
+            self.config,
+            codec,
+            read=self._read_metadata,
+            swap=self._swap_metadata,
+            first_document=self._first_document,
+            read_only=read_only,
+        )
 
     # -- the primitives a backend implements -------------------------------------------------
     @abc.abstractmethod
@@ -471,10 +550,11 @@ class Storage(ConversationStorage, StorageV11Extension):
           place in :meth:`_list` order and the fields named in ``key.kind.keep``.
         * :class:`Delete` removes the document under its key.
         * :class:`SaveSession` replaces the whole session (head and messages); the
-          session's memory and mood are left as they are.
+          session's memory and mood are left as they are. With ``if_absent`` it stores
+          nothing when a session with that id is stored, decided atomically with the write.
 
-        Returns, per write, whether it changed something: ``True`` for puts and saves,
-        for a delete whether the document existed.
+        Returns, per write, whether it changed something: ``True`` for puts and saves (for a
+        save ``if_absent``: whether it was stored), for a delete whether the document existed.
         """
 
     @abc.abstractmethod
@@ -504,6 +584,16 @@ class Storage(ConversationStorage, StorageV11Extension):
         nothing changes and the stored count is returned).
         """
 
+    async def _message_count(self, session_id: str) -> int | None:
+        """The number of messages the session holds, or ``None`` when it is not stored.
+
+        This default loads the session; every backend here overrides it with one read of the
+        count it keeps (a backend whose reservations can run ahead of its messages returns
+        the reserved count: the position of its next append).
+        """
+        stored = await self._load_session(session_id)
+        return None if stored is None else len(stored.messages)
+
     @abc.abstractmethod
     async def _session_heads(self, user_id: str | None) -> list[SessionHead]:
         """One :class:`SessionHead` per stored session (of ``user_id`` where it filters natively)."""
@@ -527,6 +617,14 @@ class Storage(ConversationStorage, StorageV11Extension):
     @abc.abstractmethod
     async def _swap_metadata(self, expected: str | None, record: str) -> bool:
         """Store ``record`` if the stored text equals ``expected`` (``None``: none stored), atomically."""
+
+    @abc.abstractmethod
+    async def _first_document(self) -> Sample | None:
+        """Any stored document as stored (a session head preferred), or ``None`` if none is.
+
+        Used once, at ``initialize``, to check an encryption key against a store written
+        before key checks.
+        """
 
 
 def _canonical(record: Mapping[str, Any]) -> str:

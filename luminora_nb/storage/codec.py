@@ -29,9 +29,10 @@ Encryption keys, given as ``StorageConfig(encryption_key=...)`` or the
   ``base64.urlsafe_b64encode(os.urandom(32)).decode()``;
 * 64 hexadecimal characters — the 32 key bytes in hex;
 * anything else is a passphrase: the key is derived with scrypt (n=2**14, r=8, p=1,
-  32 bytes) and the fixed salt ``b"luminora_nb/storage/codec/v1"``, extended with
-  ``config.extra["encryption_salt"]`` when given (set it to make the derived key
-  specific to one store; every process reading that store must use the same salt).
+  32 bytes). A store keeps its own random 16-byte salt in its metadata record, written
+  when it is first opened with encryption (see :mod:`._keys`); a store written before
+  that keeps the fixed salt ``b"luminora_nb/storage/codec/v1"``, extended with
+  ``config.extra["encryption_salt"]`` when given. A key of only whitespace is refused.
 
 With encryption on, documents that are not encrypted are refused (an attacker with
 write access to the store could otherwise plant them); to migrate a store written
@@ -75,11 +76,13 @@ __all__ = [
     "MAGIC",
     "DocumentCodec",
     "json_default",
+    "legacy_salt",
 ]
 
 #: Environment variable read when ``StorageConfig.encryption_key`` is not set.
 ENCRYPTION_KEY_ENV = "LUMINORA_ENCRYPTION_KEY"
-#: Fixed salt of the passphrase KDF (extended by ``config.extra["encryption_salt"]``).
+#: Fixed salt of the passphrase KDF of stores written before per-store salts (extended by
+#: ``config.extra["encryption_salt"]``); newer stores keep a random salt in their metadata.
 KDF_SALT = b"luminora_nb/storage/codec/v1"
 #: First bytes of every enveloped (compressed and/or encrypted) document.
 MAGIC = b"LNC"
@@ -96,6 +99,7 @@ _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 # What a native JSON field (PostgreSQL JSONB, a BSON document) cannot hold: unpaired
 # surrogates (not UTF-8), and for JSONB also the NUL character (escaped as \u0000 in JSON).
 _SURROGATE = re.compile("[\\ud800-\\udfff]")
+_KEY_CHECK = {"luminora_nb": "key check"}
 _B64_KEY = re.compile(r"^[A-Za-z0-9+/_-]{43}=?$")
 
 
@@ -165,12 +169,17 @@ class DocumentCodec:
             self._aead = AESGCM(key)
 
     @classmethod
-    def from_config(cls, config: StorageConfig) -> DocumentCodec:
+    def from_config(cls, config: StorageConfig, *, kdf_salt: bytes | None = None) -> DocumentCodec:
         """The codec a :class:`StorageConfig` asks for.
+
+        ``kdf_salt``: the store's own salt for a passphrase (kept in its metadata record, see
+        :mod:`._keys`); ``None``: the fixed salt of stores written before per-store salts
+        (extended by ``config.extra["encryption_salt"]``). Raw keys use no salt.
 
         Raises:
             StorageError: encryption is enabled but no key is configured (neither
-                ``encryption_key`` nor ``LUMINORA_ENCRYPTION_KEY``).
+                ``encryption_key`` nor ``LUMINORA_ENCRYPTION_KEY``), or the key is only
+                whitespace.
 
         Example:
             >>> from luminora_nb.types import StorageConfig
@@ -186,10 +195,15 @@ class DocumentCodec:
                     f"is configured; pass StorageConfig(encryption_key=...) or set the {ENCRYPTION_KEY_ENV} "
                     "environment variable (e.g. to base64.urlsafe_b64encode(os.urandom(32)).decode())"
                 )
-            salt = config.extra.get("encryption_salt", "")
-            if not isinstance(salt, str | bytes):
-                raise StorageError("storage codec: config.extra['encryption_salt'] must be a string or bytes")
-            key = _resolve_key(secret, salt.encode() if isinstance(salt, str) else bytes(salt))
+            if not secret.strip():
+                # A blank passphrase (an unset variable expanded to spaces, a stray newline)
+                # would derive a key anyone can derive: never encrypt with it.
+                raise StorageError(
+                    f"{config.storage_type.value} storage: the encryption key is only whitespace; use "
+                    "32 random bytes in base64 (base64.urlsafe_b64encode(os.urandom(32)).decode()), 64 "
+                    "hexadecimal characters, or a real passphrase"
+                )
+            key = _resolve_key(secret, legacy_salt(config) if kdf_salt is None else kdf_salt)
         return cls(
             compress=config.compression_enabled,
             key=key,
@@ -214,6 +228,39 @@ class DocumentCodec:
 
     def __repr__(self) -> str:
         return f"<DocumentCodec compressed={self._compress} encrypted={self._encrypt}>"
+
+    # -- key checks ------------------------------------------------------------------
+    def key_check(self) -> str:
+        """A check of this codec's key to keep with the store: an encryption of a constant."""
+        return base64.urlsafe_b64encode(self.encode(_KEY_CHECK, what="the key check")).decode("ascii")
+
+    def opens(self, key_check: str) -> bool:
+        """Whether ``key_check`` (from :meth:`key_check`) was made with this codec's key."""
+        try:
+            blob = base64.urlsafe_b64decode(key_check.encode("ascii"))
+            return self.decode(blob, what="the key check") == _KEY_CHECK
+        except (StorageError, binascii.Error, ValueError, UnicodeEncodeError):
+            return False
+
+    @staticmethod
+    def is_sealed(data: object) -> bool:
+        """Whether stored ``data`` is an encrypted envelope (raw, or its base64 text form).
+
+        Example:
+            >>> DocumentCodec.is_sealed(b'{"a": 1}'), DocumentCodec.is_sealed({"a": 1})
+            (False, False)
+        """
+        if isinstance(data, str):
+            data = data.encode("ascii", "replace")
+        if not isinstance(data, bytes | bytearray | memoryview):
+            return False  # a native document (BSON, JSONB)
+        blob = bytes(data)
+        if blob[:4] == b"TE5D":  # base64 text of an envelope
+            try:
+                blob = base64.urlsafe_b64decode(blob.strip())
+            except (binascii.Error, ValueError):
+                return False
+        return blob.startswith(MAGIC) and len(blob) > 4 and bool(blob[4] & _FLAG_AESGCM)
 
     # -- encoding --------------------------------------------------------------------
     def dumps(self, document: Mapping[str, Any], *, what: str = "document") -> str:
@@ -464,9 +511,20 @@ class DocumentCodec:
         )
 
 
-def _resolve_key(secret: str, salt_suffix: bytes) -> bytes:
-    """The 32-byte AES key of a configured key string (see the module docstring)."""
-    text = secret.strip()
+def legacy_salt(config: StorageConfig) -> bytes:
+    """The passphrase salt of stores written before per-store salts: fixed, plus ``extra["encryption_salt"]``.
+
+    Raises:
+        StorageError: ``extra["encryption_salt"]`` is neither text nor bytes.
+    """
+    suffix = config.extra.get("encryption_salt", "")
+    if not isinstance(suffix, str | bytes):
+        raise StorageError("storage codec: config.extra['encryption_salt'] must be a string or bytes")
+    return KDF_SALT + (suffix.encode() if isinstance(suffix, str) else bytes(suffix))
+
+
+def _resolve_raw(text: str) -> bytes:
+    """The raw key bytes a key string spells (hex or base64 of 32 bytes), else ``b""``."""
     if _HEX_KEY.match(text):
         return bytes.fromhex(text)
     if _B64_KEY.match(text):
@@ -477,9 +535,16 @@ def _resolve_key(secret: str, salt_suffix: bytes) -> bytes:
             raw = b""
         if len(raw) == 32:
             return raw
-    return _derive_from_passphrase(
-        hashlib.sha256(text.encode("utf-8")).digest(), text.encode("utf-8"), KDF_SALT + salt_suffix
-    )
+    return b""
+
+
+def _resolve_key(secret: str, salt: bytes) -> bytes:
+    """The 32-byte AES key of a configured key string (see the module docstring)."""
+    text = secret.strip()
+    raw = _resolve_raw(text)
+    if raw:
+        return raw
+    return _derive_from_passphrase(hashlib.sha256(text.encode("utf-8")).digest(), text.encode("utf-8"), salt)
 
 
 _KDF_CACHE: dict[tuple[bytes, bytes], bytes] = {}

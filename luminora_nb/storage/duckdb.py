@@ -17,10 +17,14 @@ database file (default ``luminora_store.duckdb``; a ``duckdb://`` prefix is acce
 
 With encryption on, the name columns (memory ``key``, fact ``category`` and ``key``,
 embedding ``item_id`` and ``kind``, affinity ``personality_name``) hold SHA-256 digests of
-the names, and no vector is stored outside its encrypted document; the readable names live
-only inside the encrypted documents. Opening an encrypted file written before this rewrites
-its readable name columns as digests and clears its vectors (their old bytes may linger in
-freed blocks until DuckDB reuses them).
+the names, the session listing columns ``personality_name`` and ``provider`` hold their
+values encrypted (base64 text, decrypted by ``list_sessions``), and no vector is stored
+outside its encrypted document; the readable names live only inside the encrypted
+documents. What stays readable: session ids, user ids, message counts, creation and
+last-activity times, episode ids, importance and timestamps, and the number of rows of
+each kind. Opening an encrypted file written before this rewrites its readable name
+columns as digests, encrypts its listing columns (once the key is checked) and clears its
+vectors (their old bytes may linger in freed blocks until DuckDB reuses them).
 
 Documents are BLOBs written by the storage's :class:`~.codec.DocumentCodec` (JSON text
 when plain, compressed and/or encrypted otherwise); the other columns hold ids, counts
@@ -66,7 +70,8 @@ from ..errors import StorageError
 from ..types.session import StorageConfig
 from . import _documents as docs
 from ._duckdb_schema import DuckDBSchema
-from ._names import name_digest
+from ._keys import Sample
+from ._names import checked_identifier, name_digest
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -137,8 +142,11 @@ class DuckDBStorage(Storage):
         self._pending: list[_Append] = []
         self._flusher: asyncio.Task[None] | None = None
         self._vectors = False  # whether embeddings carry their vector in the ``vec`` column
-        self._schema = DuckDBSchema(self.config.table_name, self._codec)
-        self._t, self._meta, self._seq = self._schema.tables, self._schema.meta, self._schema.sequence
+        self._use_schema(DuckDBSchema(_valid_or_placeholder(self.config.table_name), self._codec))
+
+    def _use_schema(self, schema: DuckDBSchema) -> None:
+        self._schema = schema
+        self._t, self._meta, self._seq = schema.tables, schema.meta, schema.sequence
 
     def __repr__(self) -> str:
         return f"<DuckDBStorage path={self.path!r} table={self.config.table_name!r} codec={self._codec!r}>"
@@ -154,11 +162,30 @@ class DuckDBStorage(Storage):
         if self._con is not None:
             return
         await asyncio.to_thread(self._open)
+        try:  # the key is checked against the store: a wrong one is refused here
+            codec = await self._check_key(self._codec)
+            self._codec = self._schema._codec = codec  # with the store's passphrase salt
+            if self._hide_names:
+                sealed = await self._run(
+                    "initialize", "the session listings", self._seal_listings, transaction=True
+                )
+                if sealed:
+                    logger.info(
+                        "duckdb storage: encrypted the listing columns of %d sessions in %s",
+                        sealed,
+                        self.path,
+                    )
+        except BaseException:
+            await self.close()
+            raise
 
     def _open(self) -> None:
         with self._lock:
             if self._con is not None:
                 return
+            # Checked here, where the names are used: a config changed without validation
+            # (model_copy(update=...)) must never put its table_name into SQL.
+            self._use_schema(DuckDBSchema(self.config.table_name, self._codec))
             try:
                 if self.path != ":memory:":
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -281,6 +308,37 @@ class DuckDBStorage(Storage):
         """The rows of one query, run in a worker thread."""
         return await self._run(operation, subject, lambda con: con.execute(query, params).fetchall())
 
+    def _sealed(self, value: str) -> str:
+        """A listing column's value as stored: encrypted (base64 text) when documents are."""
+        if not self._hide_names:
+            return value
+        return self._codec.encode_text({"v": value}, what="a session listing")
+
+    def _unsealed(self, stored: str, what: str) -> str:
+        """A listing column's value as :meth:`_sealed` stored it (older clear values read as is)."""
+        if not (self._hide_names and DocumentCodec.is_sealed(stored)):
+            return stored
+        return str(self._codec.decode(stored, what=what).get("v", ""))
+
+    def _seal_listings(self, con: Connection) -> int:
+        """Encrypt the listing columns an encrypted file written before this left readable.
+
+        Runs at ``initialize`` once the key is checked (never under a wrong key); returns
+        how many sessions were rewritten.
+        """
+        t = self._t["sessions"]
+        rows = con.execute(f"SELECT session_id, personality_name, provider FROM {t}").fetchall()
+        stale = [
+            (self._sealed(personality), self._sealed(provider), sid)
+            for sid, personality, provider in rows
+            if not (DocumentCodec.is_sealed(personality) and DocumentCodec.is_sealed(provider))
+        ]
+        for values in stale:
+            con.execute(
+                f"UPDATE {t} SET personality_name = ?, provider = ? WHERE session_id = ?", list(values)
+            )
+        return len(stale)
+
     def _decode(self, data: Any, what: str) -> dict[str, Any]:
         return self._codec.decode(bytes(data), what=what)
 
@@ -320,8 +378,7 @@ class DuckDBStorage(Storage):
     def _apply(self, con: Connection, write: docs.Write) -> bool:
         """One write, on the connection (inside the caller's transaction)."""
         if isinstance(write, docs.SaveSession):
-            self._save_session(con, write)
-            return True
+            return self._save_session(con, write)
         key = write.key
         table = _TABLES[key.kind.name]
         name = self._t[table.suffix]
@@ -416,10 +473,17 @@ class DuckDBStorage(Storage):
         return [(float(score), self._decode(doc, subject)) for doc, score in rows]
 
     # -- sessions --------------------------------------------------------------------
-    def _save_session(self, con: Connection, write: docs.SaveSession) -> None:
+    def _save_session(self, con: Connection, write: docs.SaveSession) -> bool:
+        """Store the session (inside the caller's transaction); ``False``: ``if_absent`` and taken."""
         record, head = write.record, write.head
         sid = record.session_id
         what = f"session {sid!r}"
+        if write.if_absent:
+            # In the same transaction as the insert: a second connection inserting the id
+            # meanwhile makes one of the two commits conflict, and its retry sees the row.
+            taken = con.execute(f"SELECT 1 FROM {self._t['sessions']} WHERE session_id = ?", [sid])
+            if taken.fetchall():
+                return False
         rows = [(sid, i, self._codec.encode(m, what=what)) for i, m in enumerate(write.messages)]
         con.execute(f"DELETE FROM {self._t['messages']} WHERE session_id = ?", [sid])
         con.execute(
@@ -427,8 +491,8 @@ class DuckDBStorage(Storage):
             [
                 sid,
                 record.user_id,
-                record.personality_name,
-                str(record.provider_config.get("name", "")),
+                self._sealed(record.personality_name),
+                self._sealed(str(record.provider_config.get("name", ""))),
                 len(rows),
                 head["created_at"],
                 head["last_active"],
@@ -436,6 +500,7 @@ class DuckDBStorage(Storage):
             ],
         )
         self._insert_rows(con, self._t["messages"], 3, rows)
+        return True
 
     async def _load_session(self, session_id: str) -> docs.StoredSession | None:
         what = f"session {session_id!r}"
@@ -468,6 +533,15 @@ class DuckDBStorage(Storage):
             item.setdefault("key", key)  # "key" is absent from rows written before 0.1
             memory.append(item)
         return docs.StoredSession(head, [self._decode(row[0], what) for row in message_rows], memory)
+
+    async def _message_count(self, session_id: str) -> int | None:
+        t = self._t["sessions"]
+
+        def count(con: Connection) -> list[Any]:
+            return con.execute(f"SELECT message_count FROM {t} WHERE session_id = ?", [session_id]).fetchall()
+
+        rows = await self._run("load_session", f"session {session_id!r}", count)
+        return int(rows[0][0]) if rows else None
 
     async def _append_messages(
         self, session_id: str, messages: list[docs.Document], last_active: str, at: int | None
@@ -602,13 +676,18 @@ class DuckDBStorage(Storage):
 
         def listing(row: tuple[Any, ...]) -> Callable[[], tuple[docs.Document, int]]:
             sid, personality, provider, user, count, created, last_active = row
-            summary = {
-                "session_id": sid,
-                "personality_name": personality,
-                "provider_config": {"name": provider},
-            }
-            summary |= {"user_id": user, "created_at": created, "last_active": last_active}
-            return lambda: (summary, count)
+
+            def read() -> tuple[docs.Document, int]:
+                what = f"the listing of session {sid!r}"
+                summary = {
+                    "session_id": sid,
+                    "personality_name": self._unsealed(personality, what),
+                    "provider_config": {"name": self._unsealed(provider, what)},
+                }
+                summary |= {"user_id": user, "created_at": created, "last_active": last_active}
+                return summary, count
+
+            return read
 
         return [docs.SessionHead(f"session {row[0]!r}", listing(row)) for row in rows]
 
@@ -651,6 +730,16 @@ class DuckDBStorage(Storage):
 
         return await self._run("read_metadata", "the metadata record", read)
 
+    async def _first_document(self) -> Sample | None:
+        def first(con: Connection) -> Sample | None:
+            for name in ("sessions", *(s for s in self._t if s != "sessions")):
+                rows = con.execute(f"SELECT doc FROM {self._t[name]} LIMIT 1").fetchall()
+                if rows:
+                    return Sample(bytes(rows[0][0]), f"a document of {self._t[name]}")
+            return None
+
+        return await self._run("load", "a stored document", first)
+
     async def _swap_metadata(self, expected: str | None, record: str) -> bool:
         def swap(con: Connection) -> bool:
             rows = con.execute(f"SELECT doc FROM {self._meta} WHERE name = 'store'").fetchall()
@@ -660,6 +749,14 @@ class DuckDBStorage(Storage):
             return True
 
         return await self._run("write_metadata", "the metadata record", swap, transaction=True)
+
+
+def _valid_or_placeholder(table_name: str) -> str:
+    """``table_name`` if valid, else a placeholder until ``initialize`` refuses it with a clear error."""
+    try:
+        return checked_identifier("duckdb", table_name)
+    except StorageError:
+        return "unchecked_table_name"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -43,6 +43,18 @@ the whole directory go to a worker thread, as does everything with
 ``StorageConfig(extra={"io_threads": True})`` (for slow or network file systems where
 one fsync can take milliseconds).
 
+``StorageConfig(extra={"read_only": True})`` opens an existing directory for reading only:
+nothing is created, locked or written (a read-only file system, an immutable directory, a
+snapshot), every read works, and every write raises a
+:class:`~luminora_nb.errors.StorageError` saying the store is read-only. A batch journal a
+crashed writer left behind is not applied (it is logged): the reader sees the store as it
+was before that batch.
+
+A damaged session file is named accurately: an empty file, a file with no complete line
+(cut short, or random bytes), a first line that is not a session (the message names the
+missing or invalid field), and a file whose session id differs from its name (a copied or
+renamed file: refused at read, and left out of listings).
+
 Example:
     >>> import asyncio, tempfile
     >>> from luminora_nb.types import StorageConfig
@@ -81,6 +93,7 @@ from . import _documents as docs
 from ._files import LOCK_TIMEOUT, FileLock, append_line, last_line, unlink, write_atomic
 from ._files import file_name as _file_name
 from ._files import id_from_file_name as _id_from_file_name
+from ._keys import Sample
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -119,6 +132,7 @@ class _FileChange:
     lock: _Lock
     what: str
     data: bytes | None = None  # the whole new content (a saved session)
+    only_new: int | None = None  # index of a save ``if_absent``: write only if the file is missing
     edits: list[tuple[int, docs.Put | docs.Delete]] = field(
         default_factory=list
     )  # (index in the batch, write)
@@ -144,6 +158,7 @@ class FileStorage(Storage):
         self._fsync = bool(self.config.extra.get("fsync", True))
         self._inline = not self.config.extra.get("io_threads", False)
         self._lock_timeout = float(self.config.extra.get("lock_timeout", LOCK_TIMEOUT))
+        self._read_only = bool(self.config.extra.get("read_only", False))
         # Paths as strings: building pathlib paths costs more than the syscalls of an append.
         root = os.fspath(self.directory)
         self._dirs = {sub: os.path.join(root, sub) for sub in (*_SUBDIRS, ".journal")}
@@ -164,6 +179,12 @@ class FileStorage(Storage):
                 while ``auto_create_tables`` is off.
         """
 
+        _check_directory(self.directory, self.config.connection_string)
+        if self._read_only:
+            await asyncio.to_thread(self._check_readable)
+            await self._settle_key(read_only=True)
+            return
+
         def make() -> None:
             if not self.config.auto_create_tables and not (self.directory / "sessions").is_dir():
                 raise StorageError(
@@ -183,7 +204,39 @@ class FileStorage(Storage):
                 f"file storage: cannot use directory {str(self.directory)!r} ({exc.strerror or exc}); "
                 "pass a writable directory as StorageConfig(connection_string=...)"
             ) from None
-        self._ready = True
+        await self._settle_key(read_only=False)
+
+    async def _settle_key(self, *, read_only: bool) -> None:
+        """Ready, once the encryption key is checked against the store (a wrong one is refused)."""
+        self._ready = True  # the metadata primitives run from here on
+        try:
+            self._codec = await self._check_key(self._codec, read_only=read_only)
+        except BaseException:
+            self._ready = False
+            raise
+
+    def _check_readable(self) -> None:
+        """The checks of a read-only open: the directory exists; nothing is created or applied."""
+        if not self.directory.is_dir():
+            raise StorageError(
+                f"file storage: directory {str(self.directory)!r} does not exist (it is opened read-only, "
+                "so it is not created); pass the directory of an existing store"
+            )
+        journal = self._dirs[".journal"]
+        if os.path.isdir(journal) and any(name.endswith(".json") for name in os.listdir(journal)):
+            logger.warning(
+                "file storage: %s holds a batch a crashed writer did not finish; opened read-only, it "
+                "is not applied (open the store writable once to finish it)",
+                journal,
+            )
+
+    def _writable(self, operation: str, subject: str) -> None:
+        """Refuse a write to a store opened with ``extra={"read_only": True}``."""
+        if self._read_only:
+            raise StorageError(
+                f"file storage is read-only (StorageConfig(extra={{'read_only': True}})): cannot {operation} "
+                f"{subject} in {str(self.directory)!r}; open the store without read_only to change it"
+            )
 
     async def close(self) -> None:
         """Nothing stays open between calls; marks the storage closed."""
@@ -312,6 +365,7 @@ class FileStorage(Storage):
 
     async def _write(self, writes: Sequence[docs.Write]) -> list[bool]:
         operation, subject = docs.described(writes)
+        self._writable(operation, subject)
         changes: dict[str, _FileChange] = {}
         for index, write in enumerate(writes):
             if isinstance(write, docs.SaveSession):
@@ -321,6 +375,7 @@ class FileStorage(Storage):
                 path = self._path("sessions", sid, ".jsonl")
                 change = changes[path] = _FileChange(path, ("session", sid), what)
                 change.data = self._line(write.head, what) + self._line(batch, what)
+                change.only_new = index if write.if_absent else None
             else:
                 path, lock, what = self._place(write.key)
                 changes.setdefault(path, _FileChange(path, lock, what)).edits.append((index, write))
@@ -339,6 +394,9 @@ class FileStorage(Storage):
         contents: dict[str, bytes | None] = {}
         for change in files:
             if change.data is not None:
+                if change.only_new is not None and os.path.exists(change.path):
+                    results[change.only_new] = False  # taken: checked holding the session's lock
+                    continue
                 contents[change.path] = change.data
                 continue
             document = self._read_doc(change.path, change.what)
@@ -457,7 +515,12 @@ class FileStorage(Storage):
         return list(section) if kind.appended else list(section.values())
 
     # -- sessions ----------------------------------------------------------------------
-    def _read_session_lines(self, path: str) -> list[bytes] | None:
+    def _read_session_lines(self, path: str, what: str) -> list[bytes] | None:
+        """The complete lines of a session file (``None``: no such file).
+
+        Raises:
+            StorageError: the file is empty, or holds no complete line (cut short, random bytes).
+        """
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
@@ -466,6 +529,8 @@ class FileStorage(Storage):
         lines = data.split(b"\n")
         # The last element is b"" after a complete line, else a line cut short by a crash
         # (or still being appended by another process): ignore it either way.
+        if len(lines) < 2:
+            raise _no_complete_line(what, data)
         return lines[:-1]
 
     def _read_batch(self, line: bytes, *, what: str) -> _Batch:
@@ -482,12 +547,10 @@ class FileStorage(Storage):
 
     def _read_session(self, session_id: str) -> docs.StoredSession | None:
         what = f"session {session_id!r}"
-        lines = self._read_session_lines(self._path("sessions", session_id, ".jsonl"))
+        lines = self._read_session_lines(self._path("sessions", session_id, ".jsonl"), what)
         if lines is None:
             return None
-        if not lines:
-            raise StorageError(f"{what} is corrupt and could not be read: its file is empty; delete it")
-        head = self._codec.decode(lines[0], what=what)
+        head = _checked_head(self._codec.decode(lines[0], what=what), session_id, what)
         messages: list[Message | docs.Document] = []
         last_active: str | None = None
         for number, line in enumerate(lines[1:], start=2):
@@ -511,11 +574,21 @@ class FileStorage(Storage):
             "load_session", f"session {session_id!r}", [], lambda: self._read_session(session_id)
         )
 
+    async def _message_count(self, session_id: str) -> int | None:
+        """The count the last batch line ends at (reads the first and last lines only)."""
+
+        def count() -> int | None:
+            head = self._listing(Path(self._path("sessions", session_id, ".jsonl")))
+            return None if head is None else head.read()[1]
+
+        return await self._run("load_session", f"session {session_id!r}", [], count)
+
     async def _append_messages(
         self, session_id: str, messages: list[docs.Document], last_active: str, at: int | None
     ) -> int | None:
         """Append one line holding ``messages`` to the session file (no rewrite)."""
         what = f"session {session_id!r}"
+        self._writable("append to", what)
         path = self._path("sessions", session_id, ".jsonl")
 
         def append() -> int | None:
@@ -529,7 +602,8 @@ class FileStorage(Storage):
                 if complete < size:  # a torn final line from a crash: cut it off
                     fh.truncate(complete)
                 if last is None:
-                    raise StorageError(f"{what} is corrupt: its file holds no complete line; delete it")
+                    fh.seek(0)
+                    raise _no_complete_line(what, fh.read(64))
                 tail = self._codec.decode(last, what=what)
                 if not isinstance(tail.get("seq"), int) or not isinstance(tail.get("messages"), list):
                     raise StorageError(
@@ -552,14 +626,16 @@ class FileStorage(Storage):
             return None
         with fh:
             first = fh.readline()
-            if not first.endswith(b"\n"):
-                return None  # empty, or being replaced: nothing complete to list
-            last, _ = last_line(fh, os.fstat(fh.fileno()).st_size)
+            last, _ = last_line(fh, os.fstat(fh.fileno()).st_size) if first.endswith(b"\n") else (None, 0)
         sid = _id_from_file_name(path.stem)
         what = f"session {sid!r}" if sid is not None else f"session file {path.name!r}"
 
         def read() -> tuple[docs.Document, int]:
+            if not first.endswith(b"\n"):  # nothing complete to list: say why (the caller logs it)
+                raise _no_complete_line(what, first)
             head = self._codec.decode(first[:-1], what=what)
+            if sid is not None:
+                _checked_head(head, sid, what)
             batch = self._codec.decode(last, what=what) if last is not None and last != first[:-1] else {}
             if batch.get("last_active"):
                 docs.touched(head, batch["last_active"])
@@ -588,6 +664,7 @@ class FileStorage(Storage):
             return existed
 
         what = f"session {session_id!r}"
+        self._writable("delete", what)
         return await self._run("delete_session", what, [("session", session_id)], delete, inline=False)
 
     # -- users -------------------------------------------------------------------------
@@ -618,6 +695,7 @@ class FileStorage(Storage):
 
     async def _delete_user(self, user_id: str) -> int:
         what = f"user {user_id!r}"
+        self._writable("delete the data of", what)
         path = self._path("users", user_id, ".json")
 
         def delete() -> int:
@@ -651,6 +729,7 @@ class FileStorage(Storage):
         return await self._run("read_metadata", "the metadata record", [], read)
 
     async def _swap_metadata(self, expected: str | None, record: str) -> bool:
+        self._writable("write", "the metadata record")
         path = os.path.join(self.directory, "metadata.json")
 
         def swap() -> bool:
@@ -666,6 +745,45 @@ class FileStorage(Storage):
 
         return await self._run("write_metadata", "the metadata record", [_METADATA_LOCK], swap)
 
+    async def _first_document(self) -> Sample | None:
+        def first() -> Sample | None:
+            """The first line of a session file, else a memory, mood or user document (as stored)."""
+            for path in sorted((self.directory / "sessions").glob("*.jsonl")):
+                with path.open("rb") as fh:
+                    line = fh.readline()
+                if line.endswith(b"\n"):
+                    return Sample(line[:-1], f"session file {path.name!r}")
+            for sub in ("memory", "moods", "users"):
+                for path in sorted((self.directory / sub).glob("*.json")):
+                    return Sample(path.read_bytes(), f"{sub} file {path.name!r}")
+            return None
+
+        return await self._run("read", "a stored document", [], first, inline=False)
+
+
+def _no_complete_line(what: str, data: bytes) -> StorageError:
+    """The error of a session file that holds no complete line (``data``: what it holds)."""
+    if not data:
+        return StorageError(f"{what} is corrupt and could not be read: its file is empty; delete it")
+    return StorageError(
+        f"{what} is corrupt and could not be read: its file holds no complete line (it was cut short, "
+        "or is not a session file); restore it from a backup or delete it"
+    )
+
+
+def _checked_head(head: docs.Document, session_id: str, what: str) -> docs.Document:
+    """``head`` if it is the session the file is named after (a copied or renamed file is not)."""
+    stored = head.get("session_id")
+    if stored == session_id:
+        return head
+    if "session_id" not in head:
+        reason = "the stored document is not a valid session (field 'session_id' is missing)"
+    else:
+        reason = f"its file holds session {stored!r} (copied or renamed?)"
+    raise StorageError(
+        f"{what} is corrupt and could not be read: {reason}; restore it from a backup or delete it"
+    )
+
 
 def _slot(key: docs.Key) -> str:
     """The slot of a document in its section of the user document."""
@@ -673,6 +791,20 @@ def _slot(key: docs.Key) -> str:
         category, name = key.names
         return f"{len(category)}:{category}:{name}"
     return key.names[0] if key.kind is not docs.EPISODE else ""
+
+
+def _check_directory(directory: Path, connection_string: str | None) -> None:
+    """Refuse a directory path no file system can hold (checked where it is used, at initialize).
+
+    Ids never become paths as they are: :func:`._files.file_name` escapes every character
+    outside ``[A-Za-z0-9_-]``, so a document's file always lies inside its subdirectory.
+    """
+    text = os.fspath(directory)
+    if "\x00" in text or not text.strip():
+        raise StorageError(
+            f"file storage: connection_string {connection_string!r} is not a valid directory path "
+            "(it is empty or holds a NUL character); pass a directory such as './luminora_data'"
+        )
 
 
 def _directory_of(connection_string: str | None) -> Path:

@@ -113,6 +113,8 @@ class InMemoryStorage(Storage):
             session = _Session(_freeze(write.head), [_freeze(write.messages)], len(write.messages))
 
             def save() -> bool:
+                if write.if_absent and write.record.session_id in self._sessions:
+                    return False
                 self._sessions[write.record.session_id] = session
                 return True
 
@@ -167,6 +169,10 @@ class InMemoryStorage(Storage):
             session.last_active = last_active
         return count
 
+    async def _message_count(self, session_id: str) -> int | None:
+        session = self._sessions.get(session_id)
+        return None if session is None else session.count
+
     async def _session_heads(self, user_id: str | None) -> list[docs.SessionHead]:
         return [
             docs.SessionHead(f"session {sid!r}", session.read_listing)
@@ -206,6 +212,9 @@ class InMemoryStorage(Storage):
             return False
         self._metadata = record
         return True
+
+    async def _first_document(self) -> None:
+        return None  # nothing outlives the instance: there is never an older store to check
 
 
 class InMemoryStorageV11(InMemoryStorage):

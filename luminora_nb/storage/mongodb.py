@@ -22,11 +22,37 @@ in a key, an integer beyond 64 bits, an unpaired surrogate), it is the codec's b
 with encryption on no name is readable. Indexes (and the collections) are created at
 ``initialize`` when ``auto_create_tables``; otherwise the collections must exist.
 
-An append reserves its sequence numbers atomically on the session document
-(``$inc``, only at the position asked for when one is given), then inserts only the new
-messages. Writes that touch several documents (a whole session, a batch) run in a
-transaction; a batch needs a server with transactions (a replica set). When the server
-goes away the failing call raises :class:`~luminora_nb.errors.StorageError` after at most
+Writes that must go together, and what keeps them together:
+
+====================  ==================================================================
+``save_session``      a transaction (head, old messages deleted, new ones inserted). Without
+                      transactions (a standalone ``mongod``): idempotent steps, the head
+                      last — the messages replaced in place (upserts by ``(session_id,
+                      seq)``), a longer old tail cut off, then the head. A crash part-way
+                      leaves a readable session (each message the old or the new one at
+                      its place, never fewer than the shorter version holds); saving again
+                      completes it.
+``insert_session``    one upsert of the head with ``$setOnInsert`` decides atomically
+                      whether the id is free (``create_session``: two clients never both
+                      create it); then its messages, in the same transaction when there is one.
+``append_messages``   ordered and idempotent: the sequence numbers are reserved on the
+                      head (``$inc`` with the expected count as condition), then the
+                      messages inserted under the unique ``(session_id, seq)`` index. A
+                      reservation left without its messages (a lost reply, a crash) is
+                      filled by the same append sent again at the same position, so a
+                      re-sent turn is stored exactly once and a lost reply never loses it.
+``delete_session``    a transaction; without one, the messages, memory and mood first and
+                      the head last (a crash leaves a readable session that a second delete
+                      removes; a new session of the same id never inherits old memory).
+``delete_user_data``  a transaction; without one, idempotent deletes (a second call finishes).
+a ``batch()``         a transaction; refused on a server without transactions.
+====================  ==================================================================
+
+Every other write is one document, atomic by itself. The driver's retryable writes stay
+on: against a server with sessions (a replica set; SecantusDB) a write whose reply was lost
+is sent again by the driver and applied once; without them the call raises and the
+caller's re-send (with its expected count) is recognised as above. When the server goes away the
+failing call raises :class:`~luminora_nb.errors.StorageError` after at most
 ``connect_timeout`` seconds; the driver reconnects by itself once it is back.
 
 Example:
@@ -50,6 +76,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import StorageError
 from ..types.session import StorageConfig
 from . import _documents as docs
+from ._keys import Sample
+from ._names import checked_identifier
 from ._server import ServerBackend, verb
 from .base import Storage
 from .codec import DocumentCodec
@@ -77,6 +105,7 @@ _COLLECTIONS = {
     "embedding": ("embeddings", "user_id"),
 }
 _ORDERED = {"facts", "episodes", "embeddings"}  # documents with an ``ord``: the order first put
+_DUPLICATE_KEY = 11000
 _USER_COLLECTIONS = ("affinity", "facts", "episodes", "moods", "embeddings")
 T = TypeVar("T")
 
@@ -156,6 +185,9 @@ class MongoDBStorage(ServerBackend, Storage):
         from pymongo import AsyncMongoClient
         from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
 
+        # Checked here, where it is used: a config changed without validation must not name
+        # collections such as "x.$cmd" or "system.*".
+        self._base = checked_identifier(self.backend_name, self.config.table_name)
         timeout = self.config.connect_timeout
         extra = self.config.extra
         try:
@@ -286,8 +318,7 @@ class MongoDBStorage(ServerBackend, Storage):
     async def _apply(self, write: docs.Write, session: AsyncClientSession | None) -> bool:
         """One write (inside the caller's transaction, if any)."""
         if isinstance(write, docs.SaveSession):
-            await self._save_session(write, session)
-            return True
+            return await self._save_session(write, session)
         key = write.key
         suffix, owner = _COLLECTIONS[key.kind.name]
         collection = self._col(suffix)
@@ -343,13 +374,18 @@ class MongoDBStorage(ServerBackend, Storage):
         return [self._decode(r, what=subject) for r in rows]
 
     # -- sessions --------------------------------------------------------------------
-    async def _save_session(self, write: docs.SaveSession, session: AsyncClientSession | None) -> None:
+    async def _save_session(self, write: docs.SaveSession, session: AsyncClientSession | None) -> bool:
+        """Store a whole session: in ``session``'s transaction, or ordered without one.
+
+        Returns ``False`` when ``write.if_absent`` and the id is taken (nothing changed).
+        """
+        from pymongo import DeleteMany, ReplaceOne
+
         record = write.record
         sid = record.session_id
         subject = f"session {sid!r}"
         head, *messages = self._fields([write.head, *write.messages], what=subject)
         body = {
-            "_id": sid,
             "user_id": record.user_id,
             "created_at": record.created_at,
             "message_count": len(messages),
@@ -357,10 +393,37 @@ class MongoDBStorage(ServerBackend, Storage):
             **head,
         }
         rows = [{"session_id": sid, "seq": i, **fields} for i, fields in enumerate(messages)]
-        await self._col().replace_one({"_id": sid}, body, upsert=True, session=session)
-        await self._col("messages").delete_many({"session_id": sid}, session=session)
-        if rows:
-            await self._col("messages").insert_many(rows, ordered=True, session=session)
+        sessions, stored_messages = self._col(), self._col("messages")
+        if write.if_absent:
+            # Insert-if-absent in one operation: the upsert of _id decides, atomically.
+            result = await sessions.update_one(
+                {"_id": sid}, {"$setOnInsert": body}, upsert=True, session=session
+            )
+            if result.upserted_id is None:
+                return False
+            # Then its messages (a new session from create_session has none): leftovers of an
+            # interrupted delete_session of the same id go first.
+            await stored_messages.delete_many({"session_id": sid}, session=session)
+            if rows:
+                await stored_messages.insert_many(rows, ordered=True, session=session)
+            return True
+        if session is not None:  # one transaction: the order does not matter
+            await sessions.replace_one({"_id": sid}, {"_id": sid, **body}, upsert=True, session=session)
+            await stored_messages.delete_many({"session_id": sid}, session=session)
+            if rows:
+                await stored_messages.insert_many(rows, ordered=True, session=session)
+            return True
+        # No transactions: idempotent steps, the head last. The messages are replaced in
+        # place and a longer old tail cut off, then the head is replaced; a crash part-way
+        # leaves a readable session (some messages may be the new ones), and saving again
+        # completes it.
+        operations: list[Any] = [
+            ReplaceOne({"session_id": sid, "seq": row["seq"]}, row, upsert=True) for row in rows
+        ]
+        operations.append(DeleteMany({"session_id": sid, "seq": {"$gte": len(rows)}}))
+        await stored_messages.bulk_write(operations, ordered=True)
+        await sessions.replace_one({"_id": sid}, {"_id": sid, **body}, upsert=True)
+        return True
 
     def _session_head(self, stored: Mapping[str, Any], subject: str) -> docs.Document:
         head = dict(self._decode(stored, what=subject))
@@ -383,9 +446,24 @@ class MongoDBStorage(ServerBackend, Storage):
         memory = [self._decode(row, what=f"memory of {subject}") for row in memory_rows]
         return docs.StoredSession(self._session_head(stored, subject), messages, memory)
 
+    async def _message_count(self, session_id: str) -> int | None:
+        # The reserved count: the position of the next append (a reservation whose messages
+        # are missing is filled by the append sent again there, see _append_messages).
+        async with self._op("load", f"session {session_id!r}"):
+            stored = await self._col().find_one({"_id": session_id}, {"message_count": 1})
+        return None if stored is None else int(stored["message_count"])
+
     async def _append_messages(
         self, session_id: str, messages: list[docs.Document], last_active: str, at: int | None
     ) -> int | None:
+        """Reserve the sequence numbers on the head, then insert the messages there.
+
+        The two steps are ordered and idempotent (see the module docstring). A reservation
+        whose messages are missing — its reply was lost, or its writer died before inserting
+        — is the last one on the head: an append sent again at the same position fills it,
+        and the unique ``(session_id, seq)`` index decides who stores what, so a turn is never
+        stored twice and a lost reply never loses the turn.
+        """
         from pymongo import ReturnDocument
 
         subject = f"session {session_id!r}"
@@ -410,14 +488,41 @@ class MongoDBStorage(ServerBackend, Storage):
                     if at is None
                     else await self._col().find_one({"_id": session_id}, {"message_count": 1})
                 )
-                return None if stored is None else int(stored["message_count"])
-            first = int(found["message_count"]) - len(rows)
-            if rows:
-                await self._col("messages").insert_many(
-                    [{"session_id": session_id, "seq": first + i, **row} for i, row in enumerate(rows)],
-                    ordered=True,
+                if stored is None:
+                    return None
+                count = int(stored["message_count"])
+                # The last reservation has this append's place and size: fill it if its
+                # messages are missing. If any is there (this very turn, stored by the first
+                # sending, or another writer's), the caller compares what is stored.
+                filled = (
+                    at is not None
+                    and bool(rows)
+                    and count == at + len(rows)
+                    and await self._insert_reserved(session_id, at, rows)
                 )
+                return at if filled else count
+            first = int(found["message_count"]) - len(rows)
+            if rows and not await self._insert_reserved(session_id, first, rows):
+                if at is None:
+                    raise StorageError(
+                        f"mongodb storage: could not append to {subject}: another writer stored messages "
+                        "at the positions this append reserved; reload the session and send the turn again"
+                    )
+                return first + len(rows)  # the caller compares what is stored there
         return first
+
+    async def _insert_reserved(self, session_id: str, first: int, rows: list[dict[str, Any]]) -> bool:
+        """Insert messages at ``first`` onwards; ``False`` if a message held one of those places."""
+        from pymongo.errors import BulkWriteError
+
+        documents = [{"session_id": session_id, "seq": first + i, **row} for i, row in enumerate(rows)]
+        try:
+            await self._col("messages").insert_many(documents, ordered=True)
+        except BulkWriteError as exc:
+            if any(error.get("code") != _DUPLICATE_KEY for error in exc.details.get("writeErrors", ())):
+                raise
+            return False
+        return True
 
     def _listing(self, stored: Mapping[str, Any], count: int) -> tuple[docs.Document, int]:
         return self._session_head(stored, f"session {stored['_id']!r}"), count
@@ -443,12 +548,17 @@ class MongoDBStorage(ServerBackend, Storage):
         ]
 
     async def _delete_session(self, session_id: str) -> bool:
+        async def work(session: AsyncClientSession | None) -> bool:
+            # The head last: interrupted (without transactions), the session stays readable
+            # and a second delete finishes it; a new session of the same id never inherits
+            # the old memory or mood.
+            for suffix, field in (("messages", "session_id"), ("memory", "session_id"), ("moods", "_id")):
+                await self._col(suffix).delete_many({field: session_id}, session=session)
+            result = await self._col().delete_one({"_id": session_id}, session=session)
+            return result.deleted_count > 0
+
         async with self._op("delete", f"session {session_id!r}"):
-            result = await self._col().delete_one({"_id": session_id})
-            await self._col("messages").delete_many({"session_id": session_id})
-            await self._col("memory").delete_many({"session_id": session_id})
-            await self._col("moods").delete_one({"_id": session_id})
-        return result.deleted_count > 0
+            return await self._in_transaction(work)
 
     # -- users -----------------------------------------------------------------------
     async def _list_users(self) -> list[str]:
@@ -459,17 +569,37 @@ class MongoDBStorage(ServerBackend, Storage):
         return users
 
     async def _delete_user(self, user_id: str) -> int:
-        total = 0
-        async with self._op("delete", f"data of user {user_id!r}"):
+        async def work(session: AsyncClientSession | None) -> int:
+            # Each step is idempotent: interrupted (without transactions), a second call finishes.
+            total = 0
             for suffix in _USER_COLLECTIONS:
-                total += (await self._col(suffix).delete_many({"user_id": user_id})).deleted_count
-        return total
+                deleted = await self._col(suffix).delete_many({"user_id": user_id}, session=session)
+                total += deleted.deleted_count
+            return total
+
+        async with self._op("delete", f"data of user {user_id!r}"):
+            return await self._in_transaction(work)
 
     # -- metadata --------------------------------------------------------------------
     async def _read_metadata(self) -> str | None:
         async with self._op("load", "the metadata record"):
             stored = await self._col("meta").find_one({"_id": "store"})
         return None if stored is None else str(stored["doc"])
+
+    async def _first_document(self) -> Sample | None:
+        async with self._op("load", "a stored document"):
+            stored = await self._col().find_one({})
+            if stored is not None:
+                data = stored.get("blob")
+                sample = stored.get("doc") if data is None else bytes(data)
+                return Sample(sample, f"session {str(stored['_id'])!r}")
+            for name, _ in _COLLECTIONS.values():
+                stored = await self._col(name).find_one({})
+                if stored is not None:
+                    data = stored.get("blob")
+                    sample = stored.get("doc") if data is None else bytes(data)
+                    return Sample(sample, f"a stored document of {name}")
+        return None
 
     async def _swap_metadata(self, expected: str | None, record: str) -> bool:
         from pymongo.errors import DuplicateKeyError

@@ -20,7 +20,8 @@ bytes; reads accept either, so a store keeps working when compression is switche
 A plain document that JSONB cannot hold (text with a NUL character) goes to ``blob``
 as JSON bytes. Rows of user state are keyed by a SHA-256 digest of their names
 (``ident``), so with encryption on no name is readable. Queries are parameterised; the
-only interpolated identifiers are the validated table names, always double-quoted.
+only interpolated identifiers are the table names, checked at ``initialize`` (even when the
+config skipped validation) and always double-quoted.
 
 Every call is one transaction. An append bumps ``message_count`` (locking the session
 row, so concurrent appends keep their order) and inserts only the new rows. When the
@@ -48,6 +49,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import StorageError
 from ..types.session import StorageConfig
 from . import _documents as docs
+from ._keys import Sample
+from ._names import checked_identifier, quoted
 from ._server import ServerBackend, Unsent, verb
 from .base import Storage
 from .codec import DocumentCodec
@@ -105,8 +108,7 @@ class PostgresStorage(ServerBackend, Storage):
     # -- names ---------------------------------------------------------------------
     def table(self, suffix: str | None = None) -> str:
         """The double-quoted name of the sessions table, or of a derived table."""
-        name = self._base if suffix is None else f"{self._base}_{suffix}"
-        return f'"{name}"'
+        return quoted(self._base if suffix is None else f"{self._base}_{suffix}")
 
     def table_names(self) -> list[str]:
         """Every table this storage uses (unquoted; the metadata table is created on demand)."""
@@ -125,7 +127,7 @@ class PostgresStorage(ServerBackend, Storage):
                 touch TEXT,
                 doc JSONB,
                 blob BYTEA)""",
-            f'CREATE INDEX IF NOT EXISTS "{self._base}_user_idx" ON {t()} (user_id, created_at)',
+            f"CREATE INDEX IF NOT EXISTS {quoted(self._base + '_user_idx')} ON {t()} (user_id, created_at)",
             f"""CREATE TABLE IF NOT EXISTS {t("messages")} (
                 session_id TEXT NOT NULL REFERENCES {t()} (session_id) ON DELETE CASCADE,
                 seq BIGINT NOT NULL,
@@ -147,7 +149,7 @@ class PostgresStorage(ServerBackend, Storage):
                 PRIMARY KEY (user_id, ord))""",
             f"""CREATE TABLE IF NOT EXISTS {t("moods")} (
                 session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, doc JSONB, blob BYTEA)""",
-            f'CREATE INDEX IF NOT EXISTS "{self._base}_moods_idx" ON {t("moods")} (user_id)',
+            f"CREATE INDEX IF NOT EXISTS {quoted(self._base + '_moods_idx')} ON {t('moods')} (user_id)",
             f"""CREATE TABLE IF NOT EXISTS {t("embeddings")} (
                 user_id TEXT NOT NULL, ident TEXT NOT NULL,
                 ord BIGINT GENERATED ALWAYS AS IDENTITY, doc JSONB, blob BYTEA,
@@ -156,6 +158,9 @@ class PostgresStorage(ServerBackend, Storage):
 
     # -- life-cycle ----------------------------------------------------------------
     async def _connect(self, codec: DocumentCodec) -> None:
+        # Checked here, where it is used: a config changed without validation must never put
+        # its table_name into SQL (the names are double-quoted as well).
+        self._base = checked_identifier(self.backend_name, self.config.table_name)
         if len(self._base) > _MAX_BASE_LEN:
             raise StorageError(
                 f"postgres storage: table_name {self._base!r} is too long ({len(self._base)} characters); "
@@ -264,20 +269,33 @@ class PostgresStorage(ServerBackend, Storage):
         work: Callable[[asyncpg.Connection], Awaitable[T]],
         *,
         write: bool = True,
+        single_read: bool = False,
     ) -> T:
         """Run ``work`` on a pooled connection inside a transaction, mapping failures.
 
         A connection that turns out to be dead when the transaction begins (the server
         restarted while it sat idle in the pool) is dropped and the call retried once on
         a fresh connection; nothing was sent on it, so the retry cannot apply work twice.
+        ``single_read``: ``work`` is one read-only statement, atomic by itself: it runs
+        without a transaction (one round trip instead of three), and is retried once on a
+        fresh connection whenever its connection was lost (reading again is harmless).
         """
         self._ready()
         return await self._reconnecting(
-            operation, subject, functools.partial(self._transaction, operation, subject, work, write)
+            operation,
+            subject,
+            functools.partial(
+                self._transaction, operation, subject, work, write and not single_read, single_read
+            ),
         )
 
     async def _transaction(
-        self, operation: str, subject: str, work: Callable[[asyncpg.Connection], Awaitable[T]], write: bool
+        self,
+        operation: str,
+        subject: str,
+        work: Callable[[asyncpg.Connection], Awaitable[T]],
+        write: bool,
+        single_read: bool = False,
     ) -> T:
         import asyncpg
 
@@ -300,6 +318,8 @@ class PostgresStorage(ServerBackend, Storage):
             raise self._failure(operation, subject, exc) from None
         began = broken = False
         try:
+            if single_read:
+                return await work(connection)  # a lost connection is Unsent: read again once
             transaction = connection.transaction(
                 isolation=None if write else "repeatable_read", readonly=not write
             )
@@ -352,8 +372,7 @@ class PostgresStorage(ServerBackend, Storage):
     async def _apply(self, connection: asyncpg.Connection, write: docs.Write) -> bool:
         """One write, on the connection (inside the caller's transaction)."""
         if isinstance(write, docs.SaveSession):
-            await self._save_session(connection, write)
-            return True
+            return await self._save_session(connection, write)
         key = write.key
         table, where, params = self._row(key)
         if isinstance(write, docs.Delete):
@@ -419,20 +438,25 @@ class PostgresStorage(ServerBackend, Storage):
         return [self._decode(r, what=subject) for r in await self._run("load", subject, work, write=False)]
 
     # -- sessions --------------------------------------------------------------------
-    async def _save_session(self, connection: asyncpg.Connection, write: docs.SaveSession) -> None:
+    async def _save_session(self, connection: asyncpg.Connection, write: docs.SaveSession) -> bool:
+        """Store the session; ``False`` when ``if_absent`` and the id is taken (nothing changes)."""
         record = write.record
         subject = f"session {record.session_id!r}"
         doc, blob = self._columns(write.head, what=subject)
         rows = [self._columns(m, what=f"message of {subject}") for m in write.messages]
         t = self.table
-        await connection.execute(
+        if write.if_absent:  # insert-if-absent in one statement: the unique key decides
+            conflict = "ON CONFLICT (session_id) DO NOTHING"
+        else:
+            conflict = """ON CONFLICT (session_id) DO UPDATE SET user_id = EXCLUDED.user_id,
+                    created_at = EXCLUDED.created_at, last_active = EXCLUDED.last_active,
+                    updated_at = EXCLUDED.updated_at, message_count = EXCLUDED.message_count,
+                    touch = EXCLUDED.touch, doc = EXCLUDED.doc, blob = EXCLUDED.blob"""
+        stored = await connection.fetchval(
             f"""INSERT INTO {t()} AS s (session_id, user_id, created_at, last_active, updated_at,
                     message_count, touch, doc, blob)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
-                ON CONFLICT (session_id) DO UPDATE SET user_id = EXCLUDED.user_id,
-                    created_at = EXCLUDED.created_at, last_active = EXCLUDED.last_active,
-                    updated_at = EXCLUDED.updated_at, message_count = EXCLUDED.message_count,
-                    touch = EXCLUDED.touch, doc = EXCLUDED.doc, blob = EXCLUDED.blob""",
+                {conflict} RETURNING true""",
             record.session_id,
             record.user_id,
             record.created_at,
@@ -443,9 +467,12 @@ class PostgresStorage(ServerBackend, Storage):
             doc,
             blob,
         )
+        if not stored:
+            return False
         await connection.execute(f"DELETE FROM {t('messages')} WHERE session_id = $1", record.session_id)
         if rows:
             await self._insert_messages(connection, record.session_id, 0, rows)
+        return True
 
     async def _insert_messages(
         self,
@@ -527,6 +554,17 @@ class PostgresStorage(ServerBackend, Storage):
 
         return await self._run("append to", subject, work)
 
+    async def _message_count(self, session_id: str) -> int | None:
+        t = self.table
+
+        async def work(connection: asyncpg.Connection) -> int | None:
+            count: int | None = await connection.fetchval(
+                f"SELECT message_count FROM {t()} WHERE session_id = $1", session_id
+            )
+            return count
+
+        return await self._run("load", f"session {session_id!r}", work, single_read=True)
+
     def _listing(self, row: Any) -> tuple[docs.Document, int]:
         return self._session_head(row, f"session {row['session_id']!r}"), int(row["message_count"])
 
@@ -587,6 +625,21 @@ class PostgresStorage(ServerBackend, Storage):
             return text
 
         return await self._run("load", "the metadata record", work, write=False)
+
+    async def _first_document(self) -> Sample | None:
+        async def work(connection: asyncpg.Connection) -> Sample | None:
+            row = await connection.fetchrow(f"SELECT session_id, doc, blob FROM {self.table()} LIMIT 1")
+            if row is not None:
+                stored = row["blob"] if row["blob"] is not None else row["doc"]
+                return Sample(stored, f"session {row['session_id']!r}")
+            for suffix, _, _ in _TABLES.values():
+                row = await connection.fetchrow(f"SELECT doc, blob FROM {self.table(suffix)} LIMIT 1")
+                if row is not None:
+                    stored = row["blob"] if row["blob"] is not None else row["doc"]
+                    return Sample(stored, f"a document of {self.table(suffix)}")
+            return None
+
+        return await self._run("load", "a stored document", work, write=False)
 
     async def _swap_metadata(self, expected: str | None, record: str) -> bool:
         meta = self.table("meta")

@@ -25,14 +25,18 @@ but session and user ids is stored. The three session keys expire after
 refuses it), so the keys of one store never spell another store's keys.
 
 Writes are one ``MULTI`` transaction; when a write depends on what is stored (the place
-of a replaced fact, the user a mood moves from) the keys it read are ``WATCH``\\ ed and
-the transaction is retried if another client changed them meanwhile. An append is one
-server-side script: atomic, ordered, O(messages appended) whatever the conversation's
-length, and it applies only at the position asked for when one is given.
+of a replaced fact, the user a mood moves from, whether a session created with
+``insert_session`` exists, the moods a deleted session or user names) the keys it read are
+``WATCH``\\ ed and the transaction is tried again (after a short random pause, for up to
+10 s) if another client changed them meanwhile: no read-then-write is ever split. An
+append is one server-side script: atomic, ordered, O(messages appended) whatever the
+conversation's length, and it applies only at the position asked for when one is given.
 
 The client reconnects by itself: when the server goes away the failing call raises
-:class:`~luminora_nb.errors.StorageError`, and the next call after the server is back
-opens a new connection.
+:class:`~luminora_nb.errors.StorageError`, and the first calls after the server is back
+succeed — the pool checks each connection as it hands it out and reopens one the server
+closed (redis-py's own check is skipped while its maintenance notifications are on, their
+default).
 
 Example:
     >>> from luminora_nb.types import StorageConfig
@@ -46,28 +50,35 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import random
+import select
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import StorageError
 from ..types.session import StorageConfig
 from . import _documents as docs
+from ._keys import Sample
+from ._names import checked_key_prefix
 from ._server import ServerBackend, verb
 from .base import Storage
 from .codec import DocumentCodec
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
     from redis.asyncio.client import Pipeline
+    from redis.asyncio.connection import AbstractConnection
     from redis.commands.core import AsyncScript
 
 __all__ = ["RedisStorage"]
 
 logger = logging.getLogger("luminora_nb.storage")
+T = TypeVar("T")
 
 _SEQ_FIELD = "#seq"  # order counter inside the facts / embeddings hashes (never a hex digest)
 _PUSH_CHUNK = 1000  # Lua's unpack() has a stack limit; push long appends in slices
-_WATCH_ATTEMPTS = 20
+_WATCH_BUDGET = 10.0  # seconds a write WATCHing contended keys keeps trying
 # The user keys of each kind, and what is ordered (a wrapper {"order", "doc", "user"} per field)
 _USER_KEYS = {"affinity": "aff", "fact": "facts", "episode": "episodes", "embedding": "emb"}
 _ORDERED = {"fact", "embedding"}
@@ -154,21 +165,26 @@ class RedisStorage(ServerBackend, Storage):
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import RedisError
 
+        # Checked here, where it is used: a prefix holding ':' or a glob character (a config
+        # changed without validation) would reach other stores' keys through SCAN patterns.
+        self._prefix = checked_key_prefix(self.backend_name, self.config.key_prefix)
         extra = self.config.extra
         timeout = self.config.connect_timeout
         socket_timeout = float(extra.get("socket_timeout", 30.0))
         try:
             # A blocking pool: many concurrent calls queue for a connection instead of failing.
-            pool = aioredis.BlockingConnectionPool.from_url(
+            # It checks every connection as it is handed out (_checked_pool): after a server
+            # restart each pooled connection is found closed and reopened before use, so the
+            # first calls after the server is back succeed.
+            pool = _checked_pool().from_url(
                 self._url,
                 max_connections=int(extra.get("max_connections", 50)),
                 timeout=socket_timeout,
                 socket_connect_timeout=timeout,
                 socket_timeout=socket_timeout,
                 # No retry of a sent command: a connection that breaks after the server ran it (the
-                # reply lost on the way) would run an append twice. The pool replaces a stale pooled
-                # connection before use (health check, and a readable EOF on checkout), so after a
-                # server restart only the call that met the broken connection fails.
+                # reply lost on the way) would run a write twice; a call that meets a server that
+                # went away fails with StorageError and the caller decides.
                 retry=Retry(
                     ExponentialBackoff(cap=min(timeout / 4, 0.5), base=0.02),
                     retries=0,
@@ -244,47 +260,45 @@ class RedisStorage(ServerBackend, Storage):
 
     # -- documents -----------------------------------------------------------------
     async def _write(self, writes: Sequence[docs.Write]) -> list[bool]:
-        from redis.exceptions import WatchError
-
         client, codec = self._client_codec()
         operation, subject = docs.described(writes)
-        # What the writes depend on: the stored wrappers of ordered puts, the user of each mood.
+        # What the writes depend on: the stored wrappers of ordered puts, the user of each mood,
+        # whether a session created only if absent exists. Those keys are WATCHed, read, and the
+        # writes queued in MULTI: if another client changes them meanwhile, EXEC applies nothing
+        # and the whole write is tried again, so every read-then-write is atomic.
         reads: list[tuple[str, str]] = []
         for write in writes:
-            if isinstance(write, docs.Put | docs.Delete) and (
-                write.key.kind is docs.MOOD or write.key.kind.name in _ORDERED
-            ):
+            if isinstance(write, docs.SaveSession):
+                if write.if_absent:
+                    reads.append((self.key("s", write.record.session_id), "doc"))
+            elif write.key.kind is docs.MOOD or write.key.kind.name in _ORDERED:
                 place_key, field = self._place(write.key)
                 reads.append((place_key, "user" if write.key.kind is docs.MOOD else field))
                 if write.key.kind.name in _ORDERED:
                     reads.append((place_key, _SEQ_FIELD))
-        async with self._op(verb(operation), subject):
-            for _ in range(_WATCH_ATTEMPTS):
-                async with client.pipeline(transaction=True) as pipe:
-                    try:
-                        stored: dict[tuple[str, str], Any] = {}
-                        if reads:
-                            await pipe.watch(*{place_key for place_key, _ in reads})
-                            for read in dict.fromkeys(reads):
-                                stored[read] = await pipe.hget(*read)
-                            pipe.multi()  # type: ignore[no-untyped-call]
-                        results = [await self._queue(pipe, codec, write, stored) for write in writes]
-                        replies = await pipe.execute()
-                    except WatchError:
-                        continue  # another client changed what the writes depend on: again
-                return [bool(replies[index]) if index is not None else True for index in results]
-        raise StorageError(
-            f"redis storage: could not {verb(operation)} {subject}: other clients kept changing "
-            "the same keys; retry"
-        )
+
+        async def attempt(pipe: Pipeline) -> list[bool]:
+            stored: dict[tuple[str, str], Any] = {}
+            if reads:
+                await pipe.watch(*{place_key for place_key, _ in reads})
+                for read in dict.fromkeys(reads):
+                    stored[read] = await pipe.hget(*read)
+                pipe.multi()  # type: ignore[no-untyped-call]
+            results = [await self._queue(pipe, codec, write, stored) for write in writes]
+            replies = await pipe.execute() if pipe.command_stack else []
+            return [result if isinstance(result, bool) else bool(replies[result]) for result in results]
+
+        return await self._watched(client, verb(operation), subject, attempt)
 
     async def _queue(
         self, pipe: Pipeline, codec: DocumentCodec, write: docs.Write, stored: dict[tuple[str, str], Any]
-    ) -> int | None:
-        """Queue the commands of one write; the index of the reply that tells a delete's result."""
+    ) -> int | bool:
+        """Queue the commands of one write: its result, or the index of the reply that tells it."""
         if isinstance(write, docs.SaveSession):
+            if write.if_absent and stored.get((self.key("s", write.record.session_id), "doc")) is not None:
+                return False  # taken (WATCHed: the check holds until EXEC)
             self._queue_session(pipe, codec, write)
-            return None
+            return True
         key = write.key
         place_key, field = self._place(key)
         if key.kind is docs.MOOD:
@@ -299,7 +313,7 @@ class RedisStorage(ServerBackend, Storage):
                 place_key, mapping={"user": user, "doc": codec.encode(write.document, what=key.subject)}
             )
             pipe.sadd(self._user_key(user, "moods"), key.owner)
-            return None
+            return True
         if isinstance(write, docs.Delete):
             pipe.hdel(place_key, field)
             return len(pipe.command_stack) - 1
@@ -325,7 +339,7 @@ class RedisStorage(ServerBackend, Storage):
             )
         else:
             pipe.hset(place_key, field, codec.encode(document, what=key.subject))
-        return None
+        return True
 
     def _queue_session(self, pipe: Pipeline, codec: DocumentCodec, write: docs.SaveSession) -> None:
         sid = write.record.session_id
@@ -433,6 +447,16 @@ class RedisStorage(ServerBackend, Storage):
             stored = int(await self._scripts["append"](keys=self._session_keys(session_id), args=args))
         return None if stored < 0 else stored
 
+    async def _message_count(self, session_id: str) -> int | None:
+        client, _ = self._client_codec()
+        session_key, messages_key, _ = self._session_keys(session_id)
+        # one round trip, one snapshot
+        async with self._op("load", f"session {session_id!r}"), client.pipeline(transaction=True) as pipe:
+            pipe.exists(session_key)
+            pipe.llen(messages_key)
+            exists, count = await pipe.execute()
+        return int(count) if exists else None
+
     async def _session_heads(self, user_id: str | None) -> list[docs.SessionHead]:
         client, codec = self._client_codec()
         start = len(self._prefix) + 3
@@ -462,15 +486,46 @@ class RedisStorage(ServerBackend, Storage):
     async def _delete_session(self, session_id: str) -> bool:
         client, _ = self._client_codec()
         mood_key = self.key("mood", session_id)
-        async with self._op("delete", f"session {session_id!r}"):
-            mood_user = await client.hget(mood_key, "user")
-            async with client.pipeline(transaction=True) as pipe:
-                pipe.delete(self.key("s", session_id))
-                pipe.delete(*self._session_keys(session_id)[1:], mood_key)
-                if mood_user is not None:
-                    pipe.srem(self._user_key(_text(mood_user), "moods"), session_id)
-                replies = await pipe.execute()
-        return bool(replies[0])
+
+        async def delete(pipe: Pipeline) -> bool:
+            await pipe.watch(mood_key)  # the user the mood names, read and used atomically
+            mood_user = await pipe.hget(mood_key, "user")
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.delete(self.key("s", session_id))
+            pipe.delete(*self._session_keys(session_id)[1:], mood_key)
+            if mood_user is not None:
+                pipe.srem(self._user_key(_text(mood_user), "moods"), session_id)
+            replies = await pipe.execute()
+            return bool(replies[0])
+
+        return await self._watched(client, "delete", f"session {session_id!r}", delete)
+
+    async def _watched(
+        self, client: Redis, operation: str, subject: str, attempt: Callable[[Pipeline], Awaitable[T]]
+    ) -> T:
+        """Run ``attempt`` (WATCH, reads, MULTI, EXEC) again while other clients change what it read."""
+        from redis.exceptions import WatchError
+
+        # Optimistic: under contention one writer of a key wins each round. The others wait a
+        # random, growing pause (so many clients on one user's keys do not livelock) and try
+        # again, for up to _WATCH_BUDGET seconds.
+        deadline = time.monotonic() + _WATCH_BUDGET
+        pause = 0.001
+        async with self._op(operation, subject):
+            while True:
+                async with client.pipeline(transaction=True) as pipe:
+                    try:
+                        return await attempt(pipe)
+                    except WatchError:
+                        pass
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(random.uniform(0, pause))
+                pause = min(pause * 2, 0.05)
+        raise StorageError(
+            f"redis storage: could not {operation} {subject}: other clients kept changing "
+            "the same keys; retry"
+        )
 
     # -- users ---------------------------------------------------------------------
     async def _list_users(self) -> list[str]:
@@ -490,27 +545,51 @@ class RedisStorage(ServerBackend, Storage):
         keys = {
             suffix: self._user_key(user_id, suffix) for suffix in ("aff", "facts", "episodes", "emb", "moods")
         }
-        async with self._op("delete", f"data of user {user_id!r}"):
-            async with client.pipeline(transaction=True) as pipe:
-                pipe.hlen(keys["aff"])
-                pipe.hlen(keys["facts"])
-                pipe.hexists(keys["facts"], _SEQ_FIELD)
-                pipe.llen(keys["episodes"])
-                pipe.hlen(keys["emb"])
-                pipe.hexists(keys["emb"], _SEQ_FIELD)
-                pipe.smembers(keys["moods"])
-                aff, facts, facts_seq, episodes, emb, emb_seq, moods = await pipe.execute()
-            mood_keys = [self.key("mood", sid.decode("utf-8")) for sid in moods]
-            async with client.pipeline(transaction=True) as pipe:
-                pipe.delete(*keys.values())
-                for mood_key in mood_keys:
-                    # only moods still owned by this user (another save may have moved one)
-                    pipe.hget(mood_key, "user")
-                replies = await pipe.execute()
-            owned = [k for k, owner in zip(mood_keys, replies[1:], strict=True) if owner == user_id.encode()]
-            if owned:
-                await client.delete(*owned)
-        return int(aff) + int(facts) - int(facts_seq) + int(episodes) + int(emb) - int(emb_seq) + len(owned)
+
+        async def delete(pipe: Pipeline) -> int:
+            # WATCH what is counted and the moods named: a mood saved or moved meanwhile makes
+            # EXEC apply nothing, and the whole deletion runs again.
+            await pipe.watch(*keys.values())
+            moods = await pipe.smembers(keys["moods"])
+            mood_keys = [self.key("mood", _text(sid)) for sid in moods]
+            if mood_keys:
+                await pipe.watch(*mood_keys)
+            owned = [k for k in mood_keys if await pipe.hget(k, "user") == user_id.encode()]
+            count = len(owned)
+            for suffix in ("aff", "facts", "emb"):
+                count += int(await pipe.hlen(keys[suffix]))
+                if suffix != "aff":
+                    count -= int(await pipe.hexists(keys[suffix], _SEQ_FIELD))
+            count += int(await pipe.llen(keys["episodes"]))
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.delete(*keys.values(), *owned)
+            await pipe.execute()
+            return count
+
+        return await self._watched(client, "delete", f"data of user {user_id!r}", delete)
+
+    async def _first_document(self) -> Sample | None:
+        client, _ = self._client_codec()
+        async with self._op("load", "a stored document"):
+            async for raw_key in client.scan_iter(match=f"{self._prefix}:s:*", count=1000):
+                raw = await client.hget(raw_key, "doc")
+                if raw is not None:
+                    return Sample(raw, f"session {_text(raw_key)[len(self._prefix) + 3 :]!r}")
+            for pattern in (":kv:*", ":mood:*", ":u:*"):
+                async for raw_key in client.scan_iter(match=f"{self._prefix}{pattern}", count=1000):
+                    key = _text(raw_key)
+                    if pattern == ":mood:*":
+                        raw = await client.hget(raw_key, "doc")
+                    elif key.endswith(":episodes"):
+                        raw = await client.lindex(raw_key, 0)
+                    elif key.endswith(":moods"):
+                        continue
+                    else:
+                        fields = await client.hgetall(raw_key)
+                        raw = next((v for f, v in fields.items() if f != _SEQ_FIELD.encode()), None)
+                    if raw is not None:
+                        return Sample(raw, f"a document under {key!r}")
+        return None
 
     # -- metadata ------------------------------------------------------------------
     async def _read_metadata(self) -> str | None:
@@ -524,6 +603,51 @@ class RedisStorage(ServerBackend, Storage):
         async with self._op("save", "the metadata record"):
             swapped = await self._scripts["swap"](keys=[self.key("meta")], args=[expected or "", record])
         return bool(swapped)
+
+
+@functools.cache
+def _checked_pool() -> type[BlockingConnectionPool]:
+    """A ``BlockingConnectionPool`` that checks each connection when it hands it out.
+
+    redis-py checks a pooled connection at checkout only while its maintenance notifications
+    are off, and they are on ("auto") by default; with our retries off, every connection the
+    server closed (a restart) then failed one call. This pool always looks: a connection
+    with unread data or at end-of-file (closed by the server) is reopened before use.
+    """
+    import redis.asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    class CheckedPool(aioredis.BlockingConnectionPool):
+        async def ensure_connection(self, connection: AbstractConnection) -> None:
+            await connection.connect()  # type: ignore[no-untyped-call]
+            try:
+                # The socket itself first: a server that went away left it readable (EOF),
+                # even before the event loop has run and told the stream so.
+                stale = _readable(connection) or await connection.can_read()
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                stale = True
+            if stale:
+                await connection.disconnect()
+                await connection.connect()  # type: ignore[no-untyped-call]
+
+    return CheckedPool
+
+
+def _readable(connection: AbstractConnection) -> bool:
+    """Whether an idle connection's socket has something to read: end-of-file or stray data.
+
+    Either way it cannot carry the next command; a closed server shows up here as EOF.
+    """
+    writer = getattr(connection, "_writer", None)
+    sock = writer.get_extra_info("socket") if writer is not None else None
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def _text(value: bytes | str) -> str:

@@ -19,7 +19,7 @@ import pytest
 
 from luminora_nb import LuminoraCoreClient, ProviderConfig
 from luminora_nb.errors import StorageError
-from luminora_nb.storage.base import Storage
+from luminora_nb.storage.base import AppendConflict, Storage
 from luminora_nb.types import (
     Conversation,
     MemoryConfig,
@@ -500,20 +500,15 @@ async def test_wrong_encryption_key_is_an_error_never_garbage(backend: BackendCa
     await store.save_fact("u1", "c", "k", "v")
     await store.close()
 
+    # A wrong key is refused when the store is opened (checked against the store's key
+    # check), never read as garbage nor used to write documents under a second key.
     wrong_key = new_key()
-    wrong = await backend.open(encryption_key=wrong_key)
-    with pytest.raises(StorageError, match="could not be decrypted") as caught:
-        await wrong.load_session("locked")
-    assert "locked" in str(caught.value)
+    with pytest.raises(StorageError, match="encryption key does not open this store") as caught:
+        await backend.open(encryption_key=wrong_key)
     assert wrong_key not in str(caught.value) and str(backend.config.encryption_key) not in str(caught.value)
-    with pytest.raises(StorageError, match="could not be decrypted"):
-        await wrong.get_facts("u1")
-    await wrong.close()
 
-    unkeyed = await backend.open(encryption_enabled=False, encryption_key=None)
     with pytest.raises(StorageError, match="encrypt"):
-        await unkeyed.load_session("locked")
-    await unkeyed.close()
+        await backend.open(encryption_enabled=False, encryption_key=None)
 
     right = await backend.open()
     loaded = await right.load_session("locked")
@@ -699,7 +694,7 @@ async def test_an_append_at_an_expected_position_is_never_stored_twice(backend: 
     second = turn("s-at", 1, T0 + timedelta(minutes=2))
     await store.append_messages("s-at", second, last_active=T0 + timedelta(minutes=2), expected_count=4)
     # a different append at a position already taken is a conflict, and changes nothing
-    with pytest.raises(StorageError, match=r"could not append to session 's-at' at position 4: it holds 6"):
+    with pytest.raises(AppendConflict, match=r"could not append to session 's-at' at position 4: it holds 6"):
         await store.append_messages("s-at", turn("s-at", 9, T0), last_active=T0, expected_count=4)
     with pytest.raises(StorageError, match="at position 9: it holds 6"):
         await store.append_messages("s-at", turn("s-at", 9, T0), last_active=T0, expected_count=9)
@@ -716,6 +711,21 @@ async def test_an_append_at_an_expected_position_is_never_stored_twice(backend: 
     assert summary.message_count == 6
 
 
+async def test_message_count_follows_saves_and_appends(backend: BackendCase) -> None:
+    store = await backend.open()
+    assert await store.message_count("s-count") is None
+    await store.save_session(make_record("s-count", messages=3))
+    assert await store.message_count("s-count") == 3
+    await store.append_messages("s-count", turn("s-count", 0, T0), last_active=T0)
+    assert await store.message_count("s-count") == 5
+    await store.append_messages("s-count", turn("s-count", 1, T0), last_active=T0, expected_count=5)
+    assert await store.message_count("s-count") == 7
+    await store.save_session(make_record("s-count", messages=1))  # replaced whole
+    assert await store.message_count("s-count") == 1
+    await store.delete_session("s-count")
+    assert await store.message_count("s-count") is None
+
+
 async def test_concurrent_appends_at_one_position_store_exactly_one(backend: BackendCase) -> None:
     store = await backend.open()
     await store.save_session(make_record("s-race", messages=0))
@@ -725,7 +735,7 @@ async def test_concurrent_appends_at_one_position_store_exactly_one(backend: Bac
         return_exceptions=True,
     )
     assert sum(1 for r in results if r is None) == 1
-    assert all(isinstance(r, StorageError) for r in results if r is not None)
+    assert all(isinstance(r, AppendConflict) for r in results if r is not None)
     loaded = await store.load_session("s-race")
     assert loaded is not None and len(loaded.conversation.messages) == 2
 
