@@ -617,7 +617,7 @@ class LuminoraCoreClient:
 
     # -- turns --------------------------------------------------------------------------
     def _turn(self, sess: LiveSession, message: str, kwargs: Mapping[str, Any]) -> Turn:
-        params, metadata = turn_options(kwargs)
+        params, metadata, extra = turn_options(kwargs)
         return Turn(
             sess,
             message,
@@ -627,13 +627,17 @@ class LuminoraCoreClient:
             events=self.events,
             extensions=self._extensions,
             clock=self.clock,
+            extra=extra,
         )
 
     async def send_message(self, session_id: str, message: str, **kwargs: Any) -> ChatResponse:
         """Send a user message and return the personality's reply.
 
         Keyword options: ``temperature``, ``max_tokens``, ``top_p``, ``stop`` (this turn
-        only) and ``metadata`` (stored with the user message).
+        only) and ``metadata`` (stored with the user message). Any other option (``seed``,
+        ``presence_penalty``, ``response_format``, ...) is sent to an HTTP provider as
+        given, for this turn only (see the README's provider table for where each adapter
+        puts it); the offline provider refuses them.
 
         Raises:
             SessionError: unknown or expired session, empty message, unknown option.

@@ -44,12 +44,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._locks import LoopFreeLock
-from .errors import LuminoraError, SessionError, StorageError
+from .errors import LuminoraError, SessionError, StorageError, shown
 from .events import Event, EventBus, TurnCompleted, TurnFailed, TurnStarted
 from .personality.cards import CARD_METADATA_KEY
 from .personality.compile import compile_prompt, effective_parameters
 from .personality.validate import definition_for, json_problem
 from .providers.base import GENERATION_PARAMETERS, ChatRequest, Provider
+from .types._base import is_secret_key
 from .types.provider import ChatMessage, ChatResponse
 from .types.session import Message, MessageRole, SessionRecord, SessionType
 
@@ -63,6 +64,7 @@ __all__ = [
     "Turn",
     "TurnExtension",
     "TurnState",
+    "refuse_extra_options",
     "storable_metadata",
     "sync_with_storage",
     "turn_options",
@@ -154,21 +156,50 @@ class LiveSession:
         return True
 
 
-def turn_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split ``send_message`` keyword options into generation parameters and metadata.
+def turn_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Split ``send_message`` keyword options into generation parameters, metadata and
+    provider options we do not model.
+
+    ``temperature``, ``max_tokens``, ``top_p`` and ``stop`` are checked and translated by
+    every adapter; ``metadata`` is stored with the user message; anything else (``seed``,
+    ``presence_penalty``, ``response_format``, ...) is sent to an HTTP provider as given
+    (where in the request: :meth:`~luminora_nb.providers._http.HTTPProvider.with_extra`)
+    and refused by providers that take none, such as the offline simulator.
 
     Raises:
-        SessionError: an option the API does not know.
+        SessionError: an option whose value JSON cannot hold, or a credential-named one
+            (credentials belong in ``ProviderConfig``).
 
     Example:
-        >>> turn_options({"temperature": 0.2, "metadata": {"source": "cli"}})
-        ({'temperature': 0.2}, {'source': 'cli'})
+        >>> turn_options({"temperature": 0.2, "metadata": {"source": "cli"}, "seed": 7})
+        ({'temperature': 0.2}, {'source': 'cli'}, {'seed': 7})
     """
-    unknown = sorted(set(kwargs) - _TURN_OPTIONS)
-    if unknown:
-        raise SessionError(f"unknown message option(s) {unknown}; accepted: {sorted(_TURN_OPTIONS)}")
     params = {k: v for k, v in kwargs.items() if k in GENERATION_PARAMETERS and v is not None}
-    return params, storable_metadata(kwargs.get("metadata"))
+    extra = {k: v for k, v in kwargs.items() if k not in _TURN_OPTIONS}
+    for name, value in extra.items():
+        if is_secret_key(name):
+            raise SessionError(
+                f"message option {shown(name)} looks like a credential; "
+                "pass keys in ProviderConfig(api_key=...)"
+            )
+        problem = json_problem({name: value})
+        if problem is not None:
+            raise SessionError(f"message option {problem} cannot be sent as JSON; use JSON values")
+    return params, storable_metadata(kwargs.get("metadata")), extra
+
+
+def refuse_extra_options(provider: Any, extra: Mapping[str, Any]) -> None:
+    """Raise when ``provider`` takes no options beyond the modelled ones and some were given.
+
+    Raises:
+        SessionError: naming the options and the accepted ones.
+    """
+    if extra and not getattr(provider, "accepts_extra_options", False):
+        name = getattr(provider, "name", "") or "this provider"
+        raise SessionError(
+            f"unknown message option(s) {sorted(extra)} for the {name} provider; "
+            f"accepted: {sorted(_TURN_OPTIONS)}"
+        )
 
 
 def storable_metadata(metadata: object) -> dict[str, Any]:
@@ -222,6 +253,7 @@ class Turn:
         events: EventBus,
         extensions: Sequence[TurnExtension],
         clock: Callable[[], datetime],
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(message, str) or not message.strip():
             raise SessionError("message must be a non-empty string")
@@ -234,6 +266,8 @@ class Turn:
             ) from None
         self.session = session
         self.params = params
+        self.extra = dict(extra or {})
+        refuse_extra_options(session.provider, self.extra)
         self.metadata = metadata
         self.storage = storage
         self.events = events
@@ -317,6 +351,7 @@ class Turn:
             persona=definition,
             persona_name=personality.name,
             params=self.params,
+            extra=self.extra,
             context=context,
         )
         if self.events.has_subscribers:

@@ -70,12 +70,12 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, Literal
 
 import httpx
 
-from ..errors import ProviderAuthenticationError, ProviderError
+from ..errors import ProviderAuthenticationError, ProviderBadRequestError, ProviderError
 from ..types.provider import ChatResponse, ProviderConfig
 from . import _errors
 from ._body import MessageEncoder, WireList, dumps_body
@@ -210,6 +210,7 @@ class HTTPProvider(Provider):
     api_key_env_vars: ClassVar[tuple[str, ...]] = ()
     #: Whether the constructor insists on an API key (from the config or the environment).
     requires_api_key: ClassVar[bool] = True
+    accepts_extra_options: ClassVar[bool] = True
     #: Statuses worth retrying for this vendor.
     retryable_status: ClassVar[frozenset[int]] = RETRYABLE_STATUS
     #: The vendor's finish reasons, mapped to ours.
@@ -310,6 +311,19 @@ class HTTPProvider(Provider):
     @abc.abstractmethod
     def build_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         """The vendor's JSON request body."""
+
+    def with_extra(self, body: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+        """``body`` with the turn's unmodelled options (``send_message(..., seed=7)``) added.
+
+        Default: as top-level fields of the body (OpenAI, Mistral, Anthropic, Cohere and
+        OpenAI-compatible servers take ``seed``, ``presence_penalty``, ``response_format``,
+        ``top_k``, ... there). An option naming a field the adapter already sets
+        (``messages``, ``model``, ``stream``, ...) is refused rather than overwriting it.
+
+        Raises:
+            ProviderBadRequestError: an option collides with a field the adapter sets.
+        """
+        return merge_options(self, body, extra)
 
     @abc.abstractmethod
     def parse_reply(self, data: Any) -> ChatResponse:
@@ -608,7 +622,8 @@ class HTTPProvider(Provider):
         Yields the reply's chunks as they arrive (streams only), then the final reply
         (for a stream: empty content, with finish reason, usage and metadata).
         """
-        body = dumps_body(self.build_body(request, stream=stream))
+        built = self.build_body(request, stream=stream)
+        body = dumps_body(self.with_extra(built, request.extra) if request.extra else built)
         started = time.perf_counter()
         chunks = 0
         first_chunk_ms: float | None = None
@@ -684,3 +699,18 @@ class HTTPProvider(Provider):
         retried only while no chunk has been yielded.
         """
         return self._exchange(request, stream=True)
+
+
+def merge_options(
+    provider: HTTPProvider, target: dict[str, Any], extra: Mapping[str, Any], *, where: str = "the request"
+) -> dict[str, Any]:
+    """``target`` updated with ``extra``, refusing a key ``target`` already holds."""
+    taken = sorted(set(extra) & set(target))
+    if taken:
+        raise ProviderBadRequestError(
+            f"{provider.name}: message option(s) {taken} would replace what luminora_nb sets in "
+            f"{where}; use the modelled options (temperature, max_tokens, top_p, stop) or the session",
+            provider=provider.name,
+        )
+    target.update(extra)
+    return target

@@ -112,6 +112,8 @@ class ChatRequest(Model):
     persona: PersonaDefinition | None = None
     persona_name: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)
+    """Provider options we do not model (``seed``, ``response_format``, ...), sent as given."""
     context: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -128,6 +130,10 @@ class Provider(abc.ABC):
     name: ClassVar[str] = ""
     default_model: ClassVar[str] = ""
     requires_api_key: ClassVar[bool] = False
+    #: Whether ``send_message`` options beyond the modelled ones reach this provider
+    #: (``ChatRequest.extra``); providers that take none refuse them with the list of
+    #: accepted options.
+    accepts_extra_options: ClassVar[bool] = False
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config

@@ -52,6 +52,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -59,7 +60,7 @@ import httpx
 
 from ..errors import ProviderError
 from ..types.provider import ChatResponse, ProviderConfig
-from ._http import HTTPProvider, StreamState
+from ._http import HTTPProvider, StreamState, merge_options
 from ._normalise import FinishReasons, merge_usage, vendor_params
 from .base import ChatRequest
 
@@ -86,6 +87,8 @@ GEMINI_FINISH_REASONS = FinishReasons(
 
 # ErrorInfo reasons of a bad or unusable key, sent with HTTP 400 INVALID_ARGUMENT.
 _AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
+# Request fields that sit beside generationConfig (unmodelled options go inside it otherwise).
+_TOP_LEVEL = frozenset({"safetySettings", "tools", "toolConfig", "cachedContent", "labels"})
 
 
 def _usage(raw: Any, previous: dict[str, int] | None = None) -> dict[str, int]:
@@ -182,6 +185,17 @@ class GoogleProvider(HTTPProvider):
         config = vendor_params(self.generation_params(request), names)
         if config:
             body["generationConfig"] = config
+        return body
+
+    def with_extra(self, body: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+        """Unmodelled options go into ``generationConfig`` (``seed``, ``presencePenalty``,
+        ``responseMimeType``, ...), except the request's own top-level fields
+        (``safetySettings``, ``tools``, ``toolConfig``, ``cachedContent``, ``labels``)."""
+        top = {k: v for k, v in extra.items() if k in _TOP_LEVEL}
+        config = {k: v for k, v in extra.items() if k not in _TOP_LEVEL}
+        merge_options(self, body, top)
+        if config:
+            merge_options(self, body.setdefault("generationConfig", {}), config, where="generationConfig")
         return body
 
     def classify_status(self, status: int, body: Any) -> int:

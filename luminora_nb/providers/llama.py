@@ -38,16 +38,20 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import httpx
 
 from ..errors import ProviderError
 from ..types.provider import ChatResponse, ProviderConfig
-from ._http import StreamFormat, StreamState
+from ._http import StreamFormat, StreamState, merge_options
 from ._normalise import FinishReasons, merge_usage, usage_dict, vendor_params
 from .base import ChatRequest
 from .openai import OpenAICompatibleProvider
+
+# Ollama request fields beside ``options`` (unmodelled options go inside it otherwise).
+_OLLAMA_TOP_LEVEL = frozenset({"format", "keep_alive", "think", "tools"})
 
 __all__ = ["OLLAMA_FINISH_REASONS", "LlamaProvider"]
 
@@ -104,6 +108,19 @@ class LlamaProvider(OpenAICompatibleProvider):
         options = vendor_params(self.generation_params(request), names)
         if options:
             body["options"] = options
+        return body
+
+    def with_extra(self, body: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+        """OpenAI-compatible servers: top-level fields. Ollama: ``options`` (``seed``,
+        ``num_ctx``, ``repeat_penalty``, ...), except its top-level ``format``,
+        ``keep_alive``, ``think`` and ``tools``."""
+        if self.api == "openai":
+            return super().with_extra(body, extra)
+        top = {k: v for k, v in extra.items() if k in _OLLAMA_TOP_LEVEL}
+        options = {k: v for k, v in extra.items() if k not in _OLLAMA_TOP_LEVEL}
+        merge_options(self, body, top)
+        if options:
+            merge_options(self, body.setdefault("options", {}), options, where="options")
         return body
 
     def parse_reply(self, data: Any) -> ChatResponse:
