@@ -57,7 +57,7 @@ from ..relationship.affinity import DEFAULT_LEVELS, MAX_POINTS, check_points_del
 from ..types.memory import check_user_id
 from ..types.personality import PersonalityData
 from ._base import LuminoraWidget, asset_text
-from .memory_inspector import LiveRefresh, track
+from .memory_inspector import LiveRefresh, launch, track
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -272,7 +272,10 @@ class AffinityInspector(LuminoraWidget):
     def refresh(self) -> None:
         """Reload the relationship from the store (on the facade's loop; returns at once)."""
         if self._valid:
-            track(self, self._live.poke())
+            try:
+                track(self, self._live.poke())
+            except Exception as exc:  # a closed facade: said in place
+                self._fail(exc)
 
     def adjust(self, points_delta: float, reason: str | None = None) -> None:
         """Apply an explicit change of ``points_delta`` points (``update_affinity``).
@@ -288,9 +291,10 @@ class AffinityInspector(LuminoraWidget):
             self._fail(exc)
             return
         text = reason.strip() if isinstance(reason, str) and reason.strip() else None
-        self._background(
+        launch(
+            self,
             self.lum.v11.update_affinity(self.user_id, self.personality, delta, reason=text),
-            on_done=lambda _: self.refresh(),
+            lambda _: self.refresh(),
         )
 
     def close(self) -> None:

@@ -78,7 +78,7 @@ if TYPE_CHECKING:
     from ..events import Subscription
     from ..sync import Luminora
 
-__all__ = ["LiveRefresh", "MemoryInspector", "parse_edit", "track"]
+__all__ = ["LiveRefresh", "MemoryInspector", "launch", "parse_edit", "track"]
 
 logger = logging.getLogger("luminora_nb.widgets")
 
@@ -202,6 +202,18 @@ def track(widget: LuminoraWidget, future: Any) -> None:
         settled.set()
 
     future.add_done_callback(done)
+
+
+def launch(
+    widget: LuminoraWidget, coro: Coroutine[Any, Any, Any], on_done: Callable[[Any], None] | None = None
+) -> None:
+    """Run an action of ``widget`` in the background; a facade that cannot run it is said in place."""
+    try:
+        widget._background(coro, on_done=on_done)
+    except Exception as exc:  # a closed facade
+        coro.close()
+        widget.busy = False
+        widget._fail(exc)
 
 
 def _value_kind(value: Any) -> str:
@@ -415,7 +427,10 @@ class MemoryInspector(LuminoraWidget):
         """Reload facts and episodes from the store (on the facade's loop; returns at once)."""
         if not self._valid:
             return
-        track(self, self._live.poke())
+        try:
+            track(self, self._live.poke())
+        except Exception as exc:  # a closed facade: said in place
+            self._fail(exc)
 
     def edit_fact(self, category: str, key: str, value: str) -> None:
         """Change a fact's value to ``value`` (text, as typed in the table).
@@ -440,9 +455,7 @@ class MemoryInspector(LuminoraWidget):
             self._fail(exc)
             return
         v11 = self.lum.v11
-        self._background(
-            v11.save_fact(self.user_id, category, key, new, 1.0), on_done=lambda _: self.refresh()
-        )
+        launch(self, v11.save_fact(self.user_id, category, key, new, 1.0), lambda _: self.refresh())
 
     def delete_fact(self, category: str, key: str) -> None:
         """Forget one fact (on the facade's loop; returns at once)."""
@@ -452,7 +465,7 @@ class MemoryInspector(LuminoraWidget):
             self._fail(SessionError(f"no fact {category!r}/{key!r} for user {self.user_id!r} to delete"))
             return
         v11 = self.lum.v11
-        self._background(v11.delete_fact(self.user_id, category, key), on_done=lambda _: self.refresh())
+        launch(self, v11.delete_fact(self.user_id, category, key), lambda _: self.refresh())
 
     def search(self, query: str, top_k: int = 5) -> None:
         """Search the user's memories by meaning; the hits (with scores) replace ``hits``.
@@ -465,7 +478,7 @@ class MemoryInspector(LuminoraWidget):
         if isinstance(query, str):
             self.query = query
         v11 = self.lum.v11
-        self._background(v11.search_memories(self.user_id, query, top_k), on_done=self._show_hits)
+        launch(self, v11.search_memories(self.user_id, query, top_k), self._show_hits)
 
     def close(self) -> None:
         """Stop listening to the client and close the widget."""

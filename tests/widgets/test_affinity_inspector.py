@@ -216,3 +216,15 @@ def test_js_inserts_text_only_as_text_and_css_is_scoped() -> None:
     rules = re.findall(r"(?:^|})\s*([^{}@]+?)\s*\{", css)
     selectors = [part.strip() for rule in rules for part in rule.split(",")]
     assert selectors and [s for s in selectors if not s.startswith(".lnb-root.lnb-affinity-inspector")] == []
+
+
+def test_a_closed_facade_is_said_in_place() -> None:
+    lum = Luminora(log=None, learn=True)
+    inspector = AffinityInspector(lum, "sam", "aurora")
+    lum.close()
+    inspector.adjust(5)
+    assert "closed" in inspector.error and inspector.busy is False and inspector.points == 10
+    inspector.clear_error()
+    inspector.refresh()
+    assert "closed" in inspector.error
+    inspector.close()

@@ -283,3 +283,21 @@ def test_js_inserts_text_only_as_text_and_css_is_scoped() -> None:
     rules = re.findall(r"(?:^|})\s*([^{}@]+?)\s*\{", css)
     selectors = [part.strip() for rule in rules for part in rule.split(",")]
     assert selectors and [s for s in selectors if not s.startswith(".lnb-root.lnb-memory-inspector")] == []
+
+
+def test_a_closed_facade_is_said_in_place() -> None:
+    lum = Luminora(log=None, learn=True)
+    teach(lum, messages=["My name is Sam."])
+    inspector = MemoryInspector(lum, "sam")
+    lum.close()
+    for action in (
+        inspector.refresh,
+        lambda: inspector.search("name"),
+        lambda: inspector.edit_fact("personal_info", "name", "Samuel"),
+        lambda: inspector.delete_fact("personal_info", "name"),
+    ):
+        inspector.clear_error()
+        action()
+        assert "closed" in inspector.error and inspector.busy is False
+    assert facts_of(inspector) == {("personal_info", "name"): "Sam"}  # what it showed stays
+    inspector.close()
