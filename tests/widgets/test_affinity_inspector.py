@@ -21,6 +21,8 @@ from luminora_nb.widgets._base import asset_text
 from luminora_nb.widgets.affinity_inspector import ladder, progress_to_next
 from luminora_nb.widgets.testing import CommRecorder
 
+from .test_memory_inspector import run_in_node
+
 AURORA_LEVELS = [
     {"name": "stranger", "low": 0, "high": 20},
     {"name": "acquaintance", "low": 21, "high": 50},
@@ -228,3 +230,49 @@ def test_a_closed_facade_is_said_in_place() -> None:
     inspector.refresh()
     assert "closed" in inspector.error
     inspector.close()
+
+
+def test_the_browser_module_renders_and_sends_what_python_expects(
+    learning: Luminora, wire: CommRecorder, tmp_path: Any
+) -> None:
+    inspector = AffinityInspector(learning, "sam", "aurora")
+    for delta in (5, 10, 30):
+        learning.update_affinity("sam", "aurora", delta)
+    inspector.wait()
+    script = """
+out.text = el.textContent;
+out.here = find((n) => n.getAttribute("aria-current") === "step").map((n) => n.textContent);
+out.dots = find((n) => n.tagName === "CIRCLE").length;
+out.path = find((n) => n.tagName === "PATH")[0].getAttribute("d");
+out.progress = find((n) => n.tagName === "PROGRESS")[0].value;
+const delta = find((n) => n.getAttribute("aria-label") === "Points to add (negative to remove)")[0];
+delta.value = "-7";
+find((n) => n.getAttribute("aria-label") === "Reason of the change")[0].value = "a quarrel";
+find((n) => n.tagName === "FORM")[0].dispatch("submit");
+delta.value = "abc";
+find((n) => n.tagName === "FORM")[0].dispatch("submit");
+model.change("level", "stranger");
+out.after = find((n) => n.getAttribute("aria-current") === "step").map((n) => n.textContent);
+out.sent = model.sent;
+cleanup();
+out.listeners = model.listeners();
+"""
+    got = run_in_node(tmp_path, "affinity_inspector.js", inspector.get_state(), script)
+    assert "sam and Aurora" in got["text"] and "55 / 100 points" in got["text"] and "top level" in got["text"]
+    assert got["here"] == ["\u25b6friend 51\u2013100"] and got["after"] == ["\u25b6stranger 0\u201320"]
+    assert got["dots"] == 4 and got["path"].count(" V ") == 3  # the start and three changes, as steps
+    assert got["progress"] == inspector.progress
+    assert (
+        got["sent"]
+        == [
+            {"type": "adjust", "delta": -7, "reason": "a quarrel"},
+            {"type": "adjust", "delta": "abc", "reason": "a quarrel"},
+        ]
+        and got["listeners"] == 0
+    )
+    # delivered to the real widget: the number applies, the text is refused in place
+    wire.custom(inspector, got["sent"][0])
+    inspector.wait()
+    assert inspector.points == 48 and inspector.history[-1]["reason"] == "a quarrel"
+    wire.custom(inspector, got["sent"][1])
+    assert inspector.error == "points_delta must be a number, got 'abc' (str)" and inspector.points == 48

@@ -7,7 +7,10 @@ embedder), so every fact and episode it shows was learned from a real turn.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -301,3 +304,161 @@ def test_a_closed_facade_is_said_in_place() -> None:
         assert "closed" in inspector.error and inspector.busy is False
     assert facts_of(inspector) == {("personal_info", "name"): "Sam"}  # what it showed stays
     inspector.close()
+
+
+# -- the browser code, run in Node against a minimal DOM ------------------------------------------
+
+#: A minimal DOM and a fake anywidget model, enough to render our ES modules in Node.
+HARNESS = r"""
+// A minimal DOM, enough for our widgets' ES modules, and a fake anywidget model.
+class ClassList {
+  constructor(el) { this.el = el; }
+  get set() { return new Set((this.el.className || "").split(/\s+/).filter(Boolean)); }
+  add(c) { const s = this.set; s.add(c); this.el.className = [...s].join(" "); }
+  remove(c) { const s = this.set; s.delete(c); this.el.className = [...s].join(" "); }
+  toggle(c, on) { if (on === undefined) on = !this.set.has(c); on ? this.add(c) : this.remove(c); return on; }
+  contains(c) { return this.set.has(c); }
+}
+class Node_ {
+  constructor(tag) {
+    this.tagName = tag.toUpperCase(); this.children = []; this.attrs = {}; this.style = {};
+    this.dataset = {}; this.listeners = {}; this.className = ""; this._text = ""; this.hidden = false;
+    this.classList = new ClassList(this); this.value = ""; this.parent = null;
+  }
+  set textContent(t) { this.children = []; this._text = String(t); }
+  get textContent() { return this._text + this.children.map((c) => c.textContent).join(""); }
+  appendChild(c) { c.parent = this; this.children.push(c); return c; }
+  append(...cs) {
+    for (const c of cs) this.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+  }
+  replaceChildren(...cs) { this.children = []; this._text = ""; this.append(...cs); }
+  setAttribute(k, v) { this.attrs[k] = String(v); }
+  getAttribute(k) { return this.attrs[k] ?? null; }
+  addEventListener(type, fn) { (this.listeners[type] ||= []).push(fn); }
+  dispatch(type, extra) {
+    const event = { type, key: undefined, preventDefault() {}, ...extra };
+    for (const fn of this.listeners[type] || []) fn(event);
+  }
+  focus() { document.activeElement = this; }
+  blur() { document.activeElement = null; }
+  contains(n) { for (let x = n; x; x = x.parent) if (x === this) return true; return false; }
+  querySelector() { return null; }
+  all() { return [this, ...this.children.flatMap((c) => c.all())]; }
+}
+globalThis.document = {
+  activeElement: null,
+  createElement: (t) => new Node_(t),
+  createElementNS: (_ns, t) => new Node_(t),
+  createTextNode: (t) => { const n = new Node_("#text"); n._text = String(t); return n; },
+};
+globalThis.window = { getSelection: () => null };
+
+export function fakeModel(state) {
+  const handlers = {};
+  const sent = [];
+  return {
+    sent,
+    get: (k) => state[k],
+    set: (k, v) => { state[k] = v; },
+    save_changes: () => sent.push({ saved: { ...state } }),
+    on: (e, fn) => { (handlers[e] ||= []).push(fn); },
+    off: (e, fn) => { handlers[e] = (handlers[e] || []).filter((f) => f !== fn); },
+    send: (m) => sent.push(m),
+    change(k, v) { state[k] = v; for (const fn of handlers[`change:${k}`] || []) fn(); },
+    listeners: () => Object.values(handlers).reduce((n, l) => n + l.length, 0),
+  };
+}
+
+export async function render(path, state) {
+  const mod = await import(path);
+  const model = fakeModel(state);
+  const el = new Node_("div");
+  const cleanup = mod.default.render({ model, el });
+  const find = (pred) => el.all().filter(pred);
+  return { model, el, cleanup, find };
+}
+"""
+
+NODE = shutil.which("node")
+
+
+def run_in_node(tmp_path: Any, module: str, state: dict[str, Any], script: str) -> Any:
+    """Render ``widgets/<module>`` with ``state`` in Node, run ``script``, return what it prints as JSON."""
+    if NODE is None:
+        pytest.skip("node is not installed")
+    (tmp_path / "harness.mjs").write_text(HARNESS, encoding="utf-8")
+    (tmp_path / "widget.mjs").write_text(asset_text(module), encoding="utf-8")
+    (tmp_path / "state.json").write_text(json.dumps(state, default=str), encoding="utf-8")
+    (tmp_path / "main.mjs").write_text(
+        'import { readFileSync } from "node:fs";\n'
+        'import { render } from "./harness.mjs";\n'
+        'const state = JSON.parse(readFileSync(new URL("./state.json", import.meta.url), "utf-8"));\n'
+        'const { model, el, cleanup, find } = await render("./widget.mjs", state);\n'
+        "const out = {};\n" + script + "\nconsole.log(JSON.stringify(out));\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [NODE, str(tmp_path / "main.mjs")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_browser_module_renders_and_sends_what_python_expects(
+    learning: Luminora, wire: CommRecorder, tmp_path: Any
+) -> None:
+    teach(learning)
+    inspector = MemoryInspector(learning, "sam")
+    inspector.search("where do I live?")
+    inspector.wait()
+    script = """
+const byClass = (c) => find((n) => n.classList.contains(c));
+out.text = el.textContent;
+out.rows = find((n) => n.tagName === "TR").length;
+out.dots = byClass("lnb-mi-dot").map((d) => d.style.width);
+out.hits = byClass("lnb-mi-score").map((s) => s.textContent);
+// edit the location: click its value, type, press Enter
+const value = byClass("lnb-mi-value").find((v) => v.textContent === "Lyon");
+value.dispatch("click");
+const box = find((n) => n.tagName === "INPUT" && n.value === "Lyon")[0];
+box.value = "Lisbon";
+box.dispatch("keydown", { key: "Enter" });
+// delete the jazz fact
+find((n) => n.getAttribute("aria-label") === "Delete the fact jazz")[0].dispatch("click");
+// search
+const input = find((n) => n.getAttribute("aria-label") === "Search memories")[0];
+input.value = "what music do I like?";
+find((n) => n.tagName === "FORM")[0].dispatch("submit");
+// the category filter
+const select = find((n) => n.tagName === "SELECT")[0];
+select.value = "preferences";
+select.dispatch("change");
+out.filtered = find((n) => n.tagName === "TR").length;
+model.change("error", "something went wrong");
+out.error = find((n) => n.getAttribute("role") === "alert")[0].textContent;
+out.sent = model.sent;
+cleanup();
+out.listeners = model.listeners();
+"""
+    got = run_in_node(tmp_path, "memory_inspector.js", inspector.get_state(), script)
+    assert "Memory of sam" in got["text"] and "Lyon" in got["text"] and "Achievement" in got["text"]
+    assert got["rows"] == 1 + len(inspector.facts)  # the header row and one per fact
+    assert got["dots"] == [f"{8 + round(inspector.episodes[0]['importance'] * 2)}px"]
+    assert got["hits"] == [f"{h['score']:.3f}" for h in inspector.hits]
+    assert got["filtered"] == 1 + 1  # the header and the one preferences fact (the delete is not applied yet)
+    assert got["error"] == "something went wrong" and got["listeners"] == 0
+    messages = [m for m in got["sent"] if "type" in m]
+    assert messages == [
+        {"type": "edit", "category": "personal_info", "key": "location", "value": "Lisbon"},
+        {"type": "delete", "category": "preferences", "key": "jazz"},
+        {"type": "search", "query": "what music do I like?"},
+    ]
+    assert got["sent"][-1]["saved"]["category"] == "preferences"
+    # what the browser sent, delivered to the real widget, does what it says
+    for message in messages:
+        wire.custom(inspector, message)
+        inspector.wait()
+    assert inspector.error == ""
+    assert stored(learning)[("personal_info", "location")] == "Lisbon"
+    assert ("preferences", "jazz") not in stored(learning)
+    assert inspector.query == "what music do I like?" and inspector.hits
