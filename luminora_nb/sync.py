@@ -98,9 +98,12 @@ class Luminora:
         client: Use this async client instead of creating one (its loop must be ours:
             only pass a client that has not been used yet).
         learn: Make turns learn (v1.1 memory and relationships: facts, episodes,
-            affinity, mood, semantic search). Off by default so existing notebooks' offline
-            replies stay as stored; the v1.1 methods (``get_facts``, ``update_affinity``,
-            ``search_memories`` ...) work either way, on :attr:`v11`.
+            affinity, mood, semantic search). On by default, so a session with no
+            configuration remembers what the user says and its replies follow what it
+            learned (the user's name, the relationship level, the mood); the shipped
+            embedder loads on the first turn that needs it.
+            ``learn=False`` gives the plain v1.0 turn; the v1.1 methods (``get_facts``,
+            ``update_affinity``, ``search_memories`` ...) work either way, on :attr:`v11`.
         v11_options: Keyword options of
             :class:`~luminora_nb.client_v11.LuminoraCoreClientV11` (``extractor``,
             ``embedder``, ``prompt_search_hits``, ``storage_v11`` ...).
@@ -121,7 +124,7 @@ class Luminora:
         log: SessionLog | str | os.PathLike[str] | None = _DEFAULT,
         user_id: str | None = None,
         client: LuminoraCoreClient | None = None,
-        learn: bool = False,
+        learn: bool = True,
         v11_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.user_id = user_id
@@ -163,7 +166,7 @@ class Luminora:
     def v11(self) -> LuminoraCoreClientV11:
         """The v1.1 client (facts, episodes, search, affinity) over this facade's client.
 
-        Built on first use when the facade does not learn (``learn=False``).
+        Built with the facade when it learns (the default), else on first use.
         """
         if self._v11 is None:
             with self._lock:
