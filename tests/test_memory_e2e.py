@@ -217,7 +217,7 @@ def test_the_facade_learns_when_asked() -> None:
         assert [h.text for h in lum.search_memories("ana", "her dog", top_k=1)] == ["pet dog: Rex"]
         assert lum.delete_fact("ana", "preferences", "tea")
         assert lum.get_episodes("ana", min_importance=5)[0]["title"] == "New job"
-    with Luminora(log=None) as lum:  # off by default: turns do not learn, the methods work
+    with Luminora(log=None, learn=False) as lum:  # learning off: turns do not learn, the methods work
         sid = lum.create_session("willow", user_id="bo")
         lum.send_message(sid, "My name is Bo.")
         assert lum.get_facts("bo") == [] and lum.get_affinity("bo", "willow")["total_interactions"] == 0
