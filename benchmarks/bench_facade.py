@@ -4,7 +4,8 @@ async client with no log, measured in one process.
 Run: ``.venv/bin/python benchmarks/bench_facade.py [--rounds 36 --turns 250]`` (about 15 s).
 
 * **baseline**: the async client (``await client.send_message``) in ``asyncio.run``,
-  in-memory storage, no log.
+  in-memory storage, no log. The facades run with ``learn=False``: the v1.1 learning
+  pipeline is measured on its own by ``bench_memory_pipeline.py``.
 * **facade + log**: ``lum.send_message`` from the main thread (which drives
   the facade's loop itself, see luminora_nb/_loop.py) with the DuckDB session log
   recording every event and flushing in the background. Target: >= 0.8x the baseline's turns/s.
@@ -65,7 +66,9 @@ class Facade:
     """A warmed-up facade (with or without the session log)."""
 
     def __init__(self, log: Path | None) -> None:
-        self.lum = Luminora(log=log)
+        # The v1.0 notebook surface against the v1.0 async client: v1.1 learning (on by
+        # default in the facade) is work the baseline does not do, so it is off on both.
+        self.lum = Luminora(log=log, learn=False)
         self.sid = self.lum.create_session("aurora")
         for i in range(WARM_UP):
             self.lum.send_message(self.sid, f"warm up {i}")
