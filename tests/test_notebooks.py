@@ -39,6 +39,7 @@ REQUIRED = [
     "02-blend-studio.ipynb",
     "03-compare-blends.ipynb",
     "04-session-log.ipynb",
+    "06-snapshots-and-analytics.ipynb",
     "07-character-cards.ipynb",
     "09-real-providers.ipynb",
 ]
