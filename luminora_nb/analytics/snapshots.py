@@ -88,17 +88,8 @@ _KEYS = {"snapshot": "string", "user_id": "string", "personality": "string"}
 
 #: The columns of :func:`diff_snapshots`, in order.
 DIFF_COLUMNS = (
-    "kind",
-    "change",
-    "category",
-    "key",
-    "old_value",
-    "new_value",
-    "old_confidence",
-    "new_confidence",
-    "old_importance",
-    "new_importance",
-    "sentiment",
+    *("kind", "change", "category", "key", "old_value", "new_value", "old_confidence", "new_confidence"),
+    *("old_importance", "new_importance", "sentiment"),
 )
 
 
@@ -385,6 +376,14 @@ def snapshot_episodes(source: SnapshotsLike) -> pd.DataFrame:
     Columns: ``snapshot, user_id, personality, episode_id, episode_type, title, summary,
     importance, sentiment, ts, session_id``.
     :func:`~luminora_nb.analytics.plot_episode_timeline` plots it.
+
+    Example:
+        >>> from luminora_nb.snapshot import minimal_snapshot
+        >>> doc = minimal_snapshot("aurora")
+        >>> doc["current_state"]["memorable_episodes"] = [{"episode_type": "milestone", "title": "Engaged",
+        ...                                                "importance": 8}]
+        >>> snapshot_episodes(doc)[["title", "importance"]].values.tolist()
+        [['Engaged', 8.0]]
     """
     rows = []
     for snap in _loaded(source):
@@ -430,6 +429,14 @@ def snapshot_affinity(source: SnapshotsLike) -> pd.DataFrame:
     the session log's name so :func:`~luminora_nb.analytics.plot_affinity` plots it),
     ``ts, points_delta, affinity_points, previous_level, current_level,
     interaction_type, reason``. A snapshot without affinity gives no rows.
+
+    Example:
+        >>> from luminora_nb.snapshot import minimal_snapshot
+        >>> doc = minimal_snapshot("aurora")
+        >>> doc["current_state"]["affinity"] = {"points": 13, "level": "stranger", "progression_history": [
+        ...     {"timestamp": "2026-01-01T00:00:00Z", "points_delta": 3, "points_after": 13}]}
+        >>> snapshot_affinity(doc)[["personality_name", "points_delta", "affinity_points"]].values.tolist()
+        [['aurora', 3, 13]]
     """
     rows = []
     for snap in _loaded(source):
