@@ -344,3 +344,38 @@ def test_plots_take_the_snapshot_frames_and_draw_repeated_history_once(team: Tea
     ax = _rendered(plot_message_lengths(messages)).axes[0]
     counts = {c.get_label(): int(sum(p.get_height() for p in c.patches)) for c in ax.containers}
     assert counts == messages["role"].value_counts().to_dict()
+
+
+def test_snapshots_of_other_tools_and_anonymised_exports_read_with_gaps(team: Team) -> None:
+    """The seed's minimal shape (empty sections, ``{}`` affinity) and an anonymised export."""
+    from luminora_nb.snapshot import anonymous_id, minimal_snapshot
+
+    other = minimal_snapshot("aurora", user_id="sam")
+    row = snapshot_summary({"other": other}).iloc[0]
+    assert pd.isna(row["affinity_points"]) and pd.isna(row["mood"]) and row["format_version"] == "1.0"
+    assert row["facts"] == 0 and pd.isna(row["first_message_at"])
+    assert snapshot_affinity(other).empty and snapshot_messages(other).empty
+    assert list(snapshot_messages(other).columns) == ["snapshot", *MESSAGE_COLUMNS]
+
+    async def anonymised() -> dict[str, Any]:
+        v11 = LuminoraCoreClientV11(LuminoraCoreClient(), embedder=None)
+        await v11.import_snapshot(json.loads((team.folder / SAM_BEFORE).read_text(encoding="utf-8")), "sam")
+        sid = (await v11.base_client.list_sessions())[0]
+        return dict(await v11.export_snapshot(sid, {"anonymize_user_data": True}))
+
+    anon = asyncio.run(anonymised())
+    messages = snapshot_messages(anon)
+    assert set(messages["user_id"]) == {anonymous_id("sam")}
+    assert len(messages) == len(team.stored[SAM_BEFORE].messages)
+    assert messages["completion_tokens"].isna().all()  # metadata dropped by the anonymisation
+    # the facts are the user's, whatever id the export shows
+    assert _fact_set(snapshot_facts(anon).to_dict("records")) == _fact_set(team.stored[SAM_BEFORE].facts)
+
+
+def test_latest_snapshots_groups_by_the_named_keys(team: Team) -> None:
+    by_session = latest_snapshots(team.folder, by=("session_id",))
+    assert sorted(s.label for s in by_session) == [SAM_AFTER, KIM]
+    by_user = latest_snapshots(team.folder, by=("user_id",))
+    assert [s.info["user_id"] for s in by_user] == ["sam", "kim"]
+    with pytest.raises(ValueError, match="groups by some of"):
+        latest_snapshots(team.folder, by=("host",))

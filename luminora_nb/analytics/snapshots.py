@@ -498,8 +498,9 @@ def snapshot_messages(source: SnapshotsLike) -> pd.DataFrame:
     from each reply's metadata; ``provider`` from the snapshot's active configuration;
     ``host`` and ``pid`` are empty), so
     :func:`~luminora_nb.analytics.plot_message_lengths` and
-    :func:`~luminora_nb.analytics.usage_table` take it. Snapshots exported without their
-    conversation (or anonymised, which drops message metadata) give fewer columns' worth.
+    :func:`~luminora_nb.analytics.usage_table` take it. A snapshot exported without its
+    conversation gives no rows; an anonymised one, rows without tokens or latency (its
+    message metadata is dropped).
     """
     rows = []
     for snap in _loaded(source):
