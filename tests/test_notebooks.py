@@ -40,6 +40,7 @@ REQUIRED = [
     "03-compare-blends.ipynb",
     "04-session-log.ipynb",
     "05-memory-and-affinity.ipynb",
+    "06-snapshots-and-analytics.ipynb",
     "07-character-cards.ipynb",
     "09-real-providers.ipynb",
 ]

@@ -16,7 +16,12 @@ One module per concern:
   model and blend (``usage``; ``usage_table`` over any messages frame).
 * :mod:`~luminora_nb.analytics.session`: the metrics of one session from its stored
   messages and events (``session_analytics``), what ``get_session_analytics`` returns.
-* :mod:`~luminora_nb.analytics.plots`: ``plot_*`` functions returning matplotlib Figures.
+* :mod:`~luminora_nb.analytics.snapshots`: snapshot files (one, many, or a folder of
+  many users' and machines') as frames — ``snapshot_summary``, ``snapshot_facts``,
+  ``snapshot_episodes``, ``snapshot_affinity``, ``snapshot_messages`` — and
+  ``diff_snapshots(old, new)``: what was learned, forgotten or changed in between.
+* :mod:`~luminora_nb.analytics.plots`: ``plot_*`` functions returning matplotlib Figures
+  (of the log's frames and of the snapshot frames alike).
 * :mod:`~luminora_nb.analytics.export`: ``export_parquet(log, folder)``.
 
 pandas is imported by the readers, matplotlib only by the plots; ``import
@@ -70,22 +75,41 @@ from .plots import (
     plot_usage,
 )
 from .session import SessionAnalytics, percentile, session_analytics, session_analytics_from_log
+from .snapshots import (
+    DIFF_COLUMNS,
+    LoadedSnapshot,
+    SnapshotsLike,
+    diff_snapshots,
+    latest_snapshots,
+    load_snapshots,
+    snapshot_affinity,
+    snapshot_episodes,
+    snapshot_facts,
+    snapshot_messages,
+    snapshot_summary,
+)
 from .usage import USAGE_COLUMNS, USAGE_KEYS, usage, usage_table
 
 __all__ = [
+    "DIFF_COLUMNS",
     "MESSAGE_COLUMNS",
     "SENTIMENT_SCORES",
     "USAGE_COLUMNS",
     "USAGE_KEYS",
+    "LoadedSnapshot",
     "SessionAnalytics",
+    "SnapshotsLike",
     "Source",
     "SourceLike",
     "affinity",
     "blends",
+    "diff_snapshots",
     "episodes",
     "events",
     "export_parquet",
     "facts",
+    "latest_snapshots",
+    "load_snapshots",
     "messages",
     "moods",
     "open_source",
@@ -104,6 +128,11 @@ __all__ = [
     "session_analytics",
     "session_analytics_from_log",
     "sessions",
+    "snapshot_affinity",
+    "snapshot_episodes",
+    "snapshot_facts",
+    "snapshot_messages",
+    "snapshot_summary",
     "usage",
     "usage_table",
 ]

@@ -2,7 +2,9 @@
 
 Every function takes either a source (a :class:`~luminora_nb.sessionlog.SessionLog`, a
 log file, a folder of Parquet exports) or the DataFrame its reader returns (so a frame
-filtered in pandas first plots the same way), and returns a new ``Figure``:
+filtered in pandas first plots the same way), and returns a new ``Figure``. The frames
+read from snapshot files (:mod:`~luminora_nb.analytics.snapshots`) use the same columns
+and plot the same way; an entry repeated by several snapshots of one user is drawn once:
 
 ==============================  ======================================  ================================
 function                        data                                    drawn as
@@ -64,6 +66,19 @@ def _frame(data: Data, reader: Callable[[SourceLike | Source], pd.DataFrame]) ->
     return reader(data)
 
 
+def _once(frame: pd.DataFrame, identity: list[str]) -> pd.DataFrame:
+    """Adapter for snapshot frames (:mod:`.snapshots`): drop rows repeated across snapshots.
+
+    Two snapshots of one user taken at different times carry the same history; each
+    entry is drawn once, in time order. Frames from the log (no ``snapshot`` column) pass
+    through unchanged.
+    """
+    if "snapshot" not in frame.columns or frame.empty:
+        return frame
+    once = frame.drop_duplicates(subset=[c for c in identity if c in frame.columns])
+    return once.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
 def _figure(rows: int = 1, width: float = 8.0, height: float = 3.6) -> tuple[Figure, list[Axes]]:
     from matplotlib.figure import Figure
 
@@ -92,7 +107,7 @@ def plot_affinity(data: Data, *, title: str = "Affinity over time") -> Figure:
     """
     from .memory import affinity
 
-    frame = _frame(data, affinity)
+    frame = _once(_frame(data, affinity), ["user_id", "personality_name", "ts", "affinity_points"])
     fig, (ax,) = _figure()
     ax.set_title(title)
     if frame.empty:
@@ -229,7 +244,7 @@ def plot_episode_timeline(data: Data, *, title: str = "Episodes by importance") 
     """Episodes as dots over time: height and size by importance (0-10), one labelled set per sentiment."""
     from .memory import episodes
 
-    frame = _frame(data, episodes)
+    frame = _once(_frame(data, episodes), ["user_id", "episode_id", "episode_type", "title", "ts"])
     fig, (ax,) = _figure()
     ax.set_title(title)
     if frame.empty:
