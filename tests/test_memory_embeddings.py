@@ -220,22 +220,24 @@ def test_sentence_transformers_missing_is_a_clear_error(monkeypatch: pytest.Monk
         SentenceTransformerEmbedder("all-MiniLM-L6-v2")
 
 
+@pytest.mark.parametrize("dimension_method", ["get_embedding_dimension", "get_sentence_embedding_dimension"])
 def test_sentence_transformer_embedder_wraps_the_model(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dimension_method: str
 ) -> None:
+    # sentence-transformers stands in here (no torch in CI); the real one runs in
+    # tests/test_memory_search.py::test_recall_at_5_of_full_minilm_the_ceiling when installed.
     calls: list[dict[str, Any]] = []
 
     class FakeModel:
         def __init__(self, name: str, device: str, **kwargs: Any) -> None:
             self.name, self.device = name, device
 
-        def get_sentence_embedding_dimension(self) -> int:
-            return 3
-
         def encode(self, texts: list[str], **kwargs: Any) -> np.ndarray:
             calls.append(kwargs)
             return np.array([[2.0, 0.0, 0.0] if t.strip() else [0.5, 0.5, 0.5] for t in texts])
 
+    # Version 6 renamed get_sentence_embedding_dimension; either name must work.
+    setattr(FakeModel, dimension_method, lambda self: 3)
     module = types.ModuleType("sentence_transformers")
     module.SentenceTransformer = FakeModel  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "sentence_transformers", module)

@@ -319,7 +319,12 @@ class SentenceTransformerEmbedder:
         if Path(name).exists():
             name = Path(name).resolve().name
         self.model_id: str = model_id or f"sentence-transformers/{name}"
-        dimension = self._model.get_sentence_embedding_dimension()
+        # sentence-transformers 6 renamed the method (the old name warns); older ones have only it.
+        getter = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        dimension = getter()
         if not isinstance(dimension, int) or dimension <= 0:
             raise EmbeddingError(f"{self.model_id}: the model does not report its embedding dimension")
         self.dimension: int = dimension
