@@ -242,14 +242,17 @@ def _pins() -> dict[str, str]:
 def test_binder_pins_every_runtime_dependency() -> None:
     """Every dependency of the core and of the ``notebook`` extra is pinned, to a version it accepts."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    needed = [*project["dependencies"], *project["optional-dependencies"]["notebook"]]
+    extras = project["optional-dependencies"]
+    needed = [*project["dependencies"], *extras["notebook"]]
     pins = _pins()
     problems = []
     for spec in needed:
         requirement = Requirement(spec)
         name = canonicalize_name(requirement.name)
         if name == canonicalize_name(project["name"]):
-            continue  # a self-reference such as luminora_nb[notebook]
+            # a self-reference such as luminora_nb[embeddings]: its extras are needed too
+            needed.extend(dep for extra in requirement.extras for dep in extras[extra])
+            continue
         if name not in pins:
             problems.append(f"{requirement.name} is not pinned")
         elif not requirement.specifier.contains(pins[name], prereleases=True):
