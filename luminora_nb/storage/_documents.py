@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..errors import StorageError
+from ..errors import StorageError, shown
 from ..types._base import utcnow
 from ..types.session import Message, SessionRecord, SessionSummary
 from ._names import name_digest
@@ -96,7 +96,7 @@ class Kind:
 
     def of(self, owner: str) -> str:
         """Names the documents of one owner in messages: ``"facts of user 'u1'"``."""
-        return f"{_PLURALS[self.name]} of {self.owner.removesuffix('_id')} {owner!r}"
+        return f"{_PLURALS[self.name]} of {self.owner.removesuffix('_id')} {shown(owner)}"
 
 
 MEMORY = Kind("memory", "session_id")
@@ -115,12 +115,14 @@ _PLURALS = {
 }
 # What one document is called in messages, from its names and owner.
 _SUBJECTS: dict[str, Callable[[tuple[str, ...], str], str]] = {
-    "memory": lambda names, owner: f"memory {names[0]!r} of session {owner!r}",
-    "mood": lambda names, owner: f"mood of session {owner!r}",
-    "affinity": lambda names, owner: f"affinity of user {owner!r} with {names[0]!r}",
-    "fact": lambda names, owner: f"fact {names[0]}/{names[1]} of user {owner!r}",
-    "episode": lambda names, owner: f"episode of user {owner!r}",
-    "embedding": lambda names, owner: f"embedding {names[0]!r} of user {owner!r}",
+    "memory": lambda names, owner: f"memory {shown(names[0])} of session {shown(owner)}",
+    "mood": lambda names, owner: f"mood of session {shown(owner)}",
+    "affinity": lambda names, owner: f"affinity of user {shown(owner)} with {shown(names[0])}",
+    "fact": lambda names, owner: (
+        f"fact {shown(names[0])[1:-1]}/{shown(names[1])[1:-1]} of user {shown(owner)}"
+    ),
+    "episode": lambda names, owner: f"episode of user {shown(owner)}",
+    "embedding": lambda names, owner: f"embedding {shown(names[0])} of user {shown(owner)}",
 }
 # The public call a write comes from, for messages.
 _SAVES = {"memory": "set_memory"}
@@ -280,12 +282,18 @@ def plain_json(document: Mapping[str, Any], *, what: str) -> Document:
     """
     try:
         text = json.dumps(document, ensure_ascii=False, allow_nan=False, default=json_default)
+        copy: Document = json.loads(text)
     except (TypeError, ValueError) as exc:
         raise StorageError(
             f"{what} is not JSON-serialisable ({exc}); store plain data "
             "(str, int, float, bool, None, lists and dicts)"
         ) from None
-    copy: Document = json.loads(text)
+    except RecursionError:
+        # json recurses once per level: a value nested thousands deep exhausts the stack.
+        raise StorageError(
+            f"{what} is nested too deeply to store as JSON; store flatter data "
+            "(at most a few hundred levels of lists and dicts)"
+        ) from None
     return copy
 
 
@@ -410,7 +418,7 @@ def problem_of(exc: Exception) -> str:
 # -- user state -----------------------------------------------------------------------------
 def memory_document(key: str, value: Any) -> Document:
     """The stored memory value of a session under ``key``."""
-    return plain_json({"key": key, "value": value}, what=f"memory value for key {key!r}")
+    return plain_json({"key": key, "value": value}, what=f"memory value for key {shown(key)}")
 
 
 def affinity_document(

@@ -56,7 +56,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import StorageError
+from ..errors import StorageError, shown
 from ..types.session import StorageConfig
 from . import _documents as docs
 from ._keys import Sample
@@ -333,7 +333,7 @@ class RedisStorage(ServerBackend, Storage):
             wrapper = {"order": order, "doc": document, "user": key.owner}
             pipe.hset(place_key, field, codec.encode(wrapper, what=key.subject))
         elif key.kind is docs.MEMORY:
-            data = codec.encode(document, what=f"memory value for key {key.names[0]!r}")
+            data = codec.encode(document, what=f"memory value for key {shown(key.names[0])}")
             await self._scripts["set_memory"](
                 keys=self._session_keys(key.owner), args=[field, data], client=pipe
             )
