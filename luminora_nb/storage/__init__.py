@@ -9,7 +9,7 @@ do natively; nothing else. Modules:
 ========================  ============================================================
 ``base.py``               the public protocol, concrete over the primitives
 ``_documents.py``         the documents, keys and writes primitives receive
-``codec.py``              bytes only: JSON, compression, encryption
+``codec.py``              bytes only: JSON, compression, encryption bound to a place
 ``_names.py``             name digests, URLs without credentials (one scrubbing rule)
 ``_server.py``            readiness, reconnection and error mapping of server backends
 ``_vectors.py``           exact cosine ranking over float32 vectors (numpy or Python)
@@ -30,6 +30,13 @@ must raise :class:`~luminora_nb.errors.StorageError` for every failure. Read
 Documents are addressed by a :class:`~._documents.Key`: a kind (``MEMORY``, ``MOOD``,
 ``AFFINITY``, ``FACT``, ``EPISODE``, ``EMBEDDING``), an owner id (a session id or a user
 id) and names (the memory key; the personality name; category and key; the item id).
+
+Encrypted documents are bound to where they are stored (codec v2, see :mod:`.codec`): a
+backend passes ``at=_documents.place(...)`` — what identifies the row as stored — to
+every ``encode``/``decode``, the same when writing and reading, so a document copied to
+another row fails to decrypt. A backend that keeps names as digests takes them from
+``Storage._ident(key, codec)`` (keyed with encryption on; ``key.legacy``: the unkeyed
+digest of codec v1) and calls ``_migrate_names`` at ``initialize`` after the key check.
 
 ``_write(writes) -> list[bool]``
     Apply :class:`~._documents.Put`, :class:`~._documents.Delete` and

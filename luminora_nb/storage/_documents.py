@@ -142,16 +142,51 @@ class Key:
     kind: Kind
     owner: str
     names: tuple[str, ...] = ()
+    #: Address the row by the unkeyed digest of codec v1 (see :meth:`.Storage._migrate_names`).
+    legacy: bool = False
 
     @property
     def digest(self) -> str:
-        """The names as one SHA-256 digest (the field name of stores that hide names)."""
+        """The names as one unkeyed SHA-256 digest (the field name codec v1 stores used)."""
         return name_digest(*self.names)
 
     @property
     def subject(self) -> str:
         """Names the document in messages: ``"fact pets/dog of user 'u1'"``."""
         return _SUBJECTS[self.kind.name](self.names, self.owner)
+
+
+def place(*parts: str) -> str:
+    """Where a document is stored, as the codec authenticates it with the document (codec v2).
+
+    The parts say what identifies the row as stored (kind, owner, the stored names or
+    digests), so a document copied to another row fails to decrypt.
+
+    Example:
+        >>> place("memory", "s1", "colour")
+        '["memory", "s1", "colour"]'
+    """
+    return json.dumps(parts, ensure_ascii=False)
+
+
+def names_of(kind: Kind, document: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The names a stored document is kept under, read from it (``None``: it does not say).
+
+    Example:
+        >>> names_of(FACT, {"category": "pets", "key": "dog"})
+        ('pets', 'dog')
+    """
+    fields = _NAME_FIELDS.get(kind.name, ())
+    values = tuple(document.get(field) for field in fields)
+    return values if all(isinstance(v, str) for v in values) else None  # type: ignore[return-value]
+
+
+_NAME_FIELDS = {
+    "memory": ("key",),
+    "affinity": ("personality_name",),
+    "fact": ("category", "key"),
+    "embedding": ("item_id",),
+}
 
 
 # -- writes -------------------------------------------------------------------------------

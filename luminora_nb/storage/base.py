@@ -61,13 +61,14 @@ from ._documents import (
     memory_document,
     message_documents,
     mood_document,
+    names_of,
     plain_json,
     require_strings,
     select_episodes,
     session_from_documents,
     session_summary,
 )
-from ._keys import CODEC_FIELD, Sample, check_key, public_record
+from ._keys import CODEC_FIELD, NAMES_KEYED, Sample, check_key, public_record
 from ._vectors import cosine_ranking
 from .codec import DocumentCodec
 
@@ -539,6 +540,57 @@ class Storage(ConversationStorage, StorageV11Extension):
             first_document=self._first_document,
             read_only=read_only,
         )
+
+    async def _migrate_names(self, codec: DocumentCodec, *, force: bool = False) -> int:
+        """Move the documents of an encrypted store kept under codec v1's unkeyed name digests
+        to their keyed digests (:meth:`DocumentCodec.name_digest`), once; returns how many.
+
+        Backends that address documents by digests of their names (DuckDB, Redis,
+        PostgreSQL, MongoDB) call it at ``initialize`` once the key is checked. The store's
+        metadata record says when it is done (:data:`._keys.NAMES_KEYED`); until then no
+        lookup by name runs (``initialize`` has not returned). Each document moves in one
+        all-or-none write per owner (delete under the old digests, put under the new ones,
+        re-encrypted for their new place), so an interrupted migration resumes where it
+        stopped; documents keep their order. Episodes and moods have no names and stay where they are.
+        ``force``: migrate even if the record says it is done (a backend found unkeyed digests).
+        """
+        if not codec.keyed_names:
+            return 0
+        text = await self._read_metadata()
+        record, part = public_record(text)
+        if not isinstance(part, Mapping) or (part.get("names") == NAMES_KEYED and not force):
+            return 0
+        owners: list[tuple[Kind, str]] = [
+            (kind, user) for user in await self._list_users() for kind in (AFFINITY, FACT, EMBEDDING)
+        ]
+        for head in await self._session_heads(None):
+            try:
+                owners.append((MEMORY, str(head.read()[0]["session_id"])))
+            except (StorageError, KeyError) as exc:
+                logger.warning(
+                    "%s storage: left the memory of %s as it is: %s", self.backend_name, head.where, exc
+                )
+        moved = 0
+        for kind, owner in owners:
+            named = [(names_of(kind, d), d) for d in await self._list(kind, owner, None)]
+            keys = [(Key(kind, owner, n), d) for n, d in named if n is not None]
+            # All of an owner's documents in one write, put again in their order (which keeps it).
+            deletes: list[Write] = [Delete(Key(k.kind, owner, k.names, legacy=True)) for k, _ in keys]
+            deletes += [Delete(k) for k, _ in keys]
+            done = await self._write([*deletes, *(Put(k, d) for k, d in keys)]) if keys else []
+            moved += sum(done[: len(keys)])
+        updated = json.dumps(
+            {**record, CODEC_FIELD: {**part, "names": NAMES_KEYED}}, sort_keys=True, separators=(",", ":")
+        )
+        await self._swap_metadata(text, updated)  # lost to another process doing the same: fine
+        if moved:
+            logger.info("%s storage: moved %d documents to keyed name digests", self.backend_name, moved)
+        return moved
+
+    @staticmethod
+    def _ident(key: Key, codec: DocumentCodec) -> str:
+        """The digest a document's names are stored under: keyed (codec v2) unless ``key.legacy``."""
+        return key.digest if key.legacy else codec.name_digest(*key.names)
 
     # -- the primitives a backend implements -------------------------------------------------
     @abc.abstractmethod

@@ -347,26 +347,35 @@ class PostgresStorage(ServerBackend, Storage):
                     connection.terminate()
             await _release(pool, connection)
 
-    def _columns(self, document: Mapping[str, Any], *, what: str) -> tuple[str | None, bytes | None]:
-        """``(doc, blob)`` column values: JSON text for JSONB, else the codec's bytes."""
+    def _columns(self, document: Mapping[str, Any], *, what: str, at: str) -> tuple[str | None, bytes | None]:
+        """``(doc, blob)`` column values: JSON text for JSONB, else the codec's bytes (bound to ``at``)."""
         codec = self._ready()
         text = codec.json_text(document, what=what, allow_nul=False)
-        return (text, None) if text is not None else (None, codec.encode(document, what=what))
+        return (text, None) if text is not None else (None, codec.encode(document, what=what, at=at))
 
-    def _decode(self, row: Any, *, what: str) -> dict[str, Any]:
+    def _decode(self, row: Any, *, what: str, at: str) -> dict[str, Any]:
         codec = self._ready()
         if row["blob"] is not None:
-            return codec.decode(row["blob"], what=what)
+            return codec.decode(row["blob"], what=what, at=at)
         if row["doc"] is None:
             raise StorageError(f"{what} is corrupt and could not be read: it has no document; delete it")
-        return codec.decode(row["doc"], what=what)
+        return codec.decode(row["doc"], what=what, at=at)
+
+    @staticmethod
+    def _at(kind: docs.Kind, params: Sequence[str]) -> str:
+        """Where a document is stored, for the codec: kind, owner and stored digest (the row's key)."""
+        return docs.place(kind.name, *params)
 
     # -- documents -------------------------------------------------------------------
     def _row(self, key: docs.Key) -> tuple[str, str, list[str]]:
         """The table of ``key``'s kind, the condition selecting its row, and the parameters."""
         suffix, owner, keyed = _TABLES[key.kind.name]
         if keyed:
-            return self.table(suffix), f"{owner} = $1 AND ident = $2", [key.owner, key.digest]
+            return (
+                self.table(suffix),
+                f"{owner} = $1 AND ident = $2",
+                [key.owner, self._ident(key, self._ready())],
+            )
         return self.table(suffix), f"{owner} = $1", [key.owner]
 
     async def _apply(self, connection: asyncpg.Connection, write: docs.Write) -> bool:
@@ -385,16 +394,18 @@ class PostgresStorage(ServerBackend, Storage):
             )
             document = docs.kept(
                 document,
-                None if previous is None else self._decode(previous, what=key.subject),
+                None
+                if previous is None
+                else self._decode(previous, what=key.subject, at=self._at(key.kind, params)),
                 key.kind.keep,
             )
         _, owner, keyed = _TABLES[key.kind.name]
         columns = {owner: key.owner}
         if keyed:
-            columns["ident"] = key.digest
+            columns["ident"] = params[1]
         if key.kind is docs.MOOD:
             columns["user_id"] = document["user_id"]
-        doc, blob = self._columns(document, what=key.subject)
+        doc, blob = self._columns(document, what=key.subject, at=self._at(key.kind, params))
         names = [*columns, "doc", "blob"]
         values = ", ".join(
             f"${i}" + ("::jsonb" if name == "doc" else "") for i, name in enumerate(names, start=1)
@@ -422,28 +433,34 @@ class PostgresStorage(ServerBackend, Storage):
             return await connection.fetchrow(f"SELECT doc, blob FROM {table} WHERE {where}", *params)
 
         row = await self._run("load", key.subject, work, write=False)
-        return None if row is None else self._decode(row, what=key.subject)
+        return None if row is None else self._decode(row, what=key.subject, at=self._at(key.kind, params))
 
     async def _list(
         self, kind: docs.Kind, owner: str, where: Mapping[str, str] | None
     ) -> list[docs.Document]:
-        suffix, column, _ = _TABLES[kind.name]
+        suffix, column, keyed = _TABLES[kind.name]
         order = " ORDER BY ord" if suffix in _ORDERED else ""
         subject = kind.of(owner)
+        ident = ", ident" if keyed else ""
 
         async def work(connection: asyncpg.Connection) -> list[Any]:
-            sql = f"SELECT doc, blob FROM {self.table(suffix)} WHERE {column} = $1{order}"
+            sql = f"SELECT doc, blob{ident} FROM {self.table(suffix)} WHERE {column} = $1{order}"
             return list(await connection.fetch(sql, owner))
 
-        return [self._decode(r, what=subject) for r in await self._run("load", subject, work, write=False)]
+        rows = await self._run("load", subject, work, write=False)
+        return [
+            self._decode(r, what=subject, at=self._at(kind, [owner, r["ident"]] if keyed else [owner]))
+            for r in rows
+        ]
 
     # -- sessions --------------------------------------------------------------------
     async def _save_session(self, connection: asyncpg.Connection, write: docs.SaveSession) -> bool:
         """Store the session; ``False`` when ``if_absent`` and the id is taken (nothing changes)."""
         record = write.record
         subject = f"session {record.session_id!r}"
-        doc, blob = self._columns(write.head, what=subject)
-        rows = [self._columns(m, what=f"message of {subject}") for m in write.messages]
+        doc, blob = self._columns(write.head, what=subject, at=docs.place("session", record.session_id))
+        at = docs.place("message", record.session_id)
+        rows = [self._columns(m, what=f"message of {subject}", at=at) for m in write.messages]
         t = self.table
         if write.if_absent:  # insert-if-absent in one statement: the unique key decides
             conflict = "ON CONFLICT (session_id) DO NOTHING"
@@ -492,8 +509,8 @@ class PostgresStorage(ServerBackend, Storage):
             [r[1] for r in rows],
         )
 
-    def _session_head(self, row: Any, subject: str) -> docs.Document:
-        head = self._decode(row, what=subject)
+    def _session_head(self, row: Any, subject: str, session_id: str) -> docs.Document:
+        head = self._decode(row, what=subject, at=docs.place("session", session_id))
         # the exact last_active of the latest append (the document is older)
         return head if row["touch"] is None else docs.touched(head, row["touch"])
 
@@ -511,22 +528,27 @@ class PostgresStorage(ServerBackend, Storage):
                 f"SELECT seq, doc, blob FROM {t('messages')} WHERE session_id = $1 ORDER BY seq", session_id
             )
             memory = await connection.fetch(
-                f"SELECT doc, blob FROM {t('memory')} WHERE session_id = $1", session_id
+                f"SELECT doc, blob, ident FROM {t('memory')} WHERE session_id = $1", session_id
             )
             return row, messages, memory
 
         row, message_rows, memory_rows = await self._run("load", subject, work, write=False)
         if row is None:
             return None
-        messages = [self._decode(m, what=f"message {m['seq']} of {subject}") for m in message_rows]
-        memory = [self._decode(m, what=f"memory of {subject}") for m in memory_rows]
-        return docs.StoredSession(self._session_head(row, subject), messages, memory)
+        at = docs.place("message", session_id)
+        messages = [self._decode(m, what=f"message {m['seq']} of {subject}", at=at) for m in message_rows]
+        memory = [
+            self._decode(m, what=f"memory of {subject}", at=self._at(docs.MEMORY, [session_id, m["ident"]]))
+            for m in memory_rows
+        ]
+        return docs.StoredSession(self._session_head(row, subject, session_id), messages, memory)
 
     async def _append_messages(
         self, session_id: str, messages: list[docs.Document], last_active: str, at: int | None
     ) -> int | None:
         subject = f"session {session_id!r}"
-        rows = [self._columns(m, what=f"message of {subject}") for m in messages]
+        place = docs.place("message", session_id)
+        rows = [self._columns(m, what=f"message of {subject}", at=place) for m in messages]
         stamp = datetime.fromisoformat(last_active)
         t = self.table
 
@@ -566,7 +588,8 @@ class PostgresStorage(ServerBackend, Storage):
         return await self._run("load", f"session {session_id!r}", work, single_read=True)
 
     def _listing(self, row: Any) -> tuple[docs.Document, int]:
-        return self._session_head(row, f"session {row['session_id']!r}"), int(row["message_count"])
+        sid = row["session_id"]
+        return self._session_head(row, f"session {sid!r}", sid), int(row["message_count"])
 
     async def _session_heads(self, user_id: str | None) -> list[docs.SessionHead]:
         t = self.table
