@@ -70,6 +70,23 @@ digest of codec v1) and calls ``_migrate_names`` at ``initialize`` after the key
     (``None``: nothing stored yet), atomically. Stored as plain text: it is read before
     an encryption key exists.
 
+Embeddings
+----------
+``save_embedding`` stores the vector as little-endian float32 bytes with its ``dimension``
+and the embedder's ``model_id`` (:mod:`._vectors`; base64 text inside the JSON document,
+which every backend stores as its document bytes). ``search_embeddings`` ranks those bytes
+with one ``numpy.frombuffer`` and a matrix product — no vector is parsed from JSON numbers
+per query — and DuckDB, unencrypted, ranks its ``FLOAT[]`` column in the engine.
+``get_embeddings`` and search results give ``"vector"`` as a list of floats (float32
+values). Vectors written before as JSON lists still read and are rewritten when saved again.
+
+With encryption on, the trade-off chosen is **vectors encrypted with their text**: a vector
+is inside its encrypted document (bound to its place like any other), so nothing about
+the memories — not even their vectors, from which the text can be partly recovered — is
+readable at rest; the price is that every search decrypts the user's embedding documents
+(AES-GCM, about a microsecond per kilobyte) and ranks them in numpy, also on DuckDB, which
+then keeps no ``FLOAT[]`` column.
+
 Natively, a backend may also override ``_episodes`` (the selection of ``get_episodes``)
 and ``_nearest`` (the ranking of ``search_embeddings``; DuckDB runs
 ``list_cosine_similarity`` over float32 vectors kept in a column).

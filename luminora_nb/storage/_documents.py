@@ -22,7 +22,9 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from ..errors import StorageError, shown
 from ..types._base import utcnow
 from ..types.session import Message, SessionRecord, SessionSummary
 from ._names import name_digest
+from ._vectors import VECTOR_FIELD, pack, unpack
 from .codec import json_default
 
 __all__ = [
@@ -516,8 +519,37 @@ def _updated(extra: Mapping[str, Any], *, what: str, **named: Any) -> Document:
 def embedding_document(
     item_id: str, kind: str, text: str, vector: Sequence[float], extra: Mapping[str, Any]
 ) -> Document:
-    """The stored embedding of a memory item."""
-    document = {**extra, "item_id": item_id, "kind": kind, "text": text, "vector": [float(v) for v in vector]}
+    """The stored embedding of a memory item: its vector as float32 bytes (:mod:`._vectors`),
+    its ``dimension`` and the extra fields (the embedder's ``model_id``, ...).
+
+    Raises:
+        StorageError: the vector holds something other than finite numbers within the
+            float32 range, or ``extra["dimension"]`` is not its length.
+
+    Example:
+        >>> embedding_document("f1", "fact", "tea", [1.0, -2.0], {"model_id": "m"})["vector_f32le"]
+        'AACAPwAAAMA='
+    """
+    try:
+        values = [float(v) for v in vector]
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("it holds NaN or an infinity")
+        packed = pack(values)
+        if not all(math.isfinite(v) for v in unpack(packed)):
+            raise OverflowError("a value is beyond the float32 range")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise StorageError(
+            f"embedding {shown(item_id)}: the vector must be finite numbers within the float32 range ({exc})"
+        ) from None
+    dimension = extra.get("dimension", len(values))
+    if dimension != len(values) or isinstance(dimension, bool):
+        raise StorageError(
+            f"embedding {shown(item_id)}: dimension {shown(dimension)} is not the length of its "
+            f"vector ({len(values)}); pass the embedder's dimension, or none"
+        )
+    fields = {k: v for k, v in extra.items() if k != "vector"}
+    document = {**fields, "item_id": item_id, "kind": kind, "text": text, "dimension": len(values)}
+    document[VECTOR_FIELD] = base64.b64encode(packed).decode("ascii")
     return plain_json(document, what="embedding")
 
 

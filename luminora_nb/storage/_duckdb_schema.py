@@ -23,6 +23,7 @@ import duckdb
 from ..errors import StorageError
 from ._documents import place
 from ._names import checked_identifier, name_digest, quoted
+from ._vectors import stored_vector, unpack
 from .codec import DocumentCodec
 
 __all__ = ["DuckDBSchema"]
@@ -117,7 +118,9 @@ class DuckDBSchema:
         for rowid, blob, user_id, item_id in rows:
             try:
                 at = place("embedding", user_id, item_id)
-                vector = self._codec.decode(bytes(blob), what="an embedding", at=at).get("vector")
+                vector = list(
+                    unpack(stored_vector(self._codec.decode(bytes(blob), what="an embedding", at=at)))
+                )
             except StorageError as exc:
                 logger.warning("duckdb storage: leaving an embedding without its vector: %s", exc)
                 continue

@@ -69,7 +69,7 @@ from ._documents import (
     session_summary,
 )
 from ._keys import CODEC_FIELD, NAMES_KEYED, Sample, check_key, public_record
-from ._vectors import cosine_ranking
+from ._vectors import cosine_ranking, stored_vector, with_floats
 from .codec import DocumentCodec
 
 __all__ = ["AppendConflict", "ConversationStorage", "Storage", "StorageV11Extension", "require_strings"]
@@ -350,7 +350,7 @@ class StorageV11Extension(abc.ABC):
         """Embeddings of a user's memory items: dicts with item_id, kind, text, vector."""
         require_strings(self.backend_name, "get_embeddings", user_id=user_id, kind=kind, optional=("kind",))
         rows = await self._list(EMBEDDING, user_id, None if kind is None else {"kind": kind})
-        return [r for r in rows if kind is None or r.get("kind") == kind]
+        return [with_floats(r) for r in rows if kind is None or r.get("kind") == kind]
 
     async def search_embeddings(
         self, user_id: str, query: Sequence[float], *, kind: str | None = None, limit: int = 10
@@ -371,18 +371,21 @@ class StorageV11Extension(abc.ABC):
         if not vector or limit <= 0:
             return []
         return [
-            {**doc, "score": score} for score, doc in await self._nearest(user_id, vector, kind, int(limit))
+            {**with_floats(doc), "score": score}
+            for score, doc in await self._nearest(user_id, vector, kind, int(limit))
         ]
 
     async def _nearest(
         self, user_id: str, query: list[float], kind: str | None, limit: int
     ) -> list[tuple[float, Document]]:
-        """The ranking of :meth:`search_embeddings`: exact cosine over float32 vectors.
+        """The ranking of :meth:`search_embeddings`: exact cosine over the stored float32 bytes
+        (the stored documents, as :meth:`_list` gives them; the caller makes the public form).
 
         A backend that can rank in its own engine (DuckDB) overrides this.
         """
-        rows = await self.get_embeddings(user_id, kind)
-        return cosine_ranking(query, [(row, row.get("vector") or ()) for row in rows], limit)
+        rows = await self._list(EMBEDDING, user_id, None if kind is None else {"kind": kind})
+        rows = [row for row in rows if kind is None or row.get("kind") == kind]
+        return cosine_ranking(query, [(row, stored_vector(row)) for row in rows], limit)
 
     async def list_users(self) -> list[str]:
         """Users with any stored state, sorted."""

@@ -72,6 +72,7 @@ from . import _documents as docs
 from ._duckdb_schema import DuckDBSchema
 from ._keys import Sample
 from ._names import checked_identifier, name_digest
+from ._vectors import stored_vector, unpack
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -379,7 +380,7 @@ class DuckDBStorage(Storage):
         if kind.name == "mood":
             return {"user_id": document["user_id"]}
         if kind.name == "embedding":
-            vector = {"vec": document["vector"]} if self._vectors else {}
+            vector = {"vec": list(unpack(stored_vector(document)))} if self._vectors else {}
             return {"kind": self._name(document["kind"]), **vector}
         return {}
 
