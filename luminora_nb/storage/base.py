@@ -577,6 +577,13 @@ class Storage(ConversationStorage, StorageV11Extension):
         for kind, owner in owners:
             named = [(names_of(kind, d), d) for d in await self._list(kind, owner, None)]
             keys = [(Key(kind, owner, n), d) for n, d in named if n is not None]
+            if not self._batches_atomically():
+                # One document at a time, the new row first: a crash between the two leaves
+                # both, and the next initialize finishes the move (the record is not yet marked).
+                for key, document in keys:
+                    await self._write([Put(key, document)])
+                    moved += (await self._write([Delete(Key(kind, owner, key.names, legacy=True))]))[0]
+                continue
             # All of an owner's documents in one write, put again in their order (which keeps it).
             deletes: list[Write] = [Delete(Key(k.kind, owner, k.names, legacy=True)) for k, _ in keys]
             deletes += [Delete(k) for k, _ in keys]
@@ -589,6 +596,10 @@ class Storage(ConversationStorage, StorageV11Extension):
         if moved:
             logger.info("%s storage: moved %d documents to keyed name digests", self.backend_name, moved)
         return moved
+
+    def _batches_atomically(self) -> bool:
+        """Whether ``_write`` takes several writes at once (MongoDB without transactions does not)."""
+        return True
 
     @staticmethod
     def _ident(key: Key, codec: DocumentCodec) -> str:

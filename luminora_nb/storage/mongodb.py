@@ -314,6 +314,9 @@ class MongoDBStorage(ServerBackend, Storage):
             result: T = await session.with_transaction(lambda s: work(s))
             return result
 
+    def _batches_atomically(self) -> bool:
+        return self._transactions
+
     def _filter(self, key: docs.Key) -> dict[str, Any]:
         """The query selecting the document of ``key``."""
         _, owner = _COLLECTIONS[key.kind.name]

@@ -137,3 +137,32 @@ async def test_stored_name_digests_are_keyed(backend: BackendCase) -> None:
     for unkeyed in (name_digest("pets", marker), name_digest(marker)):
         assert unkeyed.encode() not in dump
     assert marker.encode() not in dump
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param(("mongodb", "encrypted"), marks=pytest.mark.integration)], indirect=True
+)
+async def test_old_digests_move_one_by_one_without_atomic_batches(backend: BackendCase) -> None:
+    # MongoDB without transactions (a standalone server) cannot store a batch at once
+    store = await backend.open()
+    _as_codec_v1(store, backend.config)
+    await store.save_fact("u1", "pets", "dog", "Rex")
+    await store.save_fact("u1", "pets", "cat", "Tom")
+    await _forget_keyed_names(store)
+    await store.close()
+    again = await backend.open()  # moved at initialize, in a batch (the test server has transactions)
+    assert [f["key"] for f in await again.get_facts("u1")] == ["dog", "cat"]
+    # as on a standalone server: each document moved by two single writes
+    _as_codec_v1(again, backend.config)
+    await again.save_fact("u1", "pets", "owl", "Hoot")
+    again._codec = DocumentCodec.from_config(backend.config)  # type: ignore[attr-defined]
+    again._transactions = False  # type: ignore[attr-defined]
+    assert await again._migrate_names(again._codec, force=True) == 1  # type: ignore[attr-defined]
+    assert [(f["key"], f["value"]) for f in await again.get_facts("u1")] == [
+        ("dog", "Rex"),
+        ("cat", "Tom"),
+        ("owl", "Hoot"),
+    ]
+    assert len(await again.get_facts("u1", category="pets")) == 3  # the old row is gone
+    await again.save_fact("u1", "pets", "owl", "Hedwig")  # found under its keyed digest: replaced
+    assert [f["value"] for f in await again.get_facts("u1")] == ["Rex", "Tom", "Hedwig"]
