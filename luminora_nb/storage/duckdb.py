@@ -15,16 +15,16 @@ database file (default ``luminora_store.duckdb``; a ``duckdb://`` prefix is acce
     T_embeddings    (user_id, item_id, kind) -> embedding document, and its vector (FLOAT[])
     T_meta          the store's metadata record
 
-With encryption on, the name columns (memory ``key``, fact ``category`` and ``key``,
-embedding ``item_id`` and ``kind``, affinity ``personality_name``) hold SHA-256 digests of
-the names, the session listing columns ``personality_name`` and ``provider`` hold their
-values encrypted (base64 text, decrypted by ``list_sessions``), and no vector is stored
-outside its encrypted document; the readable names live only inside the encrypted
-documents. What stays readable: session ids, user ids, message counts, creation and
-last-activity times, episode ids, importance and timestamps, and the number of rows of
-each kind. Opening an encrypted file written before this rewrites its readable name
-columns as digests, encrypts its listing columns (once the key is checked) and clears its
-vectors (their old bytes may linger in freed blocks until DuckDB reuses them).
+With encryption on, the name columns (memory ``key``, fact ``category`` and ``key``, embedding
+``item_id`` and ``kind``, affinity ``personality_name``) hold keyed digests of the names
+(:mod:`.codec`), the session listing columns ``personality_name`` and ``provider`` hold their
+values encrypted (base64 text, decrypted by ``list_sessions``), and no vector is stored outside
+its encrypted document; the readable names live only inside the encrypted documents. What stays
+readable: session ids, user ids, message counts, creation and last-activity times, episode ids,
+importance and timestamps, and the number of rows of each kind. Opening an encrypted file
+written before this rewrites its readable name columns as digests, encrypts its listing columns
+(once the key is checked) and clears its vectors (their old bytes may linger in freed blocks
+until DuckDB reuses them).
 
 Documents are BLOBs written by the storage's :class:`~.codec.DocumentCodec` (JSON text
 when plain, compressed and/or encrypted otherwise); the other columns hold ids, counts
@@ -436,9 +436,8 @@ class DuckDBStorage(Storage):
 
     def _at(self, kind: docs.Kind, stored: Sequence[Any], document: Mapping[str, Any] | None = None) -> str:
         """Where a document of ``kind`` is stored: its owner and stored names (an episode: its id)."""
-        if kind is docs.EPISODE and document is not None:
-            stored = [*stored, document["episode_id"]]
-        return docs.place(kind.name, *stored)
+        episode = [document["episode_id"]] if kind is docs.EPISODE and document is not None else []
+        return docs.place(kind.name, *stored, *episode)
 
     async def _list(
         self, kind: docs.Kind, owner: str, where: Mapping[str, str] | None

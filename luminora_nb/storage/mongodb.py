@@ -18,7 +18,8 @@ Collections (``t`` is ``StorageConfig.table_name``):
 With a plain codec each record is a real BSON sub-document under ``doc`` (queryable with
 MongoDB's own tools); with compression or encryption, or when BSON cannot hold it (a NUL
 in a key, an integer beyond 64 bits, an unpaired surrogate), it is the codec's bytes under
-``blob``. Reads accept either form. ``ident`` is a SHA-256 digest of a record's names, so
+``blob``. Reads accept either form. ``ident`` is a digest of a record's names (with
+encryption on a keyed HMAC-SHA-256, see :mod:`.codec`; else SHA-256), so
 with encryption on no name is readable. Indexes (and the collections) are created at
 ``initialize`` when ``auto_create_tables``; otherwise the collections must exist.
 

@@ -18,7 +18,8 @@ Every document sits in a ``doc JSONB`` column when the codec is plain (so it can
 queried with SQL), else in ``blob BYTEA`` as the codec's compressed and/or encrypted
 bytes; reads accept either, so a store keeps working when compression is switched on.
 A plain document that JSONB cannot hold (text with a NUL character) goes to ``blob``
-as JSON bytes. Rows of user state are keyed by a SHA-256 digest of their names
+as JSON bytes. Rows of user state are keyed by a digest of their names (with encryption
+on a keyed HMAC-SHA-256, see :mod:`.codec`; else SHA-256)
 (``ident``), so with encryption on no name is readable. Queries are parameterised; the
 only interpolated identifiers are the table names, checked at ``initialize`` (even when the
 config skipped validation) and always double-quoted.

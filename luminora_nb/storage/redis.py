@@ -18,7 +18,8 @@ so JSON, optionally compressed and encrypted — never pickle):
 ==========================  ======  ==========================================================
 
 Hash fields that would otherwise carry names (memory keys, personality names, fact
-categories and keys, item ids) are SHA-256 digests, so with encryption on nothing readable
+categories and keys, item ids) are digests (with encryption on keyed HMAC-SHA-256, see
+:mod:`.codec`; else SHA-256), so with encryption on nothing readable
 but session and user ids is stored. The three session keys expire after
 ``session_config.timeout`` seconds (``0``: never), refreshed on every save, append and
 ``set_memory``. Listing uses SCAN, never KEYS. A key prefix holds no ``:`` (the config
