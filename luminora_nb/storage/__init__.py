@@ -73,8 +73,10 @@ digest of codec v1) and calls ``_migrate_names`` at ``initialize`` after the key
 Embeddings
 ----------
 ``save_embedding`` stores the vector as little-endian float32 bytes with its ``dimension``
-and the embedder's ``model_id`` (:mod:`._vectors`; base64 text inside the JSON document,
-which every backend stores as its document bytes). ``search_embeddings`` ranks those bytes
+and the embedder's ``model_id`` (:mod:`._vectors`): unencrypted, PostgreSQL in a ``BYTEA``
+column and MongoDB in a BSON binary field beside the document, DuckDB in a ``FLOAT[]``
+column; else (memory, file, Redis, and every encrypted store) as base64 text inside the
+JSON document, the only form a JSON document holds. ``search_embeddings`` ranks the bytes
 with one ``numpy.frombuffer`` and a matrix product — no vector is parsed from JSON numbers
 per query — and DuckDB, unencrypted, ranks its ``FLOAT[]`` column in the engine.
 ``get_embeddings`` and search results give ``"vector"`` as a list of floats (float32

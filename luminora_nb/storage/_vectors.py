@@ -2,7 +2,8 @@
 
 **Stored form.** An embedding document keeps its vector as little-endian float32 bytes
 (:func:`pack`), 4 bytes a component, under :data:`VECTOR_FIELD` — base64 text there, since
-the document is JSON (the backends store it as JSON bytes, encrypted or not) — next to its
+the document is JSON; PostgreSQL and MongoDB, unencrypted, keep the bytes in a binary
+column/field beside the document instead and put them back as ``bytes`` on read — next to its
 ``dimension`` and the embedder's ``model_id`` (when the caller gives one, e.g.
 ``embedding_metadata``). A search reads the bytes with ``numpy.frombuffer``: no vector is
 parsed from JSON numbers per query. Documents written before (``"vector": [floats]``)
@@ -91,6 +92,8 @@ def stored_vector(document: Mapping[str, Any]) -> bytes:
         True
     """
     text = document.get(VECTOR_FIELD)
+    if isinstance(text, bytes | bytearray | memoryview):  # a backend's binary column, put back
+        return bytes(text)
     if isinstance(text, str):
         try:
             return base64.b64decode(text, validate=True)

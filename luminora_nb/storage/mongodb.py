@@ -80,6 +80,7 @@ from . import _documents as docs
 from ._keys import Sample
 from ._names import checked_identifier
 from ._server import ServerBackend, verb
+from ._vectors import VECTOR_FIELD, stored_vector
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -304,8 +305,12 @@ class MongoDBStorage(ServerBackend, Storage):
         codec = self._ready()
         blob = stored.get("blob")
         if blob is not None:
-            return codec.decode(bytes(blob), what=what, at=at)
-        return codec.decode_native(stored.get("doc"), what=what)
+            document = codec.decode(bytes(blob), what=what, at=at)
+        else:
+            document = codec.decode_native(stored.get("doc"), what=what)
+        if stored.get("vec") is not None:  # an embedding's vector, kept as BSON binary
+            document[VECTOR_FIELD] = bytes(stored["vec"])
+        return document
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
         """Run ``work`` in a transaction when the server has them, else directly."""
@@ -356,6 +361,11 @@ class MongoDBStorage(ServerBackend, Storage):
                 document = docs.kept(document, previous, key.kind.keep)
         if key.kind is docs.MOOD:
             body["user_id"] = document["user_id"]
+        if key.kind is docs.EMBEDDING and not self._ready().encrypted:  # the vector as BSON binary
+            from bson.binary import Binary
+
+            body["vec"] = Binary(stored_vector(document))
+            document = {k: v for k, v in document.items() if k != VECTOR_FIELD}
         body.update(*self._fields([document], what=key.subject, at=[self._at(key.kind, key.owner, query)]))
         await collection.replace_one(query, body, upsert=True, session=session)
         return True

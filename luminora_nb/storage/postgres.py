@@ -53,6 +53,7 @@ from . import _documents as docs
 from ._keys import Sample
 from ._names import checked_identifier, quoted
 from ._server import ServerBackend, Unsent, verb
+from ._vectors import VECTOR_FIELD, stored_vector
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -105,6 +106,7 @@ class PostgresStorage(ServerBackend, Storage):
         self._setup_server()
         self._base = self.config.table_name
         self._pool: asyncpg.Pool | None = None
+        self._vec = False  # whether the embeddings table has its binary ``vec`` column
 
     # -- names ---------------------------------------------------------------------
     def table(self, suffix: str | None = None) -> str:
@@ -155,6 +157,8 @@ class PostgresStorage(ServerBackend, Storage):
                 user_id TEXT NOT NULL, ident TEXT NOT NULL,
                 ord BIGINT GENERATED ALWAYS AS IDENTITY, doc JSONB, blob BYTEA,
                 PRIMARY KEY (user_id, ident))""",
+            # since codec v2: an embedding's float32 vector, binary (NULL when encrypted)
+            f"ALTER TABLE {t('embeddings')} ADD COLUMN IF NOT EXISTS vec BYTEA",
         ]
 
     # -- life-cycle ----------------------------------------------------------------
@@ -229,13 +233,21 @@ class PostgresStorage(ServerBackend, Storage):
     async def _prepare_schema(self, pool: asyncpg.Pool) -> None:
         async with pool.acquire() as connection:
             try:
+                rows = []
                 if self.config.auto_create_tables:
                     async with connection.transaction():
                         await self._create(connection, self._schema_sql())
-                    return
-                missing = "to_regclass(quote_ident(name)) IS NULL"
-                rows = await connection.fetch(
-                    f"SELECT name FROM unnest($1::text[]) AS name WHERE {missing}", self.table_names()
+                else:
+                    missing = "to_regclass(quote_ident(name)) IS NULL"
+                    rows = await connection.fetch(
+                        f"SELECT name FROM unnest($1::text[]) AS name WHERE {missing}", self.table_names()
+                    )
+                self._vec = bool(
+                    await connection.fetchval(
+                        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                        "AND table_name = $1 AND column_name = 'vec'",
+                        f"{self._base}_embeddings",
+                    )
                 )
             except Exception as exc:
                 raise self._failure("set up", f"the tables of {self._base!r}", exc) from None
@@ -357,10 +369,19 @@ class PostgresStorage(ServerBackend, Storage):
     def _decode(self, row: Any, *, what: str, at: str) -> dict[str, Any]:
         codec = self._ready()
         if row["blob"] is not None:
-            return codec.decode(row["blob"], what=what, at=at)
+            return self._with_vec(row, codec.decode(row["blob"], what=what, at=at))
         if row["doc"] is None:
             raise StorageError(f"{what} is corrupt and could not be read: it has no document; delete it")
-        return codec.decode(row["doc"], what=what, at=at)
+        document = codec.decode(row["doc"], what=what, at=at)
+        return self._with_vec(row, document)
+
+    @staticmethod
+    def _with_vec(row: Any, document: dict[str, Any]) -> dict[str, Any]:
+        """An embedding document with the vector of its binary column put back (if it has one)."""
+        vec = row.get("vec")  # an asyncpg Record: None when not selected
+        if vec is not None:
+            document[VECTOR_FIELD] = bytes(vec)
+        return document
 
     @staticmethod
     def _at(kind: docs.Kind, params: Sequence[str]) -> str:
@@ -406,8 +427,13 @@ class PostgresStorage(ServerBackend, Storage):
             columns["ident"] = params[1]
         if key.kind is docs.MOOD:
             columns["user_id"] = document["user_id"]
+        vec: list[bytes | None] = []
+        if key.kind is docs.EMBEDDING and self._vec:  # unencrypted: the vector in its binary column
+            vec = [None if self._ready().encrypted else stored_vector(document)]
+            if vec[0] is not None:
+                document = {k: v for k, v in document.items() if k != VECTOR_FIELD}
         doc, blob = self._columns(document, what=key.subject, at=self._at(key.kind, params))
-        names = [*columns, "doc", "blob"]
+        names = [*columns, "doc", "blob", *(["vec"] if vec else [])]
         values = ", ".join(
             f"${i}" + ("::jsonb" if name == "doc" else "") for i, name in enumerate(names, start=1)
         )
@@ -416,7 +442,7 @@ class PostgresStorage(ServerBackend, Storage):
             conflict = f"{owner}, ident" if keyed else owner
             updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1 + keyed :])
             sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
-        await connection.execute(sql, *columns.values(), doc, blob)
+        await connection.execute(sql, *columns.values(), doc, blob, *vec)
         return True
 
     async def _write(self, writes: Sequence[docs.Write]) -> list[bool]:
@@ -431,7 +457,8 @@ class PostgresStorage(ServerBackend, Storage):
         table, where, params = self._row(key)
 
         async def work(connection: asyncpg.Connection) -> Any:
-            return await connection.fetchrow(f"SELECT doc, blob FROM {table} WHERE {where}", *params)
+            vec = ", vec" if key.kind is docs.EMBEDDING and self._vec else ""
+            return await connection.fetchrow(f"SELECT doc, blob{vec} FROM {table} WHERE {where}", *params)
 
         row = await self._run("load", key.subject, work, write=False)
         return None if row is None else self._decode(row, what=key.subject, at=self._at(key.kind, params))
@@ -445,7 +472,8 @@ class PostgresStorage(ServerBackend, Storage):
         ident = ", ident" if keyed else ""
 
         async def work(connection: asyncpg.Connection) -> list[Any]:
-            sql = f"SELECT doc, blob{ident} FROM {self.table(suffix)} WHERE {column} = $1{order}"
+            vec = ", vec" if kind is docs.EMBEDDING and self._vec else ""
+            sql = f"SELECT doc, blob{ident}{vec} FROM {self.table(suffix)} WHERE {column} = $1{order}"
             return list(await connection.fetch(sql, owner))
 
         rows = await self._run("load", subject, work, write=False)

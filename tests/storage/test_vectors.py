@@ -34,7 +34,10 @@ async def test_a_vector_is_stored_as_float32_bytes_with_its_model_and_dimension(
         "u1", "f1", "fact", "tea", [0.25, -1.5, 3.0], model_id="test/model", dimension=3
     )
     dump = backend.raw_dump()
-    assert base64.b64encode(pack([0.25, -1.5, 3.0])) in dump
+    if backend.backend in {"postgres", "mongodb"}:  # binary columns: the bytes themselves
+        assert pack([0.25, -1.5, 3.0]) in dump and VECTOR_FIELD.encode() not in dump
+    else:  # inside the JSON document: base64
+        assert base64.b64encode(pack([0.25, -1.5, 3.0])) in dump
     assert b'"vector":[' not in dump and b'"vector": [' not in dump  # no JSON list of floats
     [row] = await store.get_embeddings("u1")
     assert (row["vector"], row["model_id"], row["dimension"]) == ([0.25, -1.5, 3.0], "test/model", 3)
@@ -73,3 +76,31 @@ async def test_bad_vectors_are_refused(backend: BackendCase, vector: list, extra
     with pytest.raises(StorageError, match=message):
         await store.save_embedding("u1", "f1", "fact", "tea", vector, **extra)
     assert await store.get_embeddings("u1") == []
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param(("postgres", "plain"), marks=pytest.mark.integration)], indirect=True
+)
+async def test_a_postgres_table_without_the_vector_column_keeps_vectors_in_the_document(
+    backend: BackendCase,
+) -> None:
+    import asyncpg
+
+    first = await backend.open()
+    await first.close()
+    table = f'"{backend.config.table_name}_embeddings"'
+    connection = await asyncpg.connect(backend.config.connection_string)
+    try:  # a table made before the column, opened without auto_create_tables
+        await connection.execute(f"ALTER TABLE {table} DROP COLUMN vec")
+        old = await backend.open(auto_create_tables=False)
+        await old.save_embedding("u1", "a", "fact", "tea", [1.0, 0.0])
+        assert [r["vector"] for r in await old.get_embeddings("u1")] == [[1.0, 0.0]]
+        await old.close()
+        again = await backend.open()  # auto_create_tables: the column is added
+        assert [r["item_id"] for r in await again.search_embeddings("u1", [1.0, 0.0])] == ["a"]
+        await again.save_embedding("u1", "a", "fact", "tea", [0.0, 2.0])  # now in the column
+        row = await connection.fetchrow(f"SELECT vec, doc FROM {table}")
+        assert bytes(row["vec"]) == pack([0.0, 2.0]) and VECTOR_FIELD not in row["doc"]
+        assert [r["vector"] for r in await again.get_embeddings("u1")] == [[0.0, 2.0]]
+    finally:
+        await connection.close()
