@@ -9,7 +9,7 @@ do natively; nothing else. Modules:
 ========================  ============================================================
 ``base.py``               the public protocol, concrete over the primitives
 ``_documents.py``         the documents, keys and writes primitives receive
-``codec.py``              bytes only: JSON, compression, encryption
+``codec.py``              bytes only: JSON, compression, encryption bound to a place
 ``_names.py``             name digests, URLs without credentials (one scrubbing rule)
 ``_server.py``            readiness, reconnection and error mapping of server backends
 ``_vectors.py``           exact cosine ranking over float32 vectors (numpy or Python)
@@ -30,6 +30,13 @@ must raise :class:`~luminora_nb.errors.StorageError` for every failure. Read
 Documents are addressed by a :class:`~._documents.Key`: a kind (``MEMORY``, ``MOOD``,
 ``AFFINITY``, ``FACT``, ``EPISODE``, ``EMBEDDING``), an owner id (a session id or a user
 id) and names (the memory key; the personality name; category and key; the item id).
+
+Encrypted documents are bound to where they are stored (codec v2, see :mod:`.codec`): a
+backend passes ``at=_documents.place(...)`` — what identifies the row as stored — to
+every ``encode``/``decode``, the same when writing and reading, so a document copied to
+another row fails to decrypt. A backend that keeps names as digests takes them from
+``Storage._ident(key, codec)`` (keyed with encryption on; ``key.legacy``: the unkeyed
+digest of codec v1) and calls ``_migrate_names`` at ``initialize`` after the key check.
 
 ``_write(writes) -> list[bool]``
     Apply :class:`~._documents.Put`, :class:`~._documents.Delete` and
@@ -62,6 +69,25 @@ id) and names (the memory key; the personality name; category and key; the item 
     One small JSON text per store, written only if the stored text equals ``expected``
     (``None``: nothing stored yet), atomically. Stored as plain text: it is read before
     an encryption key exists.
+
+Embeddings
+----------
+``save_embedding`` stores the vector as little-endian float32 bytes with its ``dimension``
+and the embedder's ``model_id`` (:mod:`._vectors`): unencrypted, PostgreSQL in a ``BYTEA``
+column and MongoDB in a BSON binary field beside the document, DuckDB in a ``FLOAT[]``
+column; else (memory, file, Redis, and every encrypted store) as base64 text inside the
+JSON document, the only form a JSON document holds. ``search_embeddings`` ranks the bytes
+with one ``numpy.frombuffer`` and a matrix product — no vector is parsed from JSON numbers
+per query — and DuckDB, unencrypted, ranks its ``FLOAT[]`` column in the engine.
+``get_embeddings`` and search results give ``"vector"`` as a list of floats (float32
+values). Vectors written before as JSON lists still read and are rewritten when saved again.
+
+With encryption on, the trade-off chosen is **vectors encrypted with their text**: a vector
+is inside its encrypted document (bound to its place like any other), so nothing about
+the memories — not even their vectors, from which the text can be partly recovered — is
+readable at rest; the price is that every search decrypts the user's embedding documents
+(AES-GCM, about a microsecond per kilobyte) and ranks them in numpy, also on DuckDB, which
+then keeps no ``FLOAT[]`` column.
 
 Natively, a backend may also override ``_episodes`` (the selection of ``get_episodes``)
 and ``_nearest`` (the ranking of ``search_embeddings``; DuckDB runs

@@ -22,7 +22,9 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,10 +33,11 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..errors import StorageError
+from ..errors import StorageError, shown
 from ..types._base import utcnow
 from ..types.session import Message, SessionRecord, SessionSummary
 from ._names import name_digest
+from ._vectors import VECTOR_FIELD, pack, unpack
 from .codec import json_default
 
 __all__ = [
@@ -96,7 +99,7 @@ class Kind:
 
     def of(self, owner: str) -> str:
         """Names the documents of one owner in messages: ``"facts of user 'u1'"``."""
-        return f"{_PLURALS[self.name]} of {self.owner.removesuffix('_id')} {owner!r}"
+        return f"{_PLURALS[self.name]} of {self.owner.removesuffix('_id')} {shown(owner)}"
 
 
 MEMORY = Kind("memory", "session_id")
@@ -115,12 +118,14 @@ _PLURALS = {
 }
 # What one document is called in messages, from its names and owner.
 _SUBJECTS: dict[str, Callable[[tuple[str, ...], str], str]] = {
-    "memory": lambda names, owner: f"memory {names[0]!r} of session {owner!r}",
-    "mood": lambda names, owner: f"mood of session {owner!r}",
-    "affinity": lambda names, owner: f"affinity of user {owner!r} with {names[0]!r}",
-    "fact": lambda names, owner: f"fact {names[0]}/{names[1]} of user {owner!r}",
-    "episode": lambda names, owner: f"episode of user {owner!r}",
-    "embedding": lambda names, owner: f"embedding {names[0]!r} of user {owner!r}",
+    "memory": lambda names, owner: f"memory {shown(names[0])} of session {shown(owner)}",
+    "mood": lambda names, owner: f"mood of session {shown(owner)}",
+    "affinity": lambda names, owner: f"affinity of user {shown(owner)} with {shown(names[0])}",
+    "fact": lambda names, owner: (
+        f"fact {shown(names[0])[1:-1]}/{shown(names[1])[1:-1]} of user {shown(owner)}"
+    ),
+    "episode": lambda names, owner: f"episode of user {shown(owner)}",
+    "embedding": lambda names, owner: f"embedding {shown(names[0])} of user {shown(owner)}",
 }
 # The public call a write comes from, for messages.
 _SAVES = {"memory": "set_memory"}
@@ -140,16 +145,51 @@ class Key:
     kind: Kind
     owner: str
     names: tuple[str, ...] = ()
+    #: Address the row by the unkeyed digest of codec v1 (see :meth:`.Storage._migrate_names`).
+    legacy: bool = False
 
     @property
     def digest(self) -> str:
-        """The names as one SHA-256 digest (the field name of stores that hide names)."""
+        """The names as one unkeyed SHA-256 digest (the field name codec v1 stores used)."""
         return name_digest(*self.names)
 
     @property
     def subject(self) -> str:
         """Names the document in messages: ``"fact pets/dog of user 'u1'"``."""
         return _SUBJECTS[self.kind.name](self.names, self.owner)
+
+
+def place(*parts: str) -> str:
+    """Where a document is stored, as the codec authenticates it with the document (codec v2).
+
+    The parts say what identifies the row as stored (kind, owner, the stored names or
+    digests), so a document copied to another row fails to decrypt.
+
+    Example:
+        >>> place("memory", "s1", "colour")
+        '["memory", "s1", "colour"]'
+    """
+    return json.dumps(parts, ensure_ascii=False)
+
+
+def names_of(kind: Kind, document: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The names a stored document is kept under, read from it (``None``: it does not say).
+
+    Example:
+        >>> names_of(FACT, {"category": "pets", "key": "dog"})
+        ('pets', 'dog')
+    """
+    fields = _NAME_FIELDS.get(kind.name, ())
+    values = tuple(document.get(field) for field in fields)
+    return values if all(isinstance(v, str) for v in values) else None  # type: ignore[return-value]
+
+
+_NAME_FIELDS = {
+    "memory": ("key",),
+    "affinity": ("personality_name",),
+    "fact": ("category", "key"),
+    "embedding": ("item_id",),
+}
 
 
 # -- writes -------------------------------------------------------------------------------
@@ -280,12 +320,18 @@ def plain_json(document: Mapping[str, Any], *, what: str) -> Document:
     """
     try:
         text = json.dumps(document, ensure_ascii=False, allow_nan=False, default=json_default)
+        copy: Document = json.loads(text)
     except (TypeError, ValueError) as exc:
         raise StorageError(
             f"{what} is not JSON-serialisable ({exc}); store plain data "
             "(str, int, float, bool, None, lists and dicts)"
         ) from None
-    copy: Document = json.loads(text)
+    except RecursionError:
+        # json recurses once per level: a value nested thousands deep exhausts the stack.
+        raise StorageError(
+            f"{what} is nested too deeply to store as JSON; store flatter data "
+            "(at most a few hundred levels of lists and dicts)"
+        ) from None
     return copy
 
 
@@ -410,7 +456,7 @@ def problem_of(exc: Exception) -> str:
 # -- user state -----------------------------------------------------------------------------
 def memory_document(key: str, value: Any) -> Document:
     """The stored memory value of a session under ``key``."""
-    return plain_json({"key": key, "value": value}, what=f"memory value for key {key!r}")
+    return plain_json({"key": key, "value": value}, what=f"memory value for key {shown(key)}")
 
 
 def affinity_document(
@@ -473,8 +519,37 @@ def _updated(extra: Mapping[str, Any], *, what: str, **named: Any) -> Document:
 def embedding_document(
     item_id: str, kind: str, text: str, vector: Sequence[float], extra: Mapping[str, Any]
 ) -> Document:
-    """The stored embedding of a memory item."""
-    document = {**extra, "item_id": item_id, "kind": kind, "text": text, "vector": [float(v) for v in vector]}
+    """The stored embedding of a memory item: its vector as float32 bytes (:mod:`._vectors`),
+    its ``dimension`` and the extra fields (the embedder's ``model_id``, ...).
+
+    Raises:
+        StorageError: the vector holds something other than finite numbers within the
+            float32 range, or ``extra["dimension"]`` is not its length.
+
+    Example:
+        >>> embedding_document("f1", "fact", "tea", [1.0, -2.0], {"model_id": "m"})["vector_f32le"]
+        'AACAPwAAAMA='
+    """
+    try:
+        values = [float(v) for v in vector]
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("it holds NaN or an infinity")
+        packed = pack(values)
+        if not all(math.isfinite(v) for v in unpack(packed)):
+            raise OverflowError("a value is beyond the float32 range")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise StorageError(
+            f"embedding {shown(item_id)}: the vector must be finite numbers within the float32 range ({exc})"
+        ) from None
+    dimension = extra.get("dimension", len(values))
+    if dimension != len(values) or isinstance(dimension, bool):
+        raise StorageError(
+            f"embedding {shown(item_id)}: dimension {shown(dimension)} is not the length of its "
+            f"vector ({len(values)}); pass the embedder's dimension, or none"
+        )
+    fields = {k: v for k, v in extra.items() if k != "vector"}
+    document = {**fields, "item_id": item_id, "kind": kind, "text": text, "dimension": len(values)}
+    document[VECTOR_FIELD] = base64.b64encode(packed).decode("ascii")
     return plain_json(document, what="embedding")
 
 

@@ -21,7 +21,9 @@ import re
 import duckdb
 
 from ..errors import StorageError
+from ._documents import place
 from ._names import checked_identifier, name_digest, quoted
+from ._vectors import stored_vector, unpack
 from .codec import DocumentCodec
 
 __all__ = ["DuckDBSchema"]
@@ -112,9 +114,13 @@ class DuckDBSchema:
     def _fill_vectors(self, con: duckdb.DuckDBPyConnection) -> None:
         """Give embeddings written before the ``vec`` column their vector."""
         table = self.tables["embeddings"]
-        for rowid, blob in con.execute(f"SELECT rowid, doc FROM {table} WHERE vec IS NULL").fetchall():
+        rows = con.execute(f"SELECT rowid, doc, user_id, item_id FROM {table} WHERE vec IS NULL").fetchall()
+        for rowid, blob, user_id, item_id in rows:
             try:
-                vector = self._codec.decode(bytes(blob), what="an embedding").get("vector")
+                at = place("embedding", user_id, item_id)
+                vector = list(
+                    unpack(stored_vector(self._codec.decode(bytes(blob), what="an embedding", at=at)))
+                )
             except StorageError as exc:
                 logger.warning("duckdb storage: leaving an embedding without its vector: %s", exc)
                 continue
@@ -139,15 +145,18 @@ class DuckDBSchema:
                     row = dict(zip(columns, values, strict=True))
                     if table == "memory":
                         try:
+                            # written before names were digests: codec v1, not bound to its row
                             item = self._codec.decode(bytes(row["doc"]), what=f"memory {row['key']!r}")
                         except StorageError as exc:
                             logger.warning("duckdb storage: leaving a memory row as it is: %s", exc)
                             continue
                         item.setdefault("key", row["key"])
-                        row["doc"] = self._codec.encode(item, what="memory value")
                     for name in names:
                         if not _DIGEST.fullmatch(row[name]):
                             row[name] = name_digest(row[name])
+                    if table == "memory":
+                        at = place("memory", row["session_id"], row["key"])
+                        row["doc"] = self._codec.encode(item, what="memory value", at=at)
                     con.execute(f"DELETE FROM {self.tables[table]} WHERE rowid = ?", [rowid])
                     con.execute(
                         f"INSERT OR IGNORE INTO {self.tables[table]} ({', '.join(columns)}) "

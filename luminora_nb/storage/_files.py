@@ -20,12 +20,29 @@ import os
 import re
 import tempfile
 import time
-from typing import BinaryIO
-from urllib.parse import unquote
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import unquote, urlparse
 
 from ..errors import StorageError
 
-__all__ = ["FileLock", "append_line", "file_name", "id_from_file_name", "last_line", "unlink", "write_atomic"]
+__all__ = [
+    "DEFAULT_DIR",
+    "FileLock",
+    "append_line",
+    "file_name",
+    "id_from_file_name",
+    "last_line",
+    "place_of_file",
+    "session_head_of_file",
+    "session_without_complete_line",
+    "store_directory",
+    "unlink",
+    "valid_directory",
+    "write_atomic",
+]
+#: The file store's directory when ``connection_string`` is not set.
+DEFAULT_DIR = "./luminora_data"
 
 _SAFE = re.compile(r"[A-Za-z0-9_-]")
 _MAX_NAME = 180
@@ -220,3 +237,64 @@ def last_line(fh: BinaryIO, size: int) -> tuple[bytes | None, int]:
         if begin >= 0 or pos == 0:
             return buf[begin + 1 : end], pos + end + 1
     return None, 0
+
+
+# -- the file backend's paths and session files ---------------------------------------------------
+def place_of_file(path: str | Path) -> str:
+    """Where a document is stored, authenticated with it (codec v2): its file, as
+    ``"<folder>/<file name>"`` — the same wherever the store's directory is moved to."""
+    return "/".join(Path(path).parts[-2:])
+
+
+def session_without_complete_line(what: str, data: bytes) -> StorageError:
+    """The error of a session file that holds no complete line (``data``: what it holds)."""
+    if not data:
+        return StorageError(f"{what} is corrupt and could not be read: its file is empty; delete it")
+    return StorageError(
+        f"{what} is corrupt and could not be read: its file holds no complete line (it was cut short, "
+        "or is not a session file); restore it from a backup or delete it"
+    )
+
+
+def session_head_of_file(head: dict[str, Any], session_id: str, what: str) -> dict[str, Any]:
+    """``head`` if it is the session the file is named after (a copied or renamed file is not)."""
+    stored = head.get("session_id")
+    if stored == session_id:
+        return head
+    if "session_id" not in head:
+        reason = "the stored document is not a valid session (field 'session_id' is missing)"
+    else:
+        reason = f"its file holds session {stored!r} (copied or renamed?)"
+    raise StorageError(
+        f"{what} is corrupt and could not be read: {reason}; restore it from a backup or delete it"
+    )
+
+
+def valid_directory(directory: Path, connection_string: str | None) -> None:
+    """Refuse a directory path no file system can hold (checked where it is used, at initialize).
+
+    Ids never become paths as they are: :func:`._files.file_name` escapes every character
+    outside ``[A-Za-z0-9_-]``, so a document's file always lies inside its subdirectory.
+    """
+    text = os.fspath(directory)
+    if "\x00" in text or not text.strip():
+        raise StorageError(
+            f"file storage: connection_string {connection_string!r} is not a valid directory path "
+            "(it is empty or holds a NUL character); pass a directory such as './luminora_data'"
+        )
+
+
+def store_directory(connection_string: str | None) -> Path:
+    """The directory a connection string names (plain path or ``file://`` URL)."""
+    text = (connection_string or DEFAULT_DIR).strip()
+    if text.startswith("file:"):
+        parsed = urlparse(text)
+        if parsed.netloc not in ("", "localhost"):
+            raise StorageError(
+                f"file storage: connection string {text!r} names host {parsed.netloc!r}; "
+                "use a local path or a file:///absolute/path URL"
+            )
+        text = unquote(parsed.path)
+        if not text:
+            raise StorageError(f"file storage: connection string {connection_string!r} has no path")
+    return Path(os.path.expanduser(text))

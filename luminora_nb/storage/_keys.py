@@ -4,7 +4,10 @@ An encrypted store keeps, in its metadata record (plain JSON: it is read before 
 is trusted), under the reserved field :data:`CODEC_FIELD`::
 
     {"format": 1, "kdf_salt": "<base64 of 16 random bytes>",
-     "key_check": "<base64 of an AES-GCM encryption of a constant>"}
+     "key_check": "<base64 of an AES-GCM encryption of a constant>", "names": "hmac-sha256"}
+
+``"names"`` says the store's name digests are keyed (codec v2); a store without it has the
+unkeyed digests of codec v1, which :meth:`.Storage._migrate_names` rewrites once.
 
 :func:`check_key` runs once per ``initialize`` and gives the codec to use:
 
@@ -45,6 +48,9 @@ __all__ = ["CODEC_FIELD", "Sample", "check_key", "public_record"]
 
 #: The field of the metadata record the storage owns (hidden from ``read_metadata``).
 CODEC_FIELD = "luminora_codec"
+#: The codec field's ``"names"`` once the store's name digests are keyed HMACs (codec v2);
+#: absent in stores written before, whose unkeyed digests are migrated at ``initialize``.
+NAMES_KEYED = "hmac-sha256"
 _FORMAT = 1
 _ATTEMPTS = 10
 _SALT_BYTES = 16
@@ -114,6 +120,8 @@ async def check_key(
         if read_only:
             return keyed
         part = {"format": _FORMAT, "key_check": keyed.key_check()}
+        if sample is None:  # a new store has no unkeyed digests to migrate
+            part["names"] = NAMES_KEYED
         if salt is not None:
             part["kdf_salt"] = base64.b64encode(salt).decode("ascii")
         new = json.dumps({**record, CODEC_FIELD: part}, sort_keys=True, separators=(",", ":"))

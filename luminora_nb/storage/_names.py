@@ -42,7 +42,10 @@ _URL_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^/@\s]*:[^/@\s]*@", re.IGNOR
 
 
 def name_digest(*parts: str) -> str:
-    """A stable field name for a tuple of names, revealing none of them.
+    """A stable field name for a tuple of names: their unkeyed SHA-256 digest.
+
+    Stores without encryption use it, and stores written by codec v1 did; with encryption
+    on, :meth:`.codec.DocumentCodec.name_digest` (keyed) is used instead.
 
     Example:
         >>> name_digest("u1", "aurora") == name_digest("u1", "aurora") != name_digest("u1", "pip")

@@ -100,6 +100,7 @@ class ServerBackend:
         self._codec = codec
         try:  # the key is checked against the store (a wrong one is refused), its salt applied
             self._codec = await cast("Storage", self)._check_key(codec)
+            await cast("Storage", self)._migrate_names(self._codec)  # codec v1's unkeyed digests
         except BaseException:
             await cast("Storage", self).close()
             raise

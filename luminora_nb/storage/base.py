@@ -61,14 +61,15 @@ from ._documents import (
     memory_document,
     message_documents,
     mood_document,
+    names_of,
     plain_json,
     require_strings,
     select_episodes,
     session_from_documents,
     session_summary,
 )
-from ._keys import CODEC_FIELD, Sample, check_key, public_record
-from ._vectors import cosine_ranking
+from ._keys import CODEC_FIELD, NAMES_KEYED, Sample, check_key, public_record
+from ._vectors import cosine_ranking, stored_vector, with_floats
 from .codec import DocumentCodec
 
 __all__ = ["AppendConflict", "ConversationStorage", "Storage", "StorageV11Extension", "require_strings"]
@@ -349,7 +350,7 @@ class StorageV11Extension(abc.ABC):
         """Embeddings of a user's memory items: dicts with item_id, kind, text, vector."""
         require_strings(self.backend_name, "get_embeddings", user_id=user_id, kind=kind, optional=("kind",))
         rows = await self._list(EMBEDDING, user_id, None if kind is None else {"kind": kind})
-        return [r for r in rows if kind is None or r.get("kind") == kind]
+        return [with_floats(r) for r in rows if kind is None or r.get("kind") == kind]
 
     async def search_embeddings(
         self, user_id: str, query: Sequence[float], *, kind: str | None = None, limit: int = 10
@@ -370,18 +371,21 @@ class StorageV11Extension(abc.ABC):
         if not vector or limit <= 0:
             return []
         return [
-            {**doc, "score": score} for score, doc in await self._nearest(user_id, vector, kind, int(limit))
+            {**with_floats(doc), "score": score}
+            for score, doc in await self._nearest(user_id, vector, kind, int(limit))
         ]
 
     async def _nearest(
         self, user_id: str, query: list[float], kind: str | None, limit: int
     ) -> list[tuple[float, Document]]:
-        """The ranking of :meth:`search_embeddings`: exact cosine over float32 vectors.
+        """The ranking of :meth:`search_embeddings`: exact cosine over the stored float32 bytes
+        (the stored documents, as :meth:`_list` gives them; the caller makes the public form).
 
         A backend that can rank in its own engine (DuckDB) overrides this.
         """
-        rows = await self.get_embeddings(user_id, kind)
-        return cosine_ranking(query, [(row, row.get("vector") or ()) for row in rows], limit)
+        rows = await self._list(EMBEDDING, user_id, None if kind is None else {"kind": kind})
+        rows = [row for row in rows if kind is None or row.get("kind") == kind]
+        return cosine_ranking(query, [(row, stored_vector(row)) for row in rows], limit)
 
     async def list_users(self) -> list[str]:
         """Users with any stored state, sorted."""
@@ -539,6 +543,68 @@ class Storage(ConversationStorage, StorageV11Extension):
             first_document=self._first_document,
             read_only=read_only,
         )
+
+    async def _migrate_names(self, codec: DocumentCodec, *, force: bool = False) -> int:
+        """Move the documents of an encrypted store kept under codec v1's unkeyed name digests
+        to their keyed digests (:meth:`DocumentCodec.name_digest`), once; returns how many.
+
+        Backends that address documents by digests of their names (DuckDB, Redis,
+        PostgreSQL, MongoDB) call it at ``initialize`` once the key is checked. The store's
+        metadata record says when it is done (:data:`._keys.NAMES_KEYED`); until then no
+        lookup by name runs (``initialize`` has not returned). Each document moves in one
+        all-or-none write per owner (delete under the old digests, put under the new ones,
+        re-encrypted for their new place), so an interrupted migration resumes where it
+        stopped; documents keep their order. Episodes and moods have no names and stay where they are.
+        ``force``: migrate even if the record says it is done (a backend found unkeyed digests).
+        """
+        if not codec.keyed_names:
+            return 0
+        text = await self._read_metadata()
+        record, part = public_record(text)
+        if not isinstance(part, Mapping) or (part.get("names") == NAMES_KEYED and not force):
+            return 0
+        owners: list[tuple[Kind, str]] = [
+            (kind, user) for user in await self._list_users() for kind in (AFFINITY, FACT, EMBEDDING)
+        ]
+        for head in await self._session_heads(None):
+            try:
+                owners.append((MEMORY, str(head.read()[0]["session_id"])))
+            except (StorageError, KeyError) as exc:
+                logger.warning(
+                    "%s storage: left the memory of %s as it is: %s", self.backend_name, head.where, exc
+                )
+        moved = 0
+        for kind, owner in owners:
+            named = [(names_of(kind, d), d) for d in await self._list(kind, owner, None)]
+            keys = [(Key(kind, owner, n), d) for n, d in named if n is not None]
+            if not self._batches_atomically():
+                # One document at a time, the new row first: a crash between the two leaves
+                # both, and the next initialize finishes the move (the record is not yet marked).
+                for key, document in keys:
+                    await self._write([Put(key, document)])
+                    moved += (await self._write([Delete(Key(kind, owner, key.names, legacy=True))]))[0]
+                continue
+            # All of an owner's documents in one write, put again in their order (which keeps it).
+            deletes: list[Write] = [Delete(Key(k.kind, owner, k.names, legacy=True)) for k, _ in keys]
+            deletes += [Delete(k) for k, _ in keys]
+            done = await self._write([*deletes, *(Put(k, d) for k, d in keys)]) if keys else []
+            moved += sum(done[: len(keys)])
+        updated = json.dumps(
+            {**record, CODEC_FIELD: {**part, "names": NAMES_KEYED}}, sort_keys=True, separators=(",", ":")
+        )
+        await self._swap_metadata(text, updated)  # lost to another process doing the same: fine
+        if moved:
+            logger.info("%s storage: moved %d documents to keyed name digests", self.backend_name, moved)
+        return moved
+
+    def _batches_atomically(self) -> bool:
+        """Whether ``_write`` takes several writes at once (MongoDB without transactions does not)."""
+        return True
+
+    @staticmethod
+    def _ident(key: Key, codec: DocumentCodec) -> str:
+        """The digest a document's names are stored under: keyed (codec v2) unless ``key.legacy``."""
+        return key.digest if key.legacy else codec.name_digest(*key.names)
 
     # -- the primitives a backend implements -------------------------------------------------
     @abc.abstractmethod

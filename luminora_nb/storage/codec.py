@@ -12,12 +12,31 @@ Stored forms:
   backend wrote before compression/encryption were switched on, and it always reads back.
 * **enveloped** — a 5-byte header, then the payload::
 
-      b"LNC" | version (1 byte, currently 1) | flags (1 byte: bit 0 = zlib, bit 1 = AES-GCM)
+      b"LNC" | version (1 byte: 1 or 2) | flags (1 byte: bit 0 = zlib, bit 1 = AES-GCM)
 
   With bit 1 set the payload is a random 96-bit nonce followed by the AES-GCM
-  ciphertext and its 16-byte tag; the header is authenticated as associated data, so
-  flipping a flag is detected like any other tampering. Without bit 1 the payload is
-  the (compressed) JSON.
+  ciphertext and its 16-byte tag. Without bit 1 the payload is the (compressed) JSON,
+  written as version 1 (there is nothing to authenticate).
+
+Codec v2 (version byte 2, every encrypted document written now) authenticates as
+associated data the header, the backend kind (``StorageConfig.storage_type``) and the
+document's **place** — the ``at`` argument of :meth:`DocumentCodec.encode` and
+:meth:`DocumentCodec.decode`, which each backend builds from what identifies the row as
+stored (see :func:`._documents.place`): a session's head (``["session", id]``), its
+messages (``["message", id]``; not their position), a memory value, fact, affinity or
+embedding (kind, owner and stored name digest), a file backend document (its file). A
+document copied to another row, session, user or backend fails to decrypt with a
+:class:`~luminora_nb.errors.StorageError` that says so. Version 1 (the previous codec)
+authenticated the header only: its documents still read wherever they are, and each is
+rewritten as version 2 when next written. Flipping a flag or the version is detected like
+any other tampering. Not bound: the order of a session's messages among themselves, and
+an episode's place among the same user's episodes on Redis and PostgreSQL.
+
+Names kept as digests (memory keys, fact categories and keys, personality names, item ids;
+see the backends) are, with encryption on, a keyed HMAC-SHA-256 (:meth:`DocumentCodec.name_digest`,
+its key derived from the encryption key), so a guessed name cannot be tested against the
+store without the key; stores written by codec v1 have unkeyed SHA-256 digests, moved once
+at ``initialize`` (:meth:`.base.Storage._migrate_names`).
 * **text** — :meth:`DocumentCodec.encode_text` gives plain JSON text when the codec is
   plain, else the URL-safe base64 of the enveloped form, for stores that hold text only.
 
@@ -55,6 +74,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -87,7 +107,9 @@ KDF_SALT = b"luminora_nb/storage/codec/v1"
 #: First bytes of every enveloped (compressed and/or encrypted) document.
 MAGIC = b"LNC"
 
-_VERSION = 1
+_VERSION = 2
+_V1 = 1
+_NAMES_INFO = b"luminora_nb/storage/names/v2"
 _FLAG_ZLIB = 0x01
 _FLAG_AESGCM = 0x02
 _KNOWN_FLAGS = _FLAG_ZLIB | _FLAG_AESGCM
@@ -136,7 +158,7 @@ class DocumentCodec:
         (b'LNC', {'n': 1})
     """
 
-    __slots__ = ("_aead", "_allow_unencrypted", "_compress", "_encrypt")
+    __slots__ = ("_aead", "_allow_unencrypted", "_compress", "_encrypt", "_names_key", "_scope", "_version")
 
     def __init__(
         self,
@@ -144,6 +166,8 @@ class DocumentCodec:
         compress: bool = False,
         key: bytes | None = None,
         allow_unencrypted_reads: bool = False,
+        scope: str = "",
+        format_version: int = _VERSION,
     ) -> None:
         """Build a codec from explicit settings; most callers want :meth:`from_config`.
 
@@ -151,11 +175,21 @@ class DocumentCodec:
             compress: Compress documents with zlib.
             key: The 32-byte AES-256 key, or ``None`` for no encryption.
             allow_unencrypted_reads: With a key, still read documents stored unencrypted.
+            scope: The backend kind (``"redis"``, ...), authenticated with every document.
+            format_version: ``1`` writes what the previous codec wrote (documents not bound to
+                their place, names digested unkeyed): for tests of reading and migrating it.
         """
+        if format_version not in (_V1, _VERSION):
+            raise StorageError(
+                f"storage codec: format_version must be 1 or {_VERSION}, not {format_version!r}"
+            )
+        self._version = format_version
         self._compress = compress
         self._encrypt = key is not None
         self._allow_unencrypted = allow_unencrypted_reads
         self._aead: AESGCM | None = None
+        self._scope = scope
+        self._names_key: bytes | None = None
         if key is not None:
             if len(key) != 32:
                 raise StorageError("storage codec: the AES-256 encryption key must be exactly 32 bytes")
@@ -167,9 +201,14 @@ class DocumentCodec:
                     "install it with: pip install 'luminora_nb[encryption]'"
                 ) from None
             self._aead = AESGCM(key)
+            # A separate key for name digests, derived from the AES key (never the key itself).
+            if format_version == _VERSION:
+                self._names_key = hmac.new(key, _NAMES_INFO, hashlib.sha256).digest()
 
     @classmethod
-    def from_config(cls, config: StorageConfig, *, kdf_salt: bytes | None = None) -> DocumentCodec:
+    def from_config(
+        cls, config: StorageConfig, *, kdf_salt: bytes | None = None, format_version: int = _VERSION
+    ) -> DocumentCodec:
         """The codec a :class:`StorageConfig` asks for.
 
         ``kdf_salt``: the store's own salt for a passphrase (kept in its metadata record, see
@@ -208,6 +247,8 @@ class DocumentCodec:
             compress=config.compression_enabled,
             key=key,
             allow_unencrypted_reads=bool(config.extra.get("allow_unencrypted_reads", False)),
+            scope=config.storage_type.value,
+            format_version=format_version,
         )
 
     # -- properties ------------------------------------------------------------------
@@ -228,6 +269,29 @@ class DocumentCodec:
 
     def __repr__(self) -> str:
         return f"<DocumentCodec compressed={self._compress} encrypted={self._encrypt}>"
+
+    # -- name digests ----------------------------------------------------------------
+    def name_digest(self, *parts: str) -> str:
+        """A field name for a tuple of names that reveals none of them.
+
+        With encryption on, a keyed HMAC-SHA-256 (its key derived from the encryption key), so
+        no one without the key can test a guessed name against the store; without, the plain
+        SHA-256 digest of :func:`._names.name_digest` (the names are in the clear anyway).
+
+        Example:
+            >>> from luminora_nb.storage._names import name_digest
+            >>> DocumentCodec().name_digest("u1", "aurora") == name_digest("u1", "aurora")
+            True
+        """
+        data = json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        if self._names_key is None:
+            return hashlib.sha256(data).hexdigest()
+        return hmac.new(self._names_key, data, hashlib.sha256).hexdigest()
+
+    @property
+    def keyed_names(self) -> bool:
+        """Whether :meth:`name_digest` is keyed (differs from the unkeyed digests of codec v1)."""
+        return self._names_key is not None
 
     # -- key checks ------------------------------------------------------------------
     def key_check(self) -> str:
@@ -281,7 +345,7 @@ class DocumentCodec:
                 "(str, int, float, bool, None, lists and dicts)"
             ) from None
 
-    def encode(self, document: Mapping[str, Any], *, what: str = "document") -> bytes:
+    def encode(self, document: Mapping[str, Any], *, what: str = "document", at: str = "") -> bytes:
         """Bytes to store for ``document``.
 
         Text that UTF-8 cannot hold (an unpaired surrogate such as ``"\\ud800"``, valid in a
@@ -292,9 +356,9 @@ class DocumentCodec:
             StorageError: the document is not JSON-serialisable, or it holds an unpaired
                 surrogate and the codec compresses or encrypts (the message names ``what``).
         """
-        return self.encode_json(self._utf8_json(document, what=what), what=what)
+        return self.encode_json(self._utf8_json(document, what=what), what=what, at=at)
 
-    def encode_json(self, raw: bytes, *, what: str = "document") -> bytes:
+    def encode_json(self, raw: bytes, *, what: str = "document", at: str = "") -> bytes:
         """Bytes to store for a document already serialised as UTF-8 JSON text.
 
         For callers that serialise faster themselves (e.g. pydantic's ``model_dump_json``);
@@ -320,16 +384,17 @@ class DocumentCodec:
         if self._encrypt:
             flags |= _FLAG_AESGCM
             assert self._aead is not None
-            header = MAGIC + bytes((_VERSION, flags))
+            header = MAGIC + bytes((self._version, flags))
             nonce = os.urandom(_NONCE_LEN)
-            return header + nonce + self._aead.encrypt(nonce, raw, header)
-        return MAGIC + bytes((_VERSION, flags)) + raw
+            associated = header if self._version == _V1 else self._associated(header, at)
+            return header + nonce + self._aead.encrypt(nonce, raw, associated)
+        return MAGIC + bytes((_V1, flags)) + raw  # no associated data: readable by version-1 codecs
 
-    def encode_text(self, document: Mapping[str, Any], *, what: str = "document") -> str:
+    def encode_text(self, document: Mapping[str, Any], *, what: str = "document", at: str = "") -> str:
         """Text to store for ``document``: JSON when plain, else URL-safe base64 of the bytes."""
         if self.is_plain:
             return self._utf8_json(document, what=what).decode("utf-8")
-        return base64.urlsafe_b64encode(self.encode(document, what=what)).decode("ascii")
+        return base64.urlsafe_b64encode(self.encode(document, what=what, at=at)).decode("ascii")
 
     def json_text(self, document: Mapping[str, Any], *, what: str, allow_nul: bool = True) -> str | None:
         """The document as JSON text for a native JSON field, or ``None`` to store :meth:`encode` bytes.
@@ -376,20 +441,23 @@ class DocumentCodec:
         ).encode("ascii")
 
     # -- decoding --------------------------------------------------------------------
-    def decode(self, data: bytes | bytearray | memoryview | str, *, what: str) -> dict[str, Any]:
+    def decode(
+        self, data: bytes | bytearray | memoryview | str, *, what: str, at: str = ""
+    ) -> dict[str, Any]:
         """The document stored as ``data`` (any form this codec or an older one wrote).
 
         Args:
             data: Stored bytes or text.
             what: Names the document in errors, e.g. ``"session 's1'"``.
+            at: Where it is stored (the ``at`` it was encoded with; see the module docstring).
 
         Raises:
             StorageError: the data is corrupt, not a JSON object, encrypted under another
                 key, tampered with, or encrypted while this codec has no key.
         """
-        return self._parse(self.decode_json(data, what=what), what=what)
+        return self._parse(self.decode_json(data, what=what, at=at), what=what)
 
-    def decode_json(self, data: bytes | bytearray | memoryview | str, *, what: str) -> bytes:
+    def decode_json(self, data: bytes | bytearray | memoryview | str, *, what: str, at: str = "") -> bytes:
         """The JSON text of the document stored as ``data``: decrypted, verified, decompressed.
 
         Like :meth:`decode` but without parsing, for callers that parse (and validate) the
@@ -417,12 +485,12 @@ class DocumentCodec:
         else:
             blob = bytes(data)
         if blob.startswith(MAGIC):
-            return self._load_envelope(blob, what=what)
+            return self._load_envelope(blob, what=what, at=at)
         if blob.lstrip().startswith(b"{"):
             return self._load_plain(blob, what=what)
         if blob[:4] == b"TE5D":  # base64 text form stored in a bytes column
             try:
-                return self._load_envelope(base64.urlsafe_b64decode(blob), what=what)
+                return self._load_envelope(base64.urlsafe_b64decode(blob), what=what, at=at)
             except binascii.Error:
                 pass
         raise self._corrupt(what, "it is neither JSON nor an encoded document")
@@ -451,11 +519,11 @@ class DocumentCodec:
         self._refuse_unencrypted(what)
         return raw
 
-    def _load_envelope(self, blob: bytes, *, what: str) -> bytes:
+    def _load_envelope(self, blob: bytes, *, what: str, at: str) -> bytes:
         if len(blob) < _HEADER_LEN:
             raise self._corrupt(what, "it is truncated")
         version, flags = blob[3], blob[4]
-        if version != _VERSION:
+        if version not in (_V1, _VERSION):
             raise StorageError(
                 f"{what} was written by a newer storage codec (format version {version}); "
                 "upgrade luminora_nb to read it"
@@ -474,9 +542,11 @@ class DocumentCodec:
             from cryptography.exceptions import InvalidTag
 
             try:
-                payload = self._aead.decrypt(payload[:_NONCE_LEN], payload[_NONCE_LEN:], header)
+                # Version 1 authenticated the header only; version 2 also the document's place.
+                associated = header if version == _V1 else self._associated(header, at)
+                payload = self._aead.decrypt(payload[:_NONCE_LEN], payload[_NONCE_LEN:], associated)
             except InvalidTag:
-                raise self._undecryptable(what) from None
+                raise self._undecryptable(what, moved=version != _V1) from None
         else:
             self._refuse_unencrypted(what)
         if flags & _FLAG_ZLIB:
@@ -502,10 +572,17 @@ class DocumentCodec:
             f"{what} is corrupt and could not be read: {reason}; restore it from a backup or delete it"
         )
 
+    def _associated(self, header: bytes, at: str) -> bytes:
+        """The associated data of a version-2 document: its header, backend kind and place."""
+        scope = self._scope.encode("utf-8")
+        return header + len(scope).to_bytes(2, "big") + scope + at.encode("utf-8", "surrogatepass")
+
     @staticmethod
-    def _undecryptable(what: str) -> StorageError:
+    def _undecryptable(what: str, *, moved: bool = False) -> StorageError:
+        cause = "wrong encryption key, tampered data, or a document copied from another place"
         return StorageError(
-            f"{what} could not be decrypted: wrong encryption key or tampered data; check "
+            f"{what} could not be decrypted: {cause if moved else 'wrong encryption key or tampered data'}; "
+            "check "
             f"StorageConfig.encryption_key / {ENCRYPTION_KEY_ENV} (and extra['encryption_salt'] for a "
             "passphrase), or restore the document from a backup"
         )

@@ -15,16 +15,16 @@ database file (default ``luminora_store.duckdb``; a ``duckdb://`` prefix is acce
     T_embeddings    (user_id, item_id, kind) -> embedding document, and its vector (FLOAT[])
     T_meta          the store's metadata record
 
-With encryption on, the name columns (memory ``key``, fact ``category`` and ``key``,
-embedding ``item_id`` and ``kind``, affinity ``personality_name``) hold SHA-256 digests of
-the names, the session listing columns ``personality_name`` and ``provider`` hold their
-values encrypted (base64 text, decrypted by ``list_sessions``), and no vector is stored
-outside its encrypted document; the readable names live only inside the encrypted
-documents. What stays readable: session ids, user ids, message counts, creation and
-last-activity times, episode ids, importance and timestamps, and the number of rows of
-each kind. Opening an encrypted file written before this rewrites its readable name
-columns as digests, encrypts its listing columns (once the key is checked) and clears its
-vectors (their old bytes may linger in freed blocks until DuckDB reuses them).
+With encryption on, the name columns (memory ``key``, fact ``category`` and ``key``, embedding
+``item_id`` and ``kind``, affinity ``personality_name``) hold keyed digests of the names
+(:mod:`.codec`), the session listing columns ``personality_name`` and ``provider`` hold their
+values encrypted (base64 text, decrypted by ``list_sessions``), and no vector is stored outside
+its encrypted document; the readable names live only inside the encrypted documents. What stays
+readable: session ids, user ids, message counts, creation and last-activity times, episode ids,
+importance and timestamps, and the number of rows of each kind. Opening an encrypted file
+written before this rewrites its readable name columns as digests, encrypts its listing columns
+(once the key is checked) and clears its vectors (their old bytes may linger in freed blocks
+until DuckDB reuses them).
 
 Documents are BLOBs written by the storage's :class:`~.codec.DocumentCodec` (JSON text
 when plain, compressed and/or encrypted otherwise); the other columns hold ids, counts
@@ -72,6 +72,7 @@ from . import _documents as docs
 from ._duckdb_schema import DuckDBSchema
 from ._keys import Sample
 from ._names import checked_identifier, name_digest
+from ._vectors import stored_vector, unpack
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -137,6 +138,7 @@ class DuckDBStorage(Storage):
         self.path = _path_of(self.config.connection_string)
         self._codec = DocumentCodec.from_config(self.config)
         self._hide_names = self._codec.encrypted
+        self._unkeyed_digests = False
         self._con: Connection | None = None
         self._lock = threading.Lock()
         self._pending: list[_Append] = []
@@ -165,6 +167,8 @@ class DuckDBStorage(Storage):
         try:  # the key is checked against the store: a wrong one is refused here
             codec = await self._check_key(self._codec)
             self._codec = self._schema._codec = codec  # with the store's passphrase salt
+            await self._migrate_names(codec, force=self._unkeyed_digests)
+            self._unkeyed_digests = False
             if self._hide_names:
                 sealed = await self._run(
                     "initialize", "the session listings", self._seal_listings, transaction=True
@@ -234,6 +238,7 @@ class DuckDBStorage(Storage):
                 ) from None
             if moved:
                 logger.info("duckdb storage: replaced %d readable names by digests in %s", moved, self.path)
+                self._unkeyed_digests = True  # unkeyed: moved to keyed digests once the key is checked
         self._vectors = not self._hide_names and schema.has_vectors(con)
 
     async def close(self) -> None:
@@ -308,17 +313,17 @@ class DuckDBStorage(Storage):
         """The rows of one query, run in a worker thread."""
         return await self._run(operation, subject, lambda con: con.execute(query, params).fetchall())
 
-    def _sealed(self, value: str) -> str:
+    def _sealed(self, value: str, sid: str, column: str) -> str:
         """A listing column's value as stored: encrypted (base64 text) when documents are."""
         if not self._hide_names:
             return value
-        return self._codec.encode_text({"v": value}, what="a session listing")
+        return self._codec.encode_text({"v": value}, what="a session listing", at=docs.place(column, sid))
 
-    def _unsealed(self, stored: str, what: str) -> str:
+    def _unsealed(self, stored: str, what: str, sid: str, column: str) -> str:
         """A listing column's value as :meth:`_sealed` stored it (older clear values read as is)."""
         if not (self._hide_names and DocumentCodec.is_sealed(stored)):
             return stored
-        return str(self._codec.decode(stored, what=what).get("v", ""))
+        return str(self._codec.decode(stored, what=what, at=docs.place(column, sid)).get("v", ""))
 
     def _seal_listings(self, con: Connection) -> int:
         """Encrypt the listing columns an encrypted file written before this left readable.
@@ -329,7 +334,7 @@ class DuckDBStorage(Storage):
         t = self._t["sessions"]
         rows = con.execute(f"SELECT session_id, personality_name, provider FROM {t}").fetchall()
         stale = [
-            (self._sealed(personality), self._sealed(provider), sid)
+            (self._sealed(personality, sid, "personality_name"), self._sealed(provider, sid, "provider"), sid)
             for sid, personality, provider in rows
             if not (DocumentCodec.is_sealed(personality) and DocumentCodec.is_sealed(provider))
         ]
@@ -339,12 +344,15 @@ class DuckDBStorage(Storage):
             )
         return len(stale)
 
-    def _decode(self, data: Any, what: str) -> dict[str, Any]:
-        return self._codec.decode(bytes(data), what=what)
+    def _decode(self, data: Any, what: str, at: str) -> dict[str, Any]:
+        return self._codec.decode(bytes(data), what=what, at=at)
 
-    def _name(self, value: str) -> str:
-        """A name as stored in a key column: itself, or its digest when documents are encrypted."""
-        return name_digest(value) if self._hide_names else value
+    def _name(self, value: str, *, legacy: bool = False) -> str:
+        """A name as stored in a key column: itself, or its keyed digest when documents are
+        encrypted (``legacy``: the unkeyed digest of codec v1)."""
+        if not self._hide_names:
+            return value
+        return name_digest(value) if legacy else self._codec.name_digest(value)
 
     def _insert_rows(self, con: Connection, table: str, columns: int, rows: Sequence[Sequence[Any]]) -> None:
         placeholder = "(" + ", ".join("?" * columns) + ")"
@@ -358,7 +366,8 @@ class DuckDBStorage(Storage):
         """The condition selecting the row of ``key``, and its parameters."""
         table = _TABLES[key.kind.name]
         columns = (table.owner, *table.names)
-        return " AND ".join(f"{c} = ?" for c in columns), [key.owner, *map(self._name, key.names)]
+        names = [self._name(name, legacy=key.legacy) for name in key.names]
+        return " AND ".join(f"{c} = ?" for c in columns), [key.owner, *names]
 
     def _columns(self, kind: docs.Kind, document: docs.Document) -> dict[str, Any]:
         """The columns a kind keeps beside the document (for listing, filtering and ranking)."""
@@ -371,7 +380,7 @@ class DuckDBStorage(Storage):
         if kind.name == "mood":
             return {"user_id": document["user_id"]}
         if kind.name == "embedding":
-            vector = {"vec": document["vector"]} if self._vectors else {}
+            vector = {"vec": list(unpack(stored_vector(document)))} if self._vectors else {}
             return {"kind": self._name(document["kind"]), **vector}
         return {}
 
@@ -389,9 +398,13 @@ class DuckDBStorage(Storage):
         document = write.document
         if key.kind.keep:
             rows = con.execute(f"SELECT doc FROM {name} WHERE {where}", params).fetchall()
-            previous = self._decode(rows[0][0], key.subject) if rows else None
+            previous = self._decode(rows[0][0], key.subject, self._at(key.kind, params)) if rows else None
             document = docs.kept(document, previous, key.kind.keep)
-        columns = {"doc": self._codec.encode(document, what=key.subject), **self._columns(key.kind, document)}
+        at = self._at(key.kind, params, document)
+        columns = {
+            "doc": self._codec.encode(document, what=key.subject, at=at),
+            **self._columns(key.kind, document),
+        }
         if not key.kind.appended:
             assignments = ", ".join(f"{c} = ?" for c in columns)
             updated = con.execute(
@@ -419,13 +432,19 @@ class DuckDBStorage(Storage):
         rows = await self._rows(
             f"get_{key.kind.name}", key.subject, f"SELECT doc FROM {table} WHERE {where}", params
         )
-        return self._decode(rows[0][0], key.subject) if rows else None
+        return self._decode(rows[0][0], key.subject, self._at(key.kind, params)) if rows else None
+
+    def _at(self, kind: docs.Kind, stored: Sequence[Any], document: Mapping[str, Any] | None = None) -> str:
+        """Where a document of ``kind`` is stored: its owner and stored names (an episode: its id)."""
+        episode = [document["episode_id"]] if kind is docs.EPISODE and document is not None else []
+        return docs.place(kind.name, *stored, *episode)
 
     async def _list(
         self, kind: docs.Kind, owner: str, where: Mapping[str, str] | None
     ) -> list[docs.Document]:
         table = _TABLES[kind.name]
-        query = f"SELECT doc FROM {self._t[table.suffix]} WHERE {table.owner} = ?"
+        located = ", ".join((table.owner, *table.names, *(("episode_id",) if kind is docs.EPISODE else ())))
+        query = f"SELECT doc, {located} FROM {self._t[table.suffix]} WHERE {table.owner} = ?"
         params: list[Any] = [owner]
         for column, value in (where or {}).items():  # category (facts), kind (embeddings): name columns
             query += f" AND {column} = ?"
@@ -433,12 +452,12 @@ class DuckDBStorage(Storage):
         query += " ORDER BY ord" if table.ordered else ""
         subject = kind.of(owner)
         rows = await self._rows(f"get_{kind.name}", subject, query, params)
-        return [self._decode(r[0], subject) for r in rows]
+        return [self._decode(r[0], subject, docs.place(kind.name, *r[1:])) for r in rows]
 
     async def _episodes(
         self, user_id: str, min_importance: float | None, max_results: int | None
     ) -> list[docs.Document]:
-        query = f"SELECT doc FROM {self._t['episodes']} WHERE user_id = ?"
+        query = f"SELECT doc, episode_id FROM {self._t['episodes']} WHERE user_id = ?"
         params: list[Any] = [user_id]
         if min_importance is not None:
             query += " AND importance >= ?"
@@ -448,7 +467,8 @@ class DuckDBStorage(Storage):
             query += " LIMIT ?"
             params.append(max(0, int(max_results)))
         subject = f"episodes of user {user_id!r}"
-        return [self._decode(r[0], subject) for r in await self._rows("get_episodes", subject, query, params)]
+        rows = await self._rows("get_episodes", subject, query, params)
+        return [self._decode(r[0], subject, docs.place("episode", user_id, r[1])) for r in rows]
 
     async def _nearest(
         self, user_id: str, query: list[float], kind: str | None, limit: int
@@ -461,16 +481,19 @@ class DuckDBStorage(Storage):
             conditions += " AND kind = ?"
             params.append(self._name(kind))
         ranked = (
-            "SELECT doc, ord, list_cosine_similarity(vec, ?::FLOAT[]) AS similarity "
+            "SELECT doc, item_id, ord, list_cosine_similarity(vec, ?::FLOAT[]) AS similarity "
             f"FROM {self._t['embeddings']} WHERE {conditions}"
         )
         sql = (
-            "SELECT doc, CASE WHEN isnan(similarity) THEN 0.0 ELSE similarity END AS score "
+            "SELECT doc, item_id, CASE WHEN isnan(similarity) THEN 0.0 ELSE similarity END AS score "
             f"FROM ({ranked}) ORDER BY score DESC, ord LIMIT ?"
         )
         subject = f"embeddings of user {user_id!r}"
         rows = await self._rows("search_embeddings", subject, sql, [*params, limit])
-        return [(float(score), self._decode(doc, subject)) for doc, score in rows]
+        return [
+            (float(score), self._decode(doc, subject, docs.place("embedding", user_id, item_id)))
+            for doc, item_id, score in rows
+        ]
 
     # -- sessions --------------------------------------------------------------------
     def _save_session(self, con: Connection, write: docs.SaveSession) -> bool:
@@ -484,19 +507,20 @@ class DuckDBStorage(Storage):
             taken = con.execute(f"SELECT 1 FROM {self._t['sessions']} WHERE session_id = ?", [sid])
             if taken.fetchall():
                 return False
-        rows = [(sid, i, self._codec.encode(m, what=what)) for i, m in enumerate(write.messages)]
+        at = docs.place("message", sid)
+        rows = [(sid, i, self._codec.encode(m, what=what, at=at)) for i, m in enumerate(write.messages)]
         con.execute(f"DELETE FROM {self._t['messages']} WHERE session_id = ?", [sid])
         con.execute(
             f"INSERT OR REPLACE INTO {self._t['sessions']} VALUES (?, ?, ?, ?, ?, ?, ?, false, ?)",
             [
                 sid,
                 record.user_id,
-                self._sealed(record.personality_name),
-                self._sealed(str(record.provider_config.get("name", ""))),
+                self._sealed(record.personality_name, sid, "personality_name"),
+                self._sealed(str(record.provider_config.get("name", "")), sid, "provider"),
                 len(rows),
                 head["created_at"],
                 head["last_active"],
-                self._codec.encode(head, what=what),
+                self._codec.encode(head, what=what, at=docs.place("session", sid)),
             ],
         )
         self._insert_rows(con, self._t["messages"], 3, rows)
@@ -524,15 +548,16 @@ class DuckDBStorage(Storage):
         if not head_rows:
             return None
         [(blob, last_active, appended)] = head_rows
-        head = self._decode(blob, what)
+        head = self._decode(blob, what, docs.place("session", session_id))
         if appended:  # appends since the last save moved last_active and updated_at
             docs.touched(head, last_active)
         memory = []
         for key, doc in memory_rows:
-            item = self._decode(doc, f"memory of {what}")
+            item = self._decode(doc, f"memory of {what}", docs.place("memory", session_id, key))
             item.setdefault("key", key)  # "key" is absent from rows written before 0.1
             memory.append(item)
-        return docs.StoredSession(head, [self._decode(row[0], what) for row in message_rows], memory)
+        at = docs.place("message", session_id)
+        return docs.StoredSession(head, [self._decode(row[0], what, at) for row in message_rows], memory)
 
     async def _message_count(self, session_id: str) -> int | None:
         t = self._t["sessions"]
@@ -552,7 +577,8 @@ class DuckDBStorage(Storage):
         commit); each session's messages keep the order of its calls.
         """
         what = f"session {session_id!r}"
-        blobs = [self._codec.encode(m, what=what) for m in messages]
+        place = docs.place("message", session_id)
+        blobs = [self._codec.encode(m, what=what, at=place) for m in messages]
         if self._con is None:
             await self.initialize()
         item = _Append(session_id, blobs, last_active, at, asyncio.get_running_loop().create_future())
@@ -681,8 +707,8 @@ class DuckDBStorage(Storage):
                 what = f"the listing of session {sid!r}"
                 summary = {
                     "session_id": sid,
-                    "personality_name": self._unsealed(personality, what),
-                    "provider_config": {"name": self._unsealed(provider, what)},
+                    "personality_name": self._unsealed(personality, what, sid, "personality_name"),
+                    "provider_config": {"name": self._unsealed(provider, what, sid, "provider")},
                 }
                 summary |= {"user_id": user, "created_at": created, "last_active": last_active}
                 return summary, count

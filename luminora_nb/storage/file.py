@@ -82,7 +82,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlparse
 
 import pydantic_core
 from pydantic import BaseModel, ValidationError
@@ -93,6 +92,11 @@ from . import _documents as docs
 from ._files import LOCK_TIMEOUT, FileLock, append_line, last_line, unlink, write_atomic
 from ._files import file_name as _file_name
 from ._files import id_from_file_name as _id_from_file_name
+from ._files import place_of_file as _at
+from ._files import session_head_of_file as _checked_head
+from ._files import session_without_complete_line as _no_complete_line
+from ._files import store_directory as _directory_of
+from ._files import valid_directory as _check_directory
 from ._keys import Sample
 from .base import Storage
 from .codec import DocumentCodec
@@ -103,7 +107,6 @@ logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _Lock = tuple[str, str]  # (kind, id) of a document's lock file
-_DEFAULT_DIR = "./luminora_data"
 _SUBDIRS = ("sessions", "memory", "moods", "users", ".locks")
 #: Writes of documents up to this size may run on the event loop (see the module docstring).
 _INLINE_MAX = 1 << 20
@@ -339,9 +342,9 @@ class FileStorage(Storage):
                 data = fh.read()
         except FileNotFoundError:
             return None
-        return self._codec.decode(data, what=what)
+        return self._codec.decode(data, what=what, at=_at(path))
 
-    def _line(self, document: Mapping[str, Any], what: str) -> bytes:
+    def _line(self, document: Mapping[str, Any], what: str, at: str) -> bytes:
         """One line of a session file: the document's JSON through the codec (base64 when sealed).
 
         Session documents are serialised by pydantic's serializer (the fastest here; as in
@@ -351,8 +354,8 @@ class FileStorage(Storage):
         try:
             raw = pydantic_core.to_json(document, inf_nan_mode="null")
         except pydantic_core.PydanticSerializationError:
-            return self._codec.encode_text(document, what=what).encode("utf-8") + b"\n"
-        data = self._codec.encode_json(raw, what=what)
+            return self._codec.encode_text(document, what=what, at=at).encode("utf-8") + b"\n"
+        data = self._codec.encode_json(raw, what=what, at=at)
         return (data if self._codec.is_plain else base64.urlsafe_b64encode(data)) + b"\n"
 
     @staticmethod
@@ -374,7 +377,7 @@ class FileStorage(Storage):
                 batch = {"seq": 0, "last_active": write.head["last_active"], "messages": write.messages}
                 path = self._path("sessions", sid, ".jsonl")
                 change = changes[path] = _FileChange(path, ("session", sid), what)
-                change.data = self._line(write.head, what) + self._line(batch, what)
+                change.data = self._line(write.head, what, _at(path)) + self._line(batch, what, _at(path))
                 change.only_new = index if write.if_absent else None
             else:
                 path, lock, what = self._place(write.key)
@@ -403,7 +406,9 @@ class FileStorage(Storage):
             for index, write in change.edits:
                 document, results[index] = self._edited(document, write)
             contents[change.path] = (
-                None if document is None else self._codec.encode(document, what=change.what)
+                None
+                if document is None
+                else self._codec.encode(document, what=change.what, at=_at(change.path))
             )
         journal = self._journal(contents, [change.lock for change in files]) if len(contents) > 1 else None
         self._replace(contents)
@@ -533,12 +538,12 @@ class FileStorage(Storage):
             raise _no_complete_line(what, data)
         return lines[:-1]
 
-    def _read_batch(self, line: bytes, *, what: str) -> _Batch:
+    def _read_batch(self, line: bytes, *, what: str, at: str) -> _Batch:
         """One message batch line, its messages parsed and validated in one pass when it can."""
         try:
-            return _Batch.model_validate_json(self._codec.decode_json(line, what=what))
+            return _Batch.model_validate_json(self._codec.decode_json(line, what=what, at=at))
         except ValidationError:  # e.g. escaped unpaired surrogates: Python's json, then the caller validates
-            batch = self._codec.decode(line, what=what)
+            batch = self._codec.decode(line, what=what, at=at)
         if not isinstance(batch.get("seq"), int) or not isinstance(batch.get("messages"), list):
             return _Batch(seq=-1, messages=[])  # does not continue any conversation: corrupt
         return _Batch.model_construct(
@@ -547,14 +552,15 @@ class FileStorage(Storage):
 
     def _read_session(self, session_id: str) -> docs.StoredSession | None:
         what = f"session {session_id!r}"
-        lines = self._read_session_lines(self._path("sessions", session_id, ".jsonl"), what)
+        path = self._path("sessions", session_id, ".jsonl")
+        lines = self._read_session_lines(path, what)
         if lines is None:
             return None
-        head = _checked_head(self._codec.decode(lines[0], what=what), session_id, what)
+        head = _checked_head(self._codec.decode(lines[0], what=what, at=_at(path)), session_id, what)
         messages: list[Message | docs.Document] = []
         last_active: str | None = None
         for number, line in enumerate(lines[1:], start=2):
-            batch = self._read_batch(line, what=f"{what} (line {number})")
+            batch = self._read_batch(line, what=f"{what} (line {number})", at=_at(path))
             if batch.seq != len(messages):
                 raise StorageError(
                     f"{what} is corrupt and could not be read: line {number} does not continue the "
@@ -604,7 +610,7 @@ class FileStorage(Storage):
                 if last is None:
                     fh.seek(0)
                     raise _no_complete_line(what, fh.read(64))
-                tail = self._codec.decode(last, what=what)
+                tail = self._codec.decode(last, what=what, at=_at(path))
                 if not isinstance(tail.get("seq"), int) or not isinstance(tail.get("messages"), list):
                     raise StorageError(
                         f"{what} is corrupt: the last line of its file is not a message batch; "
@@ -613,7 +619,7 @@ class FileStorage(Storage):
                 stored: int = tail["seq"] + len(tail["messages"])
                 if at is None or at == stored:
                     batch = {"seq": stored, "last_active": last_active, "messages": messages}
-                    append_line(fd, self._line(batch, what), start=complete, fsync=self._fsync)
+                    append_line(fd, self._line(batch, what, _at(path)), start=complete, fsync=self._fsync)
                 return stored
 
         return await self._run("append_messages", what, [("session", session_id)], append)  # small: inline
@@ -633,10 +639,14 @@ class FileStorage(Storage):
         def read() -> tuple[docs.Document, int]:
             if not first.endswith(b"\n"):  # nothing complete to list: say why (the caller logs it)
                 raise _no_complete_line(what, first)
-            head = self._codec.decode(first[:-1], what=what)
+            head = self._codec.decode(first[:-1], what=what, at=_at(path))
             if sid is not None:
                 _checked_head(head, sid, what)
-            batch = self._codec.decode(last, what=what) if last is not None and last != first[:-1] else {}
+            batch = (
+                self._codec.decode(last, what=what, at=_at(path))
+                if last is not None and last != first[:-1]
+                else {}
+            )
             if batch.get("last_active"):
                 docs.touched(head, batch["last_active"])
             return head, int(batch.get("seq", 0)) + len(batch.get("messages", []))
@@ -761,63 +771,9 @@ class FileStorage(Storage):
         return await self._run("read", "a stored document", [], first, inline=False)
 
 
-def _no_complete_line(what: str, data: bytes) -> StorageError:
-    """The error of a session file that holds no complete line (``data``: what it holds)."""
-    if not data:
-        return StorageError(f"{what} is corrupt and could not be read: its file is empty; delete it")
-    return StorageError(
-        f"{what} is corrupt and could not be read: its file holds no complete line (it was cut short, "
-        "or is not a session file); restore it from a backup or delete it"
-    )
-
-
-def _checked_head(head: docs.Document, session_id: str, what: str) -> docs.Document:
-    """``head`` if it is the session the file is named after (a copied or renamed file is not)."""
-    stored = head.get("session_id")
-    if stored == session_id:
-        return head
-    if "session_id" not in head:
-        reason = "the stored document is not a valid session (field 'session_id' is missing)"
-    else:
-        reason = f"its file holds session {stored!r} (copied or renamed?)"
-    raise StorageError(
-        f"{what} is corrupt and could not be read: {reason}; restore it from a backup or delete it"
-    )
-
-
 def _slot(key: docs.Key) -> str:
     """The slot of a document in its section of the user document."""
     if key.kind is docs.FACT:  # category and key, unambiguously joined
         category, name = key.names
         return f"{len(category)}:{category}:{name}"
     return key.names[0] if key.kind is not docs.EPISODE else ""
-
-
-def _check_directory(directory: Path, connection_string: str | None) -> None:
-    """Refuse a directory path no file system can hold (checked where it is used, at initialize).
-
-    Ids never become paths as they are: :func:`._files.file_name` escapes every character
-    outside ``[A-Za-z0-9_-]``, so a document's file always lies inside its subdirectory.
-    """
-    text = os.fspath(directory)
-    if "\x00" in text or not text.strip():
-        raise StorageError(
-            f"file storage: connection_string {connection_string!r} is not a valid directory path "
-            "(it is empty or holds a NUL character); pass a directory such as './luminora_data'"
-        )
-
-
-def _directory_of(connection_string: str | None) -> Path:
-    """The directory a connection string names (plain path or ``file://`` URL)."""
-    text = (connection_string or _DEFAULT_DIR).strip()
-    if text.startswith("file:"):
-        parsed = urlparse(text)
-        if parsed.netloc not in ("", "localhost"):
-            raise StorageError(
-                f"file storage: connection string {text!r} names host {parsed.netloc!r}; "
-                "use a local path or a file:///absolute/path URL"
-            )
-        text = unquote(parsed.path)
-        if not text:
-            raise StorageError(f"file storage: connection string {connection_string!r} has no path")
-    return Path(os.path.expanduser(text))

@@ -18,7 +18,8 @@ Collections (``t`` is ``StorageConfig.table_name``):
 With a plain codec each record is a real BSON sub-document under ``doc`` (queryable with
 MongoDB's own tools); with compression or encryption, or when BSON cannot hold it (a NUL
 in a key, an integer beyond 64 bits, an unpaired surrogate), it is the codec's bytes under
-``blob``. Reads accept either form. ``ident`` is a SHA-256 digest of a record's names, so
+``blob``. Reads accept either form. ``ident`` is a digest of a record's names (with
+encryption on a keyed HMAC-SHA-256, see :mod:`.codec`; else SHA-256), so
 with encryption on no name is readable. Indexes (and the collections) are created at
 ``initialize`` when ``auto_create_tables``; otherwise the collections must exist.
 
@@ -79,6 +80,7 @@ from . import _documents as docs
 from ._keys import Sample
 from ._names import checked_identifier
 from ._server import ServerBackend, verb
+from ._vectors import VECTOR_FIELD, stored_vector
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -276,7 +278,9 @@ class MongoDBStorage(ServerBackend, Storage):
                 logger.debug("mongodb storage: ignoring error while closing: %s", type(exc).__name__)
 
     # -- documents -------------------------------------------------------------------
-    def _fields(self, documents: Sequence[Mapping[str, Any]], *, what: str) -> list[dict[str, Any]]:
+    def _fields(
+        self, documents: Sequence[Mapping[str, Any]], *, what: str, at: Sequence[str]
+    ) -> list[dict[str, Any]]:
         """Per document ``{"doc": ...}`` (a BSON sub-document) or ``{"blob": ...}`` (codec bytes).
 
         The documents of one write go one way together: if BSON cannot hold one of them (a
@@ -293,14 +297,20 @@ class MongoDBStorage(ServerBackend, Storage):
                 return [{"doc": document} for document in documents]
         except self._not_bson:
             pass
-        return [{"blob": codec.encode(document, what=what)} for document in documents]
+        return [
+            {"blob": codec.encode(d, what=what, at=place)} for d, place in zip(documents, at, strict=True)
+        ]
 
-    def _decode(self, stored: Mapping[str, Any], *, what: str) -> dict[str, Any]:
+    def _decode(self, stored: Mapping[str, Any], *, what: str, at: str) -> dict[str, Any]:
         codec = self._ready()
         blob = stored.get("blob")
         if blob is not None:
-            return codec.decode(bytes(blob), what=what)
-        return codec.decode_native(stored.get("doc"), what=what)
+            document = codec.decode(bytes(blob), what=what, at=at)
+        else:
+            document = codec.decode_native(stored.get("doc"), what=what)
+        if stored.get("vec") is not None:  # an embedding's vector, kept as BSON binary
+            document[VECTOR_FIELD] = bytes(stored["vec"])
+        return document
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
         """Run ``work`` in a transaction when the server has them, else directly."""
@@ -310,10 +320,20 @@ class MongoDBStorage(ServerBackend, Storage):
             result: T = await session.with_transaction(lambda s: work(s))
             return result
 
+    def _batches_atomically(self) -> bool:
+        return self._transactions
+
     def _filter(self, key: docs.Key) -> dict[str, Any]:
         """The query selecting the document of ``key``."""
         _, owner = _COLLECTIONS[key.kind.name]
-        return {owner: key.owner} if key.kind is docs.MOOD else {owner: key.owner, "ident": key.digest}
+        if key.kind is docs.MOOD:
+            return {owner: key.owner}
+        return {owner: key.owner, "ident": self._ident(key, self._ready())}
+
+    @staticmethod
+    def _at(kind: docs.Kind, owner: str, row: Mapping[str, Any]) -> str:
+        """Where a document is stored, for the codec: kind, owner and the row's digest (if it has one)."""
+        return docs.place(kind.name, owner, *([str(row["ident"])] if "ident" in row else []))
 
     async def _apply(self, write: docs.Write, session: AsyncClientSession | None) -> bool:
         """One write (inside the caller's transaction, if any)."""
@@ -325,7 +345,9 @@ class MongoDBStorage(ServerBackend, Storage):
         if isinstance(write, docs.Delete):
             return (await collection.delete_one(self._filter(key), session=session)).deleted_count > 0
         if key.kind.appended:
-            [fields] = self._fields([write.document], what=key.subject)
+            [fields] = self._fields(
+                [write.document], what=key.subject, at=[self._at(key.kind, key.owner, {})]
+            )
             await collection.insert_one({owner: key.owner, "ord": _next_ord(), **fields}, session=session)
             return True
         query = self._filter(key)
@@ -335,10 +357,16 @@ class MongoDBStorage(ServerBackend, Storage):
             stored = await collection.find_one(query, session=session)
             body["ord"] = int(stored["ord"]) if stored is not None and "ord" in stored else _next_ord()
             if stored is not None and key.kind.keep:
-                document = docs.kept(document, self._decode(stored, what=key.subject), key.kind.keep)
+                previous = self._decode(stored, what=key.subject, at=self._at(key.kind, key.owner, query))
+                document = docs.kept(document, previous, key.kind.keep)
         if key.kind is docs.MOOD:
             body["user_id"] = document["user_id"]
-        body.update(*self._fields([document], what=key.subject))
+        if key.kind is docs.EMBEDDING and not self._ready().encrypted:  # the vector as BSON binary
+            from bson.binary import Binary
+
+            body["vec"] = Binary(stored_vector(document))
+            document = {k: v for k, v in document.items() if k != VECTOR_FIELD}
+        body.update(*self._fields([document], what=key.subject, at=[self._at(key.kind, key.owner, query)]))
         await collection.replace_one(query, body, upsert=True, session=session)
         return True
 
@@ -361,7 +389,8 @@ class MongoDBStorage(ServerBackend, Storage):
     async def _get(self, key: docs.Key) -> docs.Document | None:
         async with self._op("load", key.subject):
             stored = await self._col(_COLLECTIONS[key.kind.name][0]).find_one(self._filter(key))
-        return None if stored is None else self._decode(stored, what=key.subject)
+        at = self._at(key.kind, key.owner, stored or {})
+        return None if stored is None else self._decode(stored, what=key.subject, at=at)
 
     async def _list(
         self, kind: docs.Kind, owner: str, where: Mapping[str, str] | None
@@ -371,7 +400,7 @@ class MongoDBStorage(ServerBackend, Storage):
         async with self._op("load", subject):
             cursor = self._col(suffix).find({field: owner})
             rows = await (cursor.sort("ord", 1) if suffix in _ORDERED else cursor).to_list(None)
-        return [self._decode(r, what=subject) for r in rows]
+        return [self._decode(r, what=subject, at=self._at(kind, owner, r)) for r in rows]
 
     # -- sessions --------------------------------------------------------------------
     async def _save_session(self, write: docs.SaveSession, session: AsyncClientSession | None) -> bool:
@@ -384,7 +413,8 @@ class MongoDBStorage(ServerBackend, Storage):
         record = write.record
         sid = record.session_id
         subject = f"session {sid!r}"
-        head, *messages = self._fields([write.head, *write.messages], what=subject)
+        places = [docs.place("session", sid), *[docs.place("message", sid)] * len(write.messages)]
+        head, *messages = self._fields([write.head, *write.messages], what=subject, at=places)
         body = {
             "user_id": record.user_id,
             "created_at": record.created_at,
@@ -426,7 +456,7 @@ class MongoDBStorage(ServerBackend, Storage):
         return True
 
     def _session_head(self, stored: Mapping[str, Any], subject: str) -> docs.Document:
-        head = dict(self._decode(stored, what=subject))
+        head = dict(self._decode(stored, what=subject, at=docs.place("session", str(stored["_id"]))))
         touch = stored.get("touch")
         if isinstance(touch, dict):  # the exact last_active of the latest append
             docs.touched(head, touch["last_active"])
@@ -442,8 +472,12 @@ class MongoDBStorage(ServerBackend, Storage):
                 return None
             rows = await self._col("messages").find({"session_id": session_id}).sort("seq", 1).to_list(None)
             memory_rows = await self._col("memory").find({"session_id": session_id}).to_list(None)
-        messages = [self._decode(r, what=f"message {r.get('seq')} of {subject}") for r in rows]
-        memory = [self._decode(row, what=f"memory of {subject}") for row in memory_rows]
+        at = docs.place("message", session_id)
+        messages = [self._decode(r, what=f"message {r.get('seq')} of {subject}", at=at) for r in rows]
+        memory = [
+            self._decode(row, what=f"memory of {subject}", at=self._at(docs.MEMORY, session_id, row))
+            for row in memory_rows
+        ]
         return docs.StoredSession(self._session_head(stored, subject), messages, memory)
 
     async def _message_count(self, session_id: str) -> int | None:
@@ -467,7 +501,9 @@ class MongoDBStorage(ServerBackend, Storage):
         from pymongo import ReturnDocument
 
         subject = f"session {session_id!r}"
-        rows = self._fields(messages, what=f"message of {subject}")
+        rows = self._fields(
+            messages, what=f"message of {subject}", at=[docs.place("message", session_id)] * len(messages)
+        )
         query: dict[str, Any] = (
             {"_id": session_id} if at is None else {"_id": session_id, "message_count": at}
         )

@@ -18,7 +18,8 @@ Every document sits in a ``doc JSONB`` column when the codec is plain (so it can
 queried with SQL), else in ``blob BYTEA`` as the codec's compressed and/or encrypted
 bytes; reads accept either, so a store keeps working when compression is switched on.
 A plain document that JSONB cannot hold (text with a NUL character) goes to ``blob``
-as JSON bytes. Rows of user state are keyed by a SHA-256 digest of their names
+as JSON bytes. Rows of user state are keyed by a digest of their names (with encryption
+on a keyed HMAC-SHA-256, see :mod:`.codec`; else SHA-256)
 (``ident``), so with encryption on no name is readable. Queries are parameterised; the
 only interpolated identifiers are the table names, checked at ``initialize`` (even when the
 config skipped validation) and always double-quoted.
@@ -52,6 +53,7 @@ from . import _documents as docs
 from ._keys import Sample
 from ._names import checked_identifier, quoted
 from ._server import ServerBackend, Unsent, verb
+from ._vectors import VECTOR_FIELD, stored_vector
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -104,6 +106,7 @@ class PostgresStorage(ServerBackend, Storage):
         self._setup_server()
         self._base = self.config.table_name
         self._pool: asyncpg.Pool | None = None
+        self._vec = False  # whether the embeddings table has its binary ``vec`` column
 
     # -- names ---------------------------------------------------------------------
     def table(self, suffix: str | None = None) -> str:
@@ -154,6 +157,8 @@ class PostgresStorage(ServerBackend, Storage):
                 user_id TEXT NOT NULL, ident TEXT NOT NULL,
                 ord BIGINT GENERATED ALWAYS AS IDENTITY, doc JSONB, blob BYTEA,
                 PRIMARY KEY (user_id, ident))""",
+            # since codec v2: an embedding's float32 vector, binary (NULL when encrypted)
+            f"ALTER TABLE {t('embeddings')} ADD COLUMN IF NOT EXISTS vec BYTEA",
         ]
 
     # -- life-cycle ----------------------------------------------------------------
@@ -228,13 +233,21 @@ class PostgresStorage(ServerBackend, Storage):
     async def _prepare_schema(self, pool: asyncpg.Pool) -> None:
         async with pool.acquire() as connection:
             try:
+                rows = []
                 if self.config.auto_create_tables:
                     async with connection.transaction():
                         await self._create(connection, self._schema_sql())
-                    return
-                missing = "to_regclass(quote_ident(name)) IS NULL"
-                rows = await connection.fetch(
-                    f"SELECT name FROM unnest($1::text[]) AS name WHERE {missing}", self.table_names()
+                else:
+                    missing = "to_regclass(quote_ident(name)) IS NULL"
+                    rows = await connection.fetch(
+                        f"SELECT name FROM unnest($1::text[]) AS name WHERE {missing}", self.table_names()
+                    )
+                self._vec = bool(
+                    await connection.fetchval(
+                        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                        "AND table_name = $1 AND column_name = 'vec'",
+                        f"{self._base}_embeddings",
+                    )
                 )
             except Exception as exc:
                 raise self._failure("set up", f"the tables of {self._base!r}", exc) from None
@@ -347,26 +360,44 @@ class PostgresStorage(ServerBackend, Storage):
                     connection.terminate()
             await _release(pool, connection)
 
-    def _columns(self, document: Mapping[str, Any], *, what: str) -> tuple[str | None, bytes | None]:
-        """``(doc, blob)`` column values: JSON text for JSONB, else the codec's bytes."""
+    def _columns(self, document: Mapping[str, Any], *, what: str, at: str) -> tuple[str | None, bytes | None]:
+        """``(doc, blob)`` column values: JSON text for JSONB, else the codec's bytes (bound to ``at``)."""
         codec = self._ready()
         text = codec.json_text(document, what=what, allow_nul=False)
-        return (text, None) if text is not None else (None, codec.encode(document, what=what))
+        return (text, None) if text is not None else (None, codec.encode(document, what=what, at=at))
 
-    def _decode(self, row: Any, *, what: str) -> dict[str, Any]:
+    def _decode(self, row: Any, *, what: str, at: str) -> dict[str, Any]:
         codec = self._ready()
         if row["blob"] is not None:
-            return codec.decode(row["blob"], what=what)
+            return self._with_vec(row, codec.decode(row["blob"], what=what, at=at))
         if row["doc"] is None:
             raise StorageError(f"{what} is corrupt and could not be read: it has no document; delete it")
-        return codec.decode(row["doc"], what=what)
+        document = codec.decode(row["doc"], what=what, at=at)
+        return self._with_vec(row, document)
+
+    @staticmethod
+    def _with_vec(row: Any, document: dict[str, Any]) -> dict[str, Any]:
+        """An embedding document with the vector of its binary column put back (if it has one)."""
+        vec = row.get("vec")  # an asyncpg Record: None when not selected
+        if vec is not None:
+            document[VECTOR_FIELD] = bytes(vec)
+        return document
+
+    @staticmethod
+    def _at(kind: docs.Kind, params: Sequence[str]) -> str:
+        """Where a document is stored, for the codec: kind, owner and stored digest (the row's key)."""
+        return docs.place(kind.name, *params)
 
     # -- documents -------------------------------------------------------------------
     def _row(self, key: docs.Key) -> tuple[str, str, list[str]]:
         """The table of ``key``'s kind, the condition selecting its row, and the parameters."""
         suffix, owner, keyed = _TABLES[key.kind.name]
         if keyed:
-            return self.table(suffix), f"{owner} = $1 AND ident = $2", [key.owner, key.digest]
+            return (
+                self.table(suffix),
+                f"{owner} = $1 AND ident = $2",
+                [key.owner, self._ident(key, self._ready())],
+            )
         return self.table(suffix), f"{owner} = $1", [key.owner]
 
     async def _apply(self, connection: asyncpg.Connection, write: docs.Write) -> bool:
@@ -385,17 +416,24 @@ class PostgresStorage(ServerBackend, Storage):
             )
             document = docs.kept(
                 document,
-                None if previous is None else self._decode(previous, what=key.subject),
+                None
+                if previous is None
+                else self._decode(previous, what=key.subject, at=self._at(key.kind, params)),
                 key.kind.keep,
             )
         _, owner, keyed = _TABLES[key.kind.name]
         columns = {owner: key.owner}
         if keyed:
-            columns["ident"] = key.digest
+            columns["ident"] = params[1]
         if key.kind is docs.MOOD:
             columns["user_id"] = document["user_id"]
-        doc, blob = self._columns(document, what=key.subject)
-        names = [*columns, "doc", "blob"]
+        vec: list[bytes | None] = []
+        if key.kind is docs.EMBEDDING and self._vec:  # unencrypted: the vector in its binary column
+            vec = [None if self._ready().encrypted else stored_vector(document)]
+            if vec[0] is not None:
+                document = {k: v for k, v in document.items() if k != VECTOR_FIELD}
+        doc, blob = self._columns(document, what=key.subject, at=self._at(key.kind, params))
+        names = [*columns, "doc", "blob", *(["vec"] if vec else [])]
         values = ", ".join(
             f"${i}" + ("::jsonb" if name == "doc" else "") for i, name in enumerate(names, start=1)
         )
@@ -404,7 +442,7 @@ class PostgresStorage(ServerBackend, Storage):
             conflict = f"{owner}, ident" if keyed else owner
             updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1 + keyed :])
             sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
-        await connection.execute(sql, *columns.values(), doc, blob)
+        await connection.execute(sql, *columns.values(), doc, blob, *vec)
         return True
 
     async def _write(self, writes: Sequence[docs.Write]) -> list[bool]:
@@ -419,31 +457,39 @@ class PostgresStorage(ServerBackend, Storage):
         table, where, params = self._row(key)
 
         async def work(connection: asyncpg.Connection) -> Any:
-            return await connection.fetchrow(f"SELECT doc, blob FROM {table} WHERE {where}", *params)
+            vec = ", vec" if key.kind is docs.EMBEDDING and self._vec else ""
+            return await connection.fetchrow(f"SELECT doc, blob{vec} FROM {table} WHERE {where}", *params)
 
         row = await self._run("load", key.subject, work, write=False)
-        return None if row is None else self._decode(row, what=key.subject)
+        return None if row is None else self._decode(row, what=key.subject, at=self._at(key.kind, params))
 
     async def _list(
         self, kind: docs.Kind, owner: str, where: Mapping[str, str] | None
     ) -> list[docs.Document]:
-        suffix, column, _ = _TABLES[kind.name]
+        suffix, column, keyed = _TABLES[kind.name]
         order = " ORDER BY ord" if suffix in _ORDERED else ""
         subject = kind.of(owner)
+        ident = ", ident" if keyed else ""
 
         async def work(connection: asyncpg.Connection) -> list[Any]:
-            sql = f"SELECT doc, blob FROM {self.table(suffix)} WHERE {column} = $1{order}"
+            vec = ", vec" if kind is docs.EMBEDDING and self._vec else ""
+            sql = f"SELECT doc, blob{ident}{vec} FROM {self.table(suffix)} WHERE {column} = $1{order}"
             return list(await connection.fetch(sql, owner))
 
-        return [self._decode(r, what=subject) for r in await self._run("load", subject, work, write=False)]
+        rows = await self._run("load", subject, work, write=False)
+        return [
+            self._decode(r, what=subject, at=self._at(kind, [owner, r["ident"]] if keyed else [owner]))
+            for r in rows
+        ]
 
     # -- sessions --------------------------------------------------------------------
     async def _save_session(self, connection: asyncpg.Connection, write: docs.SaveSession) -> bool:
         """Store the session; ``False`` when ``if_absent`` and the id is taken (nothing changes)."""
         record = write.record
         subject = f"session {record.session_id!r}"
-        doc, blob = self._columns(write.head, what=subject)
-        rows = [self._columns(m, what=f"message of {subject}") for m in write.messages]
+        doc, blob = self._columns(write.head, what=subject, at=docs.place("session", record.session_id))
+        at = docs.place("message", record.session_id)
+        rows = [self._columns(m, what=f"message of {subject}", at=at) for m in write.messages]
         t = self.table
         if write.if_absent:  # insert-if-absent in one statement: the unique key decides
             conflict = "ON CONFLICT (session_id) DO NOTHING"
@@ -492,8 +538,8 @@ class PostgresStorage(ServerBackend, Storage):
             [r[1] for r in rows],
         )
 
-    def _session_head(self, row: Any, subject: str) -> docs.Document:
-        head = self._decode(row, what=subject)
+    def _session_head(self, row: Any, subject: str, session_id: str) -> docs.Document:
+        head = self._decode(row, what=subject, at=docs.place("session", session_id))
         # the exact last_active of the latest append (the document is older)
         return head if row["touch"] is None else docs.touched(head, row["touch"])
 
@@ -511,22 +557,27 @@ class PostgresStorage(ServerBackend, Storage):
                 f"SELECT seq, doc, blob FROM {t('messages')} WHERE session_id = $1 ORDER BY seq", session_id
             )
             memory = await connection.fetch(
-                f"SELECT doc, blob FROM {t('memory')} WHERE session_id = $1", session_id
+                f"SELECT doc, blob, ident FROM {t('memory')} WHERE session_id = $1", session_id
             )
             return row, messages, memory
 
         row, message_rows, memory_rows = await self._run("load", subject, work, write=False)
         if row is None:
             return None
-        messages = [self._decode(m, what=f"message {m['seq']} of {subject}") for m in message_rows]
-        memory = [self._decode(m, what=f"memory of {subject}") for m in memory_rows]
-        return docs.StoredSession(self._session_head(row, subject), messages, memory)
+        at = docs.place("message", session_id)
+        messages = [self._decode(m, what=f"message {m['seq']} of {subject}", at=at) for m in message_rows]
+        memory = [
+            self._decode(m, what=f"memory of {subject}", at=self._at(docs.MEMORY, [session_id, m["ident"]]))
+            for m in memory_rows
+        ]
+        return docs.StoredSession(self._session_head(row, subject, session_id), messages, memory)
 
     async def _append_messages(
         self, session_id: str, messages: list[docs.Document], last_active: str, at: int | None
     ) -> int | None:
         subject = f"session {session_id!r}"
-        rows = [self._columns(m, what=f"message of {subject}") for m in messages]
+        place = docs.place("message", session_id)
+        rows = [self._columns(m, what=f"message of {subject}", at=place) for m in messages]
         stamp = datetime.fromisoformat(last_active)
         t = self.table
 
@@ -566,7 +617,8 @@ class PostgresStorage(ServerBackend, Storage):
         return await self._run("load", f"session {session_id!r}", work, single_read=True)
 
     def _listing(self, row: Any) -> tuple[docs.Document, int]:
-        return self._session_head(row, f"session {row['session_id']!r}"), int(row["message_count"])
+        sid = row["session_id"]
+        return self._session_head(row, f"session {sid!r}", sid), int(row["message_count"])
 
     async def _session_heads(self, user_id: str | None) -> list[docs.SessionHead]:
         t = self.table

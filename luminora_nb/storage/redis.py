@@ -18,7 +18,8 @@ so JSON, optionally compressed and encrypted — never pickle):
 ==========================  ======  ==========================================================
 
 Hash fields that would otherwise carry names (memory keys, personality names, fact
-categories and keys, item ids) are SHA-256 digests, so with encryption on nothing readable
+categories and keys, item ids) are digests (with encryption on keyed HMAC-SHA-256, see
+:mod:`.codec`; else SHA-256), so with encryption on nothing readable
 but session and user ids is stored. The three session keys expire after
 ``session_config.timeout`` seconds (``0``: never), refreshed on every save, append and
 ``set_memory``. Listing uses SCAN, never KEYS. A key prefix holds no ``:`` (the config
@@ -56,7 +57,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import StorageError
+from ..errors import StorageError, shown
 from ..types.session import StorageConfig
 from . import _documents as docs
 from ._keys import Sample
@@ -247,11 +248,16 @@ class RedisStorage(ServerBackend, Storage):
 
     def _place(self, key: docs.Key) -> tuple[str, str]:
         """The Redis key and hash field of a document (mood: its hash, field ``doc``)."""
-        if key.kind is docs.MEMORY:
-            return self.key("kv", key.owner), key.digest
         if key.kind is docs.MOOD:
             return self.key("mood", key.owner), "doc"
-        return self._user_key(key.owner, _USER_KEYS[key.kind.name]), key.digest
+        ident = self._ident(key, self._ready())
+        if key.kind is docs.MEMORY:
+            return self.key("kv", key.owner), ident
+        return self._user_key(key.owner, _USER_KEYS[key.kind.name]), ident
+
+    def _at(self, redis_key: str | bytes, field: str | bytes = "") -> str:
+        """Where a document is stored, for the codec: its key without the store's prefix, and field."""
+        return docs.place(_text(redis_key)[len(self._prefix) + 1 :], _text(field))
 
     def _client_codec(self) -> tuple[Redis, DocumentCodec]:
         codec = self._ready()
@@ -310,7 +316,11 @@ class RedisStorage(ServerBackend, Storage):
                 return len(pipe.command_stack) - 1
             user = str(write.document["user_id"])
             pipe.hset(
-                place_key, mapping={"user": user, "doc": codec.encode(write.document, what=key.subject)}
+                place_key,
+                mapping={
+                    "user": user,
+                    "doc": codec.encode(write.document, what=key.subject, at=self._at(place_key, "doc")),
+                },
             )
             pipe.sadd(self._user_key(user, "moods"), key.owner)
             return True
@@ -319,10 +329,14 @@ class RedisStorage(ServerBackend, Storage):
             return len(pipe.command_stack) - 1
         document = write.document
         if key.kind.appended:
-            pipe.rpush(place_key, codec.encode(document, what=key.subject))
+            pipe.rpush(place_key, codec.encode(document, what=key.subject, at=self._at(place_key)))
         elif key.kind.name in _ORDERED:
             raw = stored.get((place_key, field))
-            previous = codec.decode(raw, what=key.subject) if raw is not None else None
+            previous = (
+                codec.decode(raw, what=key.subject, at=self._at(place_key, field))
+                if raw is not None
+                else None
+            )
             if previous is None:  # a new field: the next place in the hash's order
                 order = int(stored.get((place_key, _SEQ_FIELD)) or 0) + 1
                 stored[(place_key, _SEQ_FIELD)] = str(order).encode()
@@ -331,14 +345,20 @@ class RedisStorage(ServerBackend, Storage):
                 order = int(previous["order"])
                 document = docs.kept(document, previous.get("doc"), key.kind.keep)
             wrapper = {"order": order, "doc": document, "user": key.owner}
-            pipe.hset(place_key, field, codec.encode(wrapper, what=key.subject))
+            pipe.hset(
+                place_key, field, codec.encode(wrapper, what=key.subject, at=self._at(place_key, field))
+            )
         elif key.kind is docs.MEMORY:
-            data = codec.encode(document, what=f"memory value for key {key.names[0]!r}")
+            data = codec.encode(
+                document, what=f"memory value for key {shown(key.names[0])}", at=self._at(place_key, field)
+            )
             await self._scripts["set_memory"](
                 keys=self._session_keys(key.owner), args=[field, data], client=pipe
             )
         else:
-            pipe.hset(place_key, field, codec.encode(document, what=key.subject))
+            pipe.hset(
+                place_key, field, codec.encode(document, what=key.subject, at=self._at(place_key, field))
+            )
         return True
 
     def _queue_session(self, pipe: Pipeline, codec: DocumentCodec, write: docs.SaveSession) -> None:
@@ -346,15 +366,16 @@ class RedisStorage(ServerBackend, Storage):
         subject = f"session {sid!r}"
         head = write.head
         touch = {"last_active": head["last_active"], "updated_at": head["conversation"]["updated_at"]}
-        encoded = [codec.encode(m, what=f"message of {subject}") for m in write.messages]
         session_key, messages_key, memory_key = self._session_keys(sid)
+        at = self._at(messages_key)
+        encoded = [codec.encode(m, what=f"message of {subject}", at=at) for m in write.messages]
         ttl = int(write.record.session_config.timeout)
         pipe.delete(session_key, messages_key)
         pipe.hset(
             session_key,
             mapping={
-                "doc": codec.encode(head, what=subject),
-                "touch": codec.encode(touch, what=subject),
+                "doc": codec.encode(head, what=subject, at=self._at(session_key, "doc")),
+                "touch": codec.encode(touch, what=subject, at=self._at(session_key, "touch")),
                 "ttl": ttl,
             },
         )
@@ -367,9 +388,9 @@ class RedisStorage(ServerBackend, Storage):
             pipe.persist(memory_key)
 
     def _unwrapped(
-        self, codec: DocumentCodec, kind: docs.Kind, raw: bytes | str, subject: str
+        self, codec: DocumentCodec, kind: docs.Kind, raw: bytes | str, subject: str, at: str
     ) -> docs.Document:
-        document = codec.decode(raw, what=subject)
+        document = codec.decode(raw, what=subject, at=at)
         return document["doc"] if kind.name in _ORDERED else document
 
     async def _get(self, key: docs.Key) -> docs.Document | None:
@@ -377,7 +398,8 @@ class RedisStorage(ServerBackend, Storage):
         place_key, field = self._place(key)
         async with self._op("load", key.subject):
             raw = await client.hget(place_key, field)
-        return None if raw is None else self._unwrapped(codec, key.kind, raw, key.subject)
+        at = self._at(place_key, field)
+        return None if raw is None else self._unwrapped(codec, key.kind, raw, key.subject, at)
 
     async def _list(
         self, kind: docs.Kind, owner: str, where: Mapping[str, str] | None
@@ -389,33 +411,41 @@ class RedisStorage(ServerBackend, Storage):
             if kind is docs.EPISODE:
                 items = await client.lrange(place_key, 0, -1)
                 return [
-                    codec.decode(item, what=f"episode {i} of user {owner!r}") for i, item in enumerate(items)
+                    codec.decode(item, what=f"episode {i} of user {shown(owner)}", at=self._at(place_key))
+                    for i, item in enumerate(items)
                 ]
             raw = await client.hgetall(place_key)
         documents = [
-            codec.decode(value, what=subject) for field, value in raw.items() if field != _SEQ_FIELD.encode()
+            codec.decode(value, what=subject, at=self._at(place_key, field))
+            for field, value in raw.items()
+            if field != _SEQ_FIELD.encode()
         ]
         if kind.name not in _ORDERED:
             return documents
         return [item["doc"] for item in sorted(documents, key=lambda item: int(item["order"]))]
 
     # -- sessions ------------------------------------------------------------------
-    @staticmethod
     def _session_head(
-        codec: DocumentCodec, raw_doc: bytes, raw_touch: bytes | None, subject: str
+        self, codec: DocumentCodec, raw_doc: bytes, raw_touch: bytes | None, subject: str, session_key: str
     ) -> docs.Document:
-        head = codec.decode(raw_doc, what=subject)
+        head = codec.decode(raw_doc, what=subject, at=self._at(session_key, "doc"))
         if raw_touch is not None:
-            touch = codec.decode(raw_touch, what=subject)
+            touch = codec.decode(raw_touch, what=subject, at=self._at(session_key, "touch"))
             docs.touched(head, touch["last_active"])
             if isinstance(head.get("conversation"), dict):
                 head["conversation"]["updated_at"] = touch["updated_at"]
         return head
 
     def _listing(
-        self, codec: DocumentCodec, raw_doc: bytes, raw_touch: bytes | None, subject: str, count: int
+        self,
+        codec: DocumentCodec,
+        raw_doc: bytes,
+        raw_touch: bytes | None,
+        subject: str,
+        count: int,
+        session_key: str,
     ) -> tuple[docs.Document, int]:
-        return self._session_head(codec, raw_doc, raw_touch, subject), count
+        return self._session_head(codec, raw_doc, raw_touch, subject, session_key), count
 
     async def _load_session(self, session_id: str) -> docs.StoredSession | None:
         client, codec = self._client_codec()
@@ -428,9 +458,15 @@ class RedisStorage(ServerBackend, Storage):
             (raw_doc, raw_touch), raw_messages, raw_memory = await pipe.execute()
         if raw_doc is None:
             return None
-        head = self._session_head(codec, raw_doc, raw_touch, subject)
-        messages = [codec.decode(m, what=f"message {i} of {subject}") for i, m in enumerate(raw_messages)]
-        memory = [codec.decode(raw, what=f"memory of {subject}") for raw in raw_memory.values()]
+        head = self._session_head(codec, raw_doc, raw_touch, subject, session_key)
+        at = self._at(messages_key)
+        messages = [
+            codec.decode(m, what=f"message {i} of {subject}", at=at) for i, m in enumerate(raw_messages)
+        ]
+        memory = [
+            codec.decode(raw, what=f"memory of {subject}", at=self._at(memory_key, field))
+            for field, raw in raw_memory.items()
+        ]
         return docs.StoredSession(head, messages, memory)
 
     async def _append_messages(
@@ -438,11 +474,14 @@ class RedisStorage(ServerBackend, Storage):
     ) -> int | None:
         _, codec = self._client_codec()
         subject = f"session {session_id!r}"
+        session_key, messages_key, _ = self._session_keys(session_id)
+        touch = {"last_active": last_active, "updated_at": last_active}
         args: list[bytes | int] = [
-            codec.encode({"last_active": last_active, "updated_at": last_active}, what=subject),
+            codec.encode(touch, what=subject, at=self._at(session_key, "touch")),
             -1 if at is None else at,
         ]
-        args.extend(codec.encode(m, what=f"message of {subject}") for m in messages)
+        place = self._at(messages_key)
+        args.extend(codec.encode(m, what=f"message of {subject}", at=place) for m in messages)
         async with self._op("append to", subject):
             stored = int(await self._scripts["append"](keys=self._session_keys(session_id), args=args))
         return None if stored < 0 else stored
@@ -478,7 +517,8 @@ class RedisStorage(ServerBackend, Storage):
 
             heads.append(
                 docs.SessionHead(
-                    subject, functools.partial(self._listing, codec, raw_doc, raw_touch, subject, count)
+                    subject,
+                    functools.partial(self._listing, codec, raw_doc, raw_touch, subject, count, _text(key)),
                 )
             )
         return heads

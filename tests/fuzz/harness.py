@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, note, reject, settings
 
 from luminora_nb import LuminoraCoreClient, StorageConfig
 from luminora_nb.client_v11 import LuminoraCoreClientV11
-from luminora_nb.errors import LuminoraError, StorageError
+from luminora_nb.errors import LuminoraError
 from luminora_nb.storage import InMemoryStorage, create_storage
 from luminora_nb.storage.codec import json_default
 from luminora_nb.types import MemoryConfig, PersonalityData
@@ -153,11 +153,7 @@ class Bug:
 # While a bug is open the random search discards the examples that hit it (so that it
 # keeps looking for others); once it is fixed its xfail example passes, which fails the
 # suite (strict), and the entry here goes with the mark.
-KNOWN_BUGS: dict[str, Bug] = {
-    "memory-value-recursion": Bug(RecursionError, "_documents.py:plain_json"),
-    # a refusal, but its message quotes a 100,000-character memory key in full
-    "memory-key-quoted-in-full": Bug(StorageError, "_documents.py:plain_json"),
-}
+KNOWN_BUGS: dict[str, Bug] = {}
 
 
 def known_bug(exc: BaseException) -> str | None:

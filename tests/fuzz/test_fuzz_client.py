@@ -86,16 +86,14 @@ async def refused(call: Any, bug: str) -> None:
         raise
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="storage/_documents.py plain_json: json.dumps of a value nested 5,000 deep raises "
-    "RecursionError (only TypeError/ValueError become StorageError)",
-)
-async def test_open_bug_a_deeply_nested_memory_value(v11: LuminoraCoreClientV11) -> None:
+async def test_deeply_nested_memory_value_is_refused_naming_the_key(v11: LuminoraCoreClientV11) -> None:
+    # Found by the fuzzer: json.dumps of a value nested 5,000 deep raised RecursionError.
     client = v11.base_client
     sid = await client.create_session("aurora")
-    await refused(client.store_memory(sid, "k", Deep(5_000)), "memory-value-recursion")
+    with pytest.raises(StorageError, match="memory value for key 'k' is nested too deeply") as info:
+        await client.store_memory(sid, "k", Deep(5_000))
+    assert message_problem(info.value) is None
+    await client.store_memory(sid, "k", Deep(50))  # the store stays usable
 
 
 # Found by the fuzzer before the v1.1 pipeline checked its arguments; kept as regressions.
@@ -124,12 +122,8 @@ async def test_episode_filters_are_checked(v11: LuminoraCoreClientV11) -> None:
         await v11.get_episodes("u1", None, "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage/_documents.py memory document: a memory value JSON cannot hold under a "
-    "100,000-character key is refused with a StorageError that quotes the whole key",
-)
-async def test_open_bug_a_huge_memory_key_quoted_in_full(v11: LuminoraCoreClientV11) -> None:
+async def test_a_huge_memory_key_is_not_quoted_in_full(v11: LuminoraCoreClientV11) -> None:
+    # Found by the fuzzer: the refusal quoted the 100,000-character key in full.
     client = v11.base_client
     sid = await client.create_session("aurora")
     with pytest.raises(StorageError) as info:

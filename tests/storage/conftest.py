@@ -14,6 +14,9 @@ marked ``integration``. Each case gives:
   ``changes``), closed again at teardown;
 * ``raw_dump()`` — every byte the backend stored (file: all files; duckdb: the database
   file and WAL plus every row; memory: the JSON of its dicts; servers: the server's dump);
+* ``session_raw(session_id)`` / ``set_session_raw(session_id, data)`` — the stored session
+  document (head) as bytes, read and written through the backend's raw access (persistent
+  backends only);
 * ``corrupt(session_id, mode)`` — damage the stored session document through the
   backend's raw access: ``"garbage"`` overwrites it, ``"flip"`` flips one byte of its
   ciphertext (encrypted modes only). The memory backend has no stored bytes to damage and
@@ -25,6 +28,7 @@ skip (saying what to install) only when a server binary or driver is really miss
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
@@ -141,6 +145,8 @@ class BackendCase:
     corrupt: Callable[[str, str], Awaitable[None]] = field(repr=False)
     persistent: bool = True
     storages: list[Storage] = field(default_factory=list, repr=False)
+    session_raw: Callable[[str], Awaitable[bytes]] = field(default=None, repr=False)  # type: ignore[assignment]
+    set_session_raw: Callable[[str, bytes], Awaitable[None]] = field(default=None, repr=False)  # type: ignore[assignment]
 
     @property
     def encrypted(self) -> bool:
@@ -256,6 +262,33 @@ async def _duckdb_corrupt(path: Path, table: str, session_id: str, mode: str) ->
         con.close()
 
 
+async def _file_head(directory: Path, session_id: str, data: bytes | None = None) -> bytes:
+    """The first line (the head) of a session file; with ``data``, replace it first."""
+    from luminora_nb.storage.file import _file_name
+
+    path = directory / "sessions" / f"{_file_name(session_id)}.jsonl"
+    lines = path.read_bytes().split(b"\n")
+    if data is not None:
+        lines[0] = data
+        path.write_bytes(b"\n".join(lines))
+    return lines[0]
+
+
+async def _duckdb_head(path: Path, table: str, session_id: str, data: bytes | None = None) -> bytes:
+    """The stored head of a DuckDB session row; with ``data``, replace it first."""
+    import duckdb
+
+    con = duckdb.connect(str(path))  # shares the open storage's database in this process
+    try:
+        if data is not None:
+            con.execute(f'UPDATE "{table}" SET doc = ? WHERE session_id = ?', [data, session_id])
+        rows = con.execute(f'SELECT doc FROM "{table}" WHERE session_id = ?', [session_id]).fetchall()
+        assert rows, f"session {session_id!r} is not stored"
+        return bytes(rows[0][0])
+    finally:
+        con.close()
+
+
 async def _server_corrupt(case: BackendCase, session_id: str, mode: str) -> None:
     """Damage the session document in a server backend, through the bare driver."""
     config = case.config
@@ -340,6 +373,10 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         )
         case = BackendCase(name, mode, config, raw_dump=server.raw_dump, corrupt=_unset)
         case.corrupt = lambda sid, how: _server_corrupt(case, sid, how)
+        case.session_raw = lambda sid: asyncio.to_thread(server.read_session_document, config, sid)
+        case.set_session_raw = lambda sid, data: asyncio.to_thread(
+            server.write_session_document, config, sid, data
+        )
     elif name == "file":
         directory = tmp_path / "store"
         config = StorageConfig(storage_type="file", connection_string=str(directory), **common)
@@ -349,6 +386,8 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             config,
             raw_dump=lambda: _file_dump(directory),
             corrupt=lambda sid, how: _file_corrupt(directory, sid, how),
+            session_raw=lambda sid: _file_head(directory, sid),
+            set_session_raw=lambda sid, data: _file_head(directory, sid, data),
         )
     elif name == "duckdb":
         path = tmp_path / "store.duckdb"
@@ -360,6 +399,8 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             config,
             raw_dump=lambda: _duckdb_dump(path, table),
             corrupt=lambda sid, how: _duckdb_corrupt(path, table, sid, how),
+            session_raw=lambda sid: _duckdb_head(path, table, sid),
+            set_session_raw=lambda sid, data: _duckdb_head(path, table, sid, data),
         )
     else:
         config = StorageConfig(storage_type="memory", **common)

@@ -219,7 +219,7 @@ def test_removing_the_encryption_flag_is_detected() -> None:
 
 def test_newer_format_version_and_unknown_flags() -> None:
     with pytest.raises(StorageError, match="newer storage codec"):
-        codec().decode(MAGIC + bytes([2, 0]) + b"{}", what="doc")
+        codec().decode(MAGIC + bytes([3, 0]) + b"{}", what="doc")
     with pytest.raises(StorageError, match="unknown flags"):
         codec().decode(MAGIC + bytes([1, 0x80]) + b"{}", what="doc")
 

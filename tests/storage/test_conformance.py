@@ -19,6 +19,7 @@ import pytest
 
 from luminora_nb import LuminoraCoreClient, ProviderConfig
 from luminora_nb.errors import StorageError
+from luminora_nb.storage._vectors import VECTOR_FIELD, float32
 from luminora_nb.storage.base import AppendConflict, Storage
 from luminora_nb.types import (
     Conversation,
@@ -391,7 +392,8 @@ async def test_embeddings(backend: BackendCase) -> None:
         ("f1", "fact", "likes green tea"),
         ("e1", "episode", "first chat"),
     ]
-    assert rows[0]["vector"] == [0.2, 0.2, 0.2]
+    assert rows[0]["vector"] == list(float32([0.2, 0.2, 0.2]))  # stored as float32
+    assert rows[0]["dimension"] == 3 and VECTOR_FIELD not in rows[0]
     assert all(isinstance(v, float) for v in rows[1]["vector"]) and rows[1]["source"] == "s1"
     assert [r["item_id"] for r in await store.get_embeddings("u1", kind="episode")] == ["e1"]
     assert await store.get_embeddings("u1", kind="message") == []

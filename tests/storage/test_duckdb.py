@@ -297,7 +297,8 @@ async def test_readable_names_of_an_older_encrypted_file_become_digests_on_open(
     await store.save_fact("u1", "c", "k", 1)  # a current row: kept as it is
     await store.close()
     # rows as the version before digests wrote them: readable name columns, memory without "key"
-    codec = DocumentCodec.from_config(config(path, encryption_enabled=True, encryption_key=key))
+    old = config(path, encryption_enabled=True, encryption_key=key)
+    codec = DocumentCodec.from_config(old, format_version=1)
     con = duckdb.connect(str(path))
     try:
         con.execute(

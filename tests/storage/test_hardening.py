@@ -22,6 +22,7 @@ import pytest
 from luminora_nb.errors import StorageError
 from luminora_nb.storage import create_storage
 from luminora_nb.storage.base import Storage
+from luminora_nb.storage.codec import DocumentCodec
 from luminora_nb.types import StorageConfig
 
 from .conftest import BackendCase, new_key
@@ -695,6 +696,7 @@ async def test_a_store_written_before_key_checks_is_checked_against_its_first_do
     )
     store = create_storage(config)
     await store.initialize()
+    store._codec = DocumentCodec.from_config(config, format_version=1)  # type: ignore[attr-defined]
     await store.save_session(make_record("s1"))
     await store.close()
     (tmp_path / "metadata.json").unlink()  # as a store written before key checks
@@ -797,12 +799,10 @@ async def test_a_passphrase_store_written_before_salts_keeps_its_fixed_salt(tmp_
         encryption_enabled=True,
         encryption_key="an old passphrase",
     )
-    from luminora_nb.storage.codec import DocumentCodec
-
     store = create_storage(config)
     await store.initialize()
     # as the previous version wrote it: the fixed salt, and no metadata record
-    store._codec = DocumentCodec.from_config(config)  # type: ignore[attr-defined]
+    store._codec = DocumentCodec.from_config(config, format_version=1)  # type: ignore[attr-defined]
     await store.save_session(make_record("s1"))
     await store.close()
     (tmp_path / "metadata.json").unlink()
