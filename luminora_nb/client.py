@@ -28,8 +28,6 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from pydantic import ValidationError
-
 from ._locks import LoopFreeLock
 from .errors import PersonalityError, SessionError, shown
 from .events import (
@@ -50,7 +48,7 @@ from .providers.registry import create_provider
 from .storage.base import Storage
 from .storage.factory import create_storage
 from .turns import LiveSession, Turn, TurnExtension, storable_metadata, sync_with_storage, turn_options
-from .types._base import first_error, utcnow
+from .types._base import utcnow, validated_mapping
 from .types.personality import PersonalityBlend, PersonalityData
 from .types.provider import ChatMessage, ChatResponse, ProviderConfig
 from .types.session import (
@@ -471,15 +469,13 @@ class LuminoraCoreClient:
             return SessionConfig()
         if isinstance(value, SessionConfig):
             return value
-        if not isinstance(value, Mapping):
-            raise SessionError(
-                f"session_config must be a SessionConfig or a dict such as {{'max_history': 20}}, "
-                f"not {type(value).__name__}"
-            )
-        try:
-            return SessionConfig.model_validate(dict(value))
-        except ValidationError as exc:
-            raise SessionError(f"invalid session_config: {first_error(exc)}") from None
+        return validated_mapping(
+            SessionConfig,
+            value,
+            what="session_config",
+            expected="a SessionConfig or a dict such as {'max_history': 20}",
+            error=SessionError,
+        )
 
     def _provider_config(
         self, value: ProviderConfig | Mapping[str, Any] | None, config: SessionConfig

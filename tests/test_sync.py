@@ -386,9 +386,9 @@ def test_who_runs_the_loop(lum: Luminora) -> None:
             StorageError,
             "invalid storage config: connect_timeout: Input",
         ),
-        ({"storage": 5}, StorageError, "storage is a StorageConfig, a dict or a storage type"),
+        ({"storage": 5}, StorageError, "storage config must be a StorageConfig, a dict or a storage type"),
         ({"storage": {"storage_type": "file", "connection_string": "a\x00b"}}, StorageError, "NUL"),
-        ({"memory_config": "x"}, SessionError, "memory_config is a MemoryConfig or a dict"),
+        ({"memory_config": "x"}, SessionError, "memory_config must be a MemoryConfig or a dict"),
         ({"memory_config": {"max_entries": -1}}, SessionError, "invalid memory_config: max_entries"),
     ],
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -185,3 +185,32 @@ class StrictModel(Model):
     """A model that rejects unknown fields, used for persona definitions."""
 
     model_config = ConfigDict(validate_assignment=True, extra="forbid", populate_by_name=True)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validated_mapping(
+    model: type[ModelT], value: object, *, what: str, expected: str, error: type[Exception]
+) -> ModelT:
+    """``value`` (a mapping) validated as ``model``; anything else, or a fault, is ``error``.
+
+    The one way the configs' ``coerce`` class methods and the client turn a dict into a
+    config: ``expected`` says what else would have been accepted, ``what`` names the
+    argument in the one-line message.
+
+    Example:
+        >>> class Config(BaseModel):
+        ...     size: int = 1
+        >>> validated_mapping(Config, {"size": 3}, what="config", expected="a dict", error=ValueError).size
+        3
+        >>> validated_mapping(Config, 5, what="config", expected="a dict", error=ValueError)
+        Traceback (most recent call last):
+        ValueError: config must be a dict, not int
+    """
+    if not isinstance(value, Mapping):
+        raise error(f"{what} must be {expected}, not {type(value).__name__}")
+    try:
+        return model.model_validate(dict(value))
+    except ValidationError as exc:
+        raise error(f"invalid {what}: {first_error(exc)}") from None

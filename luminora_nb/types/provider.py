@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
 from ..errors import ProviderError
 from ._base import (
     Model,
     SecretHoldingModel,
     check_known_fields,
-    first_error,
     mask_secrets,
     redact_url,
     scrub_secrets,
+    validated_mapping,
 )
 
 __all__ = ["ChatMessage", "ChatResponse", "FinishReason", "ProviderConfig", "Usage"]
@@ -87,14 +87,13 @@ class ProviderConfig(SecretHoldingModel):
             return value
         if isinstance(value, str):
             value = {"name": value}
-        if not isinstance(value, Mapping):
-            raise ProviderError(
-                f"a provider is a ProviderConfig, a dict or a provider name, not {type(value).__name__}"
-            )
-        try:
-            return cls.model_validate(dict(value))
-        except ValidationError as exc:
-            raise ProviderError(f"invalid provider_config: {first_error(exc)}") from None
+        return validated_mapping(
+            cls,
+            value,
+            what="provider_config",
+            expected="a ProviderConfig, a dict or a provider name",
+            error=ProviderError,
+        )
 
     @property
     def has_api_key(self) -> bool:

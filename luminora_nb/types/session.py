@@ -8,19 +8,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
 from ..errors import SessionError, StorageError
 from ._base import (
     Model,
     SecretHoldingModel,
     check_known_fields,
-    first_error,
     known_fields_only,
     mask_secrets,
     redact_url,
     scrub_secrets,
     utcnow,
+    validated_mapping,
 )
 from .personality import PersonalityData
 
@@ -200,15 +200,13 @@ class StorageConfig(SecretHoldingModel):
             return value
         if isinstance(value, str):
             value = {"storage_type": value}
-        if not isinstance(value, Mapping):
-            raise StorageError(
-                "storage is a StorageConfig, a dict or a storage type such as 'duckdb', "
-                f"not {type(value).__name__}"
-            )
-        try:
-            return cls.model_validate(dict(value))
-        except ValidationError as exc:
-            raise StorageError(f"invalid storage config: {first_error(exc)}") from None
+        return validated_mapping(
+            cls,
+            value,
+            what="storage config",
+            expected="a StorageConfig, a dict or a storage type such as 'duckdb'",
+            error=StorageError,
+        )
 
     @field_validator("connection_string")
     @classmethod
@@ -298,15 +296,13 @@ class MemoryConfig(Model):
             return cls()
         if isinstance(value, MemoryConfig):
             return value
-        if not isinstance(value, Mapping):
-            raise SessionError(
-                f"memory_config is a MemoryConfig or a dict such as {{'max_entries': 100}}, "
-                f"not {type(value).__name__}"
-            )
-        try:
-            return cls.model_validate(dict(value))
-        except ValidationError as exc:
-            raise SessionError(f"invalid memory_config: {first_error(exc)}") from None
+        return validated_mapping(
+            cls,
+            value,
+            what="memory_config",
+            expected="a MemoryConfig or a dict such as {'max_entries': 100}",
+            error=SessionError,
+        )
 
     enabled: bool = True
     max_entries: int = Field(default=1000, ge=0)
