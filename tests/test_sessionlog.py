@@ -552,10 +552,12 @@ def test_flush_waits_for_a_lock_held_by_another_process(make_log: Callable[..., 
         log.record(turn(0))
         with no_log_warnings():
             log.flush()  # retries with backoff until the holder lets go
-        assert holder.proc.returncode == 0  # it had released before the write could happen
-        assert log.lock_retries > 0
+        assert log.lock_retries > 0  # the first attempts met the other process's lock
     finally:
         releaser.join()
+    # The holder printed "released" and exited cleanly (release() waits for both; the flush
+    # can win the lock between the child's close and its exit, so this is checked after).
+    assert holder.proc.returncode == 0
     assert log.buffered == 0 and len(log.messages()) == 2
 
 
