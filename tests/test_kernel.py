@@ -415,8 +415,8 @@ def _part1_cells(url: str) -> list[str]:
         "fsid = lum.create_session('aurora')\n"
         "print(lum.send_message(fsid, 'Hello! My name is Sam.').content)",
         "full = ''.join(chunk.content for chunk in lum.stream_message(fsid, 'How do volcanoes work?'))\n"
-        "for i, chunk in enumerate(lum.stream_message(fsid, 'Tell me about the stars.')):\n"
-        "    if i == 2:\n"
+        "for chunk in lum.stream_message(fsid, 'Tell me about the stars.'):\n"
+        "    if not chunk.finish_reason:  # the first chunk before the end: abandon the turn\n"
         "        break\n"
         "print(bool(full), lum.send_message(fsid, 'Hello again!').content)",
         "fbutton, fgot = widgets.Button(description='Ask'), []\n"
