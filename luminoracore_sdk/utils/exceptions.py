@@ -10,29 +10,10 @@ Example:
     True
 """
 
-from luminora_nb.errors import (
-    LuminoraError,
-    PersonalityError,
-    ProviderAuthenticationError,
-    ProviderBadRequestError,
-    ProviderError,
-    ProviderRateLimitError,
-    ProviderTimeoutError,
-    SessionError,
-    StorageError,
-)
+from luminoracore.utils.exceptions import *  # noqa: F403 (the same errors, one list)
+from luminoracore.utils.exceptions import LuminoraError
+from luminoracore.utils.exceptions import __all__ as _CORE
 
 LuminoraCoreSDKError = LuminoraError
 
-__all__ = [
-    "LuminoraCoreSDKError",
-    "LuminoraError",
-    "PersonalityError",
-    "ProviderAuthenticationError",
-    "ProviderBadRequestError",
-    "ProviderError",
-    "ProviderRateLimitError",
-    "ProviderTimeoutError",
-    "SessionError",
-    "StorageError",
-]
+__all__ = ["LuminoraCoreSDKError", *_CORE]
