@@ -27,6 +27,40 @@ for _var in (
     os.environ.pop(_var, None)
 
 
+def _deselects_integration(config: pytest.Config) -> bool:
+    """Whether ``-m`` leaves out a test whose only mark is ``integration``."""
+    markexpr = config.getoption("markexpr", "") or ""
+    if not markexpr:
+        return False
+    from _pytest.mark.expression import Expression
+
+    return not Expression.compile(markexpr).evaluate(lambda name, **_: name == "integration")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Run the fast loop on every core: ``pytest -m "not integration"`` over the whole suite.
+
+    The fast loop (about 3,300 tests, no servers) is the one a developer runs after every
+    edit, so it spreads over the machine's cores with pytest-xdist, one file a worker at a
+    time (``--dist loadfile``: a file's expensive fixtures are built once). Anything else —
+    the full suite, which starts real servers, a kernel and a browser once per process; a
+    run of chosen files, where starting workers would cost more than it saves; ``--pdb`` —
+    stays in one process, as do runs given ``-n`` explicitly (``-n 0`` for one process).
+    """
+    if (
+        config.pluginmanager.hasplugin("xdist")
+        and config.getoption("numprocesses", None) is None
+        and not config.getoption("usepdb", False)
+        and config.args_source is pytest.Config.ArgsSource.TESTPATHS
+        and "PYTEST_XDIST_WORKER" not in os.environ
+        and (os.cpu_count() or 1) > 1
+        and _deselects_integration(config)
+    ):
+        config.option.numprocesses = "auto"
+        config.option.dist = "loadfile"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the notebook cells nbval collects (``--nbval``) as ``integration``.
 
