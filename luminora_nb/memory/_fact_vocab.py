@@ -533,19 +533,20 @@ def _rule(pattern: str, *needs: str) -> Callable[[Callable[[re.Match[str], State
 
 
 def _fact_rule(
-    category: FactCategory, key: str, confidence: float, value: _Value, pattern: str, *needs: str
+    category: FactCategory, key: str | _Value, confidence: float, value: _Value, pattern: str, *needs: str
 ) -> None:
-    """Register a rule that adds one fixed fact, valued ``value(match)`` (``None``: no fact).
+    """Register a rule that adds one fact, valued ``value(match)`` (``None``: no fact).
 
-    Most rules read one thing (an age, a place, a status) into one key; they are one call
-    each instead of a function each. Rules that choose the key or add several facts stay
-    functions registered with :func:`_rule`.
+    Most rules read one thing (an age, a place, a status, a relative's name) into one
+    key (fixed, or ``key(match)`` when the match names it: ``sister``, ``pet_dog``); they
+    are one call each instead of a function each. Rules that add several facts or decide
+    by more than the match stay functions registered with :func:`_rule`.
     """
 
     def apply(m: re.Match[str], st: Statement, add: _Add) -> None:
         found = value(m)
         if found is not None:
-            add(category, key, found, confidence)
+            add(category, key if isinstance(key, str) else key(m), found, confidence)
 
     _rule(pattern, *needs)(apply)
 

@@ -346,24 +346,26 @@ _DEATH = re.compile(
 _NAMED = r"(?:'s\s+name\s+is|\s+is\s+called|\s+is\s+named|\s+called|\s+named|\s*,)?\s+"
 
 
-@_rule(
-    (
-        r"\bmy\s+(?:(?:little|big|older|younger|baby|eldest|oldest|youngest|twin"
-        r"|new|lovely|late)\s+)?("
-    )
+def _living_name(m: re.Match[str]) -> str | None:
+    """The name in the second group, unless the statement tells of a death.
+
+    A loss is the events rule's (with the name); ``m.string`` is the statement.
+    """
+    return None if _DEATH.search(m.string) else _name(m.group(2), require_capital=True)
+
+
+_fact_rule(
+    "relationships",
+    lambda m: _RELATIVES[m.group(1).lower()],
+    0.9,
+    _living_name,
+    r"\bmy\s+(?:(?:little|big|older|younger|baby|eldest|oldest|youngest|twin|new|lovely|late)\s+)?("
     + _REL_WORDS
     + r")"
     + _NAMED
     + r"((?-i:[A-Z])[\w'-]*)",
     "my",
 )
-def _relative(m: re.Match[str], st: Statement, add: _Add) -> None:
-    if _DEATH.search(st.text):
-        return  # a loss: the events rule records it, with the name
-    name = _name(m.group(2), require_capital=True)
-    if name is None:
-        return
-    add("relationships", _RELATIVES[m.group(1).lower()], name, 0.9)
 
 
 @_rule(
@@ -429,7 +431,11 @@ def _marital(m: re.Match[str], st: Statement, add: _Add) -> None:
             add("relationships", "partner", name, 0.9)
 
 
-@_rule(
+_fact_rule(
+    "relationships",
+    lambda m: f"pet_{_PETS[m.group(1).lower()]}",
+    0.9,
+    _living_name,
     r"\bmy\s+(?:(?:little|big|old|new|baby|sweet|lovely|rescue|senior)\s+)?("
     + _PET_WORDS
     + r")"
@@ -437,15 +443,24 @@ def _marital(m: re.Match[str], st: Statement, add: _Add) -> None:
     + r"((?-i:[A-Z])[\w'-]*)",
     "my",
 )
-def _my_pet(m: re.Match[str], st: Statement, add: _Add) -> None:
-    if _DEATH.search(st.text):
-        return  # a loss: the events rule records it, with the name
-    name = _name(m.group(2), require_capital=True)
-    if name is not None:
-        add("relationships", f"pet_{_PETS[m.group(1).lower()]}", name, 0.9)
 
 
-@_rule(
+def _pet_kind(m: re.Match[str]) -> str:
+    word = m.group(1).lower()
+    return _PETS.get(word) or _PLURAL_PETS[word]
+
+
+def _pets_named(m: re.Match[str]) -> Any:
+    """The pets' names, or the kind (``dog``) when the statement names none."""
+    names = _names(m.group(2)) if m.group(2) else []
+    return (names[0] if len(names) == 1 else names) if names else _pet_kind(m).replace("_", " ")
+
+
+_fact_rule(
+    "relationships",
+    lambda m: f"pet_{_pet_kind(m)}",
+    0.85,
+    _pets_named,
     (
         r"\b(?:i|we)\s+(?:also\s+|still\s+)?(?:have|own|adopted|got)\s+(?:a|an"
         r"|one|two|three|four|\d)\s+(?:(?:little|big|old|new|baby|sweet|lovely"
@@ -462,9 +477,3 @@ def _my_pet(m: re.Match[str], st: Statement, add: _Add) -> None:
     "adopted",
     "got",
 )
-def _have_pet(m: re.Match[str], st: Statement, add: _Add) -> None:
-    word = m.group(1).lower()
-    kind = _PETS.get(word) or _PLURAL_PETS[word]
-    names = _names(m.group(2)) if m.group(2) else []
-    value: Any = (names[0] if len(names) == 1 else names) if names else kind.replace("_", " ")
-    add("relationships", f"pet_{kind}", value, 0.85)
