@@ -425,10 +425,7 @@ class MemoryTurnExtension(TurnExtension):
                     FactLearned(
                         session_id=turn.session_id,
                         user_id=user_id,
-                        category=fact.category,
-                        key=fact.key,
-                        value=fact.value,
-                        confidence=fact.confidence,
+                        **fact.model_dump(include={"category", "key", "value", "confidence"}),
                         change="updated" if update.change == "updated" else "new",
                         previous_value=update.previous_value,
                     )
