@@ -44,15 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from .events import (
-    EpisodeCreated,
-    Event,
-    ExtractionFailed,
-    FactLearned,
-    MemoryFailed,
-    MoodChanged,
-    SentimentScored,
-)
+from .events import EpisodeCreated, ExtractionFailed, FactLearned, MemoryFailed, MoodChanged, SentimentScored
 from .memory._pipeline import LearningState, TurnLearning
 from .memory.facts import FactUpdate, kept_categories, merge_fact
 from .memory.mood import MoodStep, effective_mood_config, mood_definition
@@ -60,11 +52,12 @@ from .memory.ranking import fact_line, rank_memories, sanitise_line
 from .personality.validate import definition_for
 from .relationship.affinity import level_definition, starting_points
 from .turns import TurnExtension, TurnState
-from .types.memory import Episode, ExtractedFact, Fact, FactCategory
+from .types.memory import Episode, ExtractedFact, Fact, FactCategory, episode_fields
 from .types.persona import PersonaDefinition
 
 if TYPE_CHECKING:
     from .client_v11 import LuminoraCoreClientV11
+    from .events import Event
     from .memory.search import MemoryCandidate, SearchHit
     from .types.provider import ChatResponse
 
@@ -293,51 +286,23 @@ class MemoryTurnExtension(TurnExtension):
         stored: dict[str, Mapping[str, Any]] = {}
         if getter is not None:
             stored = {str(row.get("item_id")): row for row in await getter(user_id)}
-        out: list[MemoryCandidate] = []
 
-        def vector_of(item_id: str, text: str) -> tuple[Any, Any, Any]:
-            row = stored.get(item_id)
-            # a vector of other text (the fact changed since) is no vector: embed again
-            if row is None or row.get("text") != text:
-                return None, None, None
-            return row.get("vector"), row.get("model_id"), row.get("dimension")
+        def candidate(
+            memory: Mapping[str, Any], item_id: str, kind: str, text: str, **extra: Any
+        ) -> MemoryCandidate:
+            row = stored.get(item_id) or {}
+            if row.get("text") != text:
+                row = {}  # a vector of other text (the fact changed since) is no vector: embed again
+            vector = {k: row.get(k) for k in ("vector", "model_id", "dimension")}
+            return MemoryCandidate.from_document(
+                {**memory, "item_id": item_id, "kind": kind, "text": text, **vector, **extra}
+            )
 
-        for fact in facts:
-            item_id, text = fact_item_id(fact), fact_text(fact)
-            vector, model_id, dimension = vector_of(item_id, text)
-            out.append(
-                MemoryCandidate.from_document(
-                    {
-                        **fact,
-                        "item_id": item_id,
-                        "kind": "fact",
-                        "text": text,
-                        "vector": vector,
-                        "model_id": model_id,
-                        "dimension": dimension,
-                        "importance": fact.get("confidence"),
-                    }
-                )
-            )
-        for episode in episodes:
-            item_id, text = episode_item_id(episode), episode_text(episode)
-            vector, model_id, dimension = vector_of(item_id, text)
-            out.append(
-                MemoryCandidate.from_document(
-                    {
-                        **episode,
-                        "item_id": item_id,
-                        "kind": "episode",
-                        "text": text,
-                        "vector": vector,
-                        "model_id": model_id,
-                        "dimension": dimension,
-                    }
-                )
-            )
-        for row in stored.values():
-            if row.get("kind") == "message":
-                out.append(MemoryCandidate.from_document(row))
+        out = [
+            candidate(f, fact_item_id(f), "fact", fact_text(f), importance=f.get("confidence")) for f in facts
+        ]
+        out += [candidate(e, episode_item_id(e), "episode", episode_text(e)) for e in episodes]
+        out += [MemoryCandidate.from_document(r) for r in stored.values() if r.get("kind") == "message"]
         return out
 
     # -- after the turn -----------------------------------------------------------------
@@ -460,10 +425,7 @@ class MemoryTurnExtension(TurnExtension):
                     FactLearned(
                         session_id=turn.session_id,
                         user_id=user_id,
-                        category=fact.category,
-                        key=fact.key,
-                        value=fact.value,
-                        confidence=fact.confidence,
+                        **fact.model_dump(include={"category", "key", "value", "confidence"}),
                         change="updated" if update.change == "updated" else "new",
                         previous_value=update.previous_value,
                     )
@@ -488,11 +450,7 @@ class MemoryTurnExtension(TurnExtension):
                 EpisodeCreated(
                     session_id=turn.session_id,
                     user_id=user_id,
-                    episode_type=episode.episode_type,
-                    title=episode.title,
-                    summary=episode.summary,
-                    importance=episode.importance,
-                    sentiment=episode.sentiment,
+                    **episode_fields(episode),
                     episode_id=episode_id,
                 )
             )
@@ -571,17 +529,7 @@ class MemoryTurnExtension(TurnExtension):
         try:
             await self.embed(user_id, facts=facts, episodes=episodes, session_id=session_id)
         except Exception as exc:
-            await self.client.publish(
-                [
-                    MemoryFailed(
-                        session_id=session_id,
-                        user_id=user_id,
-                        stage="embed",
-                        error_type=type(exc).__name__,
-                        message=str(exc),
-                    )
-                ]
-            )
+            await self.client.publish([_failure(session_id, user_id, "embed", exc)])
 
     async def embed(
         self,
@@ -670,13 +618,14 @@ async def _embed(embedder: Any, texts: list[str]) -> Any:
 
 
 def _failure(
-    turn: TurnState,
+    turn: TurnState | str | None,
     user_id: str | None,
     stage: Literal["prepare", "learn", "store", "embed"],
     exc: BaseException,
 ) -> MemoryFailed:
+    """The ``MemoryFailed`` event of a stage that raised (``turn``: the turn or its session id)."""
     return MemoryFailed(
-        session_id=turn.session_id,
+        session_id=turn.session_id if isinstance(turn, TurnState) else turn,
         user_id=user_id,
         stage=stage,
         error_type=type(exc).__name__,

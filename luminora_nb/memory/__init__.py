@@ -39,8 +39,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .. import _lazy_exports
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._pipeline import LearningState, MemoryPipeline, TurnLearning
@@ -144,15 +145,8 @@ __all__ = [
     "unpack_vector",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+# Names load on first access (the package's one lazy-export helper); every lazy name is
+# in __all__, so __dir__ lists them before they load.
+__getattr__, __dir__ = _lazy_exports(
+    globals(), {name: f"{__name__}.{module}" for name, module in _LAZY.items()}
+)

@@ -403,6 +403,8 @@ _ITEM_SPLIT = re.compile(r"\s*,\s*(?:and\s+|or\s+|&\s+)?|\s+(?:and|or|&|plus|as\
 # -- the rule engine -----------------------------------------------------------------------------
 
 _Add = Callable[[FactCategory, str, Any, float], None]
+#: What a one-fact rule reads from its match (``None``: the match says nothing).
+_Value = Callable[[re.Match[str]], Any]
 
 
 def _items(text: str) -> list[str]:
@@ -528,3 +530,48 @@ def _rule(pattern: str, *needs: str) -> Callable[[Callable[[re.Match[str], State
         # which tests/test_memory_facts.py catches (every rule applies a function).
 
     return register
+
+
+def _fact_rule(
+    category: FactCategory, key: str | _Value, confidence: float, value: _Value, pattern: str, *needs: str
+) -> None:
+    """Register a rule that adds one fact, valued ``value(match)`` (``None``: no fact).
+
+    Most rules read one thing (an age, a place, a status, a relative's name) into one
+    key (fixed, or ``key(match)`` when the match names it: ``sister``, ``pet_dog``); they
+    are one call each instead of a function each. Rules that add several facts or decide
+    by more than the match stay functions registered with :func:`_rule`.
+    """
+
+    def apply(m: re.Match[str], st: Statement, add: _Add) -> None:
+        found = value(m)
+        if found is not None:
+            add(category, key if isinstance(key, str) else key(m), found, confidence)
+
+    _rule(pattern, *needs)(apply)
+
+
+def _group(m: re.Match[str]) -> str:
+    """The first group as written (a birthday, an employer, a car)."""
+    return m.group(1)
+
+
+def _lower(m: re.Match[str]) -> str:
+    """The first group in lower case."""
+    return m.group(1).lower()
+
+
+def _number(m: re.Match[str]) -> int:
+    """The first group as a whole number (a year)."""
+    return int(m.group(1))
+
+
+def _age(m: re.Match[str]) -> int | None:
+    """The first group as an age, if it is a plausible one."""
+    age = int(m.group(1))
+    return age if 1 <= age <= 120 else None
+
+
+def _place_of(m: re.Match[str]) -> str | None:
+    """The place the first group starts with (see :func:`_place`)."""
+    return _place(m.group(1))

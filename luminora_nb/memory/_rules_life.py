@@ -3,7 +3,8 @@
 ``preferences`` (likes, dislikes, favourites, diet), ``hobbies``, ``goals``, ``health``
 (allergies, conditions, injuries), ``events`` (life events with their time when said,
 :func:`_event_rule`) and ``other`` (feelings, car). Registered like the rules of
-:mod:`._rules_personal`; see :mod:`.facts` for the table of keys.
+:mod:`._rules_personal` (one ``_fact_rule`` call for a rule that reads one value into one
+key, a ``_rule`` function for the others); see :mod:`.facts` for the table of keys.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from ._fact_vocab import (
     _TRAILING,
     _Add,
     _clean_object,
+    _fact_rule,
     _good_object,
+    _group,
     _items,
     _object_key,
     _place,
@@ -178,15 +181,17 @@ def _is_favourite(m: re.Match[str], st: Statement, add: _Add) -> None:
         _add_preferences([subject], "likes", 0.9, add)
 
 
-@_rule(
+_fact_rule(
+    "preferences",
+    "diet",
+    0.9,
+    lambda m: m.group(1).lower().replace(" ", "-"),
     r"\bi(?:'m|\s+am|m|'ve\s+been|\s+have\s+been|\s+went|\s+became|\s+turned)\s+"
     + r"(?:a\s+|an\s+|strictly\s+|mostly\s+|fully\s+)?("
     + "|".join(re.escape(d) for d in _DIETS)
     + r")\b",
     "i",
 )
-def _diet(m: re.Match[str], st: Statement, add: _Add) -> None:
-    add("preferences", "diet", m.group(1).lower().replace(" ", "-"), 0.9)
 
 
 # hobbies ----------------------------------------------------------------------------------------
@@ -664,23 +669,23 @@ def _event_rule(st: Statement, add: _Add) -> None:
 # other ------------------------------------------------------------------------------------------
 
 
-@_rule(
-    (
-        r"\bi(?:'m\s+feeling|\s+am\s+feeling|'ve\s+been\s+feeling|\s+have\s+been\s+feeling"
-        r"|'ve\s+been|\s+have\s+been|'m|\s+am|\s+feel|\s+felt)\s+(?:so\s+"
-        r"|very\s+|really\s+|a\s+bit\s+|a\s+little\s+|kind\s+of\s+|pretty\s+"
-        r"|super\s+|extremely\s+|quite\s+|incredibly\s+|totally\s+)?([a-z]+)\b"
-    ),
+_fact_rule(
+    "other",
+    "feeling",
+    0.7,
+    lambda m: m.group(1).lower() if m.group(1).lower() in _FEELINGS else None,
+    r"\bi(?:'m\s+feeling|\s+am\s+feeling|'ve\s+been\s+feeling|\s+have\s+been\s+feeling"
+    r"|'ve\s+been|\s+have\s+been|'m|\s+am|\s+feel|\s+felt)\s+(?:so\s+"
+    r"|very\s+|really\s+|a\s+bit\s+|a\s+little\s+|kind\s+of\s+|pretty\s+"
+    r"|super\s+|extremely\s+|quite\s+|incredibly\s+|totally\s+)?([a-z]+)\b",
     "i",
 )
-def _feeling(m: re.Match[str], st: Statement, add: _Add) -> None:
-    word = m.group(1).lower()
-    if word in _FEELINGS:
-        add("other", "feeling", word, 0.7)
-
-
-@_rule(
-    _I + r"(?:drive|own)\s+(?:a|an)\s+((?:(?-i:[A-Z])[\w-]*)(?:\s+(?-i:[A-Z0-9])[\w-]*){0,2})", "drive", "own"
+_fact_rule(
+    "other",
+    "car",
+    0.8,
+    _group,
+    _I + r"(?:drive|own)\s+(?:a|an)\s+((?:(?-i:[A-Z])[\w-]*)(?:\s+(?-i:[A-Z0-9])[\w-]*){0,2})",
+    "drive",
+    "own",
 )
-def _car(m: re.Match[str], st: Statement, add: _Add) -> None:
-    add("other", "car", m.group(1), 0.8)

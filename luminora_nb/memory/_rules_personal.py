@@ -2,9 +2,12 @@
 
 ``personal_info`` (name, nickname, age, birth, places, nationality, languages), ``work``
 (job, employer, field, studies, status) and ``relationships`` (relatives, partner, pets).
-Each function is registered by the ``_rule`` decorator of :mod:`._fact_vocab` and adds
-facts through the ``add(category, key, value, confidence)`` callback the extractor passes
-it; see :mod:`.facts` for the table of keys.
+A rule that reads one value into one key (an age, a place, a status) is one
+``_fact_rule`` call (:mod:`._fact_vocab`): its category, key, confidence, what it reads
+from the match and its pattern. The others are functions registered by the ``_rule``
+decorator that add facts through the ``add(category, key, value, confidence)`` callback
+the extractor passes them. Rules run in the order they are registered here; see
+:mod:`.facts` for the table of keys.
 """
 
 from __future__ import annotations
@@ -27,11 +30,16 @@ from ._fact_vocab import (
     _RELATIVES,
     _TRAILING,
     _Add,
+    _age,
     _clean_object,
+    _fact_rule,
+    _group,
     _items,
     _name,
     _names,
+    _number,
     _place,
+    _place_of,
     _rule,
 )
 from ._text import Statement, negated_before
@@ -73,44 +81,28 @@ def _nickname(m: re.Match[str], st: Statement, add: _Add) -> None:
         add("personal_info", "nickname", name, 0.85)
 
 
-@_rule(
+_fact_rule(
+    "personal_info",
+    "age",
+    0.9,
+    _age,
     _IM + r"(?:now\s+|only\s+|almost\s+|nearly\s+)?(\d{1,3})(?:\s*(?:years?|yrs?)(?:\s+old)?|\s*y/?o)?"
     r"(?=\s*$|\s*[,.!;]|\s+(?:and|but|now|years|yrs|so|too)\b)",
     "i",
 )
-def _age(m: re.Match[str], st: Statement, add: _Add) -> None:
-    age = int(m.group(1))
-    if 1 <= age <= 120:
-        add("personal_info", "age", age, 0.9)
-
-
-@_rule(r"\bi(?:'m|\s+am|m)\s+(?:a|an)\s+(\d{1,3})[- ]year[- ]old\b", "year")
-def _age_adjective(m: re.Match[str], st: Statement, add: _Add) -> None:
-    age = int(m.group(1))
-    if 1 <= age <= 120:
-        add("personal_info", "age", age, 0.9)
-
-
-@_rule(_I + r"(?:just\s+)?turned\s+(\d{1,3})\b", "turned")
-def _turned(m: re.Match[str], st: Statement, add: _Add) -> None:
-    age = int(m.group(1))
-    if 1 <= age <= 120:
-        add("personal_info", "age", age, 0.9)
-
-
-@_rule(_I + r"was\s+born\s+in\s+((?:19|20)\d\d)\b", "born")
-def _born_year(m: re.Match[str], st: Statement, add: _Add) -> None:
-    add("personal_info", "birth_year", int(m.group(1)), 0.9)
-
-
-@_rule(_I + r"was\s+born\s+in\s+(?!(?:19|20)\d\d)(\S.*)", "born")
-def _born_place(m: re.Match[str], st: Statement, add: _Add) -> None:
-    place = _place(m.group(1))
-    if place:
-        add("personal_info", "hometown", place, 0.9)
-
-
-@_rule(
+_fact_rule(
+    "personal_info", "age", 0.9, _age, r"\bi(?:'m|\s+am|m)\s+(?:a|an)\s+(\d{1,3})[- ]year[- ]old\b", "year"
+)
+_fact_rule("personal_info", "age", 0.9, _age, _I + r"(?:just\s+)?turned\s+(\d{1,3})\b", "turned")
+_fact_rule("personal_info", "birth_year", 0.9, _number, _I + r"was\s+born\s+in\s+((?:19|20)\d\d)\b", "born")
+_fact_rule(
+    "personal_info", "hometown", 0.9, _place_of, _I + r"was\s+born\s+in\s+(?!(?:19|20)\d\d)(\S.*)", "born"
+)
+_fact_rule(
+    "personal_info",
+    "birthday",
+    0.9,
+    _group,
     r"\bmy\s+birthday\s+is\s+(?:on\s+)?((?:"
     + _MONTHS
     + r"\s+\d{1,2}(?:st|nd|rd|th)?)|(?:\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?"
@@ -118,38 +110,44 @@ def _born_place(m: re.Match[str], st: Statement, add: _Add) -> None:
     + r"))\b",
     "birthday",
 )
-def _birthday(m: re.Match[str], st: Statement, add: _Add) -> None:
-    add("personal_info", "birthday", m.group(1), 0.9)
 
 
-@_rule(
+def _lived_in(m: re.Match[str]) -> str | None:
+    if re.search(r"\bi\s+(?:lived|living)\b", m.group(0), re.I):
+        return None  # "I lived in Rome" is the past; "I've lived in Rome for years" is not
+    return _place(m.group(1))
+
+
+_fact_rule(
+    "personal_info",
+    "location",
+    0.9,
+    _lived_in,
     r"\bi(?:\s+|'ve\s+|\s+have\s+)(?:currently\s+|now\s+|still\s+|also\s+|been\s+)?"
     r"(?:live|lived|living)\s+in\s+(\S.*)",
     "liv",
 )
-def _live(m: re.Match[str], st: Statement, add: _Add) -> None:
-    if re.search(r"\bi\s+(?:lived|living)\b", m.group(0), re.I):
-        return  # "I lived in Rome" is the past; "I've lived in Rome for years" is not
-    place = _place(m.group(1))
-    if place:
-        add("personal_info", "location", place, 0.9)
-
-
-@_rule(_IM + r"(?:currently\s+|now\s+)?(?:based|living|located|settled)\s+in\s+(\S.*)", "in")
-def _based(m: re.Match[str], st: Statement, add: _Add) -> None:
-    place = _place(m.group(1))
-    if place:
-        add("personal_info", "location", place, 0.85)
-
-
-@_rule(_I + r"(?:just\s+|recently\s+|finally\s+)?moved\s+to\s+(\S.*)", "moved")
-def _moved(m: re.Match[str], st: Statement, add: _Add) -> None:
-    place = _place(m.group(1))
-    if place:
-        add("personal_info", "location", place, 0.85)
-
-
-@_rule(
+_fact_rule(
+    "personal_info",
+    "location",
+    0.85,
+    _place_of,
+    _IM + r"(?:currently\s+|now\s+)?(?:based|living|located|settled)\s+in\s+(\S.*)",
+    "in",
+)
+_fact_rule(
+    "personal_info",
+    "location",
+    0.85,
+    _place_of,
+    _I + r"(?:just\s+|recently\s+|finally\s+)?moved\s+to\s+(\S.*)",
+    "moved",
+)
+_fact_rule(
+    "personal_info",
+    "hometown",
+    0.85,
+    _place_of,
     r"(?:"
     + _IM
     + r"(?:originally\s+)?from|"
@@ -161,10 +159,6 @@ def _moved(m: re.Match[str], st: Statement, add: _Add) -> None:
     "grew",
     "raised",
 )
-def _from(m: re.Match[str], st: Statement, add: _Add) -> None:
-    place = _place(m.group(1))
-    if place:
-        add("personal_info", "hometown", place, 0.85)
 
 
 @_rule(_IM + r"((?-i:[A-Z])[a-z]+)\b(?!\s+(?:food|music|cuisine|films?|movies?))", "i")
@@ -244,31 +238,29 @@ def _im_a_job(m: re.Match[str], st: Statement, add: _Add) -> None:
     _employer(m.group(3), add)
 
 
-@_rule(
-    _IM
-    + (
-        r"(?:now\s+|currently\s+)?(retired|unemployed|self-employed"
-        r"|between\s+jobs|out\s+of\s+work|a\s+stay-at-home\s+(?:mom|dad"
-        r"|parent))\b"
-    ),
+def _status(m: re.Match[str]) -> str:
+    value = m.group(1).lower()
+    return "unemployed" if value in ("between jobs", "out of work") else value
+
+
+_fact_rule(
+    "work",
+    "employment_status",
+    0.85,
+    _status,
+    _IM + r"(?:now\s+|currently\s+)?(retired|unemployed|self-employed"
+    r"|between\s+jobs|out\s+of\s+work|a\s+stay-at-home\s+(?:mom|dad|parent))\b",
     "i",
 )
-def _status(m: re.Match[str], st: Statement, add: _Add) -> None:
-    value = m.group(1).lower()
-    value = "unemployed" if value in ("between jobs", "out of work") else value
-    add("work", "employment_status", value, 0.85)
-
-
-@_rule(
-    _I
-    + (
-        r"(?:currently\s+|now\s+|still\s+)?work\s+(?:at|for)\s+("
-        r"(?:the\s+)?(?-i:[A-Z])[\w&'.-]*(?:\s+(?-i:[A-Z&])[\w&'.-]*){0,3})"
-    ),
+_fact_rule(
+    "work",
+    "employer",
+    0.9,
+    _group,
+    _I + r"(?:currently\s+|now\s+|still\s+)?work\s+(?:at|for)\s+("
+    r"(?:the\s+)?(?-i:[A-Z])[\w&'.-]*(?:\s+(?-i:[A-Z&])[\w&'.-]*){0,3})",
     "work",
 )
-def _work_at(m: re.Match[str], st: Statement, add: _Add) -> None:
-    add("work", "employer", m.group(1), 0.9)
 
 
 @_rule(_I + r"(?:currently\s+|now\s+|still\s+)?work\s+in\s+(\S.*)", "work")
@@ -354,24 +346,26 @@ _DEATH = re.compile(
 _NAMED = r"(?:'s\s+name\s+is|\s+is\s+called|\s+is\s+named|\s+called|\s+named|\s*,)?\s+"
 
 
-@_rule(
-    (
-        r"\bmy\s+(?:(?:little|big|older|younger|baby|eldest|oldest|youngest|twin"
-        r"|new|lovely|late)\s+)?("
-    )
+def _living_name(m: re.Match[str]) -> str | None:
+    """The name in the second group, unless the statement tells of a death.
+
+    A loss is the events rule's (with the name); ``m.string`` is the statement.
+    """
+    return None if _DEATH.search(m.string) else _name(m.group(2), require_capital=True)
+
+
+_fact_rule(
+    "relationships",
+    lambda m: _RELATIVES[m.group(1).lower()],
+    0.9,
+    _living_name,
+    r"\bmy\s+(?:(?:little|big|older|younger|baby|eldest|oldest|youngest|twin|new|lovely|late)\s+)?("
     + _REL_WORDS
     + r")"
     + _NAMED
     + r"((?-i:[A-Z])[\w'-]*)",
     "my",
 )
-def _relative(m: re.Match[str], st: Statement, add: _Add) -> None:
-    if _DEATH.search(st.text):
-        return  # a loss: the events rule records it, with the name
-    name = _name(m.group(2), require_capital=True)
-    if name is None:
-        return
-    add("relationships", _RELATIVES[m.group(1).lower()], name, 0.9)
 
 
 @_rule(
@@ -437,7 +431,11 @@ def _marital(m: re.Match[str], st: Statement, add: _Add) -> None:
             add("relationships", "partner", name, 0.9)
 
 
-@_rule(
+_fact_rule(
+    "relationships",
+    lambda m: f"pet_{_PETS[m.group(1).lower()]}",
+    0.9,
+    _living_name,
     r"\bmy\s+(?:(?:little|big|old|new|baby|sweet|lovely|rescue|senior)\s+)?("
     + _PET_WORDS
     + r")"
@@ -445,15 +443,24 @@ def _marital(m: re.Match[str], st: Statement, add: _Add) -> None:
     + r"((?-i:[A-Z])[\w'-]*)",
     "my",
 )
-def _my_pet(m: re.Match[str], st: Statement, add: _Add) -> None:
-    if _DEATH.search(st.text):
-        return  # a loss: the events rule records it, with the name
-    name = _name(m.group(2), require_capital=True)
-    if name is not None:
-        add("relationships", f"pet_{_PETS[m.group(1).lower()]}", name, 0.9)
 
 
-@_rule(
+def _pet_kind(m: re.Match[str]) -> str:
+    word = m.group(1).lower()
+    return _PETS.get(word) or _PLURAL_PETS[word]
+
+
+def _pets_named(m: re.Match[str]) -> Any:
+    """The pets' names, or the kind (``dog``) when the statement names none."""
+    names = _names(m.group(2)) if m.group(2) else []
+    return (names[0] if len(names) == 1 else names) if names else _pet_kind(m).replace("_", " ")
+
+
+_fact_rule(
+    "relationships",
+    lambda m: f"pet_{_pet_kind(m)}",
+    0.85,
+    _pets_named,
     (
         r"\b(?:i|we)\s+(?:also\s+|still\s+)?(?:have|own|adopted|got)\s+(?:a|an"
         r"|one|two|three|four|\d)\s+(?:(?:little|big|old|new|baby|sweet|lovely"
@@ -470,9 +477,3 @@ def _my_pet(m: re.Match[str], st: Statement, add: _Add) -> None:
     "adopted",
     "got",
 )
-def _have_pet(m: re.Match[str], st: Statement, add: _Add) -> None:
-    word = m.group(1).lower()
-    kind = _PETS.get(word) or _PLURAL_PETS[word]
-    names = _names(m.group(2)) if m.group(2) else []
-    value: Any = (names[0] if len(names) == 1 else names) if names else kind.replace("_", " ")
-    add("relationships", f"pet_{kind}", value, 0.85)

@@ -59,7 +59,9 @@ import abc
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel
 
 from ..errors import SessionError, shown
 from ..types._base import utcnow
@@ -83,6 +85,7 @@ __all__ = [
     "FactExtractor",
     "FactUpdate",
     "RulesFactExtractor",
+    "as_memory",
     "extract_facts",
     "fact_identity",
     "kept_categories",
@@ -90,6 +93,9 @@ __all__ = [
     "merge_facts",
     "persona_categories",
 ]
+
+#: A memory model: a stored fact or episode.
+MemoryT = TypeVar("MemoryT", bound=BaseModel)
 
 HEDGE_FACTOR = 0.75
 DEFAULT_HISTORY_LIMIT = 20
@@ -317,13 +323,22 @@ def _same_value(a: Any, b: Any) -> bool:
     return bool(norm(a) == norm(b))
 
 
-def _as_fact(existing: Fact | Mapping[str, Any]) -> Fact:
-    if isinstance(existing, Fact):
-        return existing
+def as_memory(model: type[MemoryT], item: MemoryT | Mapping[str, Any], what: str) -> MemoryT:
+    """``item`` as a ``model`` (a stored fact or episode comes back from storage as a dict).
+
+    Raises:
+        SessionError: ``item`` is not a valid ``model`` (``what`` names it in the message).
+
+    Example:
+        >>> as_memory(Fact, {"user_id": "u", "category": "work", "key": "job", "value": "nurse"}, "fact").key
+        'job'
+    """
+    if isinstance(item, model):
+        return item
     try:
-        return Fact.model_validate(dict(existing))
+        return model.model_validate(dict(item))
     except Exception as exc:
-        raise SessionError(f"stored fact {shown(dict(existing))} is not a valid fact: {exc}") from None
+        raise SessionError(f"not a valid {what}: {shown(dict(item))} ({exc})") from None
 
 
 def merge_fact(
@@ -368,7 +383,7 @@ def merge_fact(
             source=new.source,
         )
         return FactUpdate(fact=fact, change="new")
-    old = _as_fact(existing)
+    old = as_memory(Fact, existing, "fact")
     if fact_identity(old) != fact_identity(new):
         raise SessionError(f"cannot merge fact {fact_identity(new)} into another fact {fact_identity(old)}")
     common: dict[str, Any] = {

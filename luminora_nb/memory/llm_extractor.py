@@ -58,6 +58,7 @@ from ..types.memory import (
     FactCategory,
     MessageRef,
     Sentiment,
+    episode_fields,
 )
 from ..types.provider import ChatMessage
 from ._text import slug
@@ -297,16 +298,7 @@ class LLMFactExtractor(FactExtractor):
             )
         when = self.clock()
         episodes = tuple(
-            DetectedEpisode(
-                episode_type=e.episode_type,
-                title=e.title,
-                summary=e.summary,
-                importance=e.importance,
-                sentiment=e.sentiment,
-                timestamp=when,
-                source_messages=[ref],
-                cues=["llm"],
-            )
+            DetectedEpisode(**episode_fields(e), timestamp=when, source_messages=[ref], cues=["llm"])
             for e in parsed.episodes
         )
         return ExtractionResult(

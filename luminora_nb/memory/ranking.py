@@ -59,13 +59,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import SessionError, shown
 from ..types._base import utcnow
 from ..types.memory import Episode, Fact
 from ..types.persona import MemoryPreferences
 from ..types.session import MemoryConfig
 from ._text import normalise, wordlist, words
-from .facts import kept_categories
+from .facts import as_memory, kept_categories
 
 __all__ = [
     "CATEGORY_WEIGHTS",
@@ -227,24 +226,6 @@ def _content_words(text: str) -> frozenset[str]:
     return frozenset(w for w in words(text.replace("_", " ")) if len(w) >= 3 and w not in _STOP)
 
 
-def _as_fact(item: Fact | Mapping[str, Any]) -> Fact:
-    if isinstance(item, Fact):
-        return item
-    try:
-        return Fact.model_validate(dict(item))
-    except Exception as exc:
-        raise SessionError(f"not a valid fact: {shown(dict(item))} ({exc})") from None
-
-
-def _as_episode(item: Episode | Mapping[str, Any]) -> Episode:
-    if isinstance(item, Episode):
-        return item
-    try:
-        return Episode.model_validate(dict(item))
-    except Exception as exc:
-        raise SessionError(f"not a valid episode: {shown(dict(item))} ({exc})") from None
-
-
 def rank_memories(
     facts: Iterable[Fact | Mapping[str, Any]],
     episodes: Iterable[Episode | Mapping[str, Any]],
@@ -288,7 +269,7 @@ def rank_memories(
     ranked_facts: list[tuple[float, float, str, str, RankedFact]] = []
     if preferences.remember_facts and preferences.max_facts_in_prompt > 0:
         for item in facts:
-            fact = _as_fact(item)
+            fact = as_memory(Fact, item, "fact")
             if fact.category not in allowed:
                 continue
             base = fact.confidence
@@ -308,7 +289,7 @@ def rank_memories(
     ranked_episodes: list[tuple[float, float, str, RankedEpisode]] = []
     if preferences.remember_episodes and preferences.max_episodes_in_prompt > 0:
         for entry in episodes:
-            episode = _as_episode(entry)
+            episode = as_memory(Episode, entry, "episode")
             base = episode.importance / 10.0
             if base < threshold:
                 continue

@@ -217,6 +217,11 @@ class HTTPEmbedder:
     def _secrets(self) -> tuple[str, ...]:
         return (self._api_key.reveal(),) if self._api_key is not None else ()
 
+    def _blame(self) -> dict[str, Any]:
+        """The keywords of every error this embedder raises from a call: its name, and
+        the key to redact from the message."""
+        return {"provider": self.name, "secrets": self._secrets()}
+
     def auth_headers(self) -> dict[str, str]:
         """``Authorization: Bearer <key>`` when a key is set."""
         return {"Authorization": f"Bearer {self._api_key.reveal()}"} if self._api_key is not None else {}
@@ -252,9 +257,7 @@ class HTTPEmbedder:
             try:
                 vectors = self.parse(data)
             except (KeyError, IndexError, TypeError, AttributeError, ValueError):
-                raise _errors.malformed(
-                    "embedding reply", data, provider=self.name, secrets=self._secrets()
-                ) from None
+                raise _errors.malformed("embedding reply", data, **self._blame()) from None
             result[batch] = self._check_vectors(vectors, len(batch), data)
         return result
 
@@ -280,16 +283,9 @@ class HTTPEmbedder:
         try:
             matrix = np.asarray(vectors, dtype=np.float32)
         except (TypeError, ValueError):
-            raise _errors.malformed(
-                "embedding reply", data, provider=self.name, secrets=self._secrets()
-            ) from None
+            raise _errors.malformed("embedding reply", data, **self._blame()) from None
         if matrix.ndim != 2 or matrix.shape[0] != count:
-            raise _errors.malformed(
-                f"embedding reply ({count} vectors expected)",
-                data,
-                provider=self.name,
-                secrets=self._secrets(),
-            )
+            raise _errors.malformed(f"embedding reply ({count} vectors expected)", data, **self._blame())
         if matrix.shape[1] != self.dimension:
             raise ProviderError(
                 f"{self.name}: model {self.model!r} returned vectors of {matrix.shape[1]} dimensions, "
@@ -324,12 +320,7 @@ class HTTPEmbedder:
             except httpx.HTTPError as exc:
                 # Embedding calls are idempotent and cheap: every transport failure may be retried.
                 error = _errors.error_from_transport(
-                    exc,
-                    provider=self.name,
-                    url=self.base_url,
-                    settings=self.settings,
-                    stream=True,
-                    secrets=self._secrets(),
+                    exc, url=self.base_url, settings=self.settings, stream=True, **self._blame()
                 )
             else:
                 if response.status_code < 400:
@@ -337,10 +328,7 @@ class HTTPEmbedder:
                         return response.json()
                     except ValueError:
                         raise _errors.not_json(
-                            response.content,
-                            provider=self.name,
-                            what="embedding reply",
-                            secrets=self._secrets(),
+                            response.content, what="embedding reply", **self._blame()
                         ) from None
                 error, retry_after = self._status_error(response, attempts=attempt + 1)
             if error.retryable and self.retry.beyond_cap(retry_after):
@@ -371,13 +359,12 @@ class HTTPEmbedder:
         error = _errors.error_from_status(
             classified,
             wire_status=status if classified != status else None,
-            provider=self.name,
             vendor_text=vendor_text,
             reason=response.reason_phrase,
             retryable_status=RETRYABLE_STATUS,
-            secrets=self._secrets(),
             env_hint=" or ".join(self.api_key_env_vars) or "provider's API key",
             attempts=attempts,
+            **self._blame(),
         )
         return error, parse_retry_after(response.headers)
 

@@ -125,55 +125,64 @@ DEFAULT_INTERACTION_CUES: dict[str, tuple[tuple[str, ...], Priority]] = {
                        "closed the hole", "closed the vulnerability", "upgraded"), "high"),
 }  # fmt: skip
 
-_DIRECTED = re.compile(
-    r"\b(?:you|you're|youre|your|yours|yourself|u|ur|this\s+(?:bot|ai|assistant|app|thing|chatbot)|"
-    r"(?:that|this)\s+(?:answer|reply|response|explanation|advice|suggestion|story|joke))\b",
-    re.I,
-)
-_INSULT = re.compile(
-    r"\b(?:idiot|idiotic|stupid|dumb|useless|worthless|pathetic|moron|moronic|trash|garbage|suck|sucks|"
-    r"loser|incompetent|clueless|liar|a\s+joke|the\s+worst|braindead|brain-dead)\b",
-    re.I,
-)
-_HOSTILE_PHRASE = re.compile(
-    r"\b(?:i\s+hate\s+you|shut\s+up|screw\s+you|f\*+k\s+you|fuck\s+(?:you|off)|go\s+to\s+hell|get\s+lost|"
-    r"piss\s+off|go\s+away|nobody\s+asked\s+you)\b",
-    re.I,
-)
-_PRAISE = re.compile(
-    r"\byou(?:'re|\s+are|re)?\s+(?:so\s+|really\s+|very\s+|truly\s+|such\s+|the\s+|just\s+|always\s+|"
-    r"absolutely\s+)*(?:a\s+|an\s+)?(?:great|amazing|awesome|smart|clever|brilliant|wonderful|helpful|kind|"
-    r"funny|sweet|wise|best|fantastic|lovely|genius|incredible|cool|nice|legend|gem|star|hilarious|"
-    r"patient|insightful|good\s+(?:at|listener|friend))\b"
-    r"|\byour\s+(?:advice|answers?|ideas?|explanations?|stories|story|jokes?|help|suggestions?|writing|"
-    r"humou?r|insight)\s+(?:is|are|was|were)\s+(?:so\s+|really\s+|very\s+|always\s+)*(?:great|amazing|"
-    r"awesome|brilliant|wonderful|helpful|perfect|spot\s+on|excellent|fantastic|gold|lovely|hilarious)\b"
-    r"|\b(?:good|great|nice|excellent|brilliant|amazing|awesome|perfect)\s+(?:job|work|answer|one|"
-    r"explanation|point|idea|advice|story|joke|catch)\b|\bwell\s+done\b|\byou\s+(?:rock|rule|nailed\s+it)\b"
-    r"|\bi\s+(?:love|like|enjoy)\s+(?:your|talking\s+(?:to|with)\s+you|chatting\s+with\s+you)\b",
-    re.I,
-)
-_THANKS = re.compile(
-    r"\b(?:thank\s+you|thanks|thank\s+u|thx|thanx|ty|tysm|much\s+appreciated|i\s+(?:really\s+)?appreciate|"
-    r"i(?:'m|\s+am)\s+(?:so\s+|really\s+)?grateful|cheers\s+for)\b",
-    re.I,
-)
-_NO_THANKS = re.compile(r"\bno\s*,?\s+thank(?:s|\s+you)\b|\bthanks\s+for\s+nothing\b", re.I)
-_COMPLAINT = re.compile(
-    r"\b(?:that's|that\s+is|this\s+is|it's|it\s+is)\s+(?:not\s+(?:right|true|correct|helpful|what\s+i\s+"
-    r"(?:asked|meant|said))|wrong|incorrect|unhelpful|useless|boring|annoying|nonsense|rubbish)\b"
-    r"|\b(?:not|isn't|wasn't)\s+(?:helpful|useful)\b|\bdoesn't\s+(?:help|make\s+(?:any\s+)?sense)\b"
-    r"|\bmakes?\s+no\s+sense\b|\byou(?:'re|\s+are)\s+(?:wrong|mistaken|not\s+listening|not\s+helping|"
-    r"confusing\s+me|repeating\s+yourself)\b|\byou\s+(?:don't|do\s+not|never)\s+(?:understand|listen|get\s+it)\b"
-    r"|\byou\s+misunderstood\b|\b(?:bad|terrible|awful|poor|wrong)\s+(?:answer|reply|advice|response)\b"
-    r"|\bthanks\s+for\s+nothing\b|\bstop\s+(?:it|that|doing\s+that)\b",
-    re.I,
-)
-_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|im|my|me|myself)\b", re.I)
-_QUESTION_START = re.compile(
-    r"^(?:what|who|where|when|why|how|which|can|could|would|will|should|do|does|did|is|are|was|were|have|has)\b",
-    re.I,
-)
+# The cues of the built-in types (English, any case), compiled once.
+_CUES: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern, re.I)
+    for name, pattern in {
+        # aimed at the persona: "you", "this bot", "that answer"
+        "directed": (
+            r"\b(?:you|you're|youre|your|yours|yourself|u|ur|this\s+(?:bot|ai|assistant|app|thing|chatbot)|"
+            r"(?:that|this)\s+(?:answer|reply|response|explanation|advice|suggestion|story|joke))\b"
+        ),
+        # insults, counted when aimed at the persona
+        "insult": (
+            r"\b(?:idiot|idiotic|stupid|dumb|useless|worthless|pathetic|moron|moronic|trash|garbage|suck|sucks|"
+            r"loser|incompetent|clueless|liar|a\s+joke|the\s+worst|braindead|brain-dead)\b"
+        ),
+        # hostile whatever it is aimed at
+        "hostile": (
+            r"\b(?:i\s+hate\s+you|shut\s+up|screw\s+you|f\*+k\s+you|fuck\s+(?:you|off)|go\s+to\s+hell|get\s+lost|"
+            r"piss\s+off|go\s+away|nobody\s+asked\s+you)\b"
+        ),
+        # praise of the persona or of its answers
+        "praise": (
+            r"\byou(?:'re|\s+are|re)?\s+(?:so\s+|really\s+|very\s+|truly\s+|such\s+|the\s+|just\s+|always\s+|"
+            r"absolutely\s+)*(?:a\s+|an\s+)?(?:great|amazing|awesome|smart|clever|brilliant|wonderful|helpful|kind|"
+            r"funny|sweet|wise|best|fantastic|lovely|genius|incredible|cool|nice|legend|gem|star|hilarious|"
+            r"patient|insightful|good\s+(?:at|listener|friend))\b"
+            r"|\byour\s+(?:advice|answers?|ideas?|explanations?|stories|story|jokes?|help|suggestions?|writing|"
+            r"humou?r|insight)\s+(?:is|are|was|were)\s+(?:so\s+|really\s+|very\s+|always\s+)*(?:great|amazing|"
+            r"awesome|brilliant|wonderful|helpful|perfect|spot\s+on|excellent|fantastic|gold|lovely|hilarious)\b"
+            r"|\b(?:good|great|nice|excellent|brilliant|amazing|awesome|perfect)\s+(?:job|work|answer|one|"
+            r"explanation|point|idea|advice|story|joke|catch)\b|\bwell\s+done\b|\byou\s+(?:rock|rule|nailed\s+it)\b"
+            r"|\bi\s+(?:love|like|enjoy)\s+(?:your|talking\s+(?:to|with)\s+you|chatting\s+with\s+you)\b"
+        ),
+        # thanks (not "no thanks", see no_thanks)
+        "thanks": (
+            r"\b(?:thank\s+you|thanks|thank\s+u|thx|thanx|ty|tysm|much\s+appreciated|i\s+(?:really\s+)?appreciate|"
+            r"i(?:'m|\s+am)\s+(?:so\s+|really\s+)?grateful|cheers\s+for)\b"
+        ),
+        # a refusal or sarcasm that contains a thank
+        "no_thanks": r"\bno\s*,?\s+thank(?:s|\s+you)\b|\bthanks\s+for\s+nothing\b",
+        # displeasure with the persona or its answers
+        "complaint": (
+            r"\b(?:that's|that\s+is|this\s+is|it's|it\s+is)\s+(?:not\s+(?:right|true|correct|helpful|what\s+i\s+"
+            r"(?:asked|meant|said))|wrong|incorrect|unhelpful|useless|boring|annoying|nonsense|rubbish)\b"
+            r"|\b(?:not|isn't|wasn't)\s+(?:helpful|useful)\b|\bdoesn't\s+(?:help|make\s+(?:any\s+)?sense)\b"
+            r"|\bmakes?\s+no\s+sense\b|\byou(?:'re|\s+are)\s+(?:wrong|mistaken|not\s+listening|not\s+helping|"
+            r"confusing\s+me|repeating\s+yourself)\b|\byou\s+(?:don't|do\s+not|never)\s+(?:understand|listen|get\s+it)\b"
+            r"|\byou\s+misunderstood\b|\b(?:bad|terrible|awful|poor|wrong)\s+(?:answer|reply|advice|response)\b"
+            r"|\bthanks\s+for\s+nothing\b|\bstop\s+(?:it|that|doing\s+that)\b"
+        ),
+        # the user speaking of themselves
+        "first_person": r"\b(?:i|i'm|i've|i'd|i'll|im|my|me|myself)\b",
+        # a question by its first word (with no question mark)
+        "question_start": (
+            r"^(?:what|who|where|when|why|how|which|can|could|would|will|should|do|does|did|is|are|was|were|"
+            r"have|has)\b"
+        ),
+    }.items()
+}
 
 
 @dataclass(frozen=True)
@@ -238,7 +247,7 @@ def _phrase_pattern(phrases: Sequence[str]) -> re.Pattern[str]:
 
 def _is_question(text: str) -> bool:
     stripped = text.strip()
-    return stripped.endswith("?") or _QUESTION_START.match(stripped) is not None
+    return stripped.endswith("?") or _CUES["question_start"].match(stripped) is not None
 
 
 def _find(pattern: re.Pattern[str], text: str) -> str | None:
@@ -330,11 +339,11 @@ def classify_interaction(
     def result(kind: str, cue: str, custom: bool = False) -> Interaction:
         return Interaction(type=kind, points=interaction_points(config, kind), cues=(cue,), custom=custom)
 
-    directed = _DIRECTED.search(text) is not None or (
+    directed = _CUES["directed"].search(text) is not None or (
         persona_name is not None and re.search(rf"\b{re.escape(persona_name)}\b", text, re.I) is not None
     )
     extra = _extra_builtin_cues(metadata, "hostile")
-    cue = _find(_HOSTILE_PHRASE, text) or (_find(_INSULT, text) if directed else None)
+    cue = _find(_CUES["hostile"], text) or (_find(_CUES["insult"], text) if directed else None)
     if cue is None and extra:
         cue = _find(_phrase_pattern(extra), text)
     if cue is not None:
@@ -344,12 +353,12 @@ def classify_interaction(
         if priority == "high" and (found := _custom_match(text, phrases)) is not None:
             return result(name, found, custom=True)
     extra = _extra_builtin_cues(metadata, "compliment")
-    cue = _find(_PRAISE, text) or (_find(_phrase_pattern(extra), text) if extra else None)
+    cue = _find(_CUES["praise"], text) or (_find(_phrase_pattern(extra), text) if extra else None)
     if cue is not None:
         return result("compliment", cue)
-    complaint = _find(_COMPLAINT, text)
+    complaint = _find(_CUES["complaint"], text)
     extra = _extra_builtin_cues(metadata, "gratitude")
-    cue = None if _NO_THANKS.search(text) else _find(_THANKS, text)
+    cue = None if _CUES["no_thanks"].search(text) else _find(_CUES["thanks"], text)
     cue = cue or (_find(_phrase_pattern(extra), text) if extra else None)
     if cue is not None and complaint is None:
         return result("gratitude", cue)
@@ -375,7 +384,7 @@ def classify_interaction(
         and episode.title != "Conflict with the persona"
     ):
         return result("personal_share", f"episode:{episode.episode_type}")
-    if sentiment.label != "neutral" and _FIRST_PERSON.search(text) and not directed:
+    if sentiment.label != "neutral" and _CUES["first_person"].search(text) and not directed:
         return result("personal_share", f"sentiment:{sentiment.label}")
     extra = _extra_builtin_cues(metadata, "personal_share")
     if extra and (cue := _find(_phrase_pattern(extra), text)) is not None:

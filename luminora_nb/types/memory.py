@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Any, Literal, NotRequired, TypedDict, get_args
+from functools import partial
+from typing import Annotated, Any, Literal, NotRequired, TypedDict, get_args
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from ..errors import SessionError, shown
 from ._base import Model, utcnow
@@ -51,6 +52,8 @@ PENDING_EXPORTS: tuple[str, ...] = (
     "FactRevision",
     "MessageRef",
     "SENTIMENTS",
+    "EPISODE_FIELDS",
+    "episode_fields",
     "check_importance",
     "check_unit",
     "check_user_id",
@@ -152,6 +155,38 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> Any:
     if value not in choices:
         raise SessionError(f"unknown {name} {shown(value)}; use one of: {', '.join(choices)}")
     return value
+
+
+# The field checks of the pipeline's models, each stated once as an annotated type: the
+# value is checked before pydantic's own validation, so a bad one is a SessionError that
+# names the field (not a pydantic ValidationError).
+_Unit = Annotated[float, BeforeValidator(partial(check_unit, "confidence"))]
+_Importance = Annotated[float, BeforeValidator(check_importance)]
+_KnownCategory = Annotated[
+    FactCategory, BeforeValidator(partial(_check_choice, "fact category", choices=FACT_CATEGORIES))
+]
+_KnownEpisodeType = Annotated[
+    EpisodeType, BeforeValidator(partial(_check_choice, "episode type", choices=EPISODE_TYPES))
+]
+_KnownSentiment = Annotated[
+    Sentiment, BeforeValidator(partial(_check_choice, "sentiment", choices=SENTIMENTS))
+]
+
+#: The fields every form of an episode shares (detected, stored, parsed from an LLM,
+#: published as an event): what kind of moment it was, what it says and how it weighs.
+EPISODE_FIELDS: tuple[str, ...] = ("episode_type", "title", "summary", "importance", "sentiment")
+
+
+def episode_fields(episode: BaseModel) -> dict[str, Any]:
+    """The :data:`EPISODE_FIELDS` of ``episode`` (any model that has them), to build another form.
+
+    Example:
+        >>> e = DetectedEpisode(episode_type="milestone", title="Engagement",
+        ...                     summary="User got engaged.", importance=8)
+        >>> episode_fields(e)["importance"], episode_fields(e)["sentiment"]
+        (8.0, 'neutral')
+    """
+    return {name: getattr(episode, name) for name in EPISODE_FIELDS}
 
 
 class FactDict(TypedDict):
@@ -290,22 +325,12 @@ class ExtractedFact(Model):
         luminora_nb.errors.SessionError: confidence must lie between 0 and 1, got 2
     """
 
-    category: FactCategory
+    category: _KnownCategory
     key: str
     value: Any
-    confidence: float = 1.0
+    confidence: _Unit = 1.0
     source: MessageRef | None = None
     extractor: str = "rules"
-
-    @field_validator("category", mode="before")
-    @classmethod
-    def _known_category(cls, value: Any) -> Any:
-        return _check_choice("fact category", value, FACT_CATEGORIES)
-
-    @field_validator("confidence", mode="before")
-    @classmethod
-    def _unit(cls, value: Any) -> float:
-        return check_unit("confidence", value)
 
     @field_validator("key", mode="before")
     @classmethod
@@ -331,29 +356,14 @@ class DetectedEpisode(Model):
         'milestone'
     """
 
-    episode_type: EpisodeType
+    episode_type: _KnownEpisodeType
     title: str = Field(min_length=1, max_length=200)
     summary: str = Field(min_length=1, max_length=2000)
-    importance: float
-    sentiment: Sentiment = "neutral"
+    importance: _Importance
+    sentiment: _KnownSentiment = "neutral"
     timestamp: datetime = Field(default_factory=utcnow)
     source_messages: list[MessageRef] = Field(default_factory=list)
     cues: list[str] = Field(default_factory=list, description="What in the message marked the moment.")
-
-    @field_validator("episode_type", mode="before")
-    @classmethod
-    def _known_type(cls, value: Any) -> Any:
-        return _check_choice("episode type", value, EPISODE_TYPES)
-
-    @field_validator("sentiment", mode="before")
-    @classmethod
-    def _known_sentiment(cls, value: Any) -> Any:
-        return _check_choice("sentiment", value, SENTIMENTS)
-
-    @field_validator("importance", mode="before")
-    @classmethod
-    def _importance(cls, value: Any) -> float:
-        return check_importance(value)
 
     def to_episode(
         self, user_id: str, *, session_id: str | None = None, personality_name: str | None = None
@@ -365,11 +375,7 @@ class DetectedEpisode(Model):
         """
         return Episode(
             user_id=check_user_id(user_id),
-            episode_type=self.episode_type,
-            title=self.title,
-            summary=self.summary,
-            importance=self.importance,
-            sentiment=self.sentiment,
+            **episode_fields(self),
             session_id=session_id,
             personality_name=personality_name,
             timestamp=self.timestamp,
