@@ -453,9 +453,9 @@ class Luminora:
         """Save (or update) a fact about the user."""
         return self._run(self.v11.save_fact(user_id, category, key, value, confidence, **kwargs))
 
-    def delete_fact(self, user_id: str, category: str, key: str) -> bool:
-        """Forget one fact; ``True`` when it existed."""
-        return self._run(self.v11.delete_fact(user_id, category, key))
+    def delete_fact(self, user_id: str, category: str, key: str, *, session_id: str | None = None) -> bool:
+        """Forget one fact; ``True`` when it existed (published as a ``FactDeleted`` event)."""
+        return self._run(self.v11.delete_fact(user_id, category, key, session_id=session_id))
 
     def save_episode(
         self,
