@@ -64,7 +64,7 @@ from .types.session import (
 if TYPE_CHECKING:
     from .sessionlog import SessionLog
 
-__all__ = ["BlendOptions", "LuminoraCoreClient"]
+__all__ = ["BlendOptions", "CardOptions", "LuminoraCoreClient"]
 
 logger = logging.getLogger("luminora_nb.client")
 
@@ -74,6 +74,15 @@ class BlendOptions(TypedDict, total=False):
 
     blend_type: str
     custom_rules: Mapping[str, Any] | None
+    replace: bool
+
+
+class CardOptions(TypedDict, total=False):
+    """The keyword options of :meth:`LuminoraCoreClient.load_card`."""
+
+    name: str | None
+    traits: Mapping[str, str] | None
+    parameters: Mapping[str, float] | None
     replace: bool
 
 

@@ -44,18 +44,29 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
-import weakref
 from collections import Counter
 from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+# affinity_event and fact_extras stay importable from here: the turn extension
+# (_memory_turns) publishes and stores what the client's methods do
+from ._client_v11_support import affinity_event as affinity_event
+from ._client_v11_support import (
+    attached_extension,
+    check_category,
+    check_fact_key,
+    episode_event,
+    new_id,
+    pick_extractor,
+    remember_extension,
+)
+from ._client_v11_support import fact_extras as fact_extras
 from ._locks import LoopFreeLock
 from ._memory_turns import MemoryTurnExtension
 from .errors import SessionError, shown
-from .events import AffinityChanged, EpisodeCreated, Event, FactLearned
+from .events import Event, FactDeleted, FactLearned
 from .memory._pipeline import MemoryPipeline
 from .memory.facts import FactExtractor, merge_fact
 from .personality.validate import definition_for
@@ -70,7 +81,6 @@ from .relationship.affinity import (
 )
 from .types.memory import (
     EPISODE_TYPES,
-    FACT_CATEGORIES,
     SENTIMENTS,
     EpisodeDict,
     ExtractedFact,
@@ -156,7 +166,7 @@ class LuminoraCoreClientV11:
             raise SessionError(f"prompt_search_hits must be an integer >= 0, got {shown(prompt_search_hits)}")
         self.base_client = base_client
         self.storage: StorageV11Extension = storage
-        self.pipeline = MemoryPipeline(_extractor(extractor, base_client))
+        self.pipeline = MemoryPipeline(pick_extractor(extractor, base_client))
         self._embedder_choice = embedder
         self._embedder: Embedder | None = None
         self.default_user_id = default_user_id
@@ -166,7 +176,7 @@ class LuminoraCoreClientV11:
         self._locks: dict[tuple[str, ...], LoopFreeLock] = {}
         add = getattr(base_client, "add_extension", None)
         self.learning = bool(learn and callable(add))
-        attached = _attached(base_client) if self.learning else None
+        attached = attached_extension(base_client) if self.learning else None
         if attached is not None:
             # One learning pipeline per base client: a turn must not learn twice, so a
             # newer v1.1 client (its store, extractor, embedder) takes the existing one over.
@@ -177,7 +187,7 @@ class LuminoraCoreClientV11:
             if self.learning:
                 assert add is not None
                 add(self.extension)
-                _remember(base_client, self.extension)
+                remember_extension(base_client, self.extension)
 
     def __repr__(self) -> str:
         return f"<LuminoraCoreClientV11 base={self.base_client!r} learning={self.learning}>"
@@ -265,7 +275,7 @@ class LuminoraCoreClientV11:
         """
         user_id = check_user_id(user_id)
         if category is not None:
-            _check_category(category)
+            check_category(category)
         rows = await self.storage.get_facts(user_id, category)
         return [cast(FactDict, row) for row in rows]
 
@@ -303,7 +313,7 @@ class LuminoraCoreClientV11:
             >>> # await client_v11.save_fact("user123", "preferences", "tea", "likes", confidence=0.9)
         """
         user_id = check_user_id(user_id)
-        _check_category(category)
+        check_category(category)
         if not isinstance(key, str) or not key.strip():
             raise SessionError(f"fact key must be a non-empty string, got {shown(key)}")
         confidence = check_unit("confidence", confidence)
@@ -343,17 +353,35 @@ class LuminoraCoreClientV11:
         await self.extension.embed_quietly(user_id, facts=[update.fact], session_id=kwargs.get("session_id"))
         return bool(saved)
 
-    async def delete_fact(self, user_id: str, category: str, key: str) -> bool:
+    async def delete_fact(
+        self, user_id: str, category: str, key: str, *, session_id: str | None = None
+    ) -> bool:
         """Forget one fact; ``True`` when it existed.
 
+        A deleted fact is published as a ``FactDeleted`` event (its user, category and key,
+        never its value), so every observer of the user (a second memory inspector, the
+        session log) sees it go; deleting a fact that is not there publishes nothing.
+
+        Args:
+            user_id: Whose fact.
+            category: The fact's category.
+            key: The fact's key.
+            session_id: The session the deletion happens in, when there is one (the
+                event carries it).
+
         Raises:
-            SessionError: a bad user id or an unknown category.
+            SessionError: a bad user id, an unknown category or an empty key.
         """
         user_id = check_user_id(user_id)
-        _check_category(category)
-        if not isinstance(key, str) or not key:
-            raise SessionError(f"fact key must be a non-empty string, got {shown(key)}")
-        return bool(await self.storage.delete_fact(user_id, category, key))
+        check_category(category)
+        check_fact_key(key)
+        async with self.lock("fact", user_id, category, key):
+            deleted = bool(await self.storage.delete_fact(user_id, category, key))
+        if deleted:
+            await self.publish(
+                [FactDeleted(user_id=user_id, session_id=session_id, category=category, key=key)]
+            )
+        return deleted
 
     async def save_episode(
         self,
@@ -388,7 +416,7 @@ class LuminoraCoreClientV11:
         if not isinstance(summary, str):
             raise SessionError(f"summary must be a string, got {type(summary).__name__}")
         extras = dict(kwargs)
-        extras.setdefault("episode_id", _new_id())
+        extras.setdefault("episode_id", new_id())
         saved = await self.storage.save_episode(
             user_id, episode_type, title, summary, importance, sentiment, **extras
         )
@@ -401,20 +429,7 @@ class LuminoraCoreClientV11:
             "importance": importance,
             "sentiment": sentiment,
         }
-        await self.publish(
-            [
-                EpisodeCreated(
-                    user_id=user_id,
-                    session_id=extras.get("session_id"),
-                    episode_type=episode_type,
-                    title=title,
-                    summary=summary,
-                    importance=importance,
-                    sentiment=sentiment,
-                    episode_id=extras["episode_id"],
-                )
-            ]
-        )
+        await self.publish([episode_event(episode)])
         await self.extension.embed_quietly(user_id, episodes=[episode], session_id=extras.get("session_id"))
         return bool(saved)
 
@@ -711,90 +726,3 @@ class LuminoraCoreClientV11:
         from ._session_analytics import gather_session_analytics
 
         return await gather_session_analytics(self, session_id)
-
-
-# -- helpers --------------------------------------------------------------------------------
-
-
-_ATTACHED: weakref.WeakKeyDictionary[Any, MemoryTurnExtension] = weakref.WeakKeyDictionary()
-
-
-def _attached(base_client: Any) -> MemoryTurnExtension | None:
-    try:
-        return _ATTACHED.get(base_client)
-    except TypeError:  # not weak-referenceable: cannot tell, attach
-        return None
-
-
-def _remember(base_client: Any, extension: MemoryTurnExtension) -> None:
-    with contextlib.suppress(TypeError):
-        _ATTACHED[base_client] = extension
-
-
-def _extractor(choice: Any, base_client: Any) -> FactExtractor | None:
-    if choice is None or choice == "rules":
-        return None
-    if isinstance(choice, FactExtractor):
-        return choice
-    if choice == "llm":
-        from .memory.llm_extractor import LLMFactExtractor
-        from .providers.registry import create_provider
-        from .types.provider import ProviderConfig
-
-        config = getattr(base_client, "default_provider", None)
-        return LLMFactExtractor(
-            create_provider(config if isinstance(config, ProviderConfig) else ProviderConfig())
-        )
-    raise SessionError(
-        f"extractor must be 'rules', 'llm' or a FactExtractor, got {shown(choice)} ({type(choice).__name__})"
-    )
-
-
-def _check_category(category: Any) -> str:
-    if category not in FACT_CATEGORIES:
-        raise SessionError(
-            f"unknown fact category {shown(category)}; use one of: {', '.join(FACT_CATEGORIES)}"
-        )
-    return str(category)
-
-
-def _new_id() -> str:
-    import uuid
-
-    return uuid.uuid4().hex
-
-
-def fact_extras(fact: Any) -> dict[str, Any]:
-    """The stored extras of a merged fact: confidence, history, source, times."""
-    data = fact.model_dump(mode="json")
-    extras = {
-        "confidence": data["confidence"],
-        "history": data["history"],
-        "created_at": data["created_at"],
-    }
-    if data.get("source") is not None:
-        extras["source"] = data["source"]
-    if data.get("session_id") is not None:
-        extras["session_id"] = data["session_id"]
-    if data.get("source_message") is not None:
-        extras["source_message"] = data["source_message"]
-    return extras
-
-
-def affinity_event(
-    user_id: str, name: str, change: AffinityChange, session_id: str | None, new: bool
-) -> AffinityChanged:
-    """The ``AffinityChanged`` event of ``change`` (``previous_level`` None for a new relationship)."""
-    return AffinityChanged(
-        user_id=user_id,
-        session_id=session_id,
-        personality_name=name,
-        points_delta=change.points_delta,
-        requested_delta=change.requested_delta,
-        affinity_points=change.points_after,
-        previous_level=None if new else change.level_before,
-        current_level=change.level_after,
-        interaction_type=change.interaction_type,
-        reason=change.reason,
-        timestamp=change.timestamp,
-    )

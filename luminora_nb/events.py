@@ -37,6 +37,7 @@ __all__ = [
     "EventBus",
     "EventHandler",
     "ExtractionFailed",
+    "FactDeleted",
     "FactLearned",
     "MemoryFailed",
     "MoodChanged",
@@ -197,23 +198,18 @@ class TurnFailed(Event):
     message: str
 
 
-class FactLearned(Event):
-    """A fact about the user was learned (v1.1)."""
+class _FactEvent(Event):
+    """What every fact event names: whose fact, its category and its key (v1.1)."""
 
-    type: ClassVar[str] = "fact_learned"
     user_id: str
     category: str
     key: str
-    value: Any
-    confidence: float
-    change: Literal["new", "updated", "saved"] = "new"
-    previous_value: Any = None
 
     def to_record(self) -> dict[str, Any]:
         """The record, with the fact's key also as ``fact_name``.
 
         Observers that scrub credential-named fields (the session log drops any field
-        called ``key``) would otherwise lose which fact was learned.
+        called ``key``) would otherwise lose which fact it was.
 
         Example:
             >>> FactLearned(user_id="u", category="personal_info", key="name", value="Ana",
@@ -221,6 +217,31 @@ class FactLearned(Event):
             'name'
         """
         return {**super().to_record(), "fact_name": self.key}
+
+
+class FactLearned(_FactEvent):
+    """A fact about the user was learned (v1.1)."""
+
+    type: ClassVar[str] = "fact_learned"
+    value: Any
+    confidence: float
+    change: Literal["new", "updated", "saved"] = "new"
+    previous_value: Any = None
+
+
+class FactDeleted(_FactEvent):
+    """A stored fact about the user was deleted (v1.1).
+
+    Published only when a fact was there to delete. It names the fact and never carries
+    its value (which may be something the user wanted gone), so observers such as a second
+    memory inspector on the same user drop the fact without reading the store again.
+
+    Example:
+        >>> FactDeleted(user_id="u", category="preferences", key="tea").to_record()["fact_name"]
+        'tea'
+    """
+
+    type: ClassVar[str] = "fact_deleted"
 
 
 class EpisodeCreated(Event):

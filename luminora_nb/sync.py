@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from typing_extensions import Unpack
 
-    from .client import BlendOptions
+    from .client import BlendOptions, CardOptions
     from .client_v11 import LuminoraCoreClientV11
     from .compare import BlendSpec, CompareOptions, CompareResult
     from .sessionlog import SessionLog
@@ -306,19 +306,12 @@ class Luminora:
         """
         return self._run(self.client.load_personality(name, data, replace=replace))
 
-    def load_card(
-        self,
-        source: Any,
-        *,
-        name: str | None = None,
-        traits: Mapping[str, str] | None = None,
-        parameters: Mapping[str, float] | None = None,
-        replace: bool = False,
-    ) -> PersonalityData:
+    def load_card(self, source: Any, **options: Unpack[CardOptions]) -> PersonalityData:
         """Import a Character Card (V1/V2/V3; JSON, PNG or CHARX) and register it.
 
-        Same arguments as :meth:`LuminoraCoreClient.load_card`; a different personality
-        under a taken name needs ``replace=True``.
+        Same arguments as :meth:`LuminoraCoreClient.load_card` (``name``, ``traits``,
+        ``parameters``, ``replace``); a different personality under a taken name needs
+        ``replace=True``.
 
         Example:
             >>> lum = Luminora(log=None)
@@ -326,9 +319,7 @@ class Luminora:
             'mira'
             >>> lum.close()
         """
-        return self._run(
-            self.client.load_card(source, name=name, traits=traits, parameters=parameters, replace=replace)
-        )
+        return self._run(self.client.load_card(source, **options))
 
     def get_personality(self, name: str | PersonalityData) -> PersonalityData | None:
         """A loaded (or shipped) personality, or ``None``."""
@@ -453,9 +444,9 @@ class Luminora:
         """Save (or update) a fact about the user."""
         return self._run(self.v11.save_fact(user_id, category, key, value, confidence, **kwargs))
 
-    def delete_fact(self, user_id: str, category: str, key: str) -> bool:
-        """Forget one fact; ``True`` when it existed."""
-        return self._run(self.v11.delete_fact(user_id, category, key))
+    def delete_fact(self, user_id: str, category: str, key: str, *, session_id: str | None = None) -> bool:
+        """Forget one fact; ``True`` when it existed (published as a ``FactDeleted`` event)."""
+        return self._run(self.v11.delete_fact(user_id, category, key, session_id=session_id))
 
     def save_episode(
         self,

@@ -698,3 +698,61 @@ async def test_a_fact_written_while_the_provider_answers_is_kept_in_the_history(
     (location,) = await v11.get_facts("u1", category="personal_info")
     assert location["value"] == "Paris"
     assert [h["value"] for h in location["history"]] == ["Oslo", "Bergen"]  # type: ignore[typeddict-item]
+
+
+async def test_a_deleted_fact_is_published_once_by_name_and_a_missing_one_not_at_all(learning: Any) -> None:
+    from luminora_nb.events import FactDeleted
+    from luminora_nb.sessionlog._scrub import event_json
+
+    _base, v11, events = learning
+    secret = "correct horse battery staple"
+    assert await v11.save_fact("u1", "personal_info", "wifi_password", secret)
+    events.clear()
+    assert await v11.delete_fact("u1", "personal_info", "wifi_password", session_id="s1") is True
+    assert await v11.delete_fact("u1", "personal_info", "wifi_password") is False  # gone: nothing published
+    assert await v11.delete_fact("u1", "preferences", "never_saved") is False
+    (deleted,) = events
+    assert isinstance(deleted, FactDeleted) and deleted.type == "fact_deleted"
+    assert (deleted.user_id, deleted.session_id, deleted.category, deleted.key) == (
+        "u1",
+        "s1",
+        "personal_info",
+        "wifi_password",
+    )
+    record = deleted.to_record()
+    assert record["fact_name"] == "wifi_password"  # the session log drops "key" fields; the name stays
+    assert secret not in repr(record) and secret not in event_json(deleted)
+    assert "value" not in record and "previous_value" not in record
+
+
+async def test_a_second_client_on_the_same_user_sees_a_delete_made_through_another(learning: Any) -> None:
+    from luminora_nb.events import FactDeleted
+
+    base, v11, _ = learning
+    seen: list[Event] = []
+    # what a second memory inspector does: its own subscription, filtered to its user
+    base.events.subscribe(
+        lambda e: seen.append(e) if getattr(e, "user_id", None) == "u1" else None, types=[FactDeleted]
+    )
+    await v11.save_fact("u1", "preferences", "drink", "tea")
+    await v11.save_fact("u2", "preferences", "drink", "tea")
+    await v11.delete_fact("u2", "preferences", "drink")
+    await v11.delete_fact("u1", "preferences", "drink")
+    assert [(e.user_id, e.key) for e in seen if isinstance(e, FactDeleted)] == [("u1", "drink")]
+
+
+async def test_an_episode_event_carries_the_episodes_fields_and_not_its_extras(learning: Any) -> None:
+    _base, v11, events = learning
+    await v11.save_episode(
+        "u1", "milestone", "Moved", "Moved to Lisbon.", 7, "positive", session_id="s1", place="Lisbon"
+    )
+    (created,) = [e for e in events if isinstance(e, EpisodeCreated)]
+    assert (created.user_id, created.session_id, created.title, created.summary) == (
+        "u1",
+        "s1",
+        "Moved",
+        "Moved to Lisbon.",
+    )
+    assert (created.importance, created.sentiment, created.episode_type) == (7, "positive", "milestone")
+    (stored,) = await v11.get_episodes("u1")
+    assert created.episode_id == stored["episode_id"] and "place" not in created.to_record()

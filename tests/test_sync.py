@@ -25,7 +25,7 @@ import pytest
 
 from luminora_nb import ChatStream, Luminora, ProviderConfig
 from luminora_nb.errors import LuminoraError, PersonalityError, ProviderError, SessionError, StorageError
-from luminora_nb.events import TurnCompleted
+from luminora_nb.events import FactDeleted, TurnCompleted
 
 SLOW = {"name": "offline", "extra": {"chunk_delay": 0.02}}
 
@@ -207,6 +207,18 @@ def test_events_reach_subscribers_and_a_blocking_call_in_a_handler_is_refused(lu
     lum.send_message(sid, "Hi again")
     assert len(seen) == 1 and seen[0].session_id == sid
     assert refused and "event loop" in str(refused[0])
+
+
+def test_delete_fact_publishes_fact_deleted_with_the_session_given(lum: Luminora) -> None:
+    seen: list[FactDeleted] = []
+    sub = lum.subscribe(seen.append, types=[FactDeleted])  # type: ignore[arg-type]
+    lum.save_fact("sam", "preferences", "drink", "tea")
+    assert lum.delete_fact("sam", "preferences", "drink", session_id="s1") is True
+    assert lum.delete_fact("sam", "preferences", "drink") is False
+    sub.close()
+    assert [(e.user_id, e.category, e.key, e.session_id) for e in seen] == [
+        ("sam", "preferences", "drink", "s1")
+    ]
 
 
 def test_an_interrupt_while_waiting_cancels_the_call_and_the_session_stays_usable(lum: Luminora) -> None:

@@ -70,7 +70,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -714,3 +714,24 @@ def merge_options(
         )
     target.update(extra)
     return target
+
+
+def merge_split_options(
+    provider: HTTPProvider,
+    body: dict[str, Any],
+    extra: Mapping[str, Any],
+    *,
+    top_level: Collection[str],
+    nested: str,
+) -> dict[str, Any]:
+    """``body`` with ``extra`` merged: the keys in ``top_level`` at the top, the rest under
+    ``body[nested]`` (created only when something goes there), as :func:`merge_options`.
+
+    For the APIs whose free-form options live in one object of the request (Gemini's
+    ``generationConfig``, Ollama's ``options``) beside a few top-level fields.
+    """
+    merge_options(provider, body, {k: v for k, v in extra.items() if k in top_level})
+    inner = {k: v for k, v in extra.items() if k not in top_level}
+    if inner:
+        merge_options(provider, body.setdefault(nested, {}), inner, where=nested)
+    return body

@@ -60,7 +60,7 @@ import httpx
 
 from ..errors import ProviderError
 from ..types.provider import ChatResponse, ProviderConfig
-from ._http import HTTPProvider, StreamState, merge_options
+from ._http import HTTPProvider, StreamState, merge_split_options
 from ._normalise import FinishReasons, merge_usage, vendor_params
 from .base import ChatRequest
 
@@ -191,12 +191,7 @@ class GoogleProvider(HTTPProvider):
         """Unmodelled options go into ``generationConfig`` (``seed``, ``presencePenalty``,
         ``responseMimeType``, ...), except the request's own top-level fields
         (``safetySettings``, ``tools``, ``toolConfig``, ``cachedContent``, ``labels``)."""
-        top = {k: v for k, v in extra.items() if k in _TOP_LEVEL}
-        config = {k: v for k, v in extra.items() if k not in _TOP_LEVEL}
-        merge_options(self, body, top)
-        if config:
-            merge_options(self, body.setdefault("generationConfig", {}), config, where="generationConfig")
-        return body
+        return merge_split_options(self, body, extra, top_level=_TOP_LEVEL, nested="generationConfig")
 
     def classify_status(self, status: int, body: Any) -> int:
         """Gemini answers an invalid key with 400 INVALID_ARGUMENT; treat it as a 401."""

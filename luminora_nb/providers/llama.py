@@ -45,7 +45,7 @@ import httpx
 
 from ..errors import ProviderError
 from ..types.provider import ChatResponse, ProviderConfig
-from ._http import StreamFormat, StreamState, merge_options
+from ._http import StreamFormat, StreamState, merge_split_options
 from ._normalise import FinishReasons, merge_usage, usage_dict, vendor_params
 from .base import ChatRequest
 from .openai import OpenAICompatibleProvider
@@ -116,12 +116,7 @@ class LlamaProvider(OpenAICompatibleProvider):
         ``keep_alive``, ``think`` and ``tools``."""
         if self.api == "openai":
             return super().with_extra(body, extra)
-        top = {k: v for k, v in extra.items() if k in _OLLAMA_TOP_LEVEL}
-        options = {k: v for k, v in extra.items() if k not in _OLLAMA_TOP_LEVEL}
-        merge_options(self, body, top)
-        if options:
-            merge_options(self, body.setdefault("options", {}), options, where="options")
-        return body
+        return merge_split_options(self, body, extra, top_level=_OLLAMA_TOP_LEVEL, nested="options")
 
     def parse_reply(self, data: Any) -> ChatResponse:
         if self.api == "openai":

@@ -19,28 +19,30 @@
   <reason> (<type>); <hint>"``, where the hint tells a command the server refused (fix
   what it names; retrying will not help) from a server that could not be reached.
 
-A backend sets :attr:`server_name`, :attr:`driver`, :attr:`url_form` and
-:attr:`default_url`, implements ``_connect`` and ``close``, and says which driver errors
-are refusals (:meth:`ServerBackend._refused`, :attr:`ServerBackend._refusal_advice`) and
-how the server turns a connection down (:meth:`ServerBackend._connect_refusal`).
+A backend subclasses :class:`ServerBackend` (itself a :class:`~.base.Storage`), has its
+server described in :data:`SERVERS` under its ``backend_name`` (the server's name in
+messages, the driver, the connection string's form and default), implements ``_connect``
+and ``close``, and says which driver errors are refusals (:meth:`ServerBackend._refused`,
+:attr:`ServerBackend._refusal_advice`) and how the server turns a connection down
+(:meth:`ServerBackend._connect_refusal`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TypeVar
 
 from ..errors import StorageError
-from ..types.session import StorageConfig
+from ..types.session import StorageConfig, StorageType
 from ._names import redacted_url, scrub_credentials
+from .base import Storage
 from .codec import DocumentCodec
 
-if TYPE_CHECKING:
-    from .base import Storage
-
-__all__ = ["ServerBackend", "Unsent"]
+__all__ = ["SERVERS", "Server", "ServerBackend", "Unsent"]
 
 logger = logging.getLogger("luminora_nb.storage")
 
@@ -55,25 +57,53 @@ class Unsent(Exception):
         self.cause = cause
 
 
-class ServerBackend:
-    """Readiness, connection errors and driver-error mapping of a backend behind a server."""
+@dataclass(frozen=True)
+class Server:
+    """The server behind a backend, as its messages and defaults name it."""
 
     #: How messages name the server ("Redis", "PostgreSQL", "MongoDB")
-    server_name: ClassVar[str]
+    name: str
     #: The driver's package, also the name of the extra that installs it
-    driver: ClassVar[str]
+    driver: str
     #: How a connection string looks, for the message about an invalid one
-    url_form: ClassVar[str]
+    url_form: str
     #: The connection string used when the config gives none
-    default_url: ClassVar[str]
+    default_url: str
 
-    backend_name: str
-    config: StorageConfig
 
-    def _setup_server(self) -> None:
-        """Call from ``__init__`` (after ``Storage.__init__``): nothing is connected yet."""
-        self._url = self.config.connection_string or self.default_url
-        self._where = redacted_url(self._url, kind=f"{self.server_name} URL")
+#: The server of each backend behind one, by ``backend_name``
+SERVERS: Mapping[str, Server] = MappingProxyType(
+    {
+        "redis": Server("Redis", "redis", "redis://[:password@]host:port/db", "redis://localhost:6379/0"),
+        "postgres": Server(
+            "PostgreSQL",
+            "asyncpg",
+            "postgresql://user[:password]@host:port/database",
+            "postgresql://postgres@localhost:5432/postgres",
+        ),
+        "mongodb": Server(
+            "MongoDB",
+            "pymongo",
+            "mongodb://[user:password@]host:port/database",
+            "mongodb://localhost:27017/luminora",
+        ),
+    }
+)
+
+
+class ServerBackend(Storage):
+    """Readiness, connection errors and driver-error mapping of a backend behind a server.
+
+    Args:
+        config: The backend's configuration (default: its storage type's defaults).
+            Nothing is connected until :meth:`initialize`.
+    """
+
+    def __init__(self, config: StorageConfig | None = None) -> None:
+        super().__init__(config or StorageConfig(storage_type=StorageType(self.backend_name)))
+        self.server = SERVERS[self.backend_name]
+        self._url = self.config.connection_string or self.server.default_url
+        self._where = redacted_url(self._url, kind=f"{self.server.name} URL")
         self._codec: DocumentCodec | None = None
         #: The driver's exception classes, known once it is imported (``_connect`` sets them)
         self._driver_errors: tuple[type[BaseException], ...] = ()
@@ -94,15 +124,15 @@ class ServerBackend:
             await self._connect(codec)
         except ImportError:
             raise StorageError(
-                f"{self.backend_name} storage needs the '{self.driver}' package; install it with: "
+                f"{self.backend_name} storage needs the '{self.server.driver}' package; install it with: "
                 f"pip install 'luminora_nb[{self.backend_name}]'"
             ) from None
         self._codec = codec
         try:  # the key is checked against the store (a wrong one is refused), its salt applied
-            self._codec = await cast("Storage", self)._check_key(codec)
-            await cast("Storage", self)._migrate_names(self._codec)  # codec v1's unkeyed digests
+            self._codec = await self._check_key(codec)
+            await self._migrate_names(self._codec)  # codec v1's unkeyed digests
         except BaseException:
-            await cast("Storage", self).close()
+            await self.close()
             raise
 
     async def _connect(self, codec: DocumentCodec) -> None:
@@ -132,7 +162,7 @@ class ServerBackend:
     def _invalid_url(self, exc: BaseException) -> StorageError:
         reason = self._scrub(str(exc)) or type(exc).__name__
         return StorageError(
-            f"{self._label}: invalid connection_string {self._where!r} ({reason}); use {self.url_form}"
+            f"{self._label}: invalid connection_string {self._where!r} ({reason}); use {self.server.url_form}"
         )
 
     def _cannot_connect(self, exc: BaseException) -> StorageError:
@@ -142,7 +172,7 @@ class ServerBackend:
             return StorageError(f"{self._label}: {refusal}")
         reason = "no answer in time" if isinstance(exc, TimeoutError) else self._scrub(str(exc))
         return StorageError(
-            f"{self._label}: cannot reach the {self.server_name} server at {self._where} within "
+            f"{self._label}: cannot reach the {self.server.name} server at {self._where} within "
             f"{self.config.connect_timeout:g} s ({reason}); check that it is running and that "
             "connection_string is right, or raise StorageConfig.connect_timeout"
         )
@@ -153,7 +183,7 @@ class ServerBackend:
 
     def _credentials_refused(self, exc: BaseException) -> str:
         return (
-            f"the {self.server_name} server at {self._where} refused the connection, as it refused the "
+            f"the {self.server.name} server at {self._where} refused the connection, as it refused the "
             f"credentials ({self._scrub(str(exc))}); check the user name and password in connection_string"
         )
 
@@ -175,7 +205,7 @@ class ServerBackend:
                 + self._refusal_advice
             )
         else:
-            hint = f"check that the {self.server_name} server at {self._where} is running and reachable, "
+            hint = f"check that the {self.server.name} server at {self._where} is running and reachable, "
             hint += "then retry"
         return StorageError(
             f"{self._label}: could not {operation} {subject}: {reason} ({type(exc).__name__}); {hint}"

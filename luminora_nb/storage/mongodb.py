@@ -138,14 +138,9 @@ class MongoDBStorage(ServerBackend, Storage):
     """
 
     backend_name = "mongodb"
-    server_name = "MongoDB"
-    driver = "pymongo"
-    url_form = "mongodb://[user:password@]host:port/database"
-    default_url = "mongodb://localhost:27017/luminora"
 
     def __init__(self, config: StorageConfig | None = None) -> None:
-        super().__init__(config or StorageConfig(storage_type="mongodb"))
-        self._setup_server()
+        super().__init__(config)
         self._base = self.config.table_name
         self._client: AsyncMongoClient[dict[str, Any]] | None = None
         self._db: AsyncDatabase[dict[str, Any]] | None = None

@@ -96,14 +96,9 @@ class PostgresStorage(ServerBackend, Storage):
     """
 
     backend_name = "postgres"
-    server_name = "PostgreSQL"
-    driver = "asyncpg"
-    url_form = "postgresql://user[:password]@host:port/database"
-    default_url = "postgresql://postgres@localhost:5432/postgres"
 
     def __init__(self, config: StorageConfig | None = None) -> None:
-        super().__init__(config or StorageConfig(storage_type="postgres"))
-        self._setup_server()
+        super().__init__(config)
         self._base = self.config.table_name
         self._pool: asyncpg.Pool | None = None
         self._vec = False  # whether the embeddings table has its binary ``vec`` column

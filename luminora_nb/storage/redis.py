@@ -146,14 +146,9 @@ class RedisStorage(ServerBackend, Storage):
     """
 
     backend_name = "redis"
-    server_name = "Redis"
-    driver = "redis"
-    url_form = "redis://[:password@]host:port/db"
-    default_url = "redis://localhost:6379/0"
 
     def __init__(self, config: StorageConfig | None = None) -> None:
-        super().__init__(config or StorageConfig(storage_type="redis"))
-        self._setup_server()
+        super().__init__(config)
         self._prefix = self.config.key_prefix
         self._client: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}

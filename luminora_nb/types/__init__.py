@@ -1,49 +1,16 @@
 """Pydantic models of the LuminoraCore SDK, with the seed's exact names and fields."""
 
+from . import session as _session
 from .memory import Episode, EpisodeDict, Fact, FactDict, MemorySearchResult, MoodDict, MoodState
 from .persona import PersonaDefinition
 from .personality import PersonalityBlend, PersonalityData, normalise_weights
 from .provider import ChatMessage, ChatResponse, ProviderConfig, Usage
 from .relationship import Affinity, AffinityDict
-from .session import (
-    Conversation,
-    MemoryConfig,
-    Message,
-    MessageRole,
-    SessionConfig,
-    SessionRecord,
-    SessionSummary,
-    SessionType,
-    StorageConfig,
-    StorageType,
-)
+from .session import *  # noqa: F403  (every public session type; see __all__ below)
 
-__all__ = [
-    "Affinity",
-    "AffinityDict",
-    "ChatMessage",
-    "ChatResponse",
-    "Conversation",
-    "Episode",
-    "EpisodeDict",
-    "Fact",
-    "FactDict",
-    "MemoryConfig",
-    "MemorySearchResult",
-    "Message",
-    "MessageRole",
-    "MoodDict",
-    "MoodState",
-    "PersonaDefinition",
-    "PersonalityBlend",
-    "PersonalityData",
-    "ProviderConfig",
-    "SessionConfig",
-    "SessionRecord",
-    "SessionSummary",
-    "SessionType",
-    "StorageConfig",
-    "StorageType",
-    "Usage",
-    "normalise_weights",
-]
+# The public names, by the module that defines them (all of the session module's).
+__all__ = ["Episode", "EpisodeDict", "Fact", "FactDict", "MemorySearchResult", "MoodDict", "MoodState"]
+__all__ += ["PersonaDefinition", "PersonalityBlend", "PersonalityData", "normalise_weights"]
+__all__ += ["ChatMessage", "ChatResponse", "ProviderConfig", "Usage"]
+__all__ += ["Affinity", "AffinityDict"]
+__all__ += _session.__all__

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -117,6 +117,34 @@ class Model(BaseModel):
     """Base of the public models: validated on assignment, JSON round-trippable."""
 
     model_config = ConfigDict(validate_assignment=True, use_enum_values=False, populate_by_name=True)
+
+
+class DisplayedModel(Model):
+    """A model Jupyter renders with :mod:`luminora_nb.display`'s ``<_display_as>_html`` and
+    ``<_display_as>_text`` (e.g. ``personality_html`` / ``personality_text``).
+
+    The display package is imported when a model is shown, never with the types: it is
+    the heavier side, and most code never renders a model.
+    """
+
+    #: The stem of the model's two renderers in :mod:`luminora_nb.display`
+    _display_as: ClassVar[str]
+
+    def _renderer(self, form: Literal["html", "text"]) -> Callable[[], str]:
+        from .. import display
+
+        render: Callable[[Any], str] = getattr(display, f"{self._display_as}_{form}")
+        return lambda: render(self)
+
+    def _repr_html_(self) -> str:
+        return self._renderer("html")()
+
+    def _repr_mimebundle_(
+        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
+    ) -> dict[str, str]:
+        from ..display import mimebundle
+
+        return mimebundle(self._renderer("text"), self._renderer("html"), include, exclude)
 
 
 class SecretHoldingModel(Model):

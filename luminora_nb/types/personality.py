@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Collection, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ..errors import PersonalityError
-from ._base import Model
+from ._base import DisplayedModel
 from .persona import PersonaDefinition
 
 __all__ = ["BLEND_TYPES", "BlendType", "PersonalityBlend", "PersonalityData", "normalise_weights"]
@@ -19,7 +19,7 @@ BlendType = Literal["weighted", "weighted_average", "dominant", "hybrid"]
 BLEND_TYPES: tuple[str, ...] = ("weighted", "weighted_average", "dominant", "hybrid")
 
 
-class PersonalityData(Model):
+class PersonalityData(DisplayedModel):
     """A loaded personality: the seed's simple fields plus the structured definition.
 
     ``system_prompt`` is the compiled prompt of ``definition`` when there is one, or the
@@ -55,17 +55,7 @@ class PersonalityData(Model):
         """``description_override`` when set, else ``description``."""
         return self.description_override or self.description
 
-    def _repr_html_(self) -> str:
-        from ..display import personality_html
-
-        return personality_html(self)
-
-    def _repr_mimebundle_(
-        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
-    ) -> dict[str, str]:
-        from ..display import mimebundle, personality_html, personality_text
-
-        return mimebundle(lambda: personality_text(self), lambda: personality_html(self), include, exclude)
+    _display_as: ClassVar[str] = "personality"
 
 
 def normalise_weights(names: Sequence[str], weights: Sequence[float]) -> list[float]:
@@ -125,7 +115,7 @@ def normalise_weights(names: Sequence[str], weights: Sequence[float]) -> list[fl
     return [v / total for v in values]
 
 
-class PersonalityBlend(Model):
+class PersonalityBlend(DisplayedModel):
     """A recipe for blending personalities.
 
     ``blend_type`` is ``"weighted"`` / ``"weighted_average"`` (numeric parameters by
@@ -164,14 +154,4 @@ class PersonalityBlend(Model):
         """The weights scaled to sum to 1."""
         return normalise_weights([p.name for p in self.personalities], self.weights)
 
-    def _repr_html_(self) -> str:
-        from ..display import blend_html
-
-        return blend_html(self)
-
-    def _repr_mimebundle_(
-        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
-    ) -> dict[str, str]:
-        from ..display import blend_html, blend_text, mimebundle
-
-        return mimebundle(lambda: blend_text(self), lambda: blend_html(self), include, exclude)
+    _display_as: ClassVar[str] = "blend"

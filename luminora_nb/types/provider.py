@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_serializer, field_validator, model_validator
 
 from ..errors import ProviderError
 from ._base import (
+    DisplayedModel,
     Model,
     SecretHoldingModel,
     check_known_fields,
@@ -122,7 +123,7 @@ class Usage(Model):
     total_tokens: int = 0
 
 
-class ChatResponse(Model):
+class ChatResponse(DisplayedModel):
     """A provider's reply, or one streamed chunk of it.
 
     When streaming, each chunk's ``content`` is the new text only; the concatenation of
@@ -153,16 +154,4 @@ class ChatResponse(Model):
             }
         return usage
 
-    def _repr_html_(self) -> str:
-        from ..display import chat_response_html
-
-        return chat_response_html(self)
-
-    def _repr_mimebundle_(
-        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
-    ) -> dict[str, str]:
-        from ..display import chat_response_html, chat_response_text, mimebundle
-
-        return mimebundle(
-            lambda: chat_response_text(self), lambda: chat_response_html(self), include, exclude
-        )
+    _display_as: ClassVar[str] = "chat_response"

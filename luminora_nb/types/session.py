@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, field_serializer, field_validator, model_validator
 
 from ..errors import SessionError, StorageError
 from ._base import (
+    DisplayedModel,
     Model,
     SecretHoldingModel,
     check_known_fields,
@@ -90,7 +91,7 @@ class Message(Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class Conversation(Model):
+class Conversation(DisplayedModel):
     """A session's messages and metadata."""
 
     session_id: str
@@ -99,17 +100,7 @@ class Conversation(Model):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
-    def _repr_html_(self) -> str:
-        from ..display import conversation_html
-
-        return conversation_html(self)
-
-    def _repr_mimebundle_(
-        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
-    ) -> dict[str, str]:
-        from ..display import conversation_html, conversation_text, mimebundle
-
-        return mimebundle(lambda: conversation_text(self), lambda: conversation_html(self), include, exclude)
+    _display_as: ClassVar[str] = "conversation"
 
 
 class SessionConfig(Model):
@@ -359,7 +350,7 @@ class SessionRecord(Model):
         )
 
 
-class SessionSummary(Model):
+class SessionSummary(DisplayedModel):
     """A row of ``list_sessions``."""
 
     session_id: str
@@ -370,16 +361,4 @@ class SessionSummary(Model):
     created_at: datetime
     last_active: datetime
 
-    def _repr_html_(self) -> str:
-        from ..display import session_summary_html
-
-        return session_summary_html(self)
-
-    def _repr_mimebundle_(
-        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
-    ) -> dict[str, str]:
-        from ..display import mimebundle, session_summary_html, session_summary_text
-
-        return mimebundle(
-            lambda: session_summary_text(self), lambda: session_summary_html(self), include, exclude
-        )
+    _display_as: ClassVar[str] = "session_summary"
