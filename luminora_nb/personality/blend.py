@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from ..errors import PersonalityError
 from ..types.persona import PARAMETER_NAMES, PersonaDefinition, RelationshipLevel
@@ -41,7 +41,14 @@ from ..types.personality import BLEND_TYPES, PersonalityBlend, PersonalityData, 
 from .compile import compile_prompt
 from .validate import definition_for, validate_definition
 
-__all__ = ["LIST_CAPS", "blend_definitions", "blend_name", "blend_personalities", "blend_recipe"]
+__all__ = [
+    "LIST_CAPS",
+    "BlendRules",
+    "blend_definitions",
+    "blend_name",
+    "blend_personalities",
+    "blend_recipe",
+]
 
 T = TypeVar("T")
 
@@ -143,6 +150,11 @@ class _Blender:
         mean = sum([w * v for w, v in zip(weights, values, strict=True)]) / total
         # Float rounding can step outside the sources' range; clamp it back.
         return min(max(round(mean, 6), min(values)), max(values))
+
+    def union(self, section: str, sources: Sequence[Any], field: str) -> list[Any]:
+        """The items of list ``field`` kept from every source (``section.field`` in rules):
+        what one persona forbids or remembers, the blend keeps too."""
+        return self.items(f"{section}.{field}", [getattr(s, field) for s in sources], None, every_source=True)
 
     def category(self, path: str, values: Sequence[T]) -> T:
         rule = self._rule(path, _CATEGORICAL_STRATEGIES)
@@ -273,18 +285,8 @@ class _Blender:
     def safety_guards(self) -> dict[str, Any]:
         guards = [d.safety_guards for d in self.defs]
         return {
-            "forbidden_topics": self.items(
-                "safety_guards.forbidden_topics",
-                [g.forbidden_topics for g in guards],
-                None,
-                every_source=True,
-            ),
-            "content_filters": self.items(
-                "safety_guards.content_filters",
-                [g.content_filters for g in guards],
-                None,
-                every_source=True,
-            ),
+            "forbidden_topics": self.union("safety_guards", guards, "forbidden_topics"),
+            "content_filters": self.union("safety_guards", guards, "content_filters"),
             "tone_limits": {
                 limit: min(getattr(g.tone_limits, limit) for g in guards)
                 for limit in ("max_sarcasm", "max_aggression", "max_informality")
@@ -366,12 +368,7 @@ class _Blender:
         return {
             "remember_facts": any(p.remember_facts for p in prefs),
             "remember_episodes": any(p.remember_episodes for p in prefs),
-            "fact_categories": self.items(
-                "memory_preferences.fact_categories",
-                [p.fact_categories for p in prefs],
-                None,
-                every_source=True,
-            ),
+            "fact_categories": self.union("memory_preferences", prefs, "fact_categories"),
             "episode_min_importance": self.number(
                 "memory_preferences.episode_min_importance", [p.episode_min_importance for p in prefs]
             ),
@@ -589,13 +586,19 @@ def blend_name(names: Sequence[str], weights: Sequence[float]) -> str:
     return "_".join(f"{name}{percent(share)}" for name, share in zip(names, shares, strict=True))
 
 
+class BlendRules(TypedDict, total=False):
+    """How sources are blended: ``blend_type`` and ``custom_rules`` of :func:`blend_definitions`."""
+
+    blend_type: str
+    custom_rules: Mapping[str, Any] | None
+
+
 def blend_personalities(
     personalities: Sequence[PersonalityData],
     weights: Sequence[float],
     *,
     name: str,
-    blend_type: str = "weighted_average",
-    custom_rules: Mapping[str, Any] | None = None,
+    **rules: Unpack[BlendRules],
 ) -> PersonalityData:
     """Blend loaded personalities into a new :class:`PersonalityData` called ``name``.
 
@@ -610,8 +613,7 @@ def blend_personalities(
         [definition_for(p) for p in personalities],
         weights,
         name=name.strip(),
-        blend_type=blend_type,
-        custom_rules=custom_rules,
+        **rules,
     )
     return PersonalityData(
         name=name.strip(),

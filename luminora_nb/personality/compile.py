@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from typing import TypedDict
 
 from ..types.persona import (
     PARAMETER_NAMES,
@@ -29,6 +30,7 @@ from ..types.persona import (
 __all__ = [
     "MEMORY_FENCE_END",
     "MEMORY_FENCE_START",
+    "PromptState",
     "compile_prompt",
     "describe_parameter",
     "effective_parameters",
@@ -158,6 +160,16 @@ def _article(word: str) -> str:
 
 def _quoted(items: Sequence[str]) -> str:
     return ", ".join(f'"{i}"' for i in items)
+
+
+class PromptState(TypedDict, total=False):
+    """Where a conversation stands, as :func:`compile_prompt` takes it (prompts built on it pass it on)."""
+
+    level: RelationshipLevel | None
+    affinity_points: int | None
+    mood: MoodDefinition | None
+    mood_intensity: float
+    memories: Sequence[str]
 
 
 def compile_prompt(

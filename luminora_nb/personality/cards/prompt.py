@@ -40,18 +40,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ...types.persona import Examples, PersonaDefinition
 from ...types.provider import ChatMessage
-from ..compile import compile_prompt
+from ..compile import PromptState, compile_prompt
 from . import CARD_METADATA_KEY
 from .lorebook import LoreEntry, lorebook_for
 from .macros import DEFAULT_USER_NAME, render
 from .reader import card_fields
 
 if TYPE_CHECKING:
-    from ...types.persona import MoodDefinition, RelationshipLevel
     from ...types.personality import PersonalityData
 
 __all__ = [
@@ -118,11 +117,7 @@ def compile_card_prompt(
     *,
     messages: Sequence[str] = (),
     user_name: str = DEFAULT_USER_NAME,
-    level: RelationshipLevel | None = None,
-    affinity_points: int | None = None,
-    mood: MoodDefinition | None = None,
-    mood_intensity: float = 1.0,
-    memories: Sequence[str] = (),
+    **state: Unpack[PromptState],
 ) -> tuple[str, str]:
     """``(system prompt, post-history instructions)`` of a card for the given recent messages.
 
@@ -132,7 +127,7 @@ def compile_card_prompt(
         messages: The recent conversation, oldest first, the user's new message last;
             the lorebook scans it.
         user_name: What ``{{user}}`` stands for.
-        level, affinity_points, mood, mood_intensity, memories: As for
+        state: Relationship level, affinity points, mood and memories, as for
             :func:`~luminora_nb.personality.compile.compile_prompt`.
     """
     char = char_name(data)
@@ -140,14 +135,7 @@ def compile_card_prompt(
     def r(key: str) -> str:
         return render(_text(data, key), char=char, user=user_name).strip()
 
-    original = compile_prompt(
-        _original_base(definition),
-        level=level,
-        affinity_points=affinity_points,
-        mood=mood,
-        mood_intensity=mood_intensity,
-        memories=memories,
-    )
+    original = compile_prompt(_original_base(definition), **state)
     override = _text(data, "system_prompt")
     if override.strip():
         rendered = render(override, char=char, user=user_name).strip()
@@ -191,11 +179,7 @@ def card_turn_prompt(
     user_message: str,
     provider: str | None,
     user_name: object = None,
-    level: RelationshipLevel | None = None,
-    affinity_points: int | None = None,
-    mood: MoodDefinition | None = None,
-    mood_intensity: float = 1.0,
-    memories: Sequence[str] = (),
+    **state: Unpack[PromptState],
 ) -> tuple[str, list[ChatMessage]]:
     """The system prompt and the messages to send after the user's for one turn of a card.
 
@@ -218,11 +202,7 @@ def card_turn_prompt(
         user_name=user_name.strip()
         if isinstance(user_name, str) and user_name.strip()
         else DEFAULT_USER_NAME,
-        level=level,
-        affinity_points=affinity_points,
-        mood=mood,
-        mood_intensity=mood_intensity,
-        memories=memories,
+        **state,
     )
     if not post:
         return system, []
