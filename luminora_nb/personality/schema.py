@@ -6,10 +6,10 @@ changing :mod:`luminora_nb.types.persona`; a test fails when the file is stale.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from ..types._base import generated_json_schema, schema_file_text
 from ..types.persona import PersonaDefinition
 
 __all__ = ["SCHEMA_PATH", "persona_json_schema", "render_schema"]
@@ -20,13 +20,12 @@ SCHEMA_ID = "https://luminora-nb.dev/schemas/persona.schema.json"
 
 def persona_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a full persona definition."""
-    schema = PersonaDefinition.model_json_schema(mode="validation")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+    return generated_json_schema(PersonaDefinition, SCHEMA_ID)
 
 
 def render_schema() -> str:
     """The schema as the exact text of the shipped file."""
-    return json.dumps(persona_json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return schema_file_text(persona_json_schema())
 
 
 def main() -> None:

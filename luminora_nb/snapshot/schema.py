@@ -11,10 +11,10 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from ..types._base import generated_json_schema, schema_file_text
 from .model import SnapshotDocument
 
 __all__ = ["SCHEMA_ID", "SCHEMA_PATH", "main", "render_schema", "snapshot_json_schema"]
@@ -25,13 +25,12 @@ SCHEMA_ID = "https://luminora-nb.dev/schemas/snapshot.schema.json"
 
 def snapshot_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a snapshot document (keys by their JSON names)."""
-    schema = SnapshotDocument.model_json_schema(mode="validation", by_alias=True)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+    return generated_json_schema(SnapshotDocument, SCHEMA_ID, by_alias=True)
 
 
 def render_schema() -> str:
     """The schema as the exact text of the shipped file."""
-    return json.dumps(snapshot_json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return schema_file_text(snapshot_json_schema())
 
 
 def main() -> None:

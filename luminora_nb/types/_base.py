@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
@@ -242,3 +243,20 @@ def validated_mapping(
         return model.model_validate(dict(value))
     except ValidationError as exc:
         raise error(f"invalid {what}: {first_error(exc)}") from None
+
+
+def generated_json_schema(model: type[BaseModel], schema_id: str, *, by_alias: bool = False) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``model`` as a shipped schema file holds it.
+
+    Example:
+        >>> generated_json_schema(Model, "https://example.org/m.json")["$id"]
+        'https://example.org/m.json'
+    """
+    schema = model.model_json_schema(mode="validation", by_alias=by_alias)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_id, **schema}
+
+
+def schema_file_text(schema: Mapping[str, Any]) -> str:
+    """``schema`` as the exact text of its shipped file: sorted keys, two-space indent, one last newline."""
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
