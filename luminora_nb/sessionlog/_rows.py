@@ -30,11 +30,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import importlib.util
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -53,7 +51,6 @@ __all__ = [
     "arrow_table",
     "build",
     "default_engine",
-    "gc_paused",
     "pandas_frame",
     "statements",
 ]
@@ -230,19 +227,6 @@ def statements(frames: set[str]) -> list[str]:
             f"FROM ({' UNION ALL '.join(parts)}) ORDER BY pos"
         )
     return out
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Turning 100,000 events into columns allocates millions of objects: without this
-    the cyclic GC walks every buffered event again and again (half the time of a flush)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @dataclass

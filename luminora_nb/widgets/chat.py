@@ -66,7 +66,9 @@ Example:
     ...     chat.send("Hello! My name is Sam.")
     ...     chat.wait()
     ...     [m["role"] for m in chat.messages], chat.messages[-1]["finish_reason"]
+    ...     list(chat.to_dataframe()["role"])
     (['user', 'assistant'], 'stop')
+    ['user', 'assistant']
 """
 
 from __future__ import annotations
@@ -467,14 +469,7 @@ class ChatWidget(LuminoraWidget):
         ``stopped``, ``prompt_tokens``, ``completion_tokens``, ``total_tokens``,
         ``latency_ms``, ``model``, ``provider``, ``relationship_level``, ``mood``.
 
-        Example:
-            >>> from luminora_nb import Luminora
-            >>> with Luminora(log=None) as lum:
-            ...     chat = ChatWidget(lum, personality="vex")
-            ...     chat.send("Hi!")
-            ...     chat.wait()
-            ...     list(chat.to_dataframe()["role"])
-            ['user', 'assistant']
+        The module's example shows one.
         """
         import pandas as pd  # lazy: pandas is heavy and only needed here
 
