@@ -59,7 +59,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -317,6 +317,27 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _entries(
+    source: SnapshotsLike,
+    kind: str,
+    columns: Mapping[str, str],
+    derived: Callable[[Mapping[str, Any]], dict[str, Any]],
+) -> pd.DataFrame:
+    """One row per entry of the snapshots' ``current_state[kind]`` (facts, episodes).
+
+    A row holds the snapshot's keys, then the entry's value of each other column of
+    ``columns`` (the frame names them as the snapshot does), then what ``derived``
+    computes from the entry (numbers checked, renamed keys), which wins.
+    """
+    own = [name for name in columns if name not in _KEYS]
+    rows = [
+        {**_keys(snap), **{name: entry.get(name) for name in own}, **derived(entry)}
+        for snap in _loaded(source)
+        for entry in snap.state.get(kind) or []
+    ]
+    return _frame(rows, columns)
+
+
 FACT_FRAME = {
     **_KEYS,
     "category": "string",
@@ -338,23 +359,16 @@ def snapshot_facts(source: SnapshotsLike) -> pd.DataFrame:
     ``source_message``, ``revisions`` (earlier values kept in its history).
     :func:`~luminora_nb.analytics.plot_fact_categories` plots it.
     """
-    rows = []
-    for snap in _loaded(source):
-        for fact in snap.state.get("learned_facts") or []:
-            rows.append(
-                {
-                    **_keys(snap),
-                    "category": fact.get("category"),
-                    "key": fact.get("key"),
-                    "value": fact.get("value"),
-                    "confidence": _number(fact.get("confidence")),
-                    "ts": fact.get("created_at"),
-                    "session_id": fact.get("session_id"),
-                    "source_message": fact.get("source_message"),
-                    "revisions": len(fact.get("history") or []),
-                }
-            )
-    return _frame(rows, FACT_FRAME)
+    return _entries(
+        source,
+        "learned_facts",
+        FACT_FRAME,
+        lambda fact: {
+            "confidence": _number(fact.get("confidence")),
+            "ts": fact.get("created_at"),
+            "revisions": len(fact.get("history") or []),
+        },
+    )
 
 
 EPISODE_FRAME = {
@@ -385,23 +399,15 @@ def snapshot_episodes(source: SnapshotsLike) -> pd.DataFrame:
         >>> snapshot_episodes(doc)[["title", "importance"]].values.tolist()
         [['Engaged', 8.0]]
     """
-    rows = []
-    for snap in _loaded(source):
-        for episode in snap.state.get("memorable_episodes") or []:
-            rows.append(
-                {
-                    **_keys(snap),
-                    "episode_id": episode.get("episode_id"),
-                    "episode_type": episode.get("episode_type"),
-                    "title": episode.get("title"),
-                    "summary": episode.get("summary"),
-                    "importance": _number(episode.get("importance")),
-                    "sentiment": episode.get("sentiment"),
-                    "ts": episode.get("timestamp") or episode.get("created_at"),
-                    "session_id": episode.get("session_id"),
-                }
-            )
-    return _frame(rows, EPISODE_FRAME)
+    return _entries(
+        source,
+        "memorable_episodes",
+        EPISODE_FRAME,
+        lambda episode: {
+            "importance": _number(episode.get("importance")),
+            "ts": episode.get("timestamp") or episode.get("created_at"),
+        },
+    )
 
 
 AFFINITY_FRAME = {
