@@ -31,6 +31,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -427,6 +428,7 @@ class LiveWidget(LuminoraWidget):
         super().close()
 
 
+@dataclass(eq=False)  # eq=False: a batcher is one stream's, compared (and hashed) by identity
 class DeltaBatcher:
     """Coalesces streamed text into few front-end messages.
 
@@ -445,26 +447,17 @@ class DeltaBatcher:
         [{'type': 'delta', 'id': 'm1', 'text': 'a b c', 'final': True, 'finish_reason': 'stop'}]
     """
 
-    def __init__(
-        self,
-        send: Callable[[dict[str, Any]], None],
-        *,
-        kind: str,
-        message_id: str,
-        interval: float = 0.05,
-        max_chars: int = 8192,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        self._send = send
-        self._kind = kind
-        self._id = message_id
-        self._interval = interval
-        self._max_chars = max_chars
-        self._extra = extra or {}
-        self._parts: list[str] = []
-        self._size = 0
-        self._last = time.monotonic()
-        self._timer: asyncio.TimerHandle | None = None
+    send: Callable[[dict[str, Any]], None]
+    _: KW_ONLY
+    kind: str
+    message_id: str
+    interval: float = 0.05
+    max_chars: int = 8192
+    extra: dict[str, Any] | None = None
+    _parts: list[str] = field(default_factory=list, init=False, repr=False)
+    _size: int = field(default=0, init=False, repr=False)
+    _last: float = field(default_factory=time.monotonic, init=False, repr=False)
+    _timer: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
 
     def add(self, text: str) -> None:
         """Queue ``text``; sends when the interval has passed or enough has piled up."""
@@ -473,7 +466,7 @@ class DeltaBatcher:
         self._parts.append(text)
         self._size += len(text)
         now = time.monotonic()
-        if self._size >= self._max_chars or now - self._last >= self._interval:
+        if self._size >= self.max_chars or now - self._last >= self.interval:
             self.flush()
         elif self._timer is None:
             # A stalled stream still shows what it has within one interval.
@@ -481,7 +474,7 @@ class DeltaBatcher:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 return
-            self._timer = loop.call_later(self._interval, self.flush)
+            self._timer = loop.call_later(self.interval, self.flush)
 
     def flush(self, **fields: Any) -> None:
         """Send what is queued now (with ``fields``), if anything is."""
@@ -490,11 +483,12 @@ class DeltaBatcher:
             self._timer = None
         if not self._parts and not fields:
             return
-        message = {"type": self._kind, "id": self._id, "text": "".join(self._parts), **self._extra, **fields}
+        text = "".join(self._parts)
+        message = {"type": self.kind, "id": self.message_id, "text": text, **(self.extra or {}), **fields}
         self._parts.clear()
         self._size = 0
         self._last = time.monotonic()
-        self._send(message)
+        self.send(message)
 
     def finish(self, **fields: Any) -> None:
         """Send the rest with ``final: True`` and ``fields`` (finish reason, usage, ...)."""
