@@ -61,19 +61,12 @@ Example:
 
 from __future__ import annotations
 
+from . import plots
 from ._source import Source, SourceLike, open_source
 from .export import export_parquet
 from .frames import MESSAGE_COLUMNS, blends, events, messages, payloads, ratings, sessions
 from .memory import SENTIMENT_SCORES, affinity, episodes, facts, moods, sentiment, sentiment_score
-from .plots import (
-    plot_affinity,
-    plot_episode_timeline,
-    plot_fact_categories,
-    plot_message_lengths,
-    plot_ratings,
-    plot_sentiment,
-    plot_usage,
-)
+from .plots import *  # noqa: F403 (the plot functions: plots.__all__ lists them)
 from .session import SessionAnalytics, percentile, session_analytics, session_analytics_from_log
 from .snapshots import (
     DIFF_COLUMNS,
@@ -115,13 +108,6 @@ __all__ = [
     "open_source",
     "payloads",
     "percentile",
-    "plot_affinity",
-    "plot_episode_timeline",
-    "plot_fact_categories",
-    "plot_message_lengths",
-    "plot_ratings",
-    "plot_sentiment",
-    "plot_usage",
     "ratings",
     "sentiment",
     "sentiment_score",
@@ -136,3 +122,4 @@ __all__ = [
     "usage",
     "usage_table",
 ]
+__all__ += plots.__all__  # the plot functions, listed once, in their module

@@ -93,6 +93,49 @@ def _empty(ax: Axes, what: str) -> None:
     ax.set_yticks([])
 
 
+def _panel(
+    data: Data,
+    reader: Callable[[SourceLike | Source], pd.DataFrame],
+    title: str,
+    what: str,
+    identity: list[str] | None = None,
+) -> tuple[Figure, Axes, pd.DataFrame]:
+    """The frame to plot and a one-panel figure titled ``title``, for the single-panel plots.
+
+    ``identity`` names the columns of one entry in snapshot frames (see :func:`_once`).
+    An empty frame's panel already says "no ``what`` logged": the caller returns the figure.
+    """
+    frame = _frame(data, reader)
+    if identity is not None:
+        frame = _once(frame, identity)
+    fig, (ax,) = _figure()
+    ax.set_title(title)
+    if frame.empty:
+        _empty(ax, what)
+    return fig, ax, frame
+
+
+def _finish(
+    ax: Axes,
+    *,
+    x: str = "",
+    y: str = "",
+    ylim: tuple[float, float] | None = None,
+    legend: bool = True,
+    legend_title: str | None = None,
+) -> None:
+    """Axis labels, the y range and the legend: marks are named, never told apart by colour alone."""
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    if legend:
+        ax.legend(loc="best", fontsize="small", title=legend_title)
+
+
+_TIME = "time (UTC)"
+
+
 def _times(series: pd.Series) -> Any:
     """UTC times as naive datetime64 (what matplotlib's date axis takes without warnings)."""
     import pandas as pd
@@ -107,11 +150,9 @@ def plot_affinity(data: Data, *, title: str = "Affinity over time") -> Figure:
     """
     from .memory import affinity
 
-    frame = _once(_frame(data, affinity), ["user_id", "personality_name", "ts", "affinity_points"])
-    fig, (ax,) = _figure()
-    ax.set_title(title)
+    identity = ["user_id", "personality_name", "ts", "affinity_points"]
+    fig, ax, frame = _panel(data, affinity, title, "affinity changes", identity)
     if frame.empty:
-        _empty(ax, "affinity changes")
         return fig
     for (user, persona), group in frame.groupby(["user_id", "personality_name"], sort=True):
         ax.plot(
@@ -121,10 +162,7 @@ def plot_affinity(data: Data, *, title: str = "Affinity over time") -> Figure:
             marker="o",
             label=f"{user} / {persona}",
         )
-    ax.set_ylim(0, 100)
-    ax.set_xlabel("time (UTC)")
-    ax.set_ylabel("affinity points")
-    ax.legend(loc="best", fontsize="small")
+    _finish(ax, x=_TIME, y="affinity points", ylim=(0, 100))
     return fig
 
 
@@ -135,21 +173,15 @@ def plot_sentiment(data: Data, *, title: str = "Sentiment trajectory") -> Figure
     """
     from .memory import sentiment
 
-    frame = _frame(data, sentiment)
-    fig, (ax,) = _figure()
-    ax.set_title(title)
+    fig, ax, frame = _panel(data, sentiment, title, "sentiment scores")
     if frame.empty:
-        _empty(ax, "sentiment scores")
         return fig
     for session, group in frame.groupby(frame["session_id"].fillna("(no session)"), sort=True):
         ax.plot(
             _times(group["ts"]), group["score"].astype("float64").to_numpy(), marker="o", label=str(session)
         )
     ax.axhline(0.0, linestyle=":", linewidth=1, color="grey", label="_neutral")
-    ax.set_ylim(-1.05, 1.05)
-    ax.set_xlabel("time (UTC)")
-    ax.set_ylabel("sentiment score")
-    ax.legend(loc="best", fontsize="small")
+    _finish(ax, x=_TIME, y="sentiment score", ylim=(-1.05, 1.05))
     return fig
 
 
@@ -180,13 +212,11 @@ def plot_usage(data: Data, *, title: str = "Tokens and latency per provider / mo
     width = 0.4
     tokens.bar(x - width / 2, frame["tokens_in"].to_numpy(), width, label="tokens in")
     tokens.bar(x + width / 2, frame["tokens_out"].to_numpy(), width, label="tokens out", hatch="//")
-    tokens.set_ylabel("tokens")
     latency.bar(x - width / 2, frame["latency_p50_ms"].fillna(0).to_numpy(), width, label="p50")
     latency.bar(x + width / 2, frame["latency_p95_ms"].fillna(0).to_numpy(), width, label="p95", hatch="//")
-    latency.set_ylabel("latency (ms)")
-    for ax in (tokens, latency):
+    for ax, unit in ((tokens, "tokens"), (latency, "latency (ms)")):
         ax.set_xticks(x, labels, rotation=20, ha="right", fontsize="small")
-        ax.legend(loc="best", fontsize="small")
+        _finish(ax, y=unit)
     return fig
 
 
@@ -199,11 +229,8 @@ def plot_message_lengths(data: Data, *, bins: int = 20, title: str = "Message le
 
     from .frames import messages
 
-    frame = _frame(data, messages)
-    fig, (ax,) = _figure()
-    ax.set_title(title)
+    fig, ax, frame = _panel(data, messages, title, "messages")
     if frame.empty:
-        _empty(ax, "messages")
         return fig
     lengths = frame["content"].fillna("").str.len()
     roles = [r for r in ("user", "assistant", "system") if (frame["role"] == r).any()]
@@ -213,9 +240,7 @@ def plot_message_lengths(data: Data, *, bins: int = 20, title: str = "Message le
     containers = list(drawn) if len(roles) > 1 else [drawn]  # one data set: one container, not a list
     for container, role in zip(containers, roles, strict=True):  # the data, by role, for code reading it
         container.set_label(role)
-    ax.set_xlabel("characters")
-    ax.set_ylabel("messages")
-    ax.legend(loc="best", fontsize="small")
+    _finish(ax, x="characters", y="messages")
     return fig
 
 
@@ -223,11 +248,8 @@ def plot_fact_categories(data: Data, *, title: str = "Facts learned per category
     """Horizontal bars: facts learned per category, most first (ties by name)."""
     from .memory import facts
 
-    frame = _frame(data, facts)
-    fig, (ax,) = _figure()
-    ax.set_title(title)
+    fig, ax, frame = _panel(data, facts, title, "facts")
     if frame.empty:
-        _empty(ax, "facts")
         return fig
     counts = frame["category"].astype("string").fillna("(none)").value_counts()
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -236,7 +258,7 @@ def plot_fact_categories(data: Data, *, title: str = "Facts learned per category
     ax.barh(positions, [int(count) for _, count in ordered])
     ax.set_yticks(positions, names)
     ax.invert_yaxis()  # most first, at the top
-    ax.set_xlabel("facts")
+    _finish(ax, x="facts", legend=False)
     return fig
 
 
@@ -244,11 +266,9 @@ def plot_episode_timeline(data: Data, *, title: str = "Episodes by importance") 
     """Episodes as dots over time: height and size by importance (0-10), one labelled set per sentiment."""
     from .memory import episodes
 
-    frame = _once(_frame(data, episodes), ["user_id", "episode_id", "episode_type", "title", "ts"])
-    fig, (ax,) = _figure()
-    ax.set_title(title)
+    identity = ["user_id", "episode_id", "episode_type", "title", "ts"]
+    fig, ax, frame = _panel(data, episodes, title, "episodes", identity)
     if frame.empty:
-        _empty(ax, "episodes")
         return fig
     markers = {"very_negative": "v", "negative": "v", "neutral": "o", "positive": "^", "very_positive": "^"}
     for sentiment, group in frame.groupby(frame["sentiment"].astype("string").fillna("neutral"), sort=True):
@@ -261,10 +281,7 @@ def plot_episode_timeline(data: Data, *, title: str = "Episodes by importance") 
             label=str(sentiment),
             alpha=0.8,
         )
-    ax.set_ylim(0, 10.5)
-    ax.set_xlabel("time (UTC)")
-    ax.set_ylabel("importance")
-    ax.legend(loc="best", fontsize="small", title="sentiment")
+    _finish(ax, x=_TIME, y="importance", ylim=(0, 10.5), legend_title="sentiment")
     return fig
 
 
@@ -275,11 +292,8 @@ def plot_ratings(data: Data, *, title: str = "Ratings per blend") -> Figure:
     """
     from .frames import ratings
 
-    frame = _frame(data, ratings)
-    fig, (ax,) = _figure()
-    ax.set_title(title)
+    fig, ax, frame = _panel(data, ratings, title, "ratings")
     if frame.empty:
-        _empty(ax, "ratings")
         return fig
     blends = sorted(frame["blend"].astype("string").fillna("(none)").unique())
     column = frame["blend"].astype("string").fillna("(none)")
@@ -290,6 +304,5 @@ def plot_ratings(data: Data, *, title: str = "Ratings per blend") -> Figure:
     ax.bar(positions, [-d for d in downs], label="down", hatch="//")
     ax.axhline(0, color="grey", linewidth=1, label="_zero")
     ax.set_xticks(positions, [f"{b}\n(net {u - d:+d})" for b, u, d in zip(blends, ups, downs, strict=True)])
-    ax.set_ylabel("ratings (up +, down -)")
-    ax.legend(loc="best", fontsize="small")
+    _finish(ax, y="ratings (up +, down -)")
     return fig

@@ -331,18 +331,13 @@ def session_analytics_from_log(source: SourceLike | Source, session_id: str) -> 
     user within its time span (affinity changes, published per user).
 
     Example:
-        >>> import asyncio, os, tempfile
-        >>> from luminora_nb import LuminoraCoreClient
-        >>> from luminora_nb.sessionlog import SessionLog
-        >>> log = SessionLog(os.path.join(tempfile.mkdtemp(), "log.duckdb"))
-        >>> async def chat():
-        ...     async with LuminoraCoreClient(session_log=log) as client:
-        ...         sid = await client.create_session("aurora")
-        ...         await client.send_message(sid, "Hello!")
-        ...         return sid
-        >>> session_analytics_from_log(log, asyncio.run(chat())).total_messages
+        >>> import os, tempfile
+        >>> from luminora_nb import Luminora
+        >>> with Luminora(log=os.path.join(tempfile.mkdtemp(), "log.duckdb"), learn=False) as lum:
+        ...     sid = lum.create_session("aurora")
+        ...     _ = lum.send_message(sid, "Hello!")
+        ...     session_analytics_from_log(lum.log, sid).total_messages
         2
-        >>> log.close()
     """
     from ._source import open_source
     from .frames import messages as read_messages

@@ -59,12 +59,13 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..snapshot import Snapshot, SnapshotError, read_snapshot, validate_snapshot
+from .frames import MESSAGE_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,7 +85,7 @@ __all__ = [
 ]
 
 _SUFFIXES = (".json", ".gz")
-_KEYS = {"snapshot": "string", "user_id": "string", "personality": "string"}
+_KEYS = ("snapshot", "user_id", "personality")  # the first columns of most frames: whose state
 
 #: The columns of :func:`diff_snapshots`, in order.
 DIFF_COLUMNS = (
@@ -303,6 +304,39 @@ def _frame(rows: list[dict[str, Any]], columns: Mapping[str, str]) -> pd.DataFra
     return pd.DataFrame(data, columns=list(columns))
 
 
+# What a snapshot summary counts (all Int64).
+_COUNTS = (
+    "facts",
+    "episodes",
+    "messages",
+    "messages_included",
+    "user_messages",
+    "assistant_messages",
+    "tokens_in",
+    "tokens_out",
+)
+# The dtype of every column that is not text, by name: a name means the same in every
+# frame (a diff's old_/new_ columns are typed as the column they compare).
+_DTYPES = {
+    **dict.fromkeys(("ts", "exported_at", "first_message_at", "last_message_at"), _TS),
+    **dict.fromkeys(
+        (f"{age}{what}" for age in ("", "old_", "new_") for what in ("confidence", "importance")), "float64"
+    ),
+    **dict.fromkeys(("latency_ms", "mood_intensity"), "float64"),
+    **dict.fromkeys(("value", "old_value", "new_value", "blend_sources"), "object"),  # any JSON value, a list
+    **dict.fromkeys(
+        ("revisions", "points_delta", "affinity_points", "days_active", "pid", *_COUNTS), "Int64"
+    ),
+    **dict.fromkeys(("turn_index", "prompt_tokens", "completion_tokens", "total_tokens"), "Int64"),
+    "streamed": "boolean",
+}
+
+
+def _columns(*names: str) -> dict[str, str]:
+    """The columns of a frame, name -> dtype (:data:`_DTYPES`, else text), in order."""
+    return {name: _DTYPES.get(name, "string") for name in names}
+
+
 def _keys(snap: LoadedSnapshot) -> dict[str, Any]:
     return {
         "snapshot": snap.label,
@@ -317,17 +351,34 @@ def _number(value: Any) -> float | None:
     return None
 
 
-FACT_FRAME = {
-    **_KEYS,
-    "category": "string",
-    "key": "string",
-    "value": "object",
-    "confidence": "float64",
-    "ts": _TS,
-    "session_id": "string",
-    "source_message": "string",
-    "revisions": "Int64",
-}
+def _entries(
+    source: SnapshotsLike,
+    kind: str,
+    columns: Mapping[str, str],
+    derived: Callable[[Mapping[str, Any]], dict[str, Any]],
+) -> pd.DataFrame:
+    """One row per entry of the snapshots' ``current_state[kind]`` (facts, episodes).
+
+    A row holds the snapshot's keys, then the entry's value of each other column of
+    ``columns`` (the frame names them as the snapshot does; a float64 column keeps only
+    finite numbers), then what ``derived`` computes from the entry (renamed keys, counts).
+    """
+
+    def row(snap: LoadedSnapshot, entry: Mapping[str, Any]) -> dict[str, Any]:
+        out = _keys(snap)
+        for name, dtype in columns.items():
+            if name not in out:
+                out[name] = _number(entry.get(name)) if dtype == "float64" else entry.get(name)
+        return out | derived(entry)
+
+    return _frame(
+        [row(snap, entry) for snap in _loaded(source) for entry in snap.state.get(kind) or []], columns
+    )
+
+
+FACT_FRAME = _columns(
+    *_KEYS, "category", "key", "value", "confidence", "ts", "session_id", "source_message", "revisions"
+)
 
 
 def snapshot_facts(source: SnapshotsLike) -> pd.DataFrame:
@@ -338,36 +389,17 @@ def snapshot_facts(source: SnapshotsLike) -> pd.DataFrame:
     ``source_message``, ``revisions`` (earlier values kept in its history).
     :func:`~luminora_nb.analytics.plot_fact_categories` plots it.
     """
-    rows = []
-    for snap in _loaded(source):
-        for fact in snap.state.get("learned_facts") or []:
-            rows.append(
-                {
-                    **_keys(snap),
-                    "category": fact.get("category"),
-                    "key": fact.get("key"),
-                    "value": fact.get("value"),
-                    "confidence": _number(fact.get("confidence")),
-                    "ts": fact.get("created_at"),
-                    "session_id": fact.get("session_id"),
-                    "source_message": fact.get("source_message"),
-                    "revisions": len(fact.get("history") or []),
-                }
-            )
-    return _frame(rows, FACT_FRAME)
+    return _entries(
+        source,
+        "learned_facts",
+        FACT_FRAME,
+        lambda fact: {"ts": fact.get("created_at"), "revisions": len(fact.get("history") or [])},
+    )
 
 
-EPISODE_FRAME = {
-    **_KEYS,
-    "episode_id": "string",
-    "episode_type": "string",
-    "title": "string",
-    "summary": "string",
-    "importance": "float64",
-    "sentiment": "string",
-    "ts": _TS,
-    "session_id": "string",
-}
+EPISODE_FRAME = _columns(
+    *_KEYS, "episode_id", "episode_type", "title", "summary", "importance", "sentiment", "ts", "session_id"
+)
 
 
 def snapshot_episodes(source: SnapshotsLike) -> pd.DataFrame:
@@ -385,36 +417,25 @@ def snapshot_episodes(source: SnapshotsLike) -> pd.DataFrame:
         >>> snapshot_episodes(doc)[["title", "importance"]].values.tolist()
         [['Engaged', 8.0]]
     """
-    rows = []
-    for snap in _loaded(source):
-        for episode in snap.state.get("memorable_episodes") or []:
-            rows.append(
-                {
-                    **_keys(snap),
-                    "episode_id": episode.get("episode_id"),
-                    "episode_type": episode.get("episode_type"),
-                    "title": episode.get("title"),
-                    "summary": episode.get("summary"),
-                    "importance": _number(episode.get("importance")),
-                    "sentiment": episode.get("sentiment"),
-                    "ts": episode.get("timestamp") or episode.get("created_at"),
-                    "session_id": episode.get("session_id"),
-                }
-            )
-    return _frame(rows, EPISODE_FRAME)
+    return _entries(
+        source,
+        "memorable_episodes",
+        EPISODE_FRAME,
+        lambda e: {"ts": e.get("timestamp") or e.get("created_at")},
+    )
 
 
-AFFINITY_FRAME = {
-    **_KEYS,
-    "personality_name": "string",
-    "ts": _TS,
-    "points_delta": "Int64",
-    "affinity_points": "Int64",
-    "previous_level": "string",
-    "current_level": "string",
-    "interaction_type": "string",
-    "reason": "string",
-}
+AFFINITY_FRAME = _columns(
+    *_KEYS,
+    "personality_name",
+    "ts",
+    "points_delta",
+    "affinity_points",
+    "previous_level",
+    "current_level",
+    "interaction_type",
+    "reason",
+)
 
 
 def _int(value: Any) -> int | None:
@@ -461,26 +482,7 @@ def snapshot_affinity(source: SnapshotsLike) -> pd.DataFrame:
     return _frame(rows, AFFINITY_FRAME)
 
 
-MESSAGE_FRAME = {
-    "snapshot": "string",
-    "session_id": "string",
-    "turn_index": "Int64",
-    "role": "string",
-    "content": "string",
-    "ts": _TS,
-    "prompt_tokens": "Int64",
-    "completion_tokens": "Int64",
-    "total_tokens": "Int64",
-    "latency_ms": "float64",
-    "finish_reason": "string",
-    "streamed": "boolean",
-    "personality": "string",
-    "provider": "string",
-    "model": "string",
-    "user_id": "string",
-    "host": "string",
-    "pid": "Int64",
-}
+MESSAGE_FRAME = _columns("snapshot", *MESSAGE_COLUMNS)  # the session log's messages, per snapshot
 
 
 def _provider(snap: LoadedSnapshot) -> Mapping[str, Any]:
@@ -537,29 +539,22 @@ def snapshot_messages(source: SnapshotsLike) -> pd.DataFrame:
     return _frame(rows, MESSAGE_FRAME)
 
 
-SUMMARY_FRAME = {
-    **_KEYS,
-    "template_version": "string",
-    "session_id": "string",
-    "exported_at": _TS,
-    "blend_sources": "object",
-    "affinity_points": "Int64",
-    "level": "string",
-    "mood": "string",
-    "mood_intensity": "float64",
-    "facts": "Int64",
-    "episodes": "Int64",
-    "messages": "Int64",
-    "messages_included": "Int64",
-    "user_messages": "Int64",
-    "assistant_messages": "Int64",
-    "tokens_in": "Int64",
-    "tokens_out": "Int64",
-    "first_message_at": _TS,
-    "last_message_at": _TS,
-    "days_active": "Int64",
-    "format_version": "string",
-}
+SUMMARY_FRAME = _columns(
+    *_KEYS,
+    "template_version",
+    "session_id",
+    "exported_at",
+    "blend_sources",
+    "affinity_points",
+    "level",
+    "mood",
+    "mood_intensity",
+    *_COUNTS,
+    "first_message_at",
+    "last_message_at",
+    "days_active",
+    "format_version",
+)
 
 
 def snapshot_summary(source: SnapshotsLike) -> pd.DataFrame:
@@ -620,9 +615,6 @@ def snapshot_summary(source: SnapshotsLike) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- diff
 
-_DIFF_TYPES = {"old_value": "object", "new_value": "object"} | {
-    f"{age}_{what}": "float64" for age in ("old", "new") for what in ("confidence", "importance")
-}
 _KIND_ORDER = {"fact": 0, "episode": 1, "affinity": 2, "mood": 3}
 _CHANGE_ORDER = {"learned": 0, "changed": 1, "forgotten": 2}
 
@@ -703,8 +695,12 @@ def diff_snapshots(old: Any, new: Any, *, strict: bool = True) -> pd.DataFrame:
                 "first, or strict=False to compare them in this order",
                 [("_snapshot_info.created_at", "old is newer")],
             )
-    rows = [*_fact_changes(before, after), *_episode_changes(before, after), *_state_changes(before, after)]
-    frame = _frame(rows, {name: _DIFF_TYPES.get(name, "string") for name in DIFF_COLUMNS})
+    rows = [
+        *_entry_changes(_FACTS, before, after),
+        *_entry_changes(_EPISODES, before, after),
+        *_state_changes(before, after),
+    ]
+    frame = _frame(rows, _columns(*DIFF_COLUMNS))
     if frame.empty:
         return frame
     order = frame.assign(
@@ -713,50 +709,62 @@ def diff_snapshots(old: Any, new: Any, *, strict: bool = True) -> pd.DataFrame:
     return frame.loc[order.index].reset_index(drop=True)
 
 
-def _facts_by_key(snap: LoadedSnapshot) -> dict[tuple[Any, Any], Mapping[str, Any]]:
-    return {(f.get("category"), f.get("key")): f for f in snap.state.get("learned_facts") or []}
+@dataclass(frozen=True)
+class _Entries:
+    """How :func:`diff_snapshots` compares one kind of remembered entry (facts, episodes)."""
+
+    kind: str  # the diff's ``kind``
+    state_key: str  # the list in current_state
+    ident: Callable[[Mapping[str, Any]], Any]  # what makes two entries the same one
+    heading: Callable[[Mapping[str, Any]], dict[str, Any]]  # category, key (...) of a row
+    value: str  # shown as old_value / new_value
+    measure: str  # shown as old_<measure> / new_<measure>, a number
+    compared: tuple[str, ...]  # an entry in both snapshots "changed" when one of these differs
 
 
-def _fact_changes(before: LoadedSnapshot, after: LoadedSnapshot) -> Iterable[dict[str, Any]]:
-    old, new = _facts_by_key(before), _facts_by_key(after)
+_FACTS = _Entries(
+    "fact",
+    "learned_facts",
+    lambda f: (f.get("category"), f.get("key")),
+    lambda f: {"category": f.get("category"), "key": f.get("key")},
+    "value",
+    "confidence",
+    ("value", "confidence"),
+)
+_EPISODES = _Entries(
+    "episode",
+    "memorable_episodes",
+    _episode_id,
+    lambda e: {"category": e.get("episode_type"), "key": e.get("title"), "sentiment": e.get("sentiment")},
+    "summary",
+    "importance",
+    ("summary", "importance", "sentiment"),
+)
+
+
+def _entry_changes(
+    entries: _Entries, before: LoadedSnapshot, after: LoadedSnapshot
+) -> Iterable[dict[str, Any]]:
+    old = {entries.ident(e): e for e in before.state.get(entries.state_key) or []}
+    new = {entries.ident(e): e for e in after.state.get(entries.state_key) or []}
     for ident in [*old, *(k for k in new if k not in old)]:
         a, b = old.get(ident), new.get(ident)
-        row: dict[str, Any] = {"kind": "fact", "category": ident[0], "key": ident[1]}
-        if a is not None:
-            row |= {"old_value": a.get("value"), "old_confidence": _number(a.get("confidence"))}
-        if b is not None:
-            row |= {"new_value": b.get("value"), "new_confidence": _number(b.get("confidence"))}
         if a is None:
-            yield row | {"change": "learned"}
+            change = "learned"
         elif b is None:
-            yield row | {"change": "forgotten"}
-        elif not (_same(a.get("value"), b.get("value")) and _same(a.get("confidence"), b.get("confidence"))):
-            yield row | {"change": "changed"}
-
-
-def _episode_changes(before: LoadedSnapshot, after: LoadedSnapshot) -> Iterable[dict[str, Any]]:
-    old = {_episode_id(e): e for e in before.state.get("memorable_episodes") or []}
-    new = {_episode_id(e): e for e in after.state.get("memorable_episodes") or []}
-    for ident in [*old, *(k for k in new if k not in old)]:
-        a, b = old.get(ident), new.get(ident)
+            change = "forgotten"
+        elif any(not _same(a.get(f), b.get(f)) for f in entries.compared):
+            change = "changed"
+        else:
+            continue
         shown = b if b is not None else a
         assert shown is not None
-        row: dict[str, Any] = {
-            "kind": "episode",
-            "category": shown.get("episode_type"),
-            "key": shown.get("title"),
-            "sentiment": shown.get("sentiment"),
-        }
-        if a is not None:
-            row |= {"old_value": a.get("summary"), "old_importance": _number(a.get("importance"))}
-        if b is not None:
-            row |= {"new_value": b.get("summary"), "new_importance": _number(b.get("importance"))}
-        if a is None:
-            yield row | {"change": "learned"}
-        elif b is None:
-            yield row | {"change": "forgotten"}
-        elif any(not _same(a.get(f), b.get(f)) for f in ("summary", "importance", "sentiment")):
-            yield row | {"change": "changed"}
+        row: dict[str, Any] = {"kind": entries.kind, **entries.heading(shown)}
+        for age, entry in (("old", a), ("new", b)):
+            if entry is not None:
+                row[f"{age}_value"] = entry.get(entries.value)
+                row[f"{age}_{entries.measure}"] = _number(entry.get(entries.measure))
+        yield row | {"change": change}
 
 
 def _state_changes(before: LoadedSnapshot, after: LoadedSnapshot) -> Iterable[dict[str, Any]]:

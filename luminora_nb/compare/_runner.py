@@ -35,7 +35,7 @@ import logging
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack
 
 from ..errors import LuminoraError, SessionError
 from ..types._base import redact
@@ -250,21 +250,30 @@ async def run_compare(
     return result
 
 
+class PlanOptions(TypedDict, total=False):
+    """The keyword options of :func:`plan_compare`, which :func:`compare` passes on."""
+
+    provider: ProviderConfig | Mapping[str, Any] | str | None
+    repeat: int
+    baseline: str | int | None
+    run_id: str | None
+    user_id: str | None
+
+
 async def compare(
     client: LuminoraCoreClient,
     blends: Sequence[BlendSpec] | Mapping[str, BlendSpec],
     prompts: Sequence[str],
     *,
-    provider: ProviderConfig | Mapping[str, Any] | str | None = None,
     concurrency: int = 8,
-    repeat: int = 1,
-    baseline: str | int | None = None,
     progress: bool | None = None,
     on_cell: CellCallback | None = None,
-    run_id: str | None = None,
-    user_id: str | None = None,
+    **plan: Unpack[PlanOptions],
 ) -> CompareResult:
     """Run every prompt with every blend (``repeat`` times each), each in a fresh session.
+
+    :func:`plan_compare` then :func:`run_compare`: the options of the plan (``provider``,
+    ``repeat``, ``baseline``, ``run_id``, ``user_id``, with its defaults) pass through.
 
     Args:
         client: The client to run on; mixes and personalities are registered in it.
@@ -305,17 +314,8 @@ async def compare(
         >>> asyncio.run(main())
         [('calm', True, 'ok'), ('blunt', False, 'ok')]
     """
-    check_positive("concurrency", concurrency)
-    result = await plan_compare(
-        client,
-        blends,
-        prompts,
-        provider=provider,
-        repeat=repeat,
-        baseline=baseline,
-        run_id=run_id,
-        user_id=user_id,
-    )
+    check_positive("concurrency", concurrency)  # before the plan registers anything
+    result = await plan_compare(client, blends, prompts, **plan)
     return await run_compare(client, result, concurrency=concurrency, progress=progress, on_cell=on_cell)
 
 

@@ -30,11 +30,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import importlib.util
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -53,7 +51,6 @@ __all__ = [
     "arrow_table",
     "build",
     "default_engine",
-    "gc_paused",
     "pandas_frame",
     "statements",
 ]
@@ -232,19 +229,6 @@ def statements(frames: set[str]) -> list[str]:
     return out
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Turning 100,000 events into columns allocates millions of objects: without this
-    the cyclic GC walks every buffered event again and again (half the time of a flush)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 @dataclass
 class Batch:
     """The columns of one flush, per table, and what :func:`build` made of the events."""
@@ -252,6 +236,19 @@ class Batch:
     frames: dict[str, Columns]
     events: int  # events that will be written
     skipped: list[tuple[str, str]]  # (event type, error) of events that could not be serialised
+
+
+# The kinds of the staged columns that are not plain text, by name (one name, one kind in every frame).
+_KINDS = {"pos": "int", "ts": "ts", "streamed": "bool"}
+# The columns of the frames of the events whose every value is copied as it is, in order:
+# a turn's start (the publication position, then STARTED_FIELDS) and any other event.
+_STARTED_COLUMNS = ("pos", "ts", "session_id", "personality", "user_message", "streamed")
+_EVENT_COLUMNS = ("pos", "ts", "type", "session_id", "payload")
+
+
+def _typed(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> Columns:
+    """A frame of ``columns`` named ``names``, each of its kind (:data:`_KINDS`, else text)."""
+    return {name: (_KINDS.get(name, "str"), values) for name, values in zip(names, columns, strict=True)}
 
 
 def _usage(usages: Sequence[Any], key: str) -> list[Any]:
@@ -351,15 +348,7 @@ def build(events: Sequence[Any]) -> Batch:
             "mood": ("str", mood),
         }
     if starts:
-        ts, sid, persona, user_msg, streamed = zip(*starts, strict=True)
-        frames["started"] = {
-            "pos": ("int", start_pos),
-            "ts": ("ts", ts),
-            "session_id": ("str", sid),
-            "personality": ("str", persona),
-            "user_message": ("str", user_msg),
-            "streamed": ("bool", streamed),
-        }
+        frames["started"] = _typed(_STARTED_COLUMNS, [start_pos, *zip(*starts, strict=True)])
     if sessions:
         infos = [s.blend if isinstance(s.blend, dict) else None for s in sessions]
         frames["sessions"] = {
@@ -383,13 +372,7 @@ def build(events: Sequence[Any]) -> Batch:
             "ts": ("ts", [b.timestamp for b in blends]),
         }
     if ev_type:
-        frames["events"] = {
-            "pos": ("int", ev_pos),
-            "ts": ("ts", ev_ts),
-            "type": ("str", ev_type),
-            "session_id": ("str", ev_sid),
-            "payload": ("str", ev_payload),
-        }
+        frames["events"] = _typed(_EVENT_COLUMNS, [ev_pos, ev_ts, ev_type, ev_sid, ev_payload])
     return Batch(frames, len(turns) + len(ev_type), skipped)
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events import Event, TurnCompleted, TurnStarted
+from ..snapshot._gc import gc_paused
 from ._connection import connect, failure_kind, path_lock
 from ._errors import SessionLogWarning
 from ._rows import (
@@ -58,7 +59,6 @@ from ._rows import (
     arrow_table,
     build,
     default_engine,
-    gc_paused,
     pandas_frame,
     statements,
 )

@@ -12,16 +12,26 @@ thread (:meth:`LuminoraWidget._background`); when they fail, the widget shows a 
 message in place (``error``) and keeps the exception in ``last_error``. Streamed text
 reaches the browser through a :class:`DeltaBatcher`, which coalesces chunks into a few
 messages so a 5,000-chunk reply costs about its own size on the wire.
+
+A browser action is a custom message ``{"type": kind, ...}``; a widget lists the kinds it
+answers in ``_actions`` and :meth:`LuminoraWidget._on_action` runs them, so every widget
+shows a failed action the same way. The inspectors show stored state that follows the
+client's events: :class:`LiveWidget` holds what they share (the first load, the
+subscription, coalesced reloads through :class:`LiveRefresh`, refresh and teardown).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine
+import weakref
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -33,9 +43,19 @@ import traitlets
 from ..errors import LuminoraError
 
 if TYPE_CHECKING:
+    from ..events import Event, Subscription
     from ..sync import Luminora
 
-__all__ = ["DeltaBatcher", "LuminoraWidget", "asset_text", "friendly_error"]
+__all__ = [
+    "DeltaBatcher",
+    "LiveRefresh",
+    "LiveWidget",
+    "LuminoraWidget",
+    "asset_text",
+    "friendly_error",
+    "launch",
+    "track",
+]
 
 T = TypeVar("T")
 logger = logging.getLogger("luminora_nb.widgets")
@@ -114,6 +134,7 @@ class LuminoraWidget(anywidget.AnyWidget):
         self.last_error: BaseException | None = None
         # each running action and an event set once its outcome is shown (busy, error)
         self._tasks: dict[concurrent.futures.Future[Any], threading.Event] = {}
+        self._subscription: Subscription | None = None  # to the client's events, if the widget follows them
 
     # -- errors ---------------------------------------------------------------------
     def _fail(self, exc: BaseException) -> None:
@@ -179,6 +200,38 @@ class LuminoraWidget(anywidget.AnyWidget):
                 if not settled.wait(left):
                     raise LuminoraError(f"{type(self).__name__}: actions still running after {timeout} s")
 
+    # -- browser actions ------------------------------------------------------------
+    def _actions(self) -> dict[str, Callable[[Mapping[str, Any]], object]]:
+        """The browser messages this widget answers: ``{"type": kind, ...}`` -> a call taking the message."""
+        return {}
+
+    def _on_action(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        """Run the action a browser message names (see :meth:`_actions`); others are ignored.
+
+        A failure is shown in place (``error``, ``last_error``) and logged at debug level
+        only: a browser action never floods the kernel log.
+        """
+        if not isinstance(content, Mapping):
+            return
+        kind = content.get("type")
+        action = self._actions().get(kind) if isinstance(kind, str) else None
+        if action is None:
+            return
+        try:
+            action(content)
+        except Exception as exc:
+            logger.debug("%s action %r failed", type(self).__name__, kind, exc_info=True)
+            self._fail(exc)
+
+    # -- events ---------------------------------------------------------------------
+    def _unsubscribe(self) -> None:
+        """Stop listening to the client's events, on the loop where the handlers run."""
+        subscription = getattr(self, "_subscription", None)  # None if __init__ failed early
+        if subscription is not None:
+            self._subscription = None
+            if not self.lum.closed:
+                self.lum.call_soon(subscription.close)
+
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
         # ipywidgets would cut the text form at 110 characters; ours is meant to be read.
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -196,6 +249,186 @@ class LuminoraWidget(anywidget.AnyWidget):
         return self._text()
 
 
+class LiveRefresh:
+    """Coalesced, ordered reloads of a widget's state, safe from any thread.
+
+    ``poke()`` (from an event handler on the loop thread, or from any other thread)
+    schedules ``load()`` on the facade's loop unless one is already waiting to start; a
+    burst of events therefore costs one reload. Each reload is numbered when it starts;
+    ``apply`` gets its result only if no later reload has been applied already, under a
+    lock, so the widget's state never goes back in time.
+
+    Args:
+        submit: Runs a coroutine on the facade's loop (``lum.submit``) and returns its future.
+        load: The coroutine function reading the state (runs on the loop).
+        apply: Called with the loaded state (on the loop thread).
+        fail: Called with the exception of a failed reload.
+
+    Example:
+        >>> import asyncio, concurrent.futures
+        >>> got = []
+        >>> async def load():
+        ...     return 42
+        >>> def submit(coro):
+        ...     future = concurrent.futures.Future()
+        ...     future.set_result(asyncio.run(coro))
+        ...     return future
+        >>> live = LiveRefresh(submit, load, got.append, print)
+        >>> live.poke().result() is None, got
+        (True, [42])
+    """
+
+    def __init__(
+        self,
+        submit: Callable[[Coroutine[Any, Any, Any]], Any],
+        load: Callable[[], Coroutine[Any, Any, Any]],
+        apply: Callable[[Any], None],
+        fail: Callable[[BaseException], None],
+    ) -> None:
+        self._submit = submit
+        self._load = load
+        self._apply = apply
+        self._fail = fail
+        self._lock = threading.Lock()
+        # the future of a reload that has not started yet
+        self._waiting: concurrent.futures.Future[None] | None = None
+        self._numbers = itertools.count(1)
+        self._applied = 0
+
+    def poke(self) -> concurrent.futures.Future[None]:
+        """Schedule a reload (or join the one waiting to start); returns its future.
+
+        The future completes once that reload is applied (or failed, or never ran
+        because the facade closed).
+        """
+        with self._lock:
+            if self._waiting is not None:
+                return self._waiting
+            outer: concurrent.futures.Future[None] = concurrent.futures.Future()
+            self._waiting = outer
+        # submitted outside the lock: a submit that runs the coroutine at once must not deadlock
+        try:
+            inner = self._submit(self._run(outer))
+        except BaseException:
+            with self._lock:
+                if self._waiting is outer:
+                    self._waiting = None
+            _settle(outer)
+            raise
+        inner.add_done_callback(lambda _: _settle(outer))
+        return outer
+
+    async def _run(self, outer: concurrent.futures.Future[None]) -> None:
+        try:
+            with self._lock:
+                if self._waiting is outer:
+                    self._waiting = None  # events from now on need another reload
+                number = next(self._numbers)
+            try:
+                state = await self._load()
+            except Exception as exc:  # shown in place; the previous state stays
+                self._fail(exc)
+                return
+            with self._lock:
+                if number < self._applied:
+                    return
+                self._applied = number
+                self._apply(state)
+        finally:
+            _settle(outer)
+
+
+def _settle(future: concurrent.futures.Future[None]) -> None:
+    with contextlib.suppress(concurrent.futures.InvalidStateError):  # the other path settled it
+        future.set_result(None)
+
+
+def track(widget: LuminoraWidget, future: Any) -> None:
+    """Make ``widget.wait()`` wait for ``future`` too (a reload started by an event).
+
+    Safe from any thread; a future already tracked (a coalesced reload) is tracked once.
+    """
+    if future in widget._tasks:
+        return
+    settled = widget._tasks[future] = threading.Event()
+
+    def done(_: Any) -> None:
+        widget._tasks.pop(future, None)
+        settled.set()
+
+    future.add_done_callback(done)
+
+
+def launch(
+    widget: LuminoraWidget, coro: Coroutine[Any, Any, Any], on_done: Callable[[Any], None] | None = None
+) -> None:
+    """Run an action of ``widget`` in the background; a facade that cannot run it is said in place."""
+    try:
+        widget._background(coro, on_done=on_done)
+    except Exception as exc:  # a closed facade
+        coro.close()
+        widget.busy = False
+        widget._fail(exc)
+
+
+class LiveWidget(LuminoraWidget):
+    """A widget showing stored state that follows the client's events (the inspectors).
+
+    A subclass reads its state in :meth:`_load` (a coroutine, run on the facade's loop)
+    and shows it in :meth:`_apply`; once its arguments are checked, it calls
+    :meth:`_go_live` with the events that concern it. From then on each such event
+    schedules one coalesced, ordered reload (:class:`LiveRefresh`), :meth:`refresh`
+    does the same on demand, and :meth:`close` stops listening. Browser messages go to
+    :meth:`~LuminoraWidget._actions`.
+    """
+
+    def __init__(self, lum: Luminora, **kwargs: Any) -> None:
+        super().__init__(lum, **kwargs)
+        self._live = LiveRefresh(self.lum.submit, self._load, self._apply, self._fail)
+        self._valid = False  # the arguments are checked: actions may run
+        self.on_msg(self._on_action)
+
+    async def _load(self) -> Any:
+        """The state shown, read from the client (on the facade's loop)."""
+        raise NotImplementedError(f"{type(self).__name__} must say how its state is read")
+
+    def _apply(self, state: Any) -> None:
+        """Show ``state`` (what :meth:`_load` read) in the synced traits."""
+        raise NotImplementedError(f"{type(self).__name__} must say how its state is shown")
+
+    def _go_live(self, types: Sequence[type[Event]], concerns: Callable[[Event], bool]) -> None:
+        """Show the stored state now, then reload on each event of ``types`` that ``concerns`` this widget.
+
+        ``concerns`` must not hold the widget: the client keeps the handler, and only a
+        weak reference lets a widget nobody shows any more go away.
+        """
+        self._valid = True
+        self._apply(self.lum.run(self._load()))  # the first view shows the state at once
+        ref = weakref.ref(self)
+
+        def on_event(event: Event) -> None:
+            widget = ref()
+            if widget is not None and concerns(event):
+                track(widget, widget._live.poke())
+
+        self._subscription = self.lum.subscribe(on_event, types=list(types))
+
+    def refresh(self) -> None:
+        """Reload the state from the store (on the facade's loop; returns at once)."""
+        if not self._valid:
+            return
+        try:
+            track(self, self._live.poke())
+        except Exception as exc:  # a closed facade: said in place
+            self._fail(exc)
+
+    def close(self) -> None:
+        """Stop listening to the client and close the widget."""
+        self._unsubscribe()
+        super().close()
+
+
+@dataclass(eq=False)  # eq=False: a batcher is one stream's, compared (and hashed) by identity
 class DeltaBatcher:
     """Coalesces streamed text into few front-end messages.
 
@@ -214,26 +447,17 @@ class DeltaBatcher:
         [{'type': 'delta', 'id': 'm1', 'text': 'a b c', 'final': True, 'finish_reason': 'stop'}]
     """
 
-    def __init__(
-        self,
-        send: Callable[[dict[str, Any]], None],
-        *,
-        kind: str,
-        message_id: str,
-        interval: float = 0.05,
-        max_chars: int = 8192,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        self._send = send
-        self._kind = kind
-        self._id = message_id
-        self._interval = interval
-        self._max_chars = max_chars
-        self._extra = extra or {}
-        self._parts: list[str] = []
-        self._size = 0
-        self._last = time.monotonic()
-        self._timer: asyncio.TimerHandle | None = None
+    send: Callable[[dict[str, Any]], None]
+    _: KW_ONLY
+    kind: str
+    message_id: str
+    interval: float = 0.05
+    max_chars: int = 8192
+    extra: dict[str, Any] | None = None
+    _parts: list[str] = field(default_factory=list, init=False, repr=False)
+    _size: int = field(default=0, init=False, repr=False)
+    _last: float = field(default_factory=time.monotonic, init=False, repr=False)
+    _timer: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
 
     def add(self, text: str) -> None:
         """Queue ``text``; sends when the interval has passed or enough has piled up."""
@@ -242,7 +466,7 @@ class DeltaBatcher:
         self._parts.append(text)
         self._size += len(text)
         now = time.monotonic()
-        if self._size >= self._max_chars or now - self._last >= self._interval:
+        if self._size >= self.max_chars or now - self._last >= self.interval:
             self.flush()
         elif self._timer is None:
             # A stalled stream still shows what it has within one interval.
@@ -250,7 +474,7 @@ class DeltaBatcher:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 return
-            self._timer = loop.call_later(self._interval, self.flush)
+            self._timer = loop.call_later(self.interval, self.flush)
 
     def flush(self, **fields: Any) -> None:
         """Send what is queued now (with ``fields``), if anything is."""
@@ -259,11 +483,12 @@ class DeltaBatcher:
             self._timer = None
         if not self._parts and not fields:
             return
-        message = {"type": self._kind, "id": self._id, "text": "".join(self._parts), **self._extra, **fields}
+        text = "".join(self._parts)
+        message = {"type": self.kind, "id": self.message_id, "text": text, **(self.extra or {}), **fields}
         self._parts.clear()
         self._size = 0
         self._last = time.monotonic()
-        self._send(message)
+        self.send(message)
 
     def finish(self, **fields: Any) -> None:
         """Send the rest with ``final: True`` and ``fields`` (finish reason, usage, ...)."""

@@ -14,7 +14,7 @@ Python owns the state: ``points``, ``level``, ``levels``, ``next_level``, ``to_n
 ``progress`` and ``history`` are synced traits; the browser only draws them. The widget
 subscribes to the client's :class:`~luminora_nb.events.AffinityChanged` events for its
 (user, persona) pair; the handler runs on the loop thread and schedules one coalesced,
-ordered reload (:class:`~luminora_nb.widgets.memory_inspector.LiveRefresh`), so the
+ordered reload (:class:`~luminora_nb.widgets._base.LiveRefresh`), so the
 inspector follows every turn made anywhere on the facade (a cell, a ChatWidget) without
 blocking the kernel. Errors show in place (``error``, ``last_error``): an unknown
 persona, a user id that is not a non-empty string, an adjustment that is not a finite
@@ -44,31 +44,26 @@ Example:
 
 from __future__ import annotations
 
-import logging
-import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import traitlets
 
 from ..errors import PersonalityError
-from ..events import AffinityChanged, Event
+from ..events import AffinityChanged
 from ..relationship.affinity import DEFAULT_LEVELS, MAX_POINTS, check_points_delta
 from ..types.memory import check_user_id
 from ..types.personality import PersonalityData
-from ._base import LuminoraWidget, asset_text
-from .memory_inspector import LiveRefresh, launch, track
+from ._base import LiveWidget, asset_text, launch
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from ..events import Subscription
     from ..sync import Luminora
 
 __all__ = ["AffinityInspector", "ladder", "progress_to_next"]
 
-logger = logging.getLogger("luminora_nb.widgets")
 
 _TEXT_HISTORY = 6  # changes listed by the plain-text form
 
@@ -134,7 +129,7 @@ def _compact_change(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-class AffinityInspector(LuminoraWidget):
+class AffinityInspector(LiveWidget):
     """Level, points, progress to the next level and history of a user's relationship with a persona.
 
     Updated as turns happen. Problems never raise: they show a short message in place
@@ -172,21 +167,18 @@ class AffinityInspector(LuminoraWidget):
 
     def __init__(self, lum: Luminora, user_id: str, personality: str | PersonalityData) -> None:
         super().__init__(lum)
-        self._subscription: Subscription | None = None
         self._raw: dict[str, Any] = {}
-        self._live = LiveRefresh(self.lum.submit, self._load, self._apply, self._fail)
-        self._valid = False
-        self.on_msg(self._on_custom)
         try:
-            self.user_id = check_user_id(user_id)
+            user = self.user_id = check_user_id(user_id)
             found = self._resolve(personality)
-            self.personality = found.name
+            name = self.personality = found.name
             definition = found.definition
             self.persona = definition.persona.name if definition is not None else found.name
             self.levels = ladder(found)
-            self._valid = True
-            self._apply(self.lum.run(self._load()))
-            self._subscribe()
+            self._go_live(
+                [AffinityChanged],
+                lambda e: isinstance(e, AffinityChanged) and e.user_id == user and e.personality_name == name,
+            )
         except Exception as exc:  # shown in place, never raised
             self._fail(exc)
 
@@ -269,14 +261,6 @@ class AffinityInspector(LuminoraWidget):
         return ax
 
     # -- actions -------------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Reload the relationship from the store (on the facade's loop; returns at once)."""
-        if self._valid:
-            try:
-                track(self, self._live.poke())
-            except Exception as exc:  # a closed facade: said in place
-                self._fail(exc)
-
     def adjust(self, points_delta: float, reason: str | None = None) -> None:
         """Apply an explicit change of ``points_delta`` points (``update_affinity``).
 
@@ -296,15 +280,6 @@ class AffinityInspector(LuminoraWidget):
             self.lum.v11.update_affinity(self.user_id, self.personality, delta, reason=text),
             lambda _: self.refresh(),
         )
-
-    def close(self) -> None:
-        """Stop listening to the client and close the widget."""
-        subscription = getattr(self, "_subscription", None)
-        if subscription is not None:
-            self._subscription = None
-            if not self.lum.closed:
-                self.lum.call_soon(subscription.close)
-        super().close()
 
     # -- state ---------------------------------------------------------------------------
     async def _load(self) -> dict[str, Any]:
@@ -328,32 +303,12 @@ class AffinityInspector(LuminoraWidget):
                 else []
             )
 
-    def _subscribe(self) -> None:
-        ref = weakref.ref(self)
-        user, name = self.user_id, self.personality
-
-        def on_event(event: Event) -> None:
-            widget = ref()
-            if widget is None or not isinstance(event, AffinityChanged):
-                return
-            if event.user_id == user and event.personality_name == name:
-                track(widget, widget._live.poke())
-
-        self._subscription = self.lum.subscribe(on_event, types=[AffinityChanged])
-
     # -- browser messages ----------------------------------------------------------------
-    def _on_custom(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if not isinstance(content, Mapping):
-            return
-        kind = content.get("type")
-        try:
-            if kind == "adjust":
-                self.adjust(content.get("delta"), content.get("reason"))  # type: ignore[arg-type]
-            elif kind == "refresh":
-                self.refresh()
-        except Exception as exc:  # a browser action never floods the kernel log
-            logger.debug("affinity inspector action %r failed", kind, exc_info=True)
-            self._fail(exc)
+    def _actions(self) -> dict[str, Callable[[Mapping[str, Any]], object]]:
+        return {
+            "adjust": lambda m: self.adjust(m.get("delta"), m.get("reason")),  # type: ignore[arg-type]
+            "refresh": lambda _: self.refresh(),
+        }
 
     # -- text form -----------------------------------------------------------------------
     def _text(self) -> str:

@@ -66,7 +66,9 @@ Example:
     ...     chat.send("Hello! My name is Sam.")
     ...     chat.wait()
     ...     [m["role"] for m in chat.messages], chat.messages[-1]["finish_reason"]
+    ...     list(chat.to_dataframe()["role"])
     (['user', 'assistant'], 'stop')
+    ['user', 'assistant']
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -312,7 +314,7 @@ class ChatWidget(LuminoraWidget):
         self._turns: list[_Turn] = []  # sent from here and not settled yet, oldest first
         self._turn_lock = asyncio.Lock()  # binds to the facade's loop on first use
         self._subscription: Subscription | None = None
-        self.on_msg(self._on_custom)
+        self.on_msg(self._on_action)
         with self.hold_sync():
             try:
                 self._open(session_id, personality, provider, user_id, page_size)
@@ -467,14 +469,7 @@ class ChatWidget(LuminoraWidget):
         ``stopped``, ``prompt_tokens``, ``completion_tokens``, ``total_tokens``,
         ``latency_ms``, ``model``, ``provider``, ``relationship_level``, ``mood``.
 
-        Example:
-            >>> from luminora_nb import Luminora
-            >>> with Luminora(log=None) as lum:
-            ...     chat = ChatWidget(lum, personality="vex")
-            ...     chat.send("Hi!")
-            ...     chat.wait()
-            ...     list(chat.to_dataframe()["role"])
-            ['user', 'assistant']
+        The module's example shows one.
         """
         import pandas as pd  # lazy: pandas is heavy and only needed here
 
@@ -522,22 +517,13 @@ class ChatWidget(LuminoraWidget):
         return "\n".join(lines)
 
     # -- browser messages -------------------------------------------------------------
-    def _on_custom(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if not isinstance(content, Mapping):
-            return
-        kind = content.get("type")
-        try:
-            if kind == "sync":
-                self._sync()
-            elif kind == "send":
-                self.send(content.get("text", ""))
-            elif kind == "stop":
-                self.stop()
-            elif kind == "load_earlier":
-                self.load_earlier()
-        except Exception as exc:  # a browser action never floods the kernel log
-            logger.debug("chat widget action %r failed", kind, exc_info=True)
-            self._fail(exc)
+    def _actions(self) -> dict[str, Callable[[Mapping[str, Any]], object]]:
+        return {
+            "sync": lambda _: self._sync(),
+            "send": lambda m: self.send(m.get("text", "")),
+            "stop": lambda _: self.stop(),
+            "load_earlier": lambda _: self.load_earlier(),
+        }
 
     def _sync(self) -> None:
         with self._lock:
@@ -626,10 +612,7 @@ class ChatWidget(LuminoraWidget):
 
     def close(self) -> None:
         """Stop a streaming reply (it is kept), stop listening to the client, close the widget."""
-        subscription = getattr(self, "_subscription", None)
-        if subscription is not None:
-            self._subscription = None
-            self.lum.call_soon(subscription.close)
+        self._unsubscribe()
         if getattr(self, "_lock", None) is not None:
             self.stop()
         super().close()

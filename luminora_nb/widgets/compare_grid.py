@@ -614,11 +614,8 @@ class CompareGrid(LuminoraWidget):
                 name = prompt if result.repeat == 1 else f"#{r + 1} {prompt}"
                 rows.append([clip(name), *(self._cell_text(result.cell(p, label, r)) for label in columns)])
         lines += text_table(rows)
-        notes = []
-        if hidden:
-            notes.append(f"{hidden} row(s) equal to the baseline hidden")
-        if more:
-            notes.append(f"{more} more row(s): see to_dataframe()")
+        counted = ((hidden, "row(s) equal to the baseline hidden"), (more, "more row(s): see to_dataframe()"))
+        notes = [f"{count} {what}" for count, what in counted if count]
         if notes:
             lines.append(f"({'; '.join(notes)})")
         lines.append("totals:")

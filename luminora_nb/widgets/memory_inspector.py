@@ -55,32 +55,24 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
-import itertools
-import logging
 import math
-import threading
-import weakref
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import traitlets
 
 from ..errors import SessionError
-from ..events import EpisodeCreated, Event, FactLearned
+from ..events import EpisodeCreated, FactLearned
 from ..types.memory import FACT_CATEGORIES, check_user_id
-from ._base import LuminoraWidget, asset_text
+from ._base import LiveRefresh, LiveWidget, asset_text, launch, track
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..events import Subscription
     from ..sync import Luminora
 
+# LiveRefresh, launch and track live in ._base (the inspectors share them); still importable from here.
 __all__ = ["LiveRefresh", "MemoryInspector", "launch", "parse_edit", "track"]
-
-logger = logging.getLogger("luminora_nb.widgets")
 
 _MAX_VALUE_CHARS = 500  # an edited value longer than this is refused (a fact, not a document)
 _SOURCE_CHARS = 300  # of the source message shown on hover
@@ -92,128 +84,6 @@ _SENTIMENT_MARK = {
     "positive": "▲",
     "very_positive": "▲▲",
 }
-
-
-class LiveRefresh:
-    """Coalesced, ordered reloads of a widget's state, safe from any thread.
-
-    ``poke()`` (from an event handler on the loop thread, or from any other thread)
-    schedules ``load()`` on the facade's loop unless one is already waiting to start; a
-    burst of events therefore costs one reload. Each reload is numbered when it starts;
-    ``apply`` gets its result only if no later reload has been applied already, under a
-    lock, so the widget's state never goes back in time.
-
-    Args:
-        submit: Runs a coroutine on the facade's loop (``lum.submit``) and returns its future.
-        load: The coroutine function reading the state (runs on the loop).
-        apply: Called with the loaded state (on the loop thread).
-        fail: Called with the exception of a failed reload.
-
-    Example:
-        >>> import asyncio, concurrent.futures
-        >>> got = []
-        >>> async def load():
-        ...     return 42
-        >>> def submit(coro):
-        ...     future = concurrent.futures.Future()
-        ...     future.set_result(asyncio.run(coro))
-        ...     return future
-        >>> live = LiveRefresh(submit, load, got.append, print)
-        >>> live.poke().result() is None, got
-        (True, [42])
-    """
-
-    def __init__(
-        self,
-        submit: Callable[[Coroutine[Any, Any, Any]], Any],
-        load: Callable[[], Coroutine[Any, Any, Any]],
-        apply: Callable[[Any], None],
-        fail: Callable[[BaseException], None],
-    ) -> None:
-        self._submit = submit
-        self._load = load
-        self._apply = apply
-        self._fail = fail
-        self._lock = threading.Lock()
-        # the future of a reload that has not started yet
-        self._waiting: concurrent.futures.Future[None] | None = None
-        self._numbers = itertools.count(1)
-        self._applied = 0
-
-    def poke(self) -> concurrent.futures.Future[None]:
-        """Schedule a reload (or join the one waiting to start); returns its future.
-
-        The future completes once that reload is applied (or failed, or never ran
-        because the facade closed).
-        """
-        with self._lock:
-            if self._waiting is not None:
-                return self._waiting
-            outer: concurrent.futures.Future[None] = concurrent.futures.Future()
-            self._waiting = outer
-        # submitted outside the lock: a submit that runs the coroutine at once must not deadlock
-        try:
-            inner = self._submit(self._run(outer))
-        except BaseException:
-            with self._lock:
-                if self._waiting is outer:
-                    self._waiting = None
-            _settle(outer)
-            raise
-        inner.add_done_callback(lambda _: _settle(outer))
-        return outer
-
-    async def _run(self, outer: concurrent.futures.Future[None]) -> None:
-        try:
-            with self._lock:
-                if self._waiting is outer:
-                    self._waiting = None  # events from now on need another reload
-                number = next(self._numbers)
-            try:
-                state = await self._load()
-            except Exception as exc:  # shown in place; the previous state stays
-                self._fail(exc)
-                return
-            with self._lock:
-                if number < self._applied:
-                    return
-                self._applied = number
-                self._apply(state)
-        finally:
-            _settle(outer)
-
-
-def _settle(future: concurrent.futures.Future[None]) -> None:
-    with contextlib.suppress(concurrent.futures.InvalidStateError):  # the other path settled it
-        future.set_result(None)
-
-
-def track(widget: LuminoraWidget, future: Any) -> None:
-    """Make ``widget.wait()`` wait for ``future`` too (a reload started by an event).
-
-    Safe from any thread; a future already tracked (a coalesced reload) is tracked once.
-    """
-    if future in widget._tasks:
-        return
-    settled = widget._tasks[future] = threading.Event()
-
-    def done(_: Any) -> None:
-        widget._tasks.pop(future, None)
-        settled.set()
-
-    future.add_done_callback(done)
-
-
-def launch(
-    widget: LuminoraWidget, coro: Coroutine[Any, Any, Any], on_done: Callable[[Any], None] | None = None
-) -> None:
-    """Run an action of ``widget`` in the background; a facade that cannot run it is said in place."""
-    try:
-        widget._background(coro, on_done=on_done)
-    except Exception as exc:  # a closed facade
-        coro.close()
-        widget.busy = False
-        widget._fail(exc)
 
 
 def _value_kind(value: Any) -> str:
@@ -316,7 +186,7 @@ def parse_edit(new: Any, old: Any) -> Any:
     return text
 
 
-class MemoryInspector(LuminoraWidget):
+class MemoryInspector(LiveWidget):
     """Facts, episodes and semantic search of one user's memory, updated as turns happen.
 
     Problems never raise: a user id that is not a non-empty string, a failed load, a bad
@@ -356,19 +226,14 @@ class MemoryInspector(LuminoraWidget):
         self._raw_facts: dict[tuple[str, str], dict[str, Any]] = {}
         self._raw_episodes: list[dict[str, Any]] = []
         self._raw_hits: list[dict[str, Any]] = []
-        self._subscription: Subscription | None = None
-        self._live = LiveRefresh(self.lum.submit, self._load, self._apply, self._fail)
-        self._valid = False
-        self.on_msg(self._on_custom)
         try:
-            self.user_id = check_user_id(user_id)
+            user = self.user_id = check_user_id(user_id)
             if category:
                 self._check_category(category)
                 self.category = category
-            self._valid = True
-            state = self.lum.run(self._load())  # the first view shows the state at once
-            self._apply(state)
-            self._subscribe()
+            self._go_live(
+                [FactLearned, EpisodeCreated], lambda event: getattr(event, "user_id", None) == user
+            )
         except Exception as exc:  # shown in place, never raised
             self._fail(exc)
 
@@ -423,15 +288,6 @@ class MemoryInspector(LuminoraWidget):
         return [dict(hit) for hit in self._raw_hits]
 
     # -- actions -------------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Reload facts and episodes from the store (on the facade's loop; returns at once)."""
-        if not self._valid:
-            return
-        try:
-            track(self, self._live.poke())
-        except Exception as exc:  # a closed facade: said in place
-            self._fail(exc)
-
     def edit_fact(self, category: str, key: str, value: str) -> None:
         """Change a fact's value to ``value`` (text, as typed in the table).
 
@@ -480,15 +336,6 @@ class MemoryInspector(LuminoraWidget):
         v11 = self.lum.v11
         launch(self, v11.search_memories(self.user_id, query, top_k), self._show_hits)
 
-    def close(self) -> None:
-        """Stop listening to the client and close the widget."""
-        subscription = getattr(self, "_subscription", None)
-        if subscription is not None:
-            self._subscription = None
-            if not self.lum.closed:
-                self.lum.call_soon(subscription.close)
-        super().close()
-
     # -- state ---------------------------------------------------------------------------
     def _check_category(self, category: Any) -> None:
         if category not in FACT_CATEGORIES:
@@ -536,35 +383,14 @@ class MemoryInspector(LuminoraWidget):
             for hit in hits
         ]
 
-    def _subscribe(self) -> None:
-        ref = weakref.ref(self)
-        user = self.user_id
-
-        def on_event(event: Event) -> None:
-            widget = ref()
-            if widget is None or getattr(event, "user_id", None) != user:
-                return
-            track(widget, widget._live.poke())
-
-        self._subscription = self.lum.subscribe(on_event, types=[FactLearned, EpisodeCreated])
-
     # -- browser messages ----------------------------------------------------------------
-    def _on_custom(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if not isinstance(content, Mapping):
-            return
-        kind = content.get("type")
-        try:
-            if kind == "edit":
-                self.edit_fact(content.get("category"), content.get("key"), content.get("value"))  # type: ignore[arg-type]
-            elif kind == "delete":
-                self.delete_fact(content.get("category"), content.get("key"))  # type: ignore[arg-type]
-            elif kind == "search":
-                self.search(content.get("query"), content.get("top_k", 5))  # type: ignore[arg-type]
-            elif kind == "refresh":
-                self.refresh()
-        except Exception as exc:  # a browser action never floods the kernel log
-            logger.debug("memory inspector action %r failed", kind, exc_info=True)
-            self._fail(exc)
+    def _actions(self) -> dict[str, Callable[[Mapping[str, Any]], object]]:
+        return {
+            "edit": lambda m: self.edit_fact(m.get("category"), m.get("key"), m.get("value")),  # type: ignore[arg-type]
+            "delete": lambda m: self.delete_fact(m.get("category"), m.get("key")),  # type: ignore[arg-type]
+            "search": lambda m: self.search(m.get("query"), m.get("top_k", 5)),  # type: ignore[arg-type]
+            "refresh": lambda _: self.refresh(),
+        }
 
     # -- text form -----------------------------------------------------------------------
     def _text(self) -> str:
