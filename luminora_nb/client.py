@@ -48,7 +48,7 @@ from .providers.registry import create_provider
 from .storage.base import Storage
 from .storage.factory import create_storage
 from .turns import LiveSession, Turn, TurnExtension, storable_metadata, sync_with_storage, turn_options
-from .types._base import utcnow, validated_mapping
+from .types._base import utcnow
 from .types.personality import PersonalityBlend, PersonalityData
 from .types.provider import ChatMessage, ChatResponse, ProviderConfig
 from .types.session import (
@@ -426,7 +426,7 @@ class LuminoraCoreClient:
                 f"got {shown(user_id)}"
             )
         await self._ready()
-        config = self._session_config(session_config)
+        config = SessionConfig.coerce(session_config)
         name = personality_name or config.personality.get("name")
         if not name:
             raise SessionError(
@@ -472,19 +472,6 @@ class LuminoraCoreClient:
         )
         await self._publish_session(self._sessions[sid], resumed=False)
         return sid
-
-    def _session_config(self, value: SessionConfig | Mapping[str, Any] | None) -> SessionConfig:
-        if value is None:
-            return SessionConfig()
-        if isinstance(value, SessionConfig):
-            return value
-        return validated_mapping(
-            SessionConfig,
-            value,
-            what="session_config",
-            expected="a SessionConfig or a dict such as {'max_history': 20}",
-            error=SessionError,
-        )
 
     def _provider_config(
         self, value: ProviderConfig | Mapping[str, Any] | None, config: SessionConfig

@@ -6,10 +6,11 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 # Keys whose values are credentials: never serialised, never shown in a repr.
 # Whole name segments only: "access_token" and "X-Api-Key" are credentials, "max_tokens" is not.
@@ -245,7 +246,59 @@ def validated_mapping(
         raise error(f"invalid {what}: {first_error(exc)}") from None
 
 
-def generated_json_schema(model: type[BaseModel], schema_id: str, *, by_alias: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Coercion:
+    """How a config's :meth:`Coercible.coerce` reads what a caller passed.
+
+    Attributes:
+        what: The argument's name in messages (``"provider_config"``).
+        expected: What would have been accepted (``"a ProviderConfig, a dict or a provider name"``).
+        error: The exception raised for anything else, or an invalid dict.
+        text_field: A string stands for ``{text_field: string}``; ``None``: strings are refused.
+        none_is_default: ``None`` gives the default config; else it is refused.
+    """
+
+    what: str
+    expected: str
+    error: type[Exception]
+    text_field: str | None = None
+    none_is_default: bool = False
+
+
+class Coercible:
+    """A config made from itself, a dict and, as its :class:`Coercion` says, a string or ``None``.
+
+    An unknown field is refused with ``coercion.error`` too, naming the nearest known field.
+    """
+
+    coercion: ClassVar[Coercion]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        # an unknown field is the config's own error, with the nearest known name
+        return check_known_fields(cls, data, cls.coercion.error)  # type: ignore[arg-type]
+
+    @classmethod
+    def coerce(cls, value: object) -> Self:
+        """``value`` as this config: itself, a dict validated, or what ``coercion`` allows.
+
+        Raises:
+            Exception: ``coercion.error`` when the value is none of these or the dict is invalid.
+        """
+        spec = cls.coercion
+        if isinstance(value, cls):
+            return value
+        if value is None and spec.none_is_default:
+            return cls()
+        if isinstance(value, str) and spec.text_field is not None:
+            value = {spec.text_field: value}
+        return validated_mapping(cls, value, what=spec.what, expected=spec.expected, error=spec.error)  # type: ignore[type-var]
+
+
+def generated_json_schema(
+    model: type[BaseModel], schema_id: str, *, by_alias: bool = False
+) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``model`` as a shipped schema file holds it.
 
     Example:
@@ -259,4 +312,3 @@ def generated_json_schema(model: type[BaseModel], schema_id: str, *, by_alias: b
 def schema_file_text(schema: Mapping[str, Any]) -> str:
     """``schema`` as the exact text of its shipped file: sorted keys, two-space indent, one last newline."""
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_serializer, field_validator, model_validator
+from pydantic import Field, field_serializer, field_validator
 
 from ..errors import ProviderError
 from ._base import (
+    Coercible,
+    Coercion,
     DisplayedModel,
     Model,
     SecretHoldingModel,
-    check_known_fields,
     mask_secrets,
     redact_url,
     scrub_secrets,
-    validated_mapping,
 )
 
 __all__ = ["ChatMessage", "ChatResponse", "FinishReason", "ProviderConfig", "Usage"]
@@ -25,7 +24,7 @@ __all__ = ["ChatMessage", "ChatResponse", "FinishReason", "ProviderConfig", "Usa
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "error", "stopped"]
 
 
-class ProviderConfig(SecretHoldingModel):
+class ProviderConfig(Coercible, SecretHoldingModel):
     """Which LLM provider a session talks to, and how.
 
     The API key is held in memory only: it is excluded from ``model_dump`` /
@@ -36,7 +35,13 @@ class ProviderConfig(SecretHoldingModel):
         >>> cfg = ProviderConfig(name="openai", api_key="sk-123", model="gpt-4o-mini")
         >>> "sk-123" in repr(cfg) or "sk-123" in cfg.model_dump_json()
         False
+        >>> ProviderConfig.coerce("openai").name, ProviderConfig.coerce({"name": "llama"}).name
+        ('openai', 'llama')
     """
+
+    coercion: ClassVar[Coercion] = Coercion(
+        "provider_config", "a ProviderConfig, a dict or a provider name", ProviderError, text_field="name"
+    )
 
     name: str = Field(default="offline", min_length=1, description="Provider name, e.g. 'openai'.")
     api_key: str | None = Field(default=None, exclude=True, repr=False, description="API key (never stored).")
@@ -45,11 +50,6 @@ class ProviderConfig(SecretHoldingModel):
     extra: dict[str, Any] | None = Field(
         default=None, description="timeout, max_retries, and generation parameters."
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_fields(cls, data: Any) -> Any:
-        return check_known_fields(cls, data, ProviderError)
 
     @field_validator("name")
     @classmethod
@@ -72,29 +72,6 @@ class ProviderConfig(SecretHoldingModel):
             elif key == "base_url" and isinstance(value, str):
                 value = redact_url(value)
             yield key, value
-
-    @classmethod
-    def coerce(cls, value: ProviderConfig | Mapping[str, Any] | str) -> ProviderConfig:
-        """A :class:`ProviderConfig` from itself, a dict, or a provider name.
-
-        Raises:
-            ProviderError: the value is none of these, or the dict is invalid.
-
-        Example:
-            >>> ProviderConfig.coerce("openai").name, ProviderConfig.coerce({"name": "llama"}).name
-            ('openai', 'llama')
-        """
-        if isinstance(value, ProviderConfig):
-            return value
-        if isinstance(value, str):
-            value = {"name": value}
-        return validated_mapping(
-            cls,
-            value,
-            what="provider_config",
-            expected="a ProviderConfig, a dict or a provider name",
-            error=ProviderError,
-        )
 
     @property
     def has_api_key(self) -> bool:

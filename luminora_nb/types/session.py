@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import Field, field_serializer, field_validator, model_validator
+from pydantic import Field, field_serializer, field_validator
 
 from ..errors import SessionError, StorageError
 from ._base import (
+    Coercible,
+    Coercion,
     DisplayedModel,
     Model,
     SecretHoldingModel,
-    check_known_fields,
     known_fields_only,
     mask_secrets,
     redact_url,
     scrub_secrets,
     utcnow,
-    validated_mapping,
 )
 from .personality import PersonalityData
 
@@ -103,7 +102,7 @@ class Conversation(DisplayedModel):
     _display_as: ClassVar[str] = "conversation"
 
 
-class SessionConfig(Model):
+class SessionConfig(Coercible, Model):
     """Configuration of one session.
 
     ``max_history`` caps how many past messages are sent to the provider on each turn
@@ -111,10 +110,12 @@ class SessionConfig(Model):
     the session expires; ``0`` means never (at most :data:`MAX_SESSION_TIMEOUT`).
     """
 
-    @model_validator(mode="before")
-    @classmethod
-    def _known_fields(cls, data: Any) -> Any:
-        return check_known_fields(cls, data, SessionError)
+    coercion: ClassVar[Coercion] = Coercion(
+        "session_config",
+        "a SessionConfig or a dict such as {'max_history': 20}",
+        SessionError,
+        none_is_default=True,
+    )
 
     session_id: str = ""
     personality: dict[str, Any] = Field(default_factory=dict)
@@ -139,7 +140,7 @@ class SessionConfig(Model):
             yield key, (mask_secrets(value) if key == "provider_config" else value)
 
 
-class StorageConfig(SecretHoldingModel):
+class StorageConfig(Coercible, SecretHoldingModel):
     """Where conversations and user state are stored.
 
     ``encryption_key`` (or the ``LUMINORA_ENCRYPTION_KEY`` environment variable) is
@@ -148,7 +149,17 @@ class StorageConfig(SecretHoldingModel):
     Example:
         >>> StorageConfig(storage_type="memory").storage_type
         <StorageType.MEMORY: 'memory'>
+        >>> StorageConfig.coerce("duckdb").storage_type, StorageConfig.coerce(None).storage_type
+        (<StorageType.DUCKDB: 'duckdb'>, <StorageType.MEMORY: 'memory'>)
     """
+
+    coercion: ClassVar[Coercion] = Coercion(
+        "storage config",
+        "a StorageConfig, a dict or a storage type such as 'duckdb'",
+        StorageError,
+        text_field="storage_type",
+        none_is_default=True,
+    )
 
     storage_type: StorageType = StorageType.MEMORY
     connection_string: str | None = None
@@ -168,36 +179,6 @@ class StorageConfig(SecretHoldingModel):
             elif key == "extra":
                 value = mask_secrets(value)
             yield key, value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_fields(cls, data: Any) -> Any:
-        return check_known_fields(cls, data, StorageError)
-
-    @classmethod
-    def coerce(cls, value: StorageConfig | Mapping[str, Any] | str | None) -> StorageConfig:
-        """A :class:`StorageConfig` from itself, a dict, a storage type, or ``None`` (memory).
-
-        Raises:
-            StorageError: the value is none of these, or the dict is invalid.
-
-        Example:
-            >>> StorageConfig.coerce("duckdb").storage_type, StorageConfig.coerce(None).storage_type
-            (<StorageType.DUCKDB: 'duckdb'>, <StorageType.MEMORY: 'memory'>)
-        """
-        if value is None:
-            return cls()
-        if isinstance(value, StorageConfig):
-            return value
-        if isinstance(value, str):
-            value = {"storage_type": value}
-        return validated_mapping(
-            cls,
-            value,
-            what="storage config",
-            expected="a StorageConfig, a dict or a storage type such as 'duckdb'",
-            error=StorageError,
-        )
 
     @field_validator("connection_string")
     @classmethod
@@ -243,7 +224,7 @@ class StorageConfig(SecretHoldingModel):
         return value
 
 
-class MemoryConfig(Model):
+class MemoryConfig(Coercible, Model):
     """Configuration of conversation memory (the seed's eight fields), client-wide.
 
     Attributes:
@@ -267,33 +248,12 @@ class MemoryConfig(Model):
     list of settings and their effects is in :mod:`luminora_nb.memory._pipeline`.
     """
 
-    @model_validator(mode="before")
-    @classmethod
-    def _known_fields(cls, data: Any) -> Any:
-        return check_known_fields(cls, data, SessionError)
-
-    @classmethod
-    def coerce(cls, value: MemoryConfig | Mapping[str, Any] | None) -> MemoryConfig:
-        """A :class:`MemoryConfig` from itself, a dict, or ``None`` (the defaults).
-
-        Raises:
-            SessionError: the value is none of these, or the dict is invalid.
-
-        Example:
-            >>> MemoryConfig.coerce({"max_entries": 3}).max_entries
-            3
-        """
-        if value is None:
-            return cls()
-        if isinstance(value, MemoryConfig):
-            return value
-        return validated_mapping(
-            cls,
-            value,
-            what="memory_config",
-            expected="a MemoryConfig or a dict such as {'max_entries': 100}",
-            error=SessionError,
-        )
+    coercion: ClassVar[Coercion] = Coercion(
+        "memory_config",
+        "a MemoryConfig or a dict such as {'max_entries': 100}",
+        SessionError,
+        none_is_default=True,
+    )
 
     enabled: bool = True
     max_entries: int = Field(default=1000, ge=0)
