@@ -22,12 +22,13 @@ never blocked; a failure shows a short message in place (``error``), keeps the e
 in ``last_error`` and changes nothing else (a bad edit leaves the stored fact and the
 table as they were; a failed search keeps the previous hits).
 
-**Live.** The widget subscribes to the client's :class:`~luminora_nb.events.FactLearned`
-and :class:`~luminora_nb.events.EpisodeCreated` events for its user. The handler runs on
+**Live.** The widget subscribes to the client's :class:`~luminora_nb.events.FactLearned`,
+:class:`~luminora_nb.events.FactDeleted` and :class:`~luminora_nb.events.EpisodeCreated`
+events for its user, so a fact deleted anywhere (another inspector, code in a cell)
+leaves every inspector of that user. The handler runs on
 the loop thread and only schedules a reload (:class:`LiveRefresh`): a burst of events
 during one turn costs one reload, and reloads are numbered so an older one finishing
-late never overwrites a newer one. Deleting a fact publishes no event, so the widget
-reloads itself after its own deletes.
+late never overwrites a newer one.
 
 Protocol
 --------
@@ -62,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 
 from ..errors import SessionError
-from ..events import EpisodeCreated, FactLearned
+from ..events import EpisodeCreated, FactDeleted, FactLearned
 from ..types.memory import FACT_CATEGORIES, check_user_id
 from ._base import LiveRefresh, LiveWidget, asset_text, launch, track
 
@@ -231,9 +232,8 @@ class MemoryInspector(LiveWidget):
             if category:
                 self._check_category(category)
                 self.category = category
-            self._go_live(
-                [FactLearned, EpisodeCreated], lambda event: getattr(event, "user_id", None) == user
-            )
+            events = [FactLearned, FactDeleted, EpisodeCreated]
+            self._go_live(events, lambda event: getattr(event, "user_id", None) == user)
         except Exception as exc:  # shown in place, never raised
             self._fail(exc)
 
@@ -321,7 +321,7 @@ class MemoryInspector(LiveWidget):
             self._fail(SessionError(f"no fact {category!r}/{key!r} for user {self.user_id!r} to delete"))
             return
         v11 = self.lum.v11
-        launch(self, v11.delete_fact(self.user_id, category, key), lambda _: self.refresh())
+        launch(self, v11.delete_fact(self.user_id, category, key))
 
     def search(self, query: str, top_k: int = 5) -> None:
         """Search the user's memories by meaning; the hits (with scores) replace ``hits``.

@@ -190,6 +190,24 @@ def test_delete_from_the_browser(learning: Luminora, wire: CommRecorder) -> None
     assert inspector.error == "no fact 'preferences'/'jazz' for user 'sam' to delete"
 
 
+def test_a_delete_anywhere_leaves_every_inspector_of_the_user(learning: Luminora, wire: CommRecorder) -> None:
+    teach(learning)
+    teach(learning, user="ada", messages=["I love jazz."])
+    first, second = MemoryInspector(learning, "sam"), MemoryInspector(learning, "sam")
+    other_user = MemoryInspector(learning, "ada")
+    assert ("preferences", "jazz") in facts_of(second) and ("preferences", "jazz") in facts_of(other_user)
+    wire.custom(first, {"type": "delete", "category": "preferences", "key": "jazz"})
+    first.wait()
+    second.wait()
+    assert ("preferences", "jazz") not in facts_of(second)  # told by the FactDeleted event
+    assert learning.delete_fact("sam", "personal_info", "location")  # from a cell, not a widget
+    first.wait()
+    second.wait()
+    assert ("personal_info", "location") not in facts_of(first) | facts_of(second)
+    other_user.wait()
+    assert ("preferences", "jazz") in facts_of(other_user)  # another user's delete is not theirs
+
+
 def test_category_filter(learning: Luminora, wire: CommRecorder) -> None:
     teach(learning)
     inspector = MemoryInspector(learning, "sam", category="preferences")
