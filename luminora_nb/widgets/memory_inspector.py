@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 
 from ..errors import SessionError
-from ..events import EpisodeCreated, FactDeleted, FactLearned
+from ..events import EpisodeCreated, Event, FactDeleted, FactLearned
 from ..types.memory import FACT_CATEGORIES, check_user_id
 from ._base import LiveRefresh, LiveWidget, asset_text, launch, track
 
@@ -232,7 +232,7 @@ class MemoryInspector(LiveWidget):
             if category:
                 self._check_category(category)
                 self.category = category
-            events = [FactLearned, FactDeleted, EpisodeCreated]
+            events: list[type[Event]] = [FactLearned, FactDeleted, EpisodeCreated]
             self._go_live(events, lambda event: getattr(event, "user_id", None) == user)
         except Exception as exc:  # shown in place, never raised
             self._fail(exc)
