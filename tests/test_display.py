@@ -414,6 +414,7 @@ def test_provider_config_has_no_rich_repr() -> None:
     assert not hasattr(ProviderConfig, "_repr_mimebundle_")
 
 
+@pytest.mark.integration  # starts another process
 def test_display_module_is_pure_stdlib_and_lazy() -> None:
     code = (
         "import sys, luminora_nb.types, luminora_nb.display; "

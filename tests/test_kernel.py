@@ -90,6 +90,7 @@ def test_nothing_patched_in_this_process() -> None:
     assert asyncio.run is asyncio.runners.run
 
 
+@pytest.mark.integration  # starts another process
 def test_a_script_imports_luminora_nb_without_patching_or_importing_ipython() -> None:
     script = textwrap.dedent(
         """
@@ -553,6 +554,7 @@ def test_run_all_widget_events_and_interrupts_in_a_kernel(tmp_path: Path) -> Non
         assert k.execute("await asyncio.sleep(0.01, 'await works')").result == "'await works'"
 
 
+@pytest.mark.integration  # starts another process
 def test_kernel_module_is_cheap_to_import() -> None:
     # import luminora_nb runs enable_asyncio_run(): outside IPython it must not even import asyncio.
     script = "import sys; import luminora_nb; print('asyncio' in sys.modules, 'IPython' in sys.modules)"

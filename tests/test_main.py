@@ -46,6 +46,7 @@ def test_personas_command_lists_the_library(capsys: pytest.CaptureFixture[str]) 
     assert lines[0].startswith("name") and len(lines) >= 9
 
 
+@pytest.mark.integration  # starts another process
 def test_readme_example_runs_as_written() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("## Using the SDK", 1)[1].split("```python", 1)[1].split("```", 1)[0]

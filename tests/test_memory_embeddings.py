@@ -141,6 +141,7 @@ def test_loading_the_model_touches_no_network(monkeypatch: pytest.MonkeyPatch) -
     assert fresh.embed(["offline"]).shape == (1, fresh.dimension)
 
 
+@pytest.mark.integration  # starts another process
 def test_runtime_needs_neither_torch_nor_transformers_and_import_stays_light() -> None:
     code = (
         "import sys\n"

@@ -71,6 +71,7 @@ def test_same_inputs_give_the_same_text() -> None:
     assert compile_prompt(d.model_copy(deep=True), **kwargs) == first
 
 
+@pytest.mark.integration  # starts another process
 def test_output_is_identical_across_processes_with_different_hash_seeds() -> None:
     code = (
         "from luminora_nb.personality.library import get_builtin\n"

@@ -278,6 +278,7 @@ def _run_script(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration  # starts another process
 def test_in_a_script_with_nothing_closed_the_interpreter_exits_cleanly() -> None:
     done = _run_script(
         """

@@ -162,6 +162,7 @@ async def test_same_input_same_output(provider: OfflineProvider) -> None:
         assert first.usage == second.usage
 
 
+@pytest.mark.integration  # starts another process
 async def test_same_output_in_another_process(provider: OfflineProvider) -> None:
     texts = ["Hello!", "Why is the sky blue?", "I love jazz music.", "Thanks, bye!"]
     script = (

@@ -232,6 +232,7 @@ def test_a_closed_facade_is_said_in_place() -> None:
     inspector.close()
 
 
+@pytest.mark.integration  # starts another process
 def test_the_browser_module_renders_and_sends_what_python_expects(
     learning: Luminora, wire: CommRecorder, tmp_path: Any
 ) -> None:

@@ -422,6 +422,7 @@ def run_in_node(tmp_path: Any, module: str, state: dict[str, Any], script: str) 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.integration  # starts another process
 def test_the_browser_module_renders_and_sends_what_python_expects(
     learning: Luminora, wire: CommRecorder, tmp_path: Any
 ) -> None:
