@@ -32,6 +32,7 @@ import base64
 import binascii
 import math
 import sys
+import threading
 from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
@@ -270,25 +271,29 @@ class VectorCache(Generic[T]):
     def __init__(self, users: int = 4) -> None:
         self._users = users
         self._entries: dict[str, tuple[object, VectorMatrix[T]]] = {}
+        self._lock = threading.Lock()  # searches may run in worker threads
 
     def get(self, user: str, token: object) -> VectorMatrix[T] | None:
         """The matrix of ``user`` built under ``token``, or ``None``."""
-        entry = self._entries.pop(user, None)
-        if entry is None or entry[0] != token:
-            return None
-        self._entries[user] = entry  # most recently used last
-        return entry[1]
+        with self._lock:
+            entry = self._entries.pop(user, None)
+            if entry is None or entry[0] != token:
+                return None
+            self._entries[user] = entry  # most recently used last
+            return entry[1]
 
     def put(self, user: str, token: object, matrix: VectorMatrix[T]) -> None:
         """Keep ``matrix`` for ``user`` under ``token``."""
-        self._entries.pop(user, None)
-        self._entries[user] = (token, matrix)
-        while len(self._entries) > self._users:
-            del self._entries[next(iter(self._entries))]
+        with self._lock:
+            self._entries.pop(user, None)
+            self._entries[user] = (token, matrix)
+            while len(self._entries) > self._users:
+                del self._entries[next(iter(self._entries))]
 
     def clear(self) -> None:
         """Forget every matrix (a backend closing)."""
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
 
 def _floats(vector: Sequence[float] | bytes) -> Sequence[float]:
