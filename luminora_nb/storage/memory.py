@@ -137,7 +137,8 @@ class InMemoryStorage(Storage):
         if isinstance(write, docs.Delete):
 
             def delete() -> bool:
-                if key.kind is docs.EMBEDDING and self._vectors.get(key.owner, {}).pop(key.names, None):
+                vectors = self._vectors.get(key.owner) if key.kind is docs.EMBEDDING else None
+                if vectors is not None and vectors.pop(key.names, None) is not None:
                     self._changed_embeddings(key.owner)
                 return self._documents.get((key.kind.name, key.owner), {}).pop(key.names, None) is not None
 

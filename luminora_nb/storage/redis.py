@@ -395,10 +395,10 @@ class RedisStorage(ServerBackend, Storage):
         pipe.hset(vector_key, field, stored_vector(write.document))
         return {k: v for k, v in write.document.items() if k not in (VECTOR_FIELD, "vector")}
 
-    def _with_vector(self, document: docs.Document, vector: bytes | None) -> docs.Document:
+    def _with_vector(self, document: docs.Document, vector: bytes | str | None) -> docs.Document:
         """An embedding document with its vector's bytes back (kept beside it when unencrypted)."""
-        if vector is not None:
-            document[VECTOR_FIELD] = bytes(vector)
+        if isinstance(vector, bytes):  # the client returns bytes (decode_responses=False)
+            document[VECTOR_FIELD] = vector
         return document
 
     async def _nearest(
