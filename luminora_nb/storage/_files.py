@@ -6,7 +6,12 @@
   deleted and recreated, with a timeout;
 * :func:`write_atomic` — a whole file replaced at once (temporary file, fsync, rename);
 * :func:`append_line` / :func:`last_line` — one complete line added at the end of a file,
-  and the last complete line read back, so a line cut short by a crash is never read.
+  and the last complete line read back, so a line cut short by a crash is never read;
+* :func:`file_identity` / :func:`embedding_matrix` — what tells one version of a file from
+  another (device, inode, size, modification time), and a user file's embeddings read as
+  a search matrix with the identity of exactly the bytes read. Every write replaces a
+  whole file (a new inode, see :func:`write_atomic`), so a cache built from a file's bytes (the file
+  backend's search matrix) is valid while the file's identity is unchanged, whichever process wrote it.
 """
 
 from __future__ import annotations
@@ -20,16 +25,20 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from ..errors import StorageError
+from ._vectors import VectorCache, VectorMatrix, stored_vector
 
 __all__ = [
     "DEFAULT_DIR",
     "FileLock",
     "append_line",
+    "embedding_matrix",
+    "file_identity",
     "file_name",
     "id_from_file_name",
     "last_line",
@@ -240,6 +249,50 @@ def last_line(fh: BinaryIO, size: int) -> tuple[bytes | None, int]:
 
 
 # -- the file backend's paths and session files ---------------------------------------------------
+def file_identity(path: str) -> tuple[int, ...] | None:
+    """The identity of the file at ``path`` now (``None``: there is none); see the module docstring.
+
+    Example:
+        >>> file_identity("/nonexistent/luminora") is None
+        True
+    """
+    try:
+        return _identity(os.stat(path))
+    except FileNotFoundError:
+        return None
+
+
+def embedding_matrix(
+    path: str, decode: Callable[[bytes], dict[str, Any]], cache: VectorCache[dict[str, Any]], user_id: str
+) -> VectorMatrix[dict[str, Any]]:
+    """The embeddings of the user document at ``path`` as a :class:`~._vectors.VectorMatrix`
+    whose rows are the documents: from ``cache`` while the file's identity is the one it was
+    read under, else read (``decode``: the storage's codec) and kept there under the identity
+    of exactly the bytes read.
+
+    With encryption on, the cached matrix holds the decrypted vectors in this process's
+    memory: a search decrypts the user's file once per change of it, not once per search.
+    """
+    identity = file_identity(path)
+    matrix = None if identity is None else cache.get(user_id, identity)
+    if matrix is not None:
+        return matrix
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - fstat of the very file read, closed below
+    except FileNotFoundError:
+        return VectorMatrix([], [])
+    with fh:
+        identity, data = _identity(os.fstat(fh.fileno())), fh.read()
+    rows = list(decode(data).get("embeddings", {}).values())
+    matrix = VectorMatrix(rows, [stored_vector(r) for r in rows], [r.get("kind") for r in rows])
+    cache.put(user_id, identity, matrix)
+    return matrix
+
+
+def _identity(stat: os.stat_result) -> tuple[int, ...]:
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def place_of_file(path: str | Path) -> str:
     """Where a document is stored, authenticated with it (codec v2): its file, as
     ``"<folder>/<file name>"`` — the same wherever the store's directory is moved to."""

@@ -32,11 +32,22 @@ import base64
 import binascii
 import math
 import sys
+import threading
 from array import array
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["VECTOR_FIELD", "cosine_ranking", "float32", "pack", "stored_vector", "unpack", "with_floats"]
+__all__ = [
+    "VECTOR_FIELD",
+    "VectorCache",
+    "VectorMatrix",
+    "cosine_ranking",
+    "float32",
+    "pack",
+    "stored_vector",
+    "unpack",
+    "with_floats",
+]
 
 #: The field of an embedding document holding its vector: base64 of little-endian float32 bytes.
 VECTOR_FIELD = "vector_f32le"
@@ -127,41 +138,200 @@ def cosine_ranking(
     """The ``limit`` candidates most similar to ``query``: ``(score, item)``, best first.
 
     A candidate's vector is a sequence of floats or :func:`pack` bytes (read as float32
-    with ``numpy.frombuffer``, never converted to Python floats).
+    with ``numpy.frombuffer``, never converted to Python floats). One-off: a backend that
+    searches the same vectors again keeps a :class:`VectorMatrix` instead.
     """
-    dimension = len(query)
-    rows = [
-        (item, vector)
-        for item, vector in candidates
-        if (len(vector) // 4 if isinstance(vector, bytes) else len(vector)) == dimension
-        and not (isinstance(vector, bytes) and len(vector) % 4)
-    ]
-    if not rows or dimension == 0 or limit <= 0:
-        return []
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy is a declared extra, the fallback is tested
-        vectors = [unpack(v) if isinstance(v, bytes) else v for _, v in rows]
-        scores = _python_scores(query, vectors)
-    else:
-        scores = _numpy_scores(np, query, [vector for _, vector in rows])
-    order = sorted(range(len(rows)), key=lambda i: -scores[i])[:limit]
-    return [(scores[i], rows[i][0]) for i in order]
+    return VectorMatrix([item for item, _ in candidates], [vector for _, vector in candidates]).rank(
+        query, limit
+    )
 
 
-def _numpy_scores(np: Any, query: Sequence[float], vectors: list[Sequence[float] | bytes]) -> list[float]:
-    if all(isinstance(v, bytes) for v in vectors):  # the stored bytes: one buffer, no parsing
-        joined = b"".join(v for v in vectors if isinstance(v, bytes))
-        matrix = np.frombuffer(joined, dtype="<f4").reshape(len(vectors), len(query)).astype(np.float32)
+class VectorMatrix(Generic[T]):
+    """Stored vectors as float32 matrices (one per dimension), ranked by exact cosine.
+
+    Built once from the stored bytes (or floats) and searched many times: a search is one
+    matrix-vector product, ``numpy.argpartition`` for the best ``limit`` and a sort of
+    those alone. The rules of :func:`cosine_ranking` hold (it is this class, used once):
+    other dimensions are left out, zero vectors score 0, ties keep the candidates' order.
+    Each row may carry a ``label`` (an embedding's kind) that :meth:`rank` can select.
+    Without numpy the vectors stay float32 arrays ranked in pure Python.
+
+    Example:
+        >>> matrix = VectorMatrix(["a", "b", "c"], [pack([1.0, 0.0]), pack([0.0, 1.0]), pack([1.0])],
+        ...                       labels=["fact", "episode", "fact"])
+        >>> [(round(score, 4), item) for score, item in matrix.rank([1.0, 0.5], 5, label="fact")]
+        [(0.8944, 'a')]
+        >>> len(matrix)
+        3
+    """
+
+    def __init__(
+        self,
+        items: Sequence[T],
+        vectors: Sequence[Sequence[float] | bytes],
+        labels: Sequence[str | None] | None = None,
+    ) -> None:
+        self._items = list(items)
+        self._selections: dict[tuple[int, str], Any] = {}
+        self._labels = list(labels) if labels is not None else None
+        rows: dict[int, list[int]] = {}  # dimension -> positions of its vectors
+        for position, vector in enumerate(vectors):
+            if isinstance(vector, bytes):
+                if len(vector) % 4:
+                    continue  # not float32 bytes: unreadable, left out
+                rows.setdefault(len(vector) // 4, []).append(position)
+            else:
+                rows.setdefault(len(vector), []).append(position)
+        try:
+            import numpy as np
+        except ImportError:  # pragma: no cover - numpy is a declared extra, the fallback is tested
+            self._np: Any = None
+            self._python = {
+                dimension: (positions, [float32(_floats(vectors[p])) for p in positions])
+                for dimension, positions in rows.items()
+            }
+            return
+        self._np = np
+        self._groups = {
+            dimension: _group(np, vectors, positions, dimension) for dimension, positions in rows.items()
+        }
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def rank(self, query: Sequence[float], limit: int, *, label: str | None = None) -> list[tuple[float, T]]:
+        """The ``limit`` rows most similar to ``query`` (of ``label`` if given), best first.
+
+        Returns ``(score, item)`` pairs.
+        """
+        dimension = len(query)
+        if dimension == 0 or limit <= 0:
+            return []
+        if self._np is None:
+            return self._python_rank(query, limit, label)
+        group = self._groups.get(dimension)
+        if group is None:
+            return []
+        np = self._np
+        positions, matrix, norms = group
+        target = np.asarray(query, dtype=np.float32)
+        dots = matrix @ target
+        scaled = norms * np.linalg.norm(target)
+        scores = np.divide(dots, scaled, out=np.zeros_like(dots), where=scaled > 0)
+        chosen = np.arange(len(positions))
+        if label is not None and self._labels is not None:
+            chosen = self._selection(dimension, label)
+            scores = scores[chosen]
+        best = _top(np, scores, limit)
+        return [(float(scores[i]), self._items[int(positions[chosen[i]])]) for i in best]
+
+    def _selection(self, dimension: int, label: str) -> Any:
+        """The indices of one dimension's rows labelled ``label`` (kept: the matrix never changes)."""
+        selection = self._selections.get((dimension, label))
+        if selection is None:
+            labels = self._labels or []
+            positions = self._groups[dimension][0]
+            selection = self._np.flatnonzero(
+                self._np.fromiter((labels[p] == label for p in positions), dtype=bool, count=len(positions))
+            )
+            self._selections[(dimension, label)] = selection
+        return selection
+
+    def _python_rank(self, query: Sequence[float], limit: int, label: str | None) -> list[tuple[float, T]]:
+        positions, vectors = self._python.get(len(query), ([], []))
+        rows = [
+            (p, v)
+            for p, v in zip(positions, vectors, strict=True)
+            if label is None or self._label(p) == label
+        ]
+        scores = _python_scores(query, [v for _, v in rows])
+        order = sorted(range(len(rows)), key=lambda i: -scores[i])[:limit]
+        return [(scores[i], self._items[rows[i][0]]) for i in order]
+
+    def _label(self, position: int) -> str | None:
+        return None if self._labels is None else self._labels[position]
+
+
+class VectorCache(Generic[T]):
+    """The :class:`VectorMatrix` of each recently searched user, kept while the user's token holds.
+
+    A backend passes, per search, a token that changes whenever the user's embeddings
+    change (a version counter bumped by every write, a file's identity and size, a random
+    value written with every change): a matrix built under another token is rebuilt. At
+    most ``users`` matrices are kept (the least recently searched is dropped): one matrix of
+    100,000 vectors of 384 dimensions is about 150 MB.
+
+    Example:
+        >>> cache = VectorCache(users=1)
+        >>> cache.put("u1", 1, VectorMatrix(["a"], [pack([1.0])]))
+        >>> cache.get("u1", 1) is not None, cache.get("u1", 2), cache.get("u2", 1)
+        (True, None, None)
+    """
+
+    def __init__(self, users: int = 4) -> None:
+        self._users = users
+        self._entries: dict[str, tuple[object, VectorMatrix[T]]] = {}
+        self._lock = threading.Lock()  # searches may run in worker threads
+
+    def get(self, user: str, token: object) -> VectorMatrix[T] | None:
+        """The matrix of ``user`` built under ``token``, or ``None``."""
+        with self._lock:
+            entry = self._entries.pop(user, None)
+            if entry is None or entry[0] != token:
+                return None
+            self._entries[user] = entry  # most recently used last
+            return entry[1]
+
+    def put(self, user: str, token: object, matrix: VectorMatrix[T]) -> None:
+        """Keep ``matrix`` for ``user`` under ``token``."""
+        with self._lock:
+            self._entries.pop(user, None)
+            self._entries[user] = (token, matrix)
+            while len(self._entries) > self._users:
+                del self._entries[next(iter(self._entries))]
+
+    def clear(self) -> None:
+        """Forget every matrix (a backend closing)."""
+        with self._lock:
+            self._entries.clear()
+
+
+def _floats(vector: Sequence[float] | bytes) -> Sequence[float]:
+    return unpack(vector) if isinstance(vector, bytes) else vector
+
+
+def _group(np: Any, vectors: Sequence[Sequence[float] | bytes], positions: list[int], dimension: int) -> Any:
+    """``(positions, matrix, row norms)`` of the vectors of one dimension, as float32 numpy arrays."""
+    chosen = [vectors[p] for p in positions]
+    if all(isinstance(v, bytes) for v in chosen):  # the stored bytes: one buffer, no parsing
+        joined = b"".join(v for v in chosen if isinstance(v, bytes))
+        matrix = np.frombuffer(joined, dtype="<f4").reshape(len(chosen), dimension).astype(np.float32)
     else:
         matrix = np.asarray(
-            [np.frombuffer(v, dtype="<f4") if isinstance(v, bytes) else v for v in vectors], dtype=np.float32
-        )
-    target = np.asarray(query, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(target)
-    dots = matrix @ target
-    scores = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
-    return [float(s) for s in scores]
+            [np.frombuffer(v, dtype="<f4") if isinstance(v, bytes) else v for v in chosen], dtype=np.float32
+        ).reshape(len(chosen), dimension)
+    return np.asarray(positions, dtype=np.int64), matrix, np.linalg.norm(matrix, axis=1)
+
+
+def _top(np: Any, scores: Any, limit: int) -> list[int]:
+    """Indices of the ``limit`` best scores, best first; equal scores in index order.
+
+    ``argpartition`` finds the ``limit``-th best score in linear time; the rows strictly
+    above it and the first rows equal to it (by index, as ties must keep the saved order)
+    are the selection, then only those are sorted.
+    """
+    count = len(scores)
+    if count == 0:
+        return []
+    if count > limit:
+        threshold = scores[np.argpartition(-scores, limit - 1)[limit - 1]]
+        above = np.flatnonzero(scores > threshold)
+        equal = np.flatnonzero(scores == threshold)[: limit - len(above)]
+        chosen = np.concatenate([above, equal])
+    else:
+        chosen = np.arange(count)
+    order = np.lexsort((chosen, -scores[chosen]))
+    return [int(i) for i in chosen[order]]
 
 
 def _python_scores(query: Sequence[float], vectors: list[Sequence[float]]) -> list[float]:

@@ -31,9 +31,10 @@ when plain, compressed and/or encrypted otherwise); the other columns hold ids, 
 and ISO timestamps for listing and ordering. One connection per storage instance,
 guarded by a lock; each call runs in a worker thread and in one transaction.
 
-Natively, DuckDB selects episodes (``ORDER BY importance, ts ... LIMIT``) and ranks
-embeddings by ``list_cosine_similarity`` over the stored float32 vectors, never parsing a
-document for it (with encryption on, the generic ranking over decrypted documents runs).
+Natively, DuckDB selects episodes (``ORDER BY importance, ts ... LIMIT``); embeddings are
+ranked in numpy over a per-user float32 matrix read once from the ``vec`` column (with
+encryption on, from the decrypted documents) and kept until the user's embeddings change
+(:mod:`._duckdb_vectors`).
 
 DuckDB lets one process at a time open a database file for writing: a second process
 gets a :class:`~luminora_nb.errors.StorageError` saying so (use the file, PostgreSQL,
@@ -70,6 +71,7 @@ from ..errors import StorageError
 from ..types.session import StorageConfig
 from . import _documents as docs
 from ._duckdb_schema import DuckDBSchema
+from ._duckdb_vectors import DuckDBVectorIndex
 from ._keys import Sample
 from ._names import checked_identifier, name_digest
 from ._vectors import stored_vector, unpack
@@ -149,6 +151,7 @@ class DuckDBStorage(Storage):
     def _use_schema(self, schema: DuckDBSchema) -> None:
         self._schema = schema
         self._t, self._meta, self._seq = schema.tables, schema.meta, schema.sequence
+        self._index = DuckDBVectorIndex(self.path, schema.tables["embeddings"])
 
     def __repr__(self) -> str:
         return f"<DuckDBStorage path={self.path!r} table={self.config.table_name!r} codec={self._codec!r}>"
@@ -251,6 +254,7 @@ class DuckDBStorage(Storage):
     def _close(self) -> None:
         with self._lock:
             con, self._con = self._con, None
+            self._index.clear()
             if con is None:
                 return
             try:
@@ -422,9 +426,17 @@ class DuckDBStorage(Storage):
 
     async def _write(self, writes: Sequence[docs.Write]) -> list[bool]:
         operation, subject = docs.described(writes)
-        return await self._run(
+        results = await self._run(
             operation, subject, lambda con: [self._apply(con, w) for w in writes], transaction=True
         )
+        self._index.changed(
+            {
+                w.key.owner
+                for w in writes
+                if not isinstance(w, docs.SaveSession) and w.key.kind is docs.EMBEDDING
+            }
+        )
+        return results
 
     async def _get(self, key: docs.Key) -> docs.Document | None:
         where, params = self._where(key)
@@ -473,27 +485,7 @@ class DuckDBStorage(Storage):
     async def _nearest(
         self, user_id: str, query: list[float], kind: str | None, limit: int
     ) -> list[tuple[float, docs.Document]]:
-        if not self._vectors:  # encrypted: the vectors live only in the encrypted documents
-            return await super()._nearest(user_id, query, kind, limit)
-        conditions = "user_id = ? AND len(vec) = ?"
-        params: list[Any] = [query, user_id, len(query)]
-        if kind is not None:
-            conditions += " AND kind = ?"
-            params.append(self._name(kind))
-        ranked = (
-            "SELECT doc, item_id, ord, list_cosine_similarity(vec, ?::FLOAT[]) AS similarity "
-            f"FROM {self._t['embeddings']} WHERE {conditions}"
-        )
-        sql = (
-            "SELECT doc, item_id, CASE WHEN isnan(similarity) THEN 0.0 ELSE similarity END AS score "
-            f"FROM ({ranked}) ORDER BY score DESC, ord LIMIT ?"
-        )
-        subject = f"embeddings of user {user_id!r}"
-        rows = await self._rows("search_embeddings", subject, sql, [*params, limit])
-        return [
-            (float(score), self._decode(doc, subject, docs.place("embedding", user_id, item_id)))
-            for doc, item_id, score in rows
-        ]
+        return await self._index.nearest(self, user_id, query, kind, limit)
 
     # -- sessions --------------------------------------------------------------------
     def _save_session(self, con: Connection, write: docs.SaveSession) -> bool:
@@ -743,7 +735,9 @@ class DuckDBStorage(Storage):
                 count += int(rows[0][0]) if rows else 0
             return count
 
-        return await self._run("delete_user_data", f"user {user_id!r}", delete, transaction=True)
+        deleted = await self._run("delete_user_data", f"user {user_id!r}", delete, transaction=True)
+        self._index.changed([user_id])
+        return deleted
 
     # -- metadata --------------------------------------------------------------------
     async def _read_metadata(self) -> str | None:

@@ -72,7 +72,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import errno
+import functools
 import json
 import logging
 import os
@@ -89,15 +91,13 @@ from pydantic import BaseModel, ValidationError
 from ..errors import StorageError
 from ..types.session import Message, StorageConfig
 from . import _documents as docs
+from . import _files
 from ._files import LOCK_TIMEOUT, FileLock, append_line, last_line, unlink, write_atomic
 from ._files import file_name as _file_name
 from ._files import id_from_file_name as _id_from_file_name
 from ._files import place_of_file as _at
-from ._files import session_head_of_file as _checked_head
-from ._files import session_without_complete_line as _no_complete_line
-from ._files import store_directory as _directory_of
-from ._files import valid_directory as _check_directory
 from ._keys import Sample
+from ._vectors import VectorCache
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -156,7 +156,7 @@ class FileStorage(Storage):
 
     def __init__(self, config: StorageConfig | None = None) -> None:
         super().__init__(config or StorageConfig(storage_type="file"))
-        self.directory = _directory_of(self.config.connection_string)
+        self.directory = _files.store_directory(self.config.connection_string)
         self._codec = DocumentCodec.from_config(self.config)
         self._fsync = bool(self.config.extra.get("fsync", True))
         self._inline = not self.config.extra.get("io_threads", False)
@@ -167,6 +167,7 @@ class FileStorage(Storage):
         self._dirs = {sub: os.path.join(root, sub) for sub in (*_SUBDIRS, ".journal")}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._ready = False
+        self._matrices: VectorCache[docs.Document] = VectorCache()  # search: see _nearest
 
     def __repr__(self) -> str:
         return f"<FileStorage directory={str(self.directory)!r} codec={self._codec!r}>"
@@ -182,7 +183,7 @@ class FileStorage(Storage):
                 while ``auto_create_tables`` is off.
         """
 
-        _check_directory(self.directory, self.config.connection_string)
+        _files.valid_directory(self.directory, self.config.connection_string)
         if self._read_only:
             await asyncio.to_thread(self._check_readable)
             await self._settle_key(read_only=True)
@@ -519,6 +520,22 @@ class FileStorage(Storage):
         section = document.get(_SECTIONS[kind.name], {})
         return list(section) if kind.appended else list(section.values())
 
+    async def _nearest(
+        self, user_id: str, query: list[float], kind: str | None, limit: int
+    ) -> list[tuple[float, docs.Document]]:
+        """Rank a matrix of the user's vectors kept while the user's file is unchanged (any process's
+        write replaces it): see :func:`._files.embedding_matrix`."""
+        path, _, what = self._place(docs.Key(docs.EMBEDDING, user_id))
+        decode = functools.partial(self._codec.decode, what=what, at=_at(path))
+        matrix = await self._run(
+            "search_embeddings",
+            docs.EMBEDDING.of(user_id),
+            [],
+            lambda: _files.embedding_matrix(path, decode, self._matrices, user_id),
+            inline=False,
+        )
+        return [(score, copy.deepcopy(doc)) for score, doc in matrix.rank(query, limit, label=kind)]
+
     # -- sessions ----------------------------------------------------------------------
     def _read_session_lines(self, path: str, what: str) -> list[bytes] | None:
         """The complete lines of a session file (``None``: no such file).
@@ -535,7 +552,7 @@ class FileStorage(Storage):
         # The last element is b"" after a complete line, else a line cut short by a crash
         # (or still being appended by another process): ignore it either way.
         if len(lines) < 2:
-            raise _no_complete_line(what, data)
+            raise _files.session_without_complete_line(what, data)
         return lines[:-1]
 
     def _read_batch(self, line: bytes, *, what: str, at: str) -> _Batch:
@@ -556,7 +573,9 @@ class FileStorage(Storage):
         lines = self._read_session_lines(path, what)
         if lines is None:
             return None
-        head = _checked_head(self._codec.decode(lines[0], what=what, at=_at(path)), session_id, what)
+        head = _files.session_head_of_file(
+            self._codec.decode(lines[0], what=what, at=_at(path)), session_id, what
+        )
         messages: list[Message | docs.Document] = []
         last_active: str | None = None
         for number, line in enumerate(lines[1:], start=2):
@@ -609,7 +628,7 @@ class FileStorage(Storage):
                     fh.truncate(complete)
                 if last is None:
                     fh.seek(0)
-                    raise _no_complete_line(what, fh.read(64))
+                    raise _files.session_without_complete_line(what, fh.read(64))
                 tail = self._codec.decode(last, what=what, at=_at(path))
                 if not isinstance(tail.get("seq"), int) or not isinstance(tail.get("messages"), list):
                     raise StorageError(
@@ -638,10 +657,10 @@ class FileStorage(Storage):
 
         def read() -> tuple[docs.Document, int]:
             if not first.endswith(b"\n"):  # nothing complete to list: say why (the caller logs it)
-                raise _no_complete_line(what, first)
+                raise _files.session_without_complete_line(what, first)
             head = self._codec.decode(first[:-1], what=what, at=_at(path))
             if sid is not None:
-                _checked_head(head, sid, what)
+                _files.session_head_of_file(head, sid, what)
             batch = (
                 self._codec.decode(last, what=what, at=_at(path))
                 if last is not None and last != first[:-1]

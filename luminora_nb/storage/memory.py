@@ -13,6 +13,14 @@ kept as ASCII-escaped JSON written by Python's ``json``, and read back by it.
 
 A write runs without awaiting anything, so a batch is applied whole: no other call can
 see it half done, and if a document cannot be serialised nothing is stored.
+
+An embedding's vector is kept apart from its JSON document as the raw float32 bytes (put
+back as ``bytes`` under :data:`~._vectors.VECTOR_FIELD` on read, as the binary columns of
+PostgreSQL and MongoDB are), so a search never decodes base64 or JSON: the first search of
+a user builds a float32 matrix of the user's vectors (:class:`~._vectors.VectorMatrix`),
+and later searches reuse it until an embedding of that user is saved, replaced or deleted
+(every such write gives the user a new version number, which the cached matrix is checked
+against). Encryption changes nothing here: nothing leaves the process.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import pydantic_core
 
 from ..types.session import Message, StorageConfig
 from . import _documents as docs
+from ._vectors import VECTOR_FIELD, VectorCache, VectorMatrix, stored_vector
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -100,6 +109,11 @@ class InMemoryStorage(Storage):
         self._documents: dict[tuple[str, str], dict[tuple[str, ...], bytes]] = {}
         self._metadata: str | None = None
         self._appended = itertools.count()  # names of appended documents (episodes)
+        # user -> item names -> (kind, float32 bytes): the vectors, in the order first put
+        self._vectors: dict[str, dict[tuple[str, ...], tuple[str, bytes]]] = {}
+        self._versions = itertools.count()  # a new number per change of a user's embeddings
+        self._embedding_version: dict[str, int] = {}
+        self._matrices: VectorCache[tuple[str, ...]] = VectorCache()
 
     # -- documents -------------------------------------------------------------------------
     async def _write(self, writes: Sequence[docs.Write]) -> list[bool]:
@@ -121,9 +135,16 @@ class InMemoryStorage(Storage):
             return save
         key = write.key
         if isinstance(write, docs.Delete):
-            return lambda: (
-                self._documents.get((key.kind.name, key.owner), {}).pop(key.names, None) is not None
-            )
+
+            def delete() -> bool:
+                vectors = self._vectors.get(key.owner) if key.kind is docs.EMBEDDING else None
+                if vectors is not None and vectors.pop(key.names, None) is not None:
+                    self._changed_embeddings(key.owner)
+                return self._documents.get((key.kind.name, key.owner), {}).pop(key.names, None) is not None
+
+            return delete
+        if key.kind is docs.EMBEDDING:
+            return self._put_embedding(key, write.document)
         data = _freeze(write.document)
 
         def put() -> bool:
@@ -139,14 +160,59 @@ class InMemoryStorage(Storage):
 
         return put
 
+    def _put_embedding(self, key: docs.Key, document: docs.Document) -> Callable[[], bool]:
+        """The put of an embedding: its document without the vector, and the vector's bytes apart."""
+        vector = stored_vector(document)  # also the JSON list of a document written before
+        data = _freeze({k: v for k, v in document.items() if k not in (VECTOR_FIELD, "vector")})
+        kind = str(document.get("kind"))
+
+        def put() -> bool:
+            self._documents.setdefault((key.kind.name, key.owner), {})[key.names] = data
+            self._vectors.setdefault(key.owner, {})[key.names] = (kind, vector)
+            self._changed_embeddings(key.owner)
+            return True
+
+        return put
+
+    def _changed_embeddings(self, user_id: str) -> None:
+        """A new version of the user's embeddings: a cached matrix of the old one is rebuilt."""
+        self._embedding_version[user_id] = next(self._versions)
+
+    def _read(self, kind: docs.Kind, owner: str, names: tuple[str, ...], data: bytes) -> docs.Document:
+        """A fresh document; an embedding gets its vector's bytes back."""
+        document: docs.Document = _thaw(data)
+        if kind is docs.EMBEDDING:
+            document[VECTOR_FIELD] = self._vectors.get(owner, {}).get(names, ("", b""))[1]
+        return document
+
     async def _get(self, key: docs.Key) -> docs.Document | None:
         data = self._documents.get((key.kind.name, key.owner), {}).get(key.names)
-        return None if data is None else _thaw(data)
+        return None if data is None else self._read(key.kind, key.owner, key.names, data)
 
     async def _list(
         self, kind: docs.Kind, owner: str, where: Mapping[str, str] | None
     ) -> list[docs.Document]:
-        return [_thaw(data) for data in self._documents.get((kind.name, owner), {}).values()]
+        documents = self._documents.get((kind.name, owner), {})
+        return [self._read(kind, owner, names, data) for names, data in documents.items()]
+
+    async def _nearest(
+        self, user_id: str, query: list[float], kind: str | None, limit: int
+    ) -> list[tuple[float, docs.Document]]:
+        version = self._embedding_version.get(user_id, -1)
+        matrix = self._matrices.get(user_id, version)
+        if matrix is None:
+            vectors = self._vectors.get(user_id, {})
+            matrix = VectorMatrix(
+                list(vectors),
+                [vector for _, vector in vectors.values()],
+                [kind for kind, _ in vectors.values()],
+            )
+            self._matrices.put(user_id, version, matrix)
+        documents = self._documents.get((docs.EMBEDDING.name, user_id), {})
+        return [
+            (score, self._read(docs.EMBEDDING, user_id, names, documents[names]))
+            for score, names in matrix.rank(query, limit, label=kind)
+        ]
 
     # -- sessions --------------------------------------------------------------------------
     async def _load_session(self, session_id: str) -> docs.StoredSession | None:
@@ -201,6 +267,8 @@ class InMemoryStorage(Storage):
     async def _delete_user(self, user_id: str) -> int:
         keys = [(kind, user_id) for kind in _USER_KINDS]
         keys += [(docs.MOOD.name, session) for session, user in self._moods() if user == user_id]
+        if self._vectors.pop(user_id, None) is not None:
+            self._changed_embeddings(user_id)
         return sum(len(self._documents.pop(key, {})) for key in keys)
 
     # -- metadata --------------------------------------------------------------------------

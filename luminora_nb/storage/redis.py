@@ -12,7 +12,9 @@ so JSON, optionally compressed and encrypted — never pickle):
 ``p:u:<user_id>:aff``       hash    affinity per personality
 ``p:u:<user_id>:facts``     hash    facts (with their first-learned order)
 ``p:u:<user_id>:episodes``  list    episodes in the order saved
-``p:u:<user_id>:emb``       hash    memory embeddings
+``p:u:<user_id>:emb``       hash    memory embeddings (unencrypted: without their vectors)
+``p:u:<user_id>:vec``       hash    unencrypted, each embedding's vector: float32 bytes
+``p:u:<user_id>:embv``      string  a random token, new with every change of the embeddings
 ``p:u:<user_id>:moods``     set     ids of the user's sessions that have a mood
 ``p:meta``                  string  the store's metadata record (once written)
 ==========================  ======  ==========================================================
@@ -33,6 +35,18 @@ of a replaced fact, the user a mood moves from, whether a session created with
 append is one server-side script: atomic, ordered, O(messages appended) whatever the
 conversation's length, and it applies only at the position asked for when one is given.
 
+Embeddings: unencrypted, the vector is kept as raw little-endian float32 bytes in the
+``vec`` hash, under the field of its document (binary, never base64 inside JSON); documents
+written before (the vector in the document) still read, and move to this form when saved
+again. With encryption on, the vector stays inside its encrypted document, so nothing of it
+is readable at rest. A search ranks a float32 matrix of the user's vectors kept in this
+process (:class:`~._vectors.VectorMatrix`), checked per search against the ``embv`` token
+(one ``GET``): any client's embedding write sets a new token in its transaction, so the
+matrix is rebuilt (one ``MULTI`` reading the token, documents and vectors together) only
+after a change. With encryption on, the trade-off is that the decrypted vectors of the
+users searched recently stay in this process's memory (never on the server), instead of
+decrypting every embedding of the user on every search.
+
 The client reconnects by itself: when the server goes away the failing call raises
 :class:`~luminora_nb.errors.StorageError`, and the first calls after the server is back
 succeed — the pool checks each connection as it hands it out and reopens one the server
@@ -49,11 +63,13 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import logging
 import random
 import select
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -63,6 +79,7 @@ from . import _documents as docs
 from ._keys import Sample
 from ._names import checked_key_prefix
 from ._server import ServerBackend, verb
+from ._vectors import VECTOR_FIELD, VectorCache, VectorMatrix, stored_vector
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -152,6 +169,7 @@ class RedisStorage(ServerBackend, Storage):
         self._prefix = self.config.key_prefix
         self._client: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        self._matrices: VectorCache[docs.Document] = VectorCache()  # see _nearest
 
     # -- life-cycle ----------------------------------------------------------------
     async def _connect(self, codec: DocumentCodec) -> None:
@@ -319,10 +337,13 @@ class RedisStorage(ServerBackend, Storage):
             )
             pipe.sadd(self._user_key(user, "moods"), key.owner)
             return True
+        document = (
+            self._queue_vector(pipe, codec, key.owner, field, write) if key.kind is docs.EMBEDDING else {}
+        )
         if isinstance(write, docs.Delete):
             pipe.hdel(place_key, field)
             return len(pipe.command_stack) - 1
-        document = write.document
+        document = document or write.document
         if key.kind.appended:
             pipe.rpush(place_key, codec.encode(document, what=key.subject, at=self._at(place_key)))
         elif key.kind.name in _ORDERED:
@@ -355,6 +376,58 @@ class RedisStorage(ServerBackend, Storage):
                 place_key, field, codec.encode(document, what=key.subject, at=self._at(place_key, field))
             )
         return True
+
+    def _queue_vector(
+        self, pipe: Pipeline, codec: DocumentCodec, user_id: str, field: str, write: docs.Put | docs.Delete
+    ) -> docs.Document:
+        """Queue an embedding's vector (unencrypted: raw bytes in the ``vec`` hash) and a new
+        ``embv`` token; returns the document to store (unencrypted: without its vector)."""
+        pipe.set(self._user_key(user_id, "embv"), uuid.uuid4().hex)
+        vector_key = self._user_key(user_id, "vec")
+        if isinstance(write, docs.Delete) or codec.encrypted:  # encrypted: inside the document
+            pipe.hdel(vector_key, field)
+            return {} if isinstance(write, docs.Delete) else write.document
+        pipe.hset(vector_key, field, stored_vector(write.document))
+        return {k: v for k, v in write.document.items() if k not in (VECTOR_FIELD, "vector")}
+
+    def _with_vector(self, document: docs.Document, vector: bytes | str | None) -> docs.Document:
+        """An embedding document with its vector's bytes back (kept beside it when unencrypted)."""
+        if isinstance(vector, bytes):  # the client returns bytes (decode_responses=False)
+            document[VECTOR_FIELD] = vector
+        return document
+
+    async def _nearest(
+        self, user_id: str, query: list[float], kind: str | None, limit: int
+    ) -> list[tuple[float, docs.Document]]:
+        client, codec = self._client_codec()
+        subject = docs.EMBEDDING.of(user_id)
+        token_key = self._user_key(user_id, "embv")
+        async with self._op("load", subject):
+            matrix = self._matrices.get(user_id, await client.get(token_key))
+            if matrix is None:
+                async with client.pipeline(transaction=True) as pipe:  # one snapshot of all three
+                    pipe.get(token_key)
+                    pipe.hgetall(self._user_key(user_id, "emb"))
+                    pipe.hgetall(self._user_key(user_id, "vec"))
+                    token, raw, vectors = await pipe.execute()
+        if matrix is None:
+            rows = self._embeddings(codec, user_id, raw, vectors)
+            matrix = VectorMatrix(rows, [stored_vector(r) for r in rows], [r.get("kind") for r in rows])
+            self._matrices.put(user_id, token, matrix)
+        return [(score, copy.deepcopy(doc)) for score, doc in matrix.rank(query, limit, label=kind)]
+
+    def _embeddings(
+        self, codec: DocumentCodec, user_id: str, raw: dict[bytes, bytes], vectors: dict[bytes, bytes]
+    ) -> list[docs.Document]:
+        """The user's embedding documents from the ``emb`` and ``vec`` hashes, in the order first saved."""
+        place_key = self._user_key(user_id, "emb")
+        wrappers = [
+            (codec.decode(value, what=docs.EMBEDDING.of(user_id), at=self._at(place_key, field)), field)
+            for field, value in raw.items()
+            if field != _SEQ_FIELD.encode()
+        ]
+        wrappers.sort(key=lambda pair: int(pair[0]["order"]))
+        return [self._with_vector(wrapper["doc"], vectors.get(field)) for wrapper, field in wrappers]
 
     def _queue_session(self, pipe: Pipeline, codec: DocumentCodec, write: docs.SaveSession) -> None:
         sid = write.record.session_id
@@ -393,8 +466,15 @@ class RedisStorage(ServerBackend, Storage):
         place_key, field = self._place(key)
         async with self._op("load", key.subject):
             raw = await client.hget(place_key, field)
+            vector = (
+                await client.hget(self._user_key(key.owner, "vec"), field)
+                if key.kind is docs.EMBEDDING
+                else None
+            )
         at = self._at(place_key, field)
-        return None if raw is None else self._unwrapped(codec, key.kind, raw, key.subject, at)
+        if raw is None:
+            return None
+        return self._with_vector(self._unwrapped(codec, key.kind, raw, key.subject, at), vector)
 
     async def _list(
         self, kind: docs.Kind, owner: str, where: Mapping[str, str] | None
@@ -409,6 +489,12 @@ class RedisStorage(ServerBackend, Storage):
                     codec.decode(item, what=f"episode {i} of user {shown(owner)}", at=self._at(place_key))
                     for i, item in enumerate(items)
                 ]
+            if kind is docs.EMBEDDING:
+                async with client.pipeline(transaction=True) as pipe:
+                    pipe.hgetall(place_key)
+                    pipe.hgetall(self._user_key(owner, "vec"))
+                    raw, vectors = await pipe.execute()
+                return self._embeddings(codec, owner, raw, vectors)
             raw = await client.hgetall(place_key)
         documents = [
             codec.decode(value, what=subject, at=self._at(place_key, field))
@@ -578,7 +664,8 @@ class RedisStorage(ServerBackend, Storage):
     async def _delete_user(self, user_id: str) -> int:
         client, _ = self._client_codec()
         keys = {
-            suffix: self._user_key(user_id, suffix) for suffix in ("aff", "facts", "episodes", "emb", "moods")
+            suffix: self._user_key(user_id, suffix)
+            for suffix in ("aff", "facts", "episodes", "emb", "vec", "embv", "moods")
         }
 
         async def delete(pipe: Pipeline) -> int:
@@ -617,7 +704,7 @@ class RedisStorage(ServerBackend, Storage):
                         raw = await client.hget(raw_key, "doc")
                     elif key.endswith(":episodes"):
                         raw = await client.lindex(raw_key, 0)
-                    elif key.endswith(":moods"):
+                    elif key.endswith((":moods", ":vec", ":embv")):  # no documents there
                         continue
                     else:
                         fields = await client.hgetall(raw_key)

@@ -7,13 +7,21 @@ rewritten in the new form when saved again.
 from __future__ import annotations
 
 import base64
+import json
 import math
+import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from luminora_nb.errors import StorageError
-from luminora_nb.storage._documents import EMBEDDING, Key, Put
+from luminora_nb.storage._documents import EMBEDDING, Delete, Key, Put
 from luminora_nb.storage._vectors import VECTOR_FIELD, cosine_ranking, pack, stored_vector, unpack
+from luminora_nb.storage.file import FileStorage
+from luminora_nb.storage.redis import RedisStorage
+from luminora_nb.types import StorageConfig
 from tests.storage.conftest import BackendCase
 
 
@@ -34,7 +42,7 @@ async def test_a_vector_is_stored_as_float32_bytes_with_its_model_and_dimension(
         "u1", "f1", "fact", "tea", [0.25, -1.5, 3.0], model_id="test/model", dimension=3
     )
     dump = backend.raw_dump()
-    if backend.backend in {"postgres", "mongodb"}:  # binary columns: the bytes themselves
+    if backend.backend in {"postgres", "mongodb", "memory", "redis"}:  # binary, beside the document
         assert pack([0.25, -1.5, 3.0]) in dump and VECTOR_FIELD.encode() not in dump
     else:  # inside the JSON document: base64
         assert base64.b64encode(pack([0.25, -1.5, 3.0])) in dump
@@ -104,3 +112,112 @@ async def test_a_postgres_table_without_the_vector_column_keeps_vectors_in_the_d
         assert [r["vector"] for r in await again.get_embeddings("u1")] == [[0.0, 2.0]]
     finally:
         await connection.close()
+
+
+# -- cached search matrices (memory, file, DuckDB, Redis) -------------------------------------
+@pytest.mark.backend_cases(modes=["plain", "encrypted"])
+async def test_a_cached_search_sees_every_change_at_once(backend: BackendCase) -> None:
+    store = await backend.open()
+    await store.save_embedding("u1", "a", "fact", "a", [1.0, 0.0])
+    await store.save_embedding("u1", "b", "episode", "b", [0.0, 1.0])
+
+    async def top(kind: str | None = None) -> list[str]:
+        return [r["item_id"] for r in await store.search_embeddings("u1", [1.0, 0.2], kind=kind, limit=5)]
+
+    assert await top() == ["a", "b"]  # builds the matrix
+    await store.save_embedding("u1", "c", "fact", "c", [1.0, 0.2])  # saved: seen
+    assert await top() == ["c", "a", "b"] and await top("fact") == ["c", "a"]
+    await store.save_embedding("u1", "c", "fact", "c", [-1.0, 0.0])  # replaced in its place: seen
+    assert await top() == ["a", "b", "c"]
+    await store._write([Delete(Key(EMBEDDING, "u1", ("a",)))])  # deleted: seen
+    assert await top() == ["b", "c"]
+    async with store.batch():  # a batch: seen once stored
+        await store.save_embedding("u1", "d", "episode", "d", [2.0, 0.4])
+    assert await top("episode") == ["d", "b"]
+    await store.delete_user_data("u1")
+    assert await top() == []
+    await store.save_embedding("u1", "e", "fact", "e", [0.0, 1.0])
+    assert await top() == ["e"]
+
+
+@pytest.mark.backend_cases(persistent=True, modes=["plain", "encrypted"])
+async def test_another_storage_writing_the_same_store_is_seen(backend: BackendCase) -> None:
+    if backend.backend not in {"file", "duckdb", "redis"}:
+        pytest.skip("no search cache on this backend")
+    first, second = await backend.open(), await backend.open()
+    await first.save_embedding("u1", "a", "fact", "a", [1.0, 0.0])
+    assert [r["item_id"] for r in await first.search_embeddings("u1", [1.0, 0.0])] == ["a"]
+    await second.save_embedding("u1", "b", "fact", "b", [1.0, 0.1])
+    assert [r["item_id"] for r in await first.search_embeddings("u1", [1.0, 0.1])] == ["b", "a"]
+    await second._write([Delete(Key(EMBEDDING, "u1", ("b",)))])
+    assert [r["item_id"] for r in await first.search_embeddings("u1", [1.0, 0.1])] == ["a"]
+
+
+async def test_a_file_store_sees_another_process_writing(tmp_path: Path) -> None:
+    config = StorageConfig(storage_type="file", connection_string=str(tmp_path / "store"))
+    store = FileStorage(config)
+    await store.save_embedding("u1", "a", "fact", "a", [1.0, 0.0])
+    assert [r["item_id"] for r in await store.search_embeddings("u1", [1.0, 0.0])] == ["a"]
+    script = (
+        "import asyncio\n"
+        "from luminora_nb.storage.file import FileStorage\n"
+        "from luminora_nb.types import StorageConfig\n"
+        f"config = StorageConfig(storage_type='file', connection_string={str(tmp_path / 'store')!r})\n"
+        "asyncio.run(FileStorage(config).save_embedding('u1', 'b', 'fact', 'b', [1.0, 0.1]))\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert [r["item_id"] for r in await store.search_embeddings("u1", [1.0, 0.1])] == ["b", "a"]
+
+
+@pytest.mark.backend_cases(modes=["plain", "encrypted"])
+async def test_search_equals_the_reference_ranking_on_random_vectors(backend: BackendCase) -> None:
+    store = await backend.open()
+    rng = random.Random(11)
+    vectors: list[tuple[str, str, list[float]]] = []
+    for i in range(120):
+        dimension = 8 if i % 17 else 7  # some of another dimension: left out
+        vector = [float(rng.randint(-2, 2)) for _ in range(dimension)]  # small integers: many ties
+        if i % 23 == 0:
+            vector = [0.0] * dimension  # zero vectors score 0
+        vectors.append((f"v{i}", ("fact", "episode")[i % 2], vector))
+    async with store.batch():
+        for item_id, kind, vector in vectors:
+            await store.save_embedding("u1", item_id, kind, item_id, vector)
+    for _ in range(5):
+        query = [float(rng.randint(-2, 2)) for _ in range(8)]
+        for kind in (None, "fact"):
+            wanted = [(item, vec) for item, k, vec in vectors if kind is None or k == kind]
+            expected = cosine_ranking(query, wanted, 40)
+            found = await store.search_embeddings("u1", query, kind=kind, limit=40)
+            assert [r["item_id"] for r in found] == [item for _, item in expected]
+            assert [r["score"] for r in found] == pytest.approx([s for s, _ in expected], abs=1e-6)
+
+
+@pytest.mark.backend_cases(persistent=True, modes=["plain"])
+async def test_redis_keeps_vectors_as_raw_bytes_and_reads_old_documents(backend: BackendCase) -> None:
+    if backend.backend != "redis":
+        pytest.skip("the Redis key layout")
+    store = await backend.open()
+    assert isinstance(store, RedisStorage) and store._client is not None
+    await store.save_embedding("u1", "f1", "fact", "tea", [0.25, -1.5, 3.0])
+    field = store._ident(Key(EMBEDDING, "u1", ("f1",)), store._ready())
+    assert await store._client.hget(store._user_key("u1", "vec"), field) == pack([0.25, -1.5, 3.0])
+    wrapper = json.loads(await store._client.hget(store._user_key("u1", "emb"), field))
+    assert VECTOR_FIELD not in wrapper["doc"] and "vector" not in wrapper["doc"]
+    # as the previous version stored it: base64 inside the document, nothing in the vec hash
+    old = {
+        "item_id": "old",
+        "kind": "fact",
+        "text": "old",
+        VECTOR_FIELD: base64.b64encode(pack([1.0, 0.0, 0.0])),
+    }
+    old_field = store._ident(Key(EMBEDDING, "u1", ("old",)), store._ready())
+    old[VECTOR_FIELD] = old[VECTOR_FIELD].decode()
+    await store._client.hset(
+        store._user_key("u1", "emb"), old_field, json.dumps({"order": 0, "doc": old, "user": "u1"})
+    )
+    await store._client.set(store._user_key("u1", "embv"), "changed")
+    assert (await store.search_embeddings("u1", [1.0, 0.0, 0.0]))[0]["item_id"] == "old"
+    assert (await store.get_embeddings("u1"))[0]["vector"] == [1.0, 0.0, 0.0]
+    await store.save_embedding("u1", "old", "fact", "old", [1.0, 0.0, 0.0])  # rewritten in the new form
+    assert await store._client.hget(store._user_key("u1", "vec"), old_field) == pack([1.0, 0.0, 0.0])
