@@ -73,25 +73,35 @@ digest of codec v1) and calls ``_migrate_names`` at ``initialize`` after the key
 Embeddings
 ----------
 ``save_embedding`` stores the vector as little-endian float32 bytes with its ``dimension``
-and the embedder's ``model_id`` (:mod:`._vectors`): unencrypted, PostgreSQL in a ``BYTEA``
-column and MongoDB in a BSON binary field beside the document, DuckDB in a ``FLOAT[]``
-column; else (memory, file, Redis, and every encrypted store) as base64 text inside the
-JSON document, the only form a JSON document holds. ``search_embeddings`` ranks the bytes
-with one ``numpy.frombuffer`` and a matrix product — no vector is parsed from JSON numbers
-per query — and DuckDB, unencrypted, ranks its ``FLOAT[]`` column in the engine.
-``get_embeddings`` and search results give ``"vector"`` as a list of floats (float32
-values). Vectors written before as JSON lists still read and are rewritten when saved again.
+and the embedder's ``model_id`` (:mod:`._vectors`), never as JSON numbers. Unencrypted,
+the bytes sit beside the JSON document: a ``BYTEA`` column on PostgreSQL, a BSON binary
+field on MongoDB, a ``FLOAT[]`` column on DuckDB, a hash of raw values
+(``<prefix>u:<user>:vec``) on Redis, a bytes field of the in-process document in memory;
+the file backend keeps base64 text inside its JSON user file. ``get_embeddings`` and search
+results give ``"vector"`` as a list of floats (float32 values). Vectors written before as
+JSON lists or base64 text still read and are rewritten when saved again.
+
+``search_embeddings`` is exact cosine over a float32 matrix
+(:class:`._vectors.VectorMatrix`: one matrix product, ``argpartition`` for the top k).
+The memory, file, DuckDB and Redis backends keep each recently searched user's matrix
+(:class:`._vectors.VectorCache`) under a token that every embedding write changes — a
+version counter in memory and, per process, on DuckDB; the user file's identity and size
+for the file backend, so another process's write is seen; a random value written with
+each change on Redis, checked with one ``GET`` — so a search reads no vector again until
+the user's embeddings change. PostgreSQL and MongoDB read the bytes and rank them per
+search (:meth:`.Storage._nearest`).
 
 With encryption on, the trade-off chosen is **vectors encrypted with their text**: a vector
 is inside its encrypted document (bound to its place like any other), so nothing about
 the memories — not even their vectors, from which the text can be partly recovered — is
-readable at rest; the price is that every search decrypts the user's embedding documents
-(AES-GCM, about a microsecond per kilobyte) and ranks them in numpy, also on DuckDB, which
-then keeps no ``FLOAT[]`` column.
+readable at rest, on disk or on the server. The price: a user's embedding documents are
+decrypted (AES-GCM, about a microsecond per kilobyte) to build the matrix, and the
+decrypted matrix of recently searched users is held in process memory (never written
+anywhere) until their embeddings change.
 
 Natively, a backend may also override ``_episodes`` (the selection of ``get_episodes``)
-and ``_nearest`` (the ranking of ``search_embeddings``; DuckDB runs
-``list_cosine_similarity`` over float32 vectors kept in a column).
+and ``_nearest`` (the ranking of ``search_embeddings``, where it can cache or rank in the
+engine).
 
 The conformance suite (``tests/storage/test_conformance.py``) runs every backend in every
 codec mode through the same assertions; add the new backend to its fixture.
