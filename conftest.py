@@ -7,6 +7,8 @@ fixtures live in each test folder's conftest.
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import pytest
 
@@ -59,6 +61,25 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     ):
         config.option.numprocesses = "auto"
         config.option.dist = "loadfile"
+
+
+# A module-level mark, as ``pytestmark = pytest.mark.integration`` or in a list of marks.
+_FILE_IS_INTEGRATION = re.compile(rb"^pytestmark\s*=\s*(?:\[[^\]]*)?\bpytest\.mark\.integration\b", re.M)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """In a run that deselects ``integration``, do not even import the files that are all integration.
+
+    Their tests would be deselected anyway; importing them would load what only they need
+    (Dask, Playwright, the database drivers) in every fast-loop process.
+    """
+    if collection_path.suffix not in {".py", ".ipynb"} or not _deselects_integration(config):
+        return None
+    if collection_path.suffix == ".ipynb":
+        return True  # every notebook cell is integration (below)
+    if collection_path.name.startswith("test_") and _FILE_IS_INTEGRATION.search(collection_path.read_bytes()):
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
