@@ -15,7 +15,9 @@ pinned in ``pyproject.toml`` as the vendor's own statement of its wire format:
    normalisation (the adapter's finish-reason table, the usage formula).
 
 No network and no server: both clients talk to an in-process mock transport. The tests
-are marked ``contract``. Where the SDKs are not installed (the ``dev`` extra brings
+are marked ``contract``, and ``integration`` as they check us against another package: the
+fast loop (``-m "not integration"``) leaves them out, as importing the six SDKs alone takes
+seconds; the full suite runs them. Where the SDKs are not installed (the ``dev`` extra brings
 them) the tests are skipped, except under CI (``CI`` set), where that is a failure.
 """
 

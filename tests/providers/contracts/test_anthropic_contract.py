@@ -33,7 +33,7 @@ from anthropic.types.message_create_params import (  # noqa: E402
 )
 from pydantic import TypeAdapter  # noqa: E402
 
-pytestmark = pytest.mark.contract
+pytestmark = [pytest.mark.contract, pytest.mark.integration]  # checked against a vendor SDK
 
 MODEL = "claude-haiku-4-5"
 BASE_URL = "https://api.anthropic.com"

@@ -33,6 +33,7 @@ from pydantic import TypeAdapter  # noqa: E402
 
 pytestmark = [
     pytest.mark.contract,
+    pytest.mark.integration,  # checked against a vendor SDK
     # The SDK's own union parsing uses pydantic's deprecated ``__fields__``.
     pytest.mark.filterwarnings("ignore:The `__fields__` attribute is deprecated:DeprecationWarning"),
 ]

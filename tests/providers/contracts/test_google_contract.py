@@ -33,7 +33,7 @@ sdk("google.genai")
 from google import genai  # noqa: E402
 from google.genai import types  # noqa: E402
 
-pytestmark = pytest.mark.contract
+pytestmark = [pytest.mark.contract, pytest.mark.integration]  # checked against a vendor SDK
 
 MODEL = "gemini-2.5-flash"
 BASE_URL = "https://generativelanguage.googleapis.com"

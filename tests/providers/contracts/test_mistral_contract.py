@@ -36,7 +36,7 @@ from mistralai.client.models import (  # noqa: E402
     ThinkChunk,
 )
 
-pytestmark = pytest.mark.contract
+pytestmark = [pytest.mark.contract, pytest.mark.integration]  # checked against a vendor SDK
 
 MODEL = "mistral-small-latest"
 ROOT = "https://api.mistral.ai"

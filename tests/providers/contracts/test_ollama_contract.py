@@ -27,7 +27,7 @@ ollama = sdk("ollama")
 from ollama._types import ChatRequest as OllamaChatRequest  # noqa: E402
 from ollama._types import ChatResponse  # noqa: E402
 
-pytestmark = pytest.mark.contract
+pytestmark = [pytest.mark.contract, pytest.mark.integration]  # checked against a vendor SDK
 
 MODEL = "llama3.2"
 BASE_URL = "http://localhost:11434"

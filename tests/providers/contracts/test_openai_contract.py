@@ -30,7 +30,7 @@ from openai.types.chat.completion_create_params import (  # noqa: E402
     CompletionCreateParamsStreaming,
 )
 
-pytestmark = pytest.mark.contract
+pytestmark = [pytest.mark.contract, pytest.mark.integration]  # checked against a vendor SDK
 
 MODEL = "gpt-4o-mini"
 #: Each adapter speaking this format: (provider, base URL, its extra, its token-limit field).
