@@ -129,14 +129,21 @@ class DuckDBVectorIndex:
         table = con.sql(
             f"SELECT item_id, kind, vec FROM {self._table} WHERE user_id = ? ORDER BY ord", params=[user_id]
         ).to_arrow_table()
-        column = table.column("vec").combine_chunks()
-        offsets = column.offsets.to_numpy()
-        values = column.values.to_numpy(zero_copy_only=False)
-        if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-            values = values.byteswap()
-        vectors: Sequence[bytes] = [values[offsets[i] : offsets[i + 1]].tobytes() for i in range(len(column))]
+        import pyarrow.compute as pc  # type: ignore[import-untyped]  # present wherever DuckDB gives Arrow tables
+
         items = [str(v) for v in table.column("item_id").to_pylist()]
-        return VectorMatrix(items, vectors, [str(v) for v in table.column("kind").to_pylist()])
+        kinds = [str(v) for v in table.column("kind").to_pylist()]
+        column = table.column("vec")
+        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+        values = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+        if column.null_count == 0 and len(lengths) and (lengths == lengths[0]).all():
+            # the usual case, one embedder: the flat values are the matrix, no row is copied alone
+            return VectorMatrix.of_rows(items, values.reshape(len(lengths), int(lengths[0])), kinds)
+        if sys.byteorder != "little":  # pragma: no cover - no big-endian CI; the bytes are read as <f4
+            values = values.byteswap()
+        offsets = [0, *itertools.accumulate(int(n) if n == n else 0 for n in lengths)]  # NaN: a NULL row
+        vectors: Sequence[bytes] = [values[offsets[i] : offsets[i + 1]].tobytes() for i in range(len(items))]
+        return VectorMatrix(items, vectors, kinds)
 
     def _read_documents(self, store: _Store, con: Connection, user_id: str) -> VectorMatrix[str]:
         """The vectors of the user's documents (encrypted, or a table without the ``vec`` column)."""

@@ -196,6 +196,38 @@ class VectorMatrix(Generic[T]):
             dimension: _group(np, vectors, positions, dimension) for dimension, positions in rows.items()
         }
 
+    @classmethod
+    def of_rows(
+        cls, items: Sequence[T], rows: Any, labels: Sequence[str | None] | None = None
+    ) -> VectorMatrix[T]:
+        """The matrix of vectors that all have one dimension, given as a 2-D float32 numpy array.
+
+        What a backend that reads its vectors as one array (DuckDB through Arrow) builds
+        from, with no per-row bytes: ``rows[i]`` is the vector of ``items[i]``.
+
+        Example:
+            >>> import numpy as np
+            >>> matrix = VectorMatrix.of_rows(["a", "b"], np.array([[1, 0], [0, 1]], dtype=np.float32))
+            >>> [(round(score, 4), item) for score, item in matrix.rank([1.0, 0.2], 1)]
+            [(0.9806, 'a')]
+        """
+        import numpy as np
+
+        matrix = np.ascontiguousarray(rows, dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape[0] != len(items):
+            raise ValueError(f"rows must be a ({len(items)}, dimension) array, not of shape {matrix.shape}")
+        self: VectorMatrix[T] = cls.__new__(cls)
+        self._items = list(items)
+        self._selections = {}
+        self._labels = list(labels) if labels is not None else None
+        self._np = np
+        count, dimension = matrix.shape
+        self._groups = {}
+        if count and dimension:
+            positions = np.arange(count, dtype=np.int64)
+            self._groups[dimension] = (positions, matrix, np.linalg.norm(matrix, axis=1))
+        return self
+
     def __len__(self) -> int:
         return len(self._items)
 
