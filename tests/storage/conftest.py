@@ -61,30 +61,38 @@ ALL_CASES = [(b, m) for b in BACKENDS for m in CODEC_MODES]
 
 
 def applicable_cases(
-    *, persistent: bool | None = None, encrypted: bool | None = None, modes: Sequence[str] | None = None
+    *,
+    persistent: bool | None = None,
+    encrypted: bool | None = None,
+    modes: Sequence[str] | None = None,
+    backends: Sequence[str] | None = None,
 ) -> list[tuple[str, str]]:
     """The (backend, codec mode) cases a test applies to; ``None`` means any.
 
     Example:
         >>> applicable_cases(persistent=False, encrypted=True)
         [('memory', 'encrypted'), ('memory', 'compressed+encrypted')]
+        >>> applicable_cases(backends=["redis"], modes=["plain"])
+        [('redis', 'plain')]
     """
     assert modes is None or set(modes) <= set(CODEC_MODES), modes
+    assert backends is None or set(backends) <= set(BACKENDS), backends
     return [
         (name, mode)
         for name, mode in ALL_CASES
         if (persistent is None or (name in PERSISTENT_BACKENDS) == persistent)
         and (encrypted is None or CODEC_MODES[mode][1] == encrypted)
         and (modes is None or mode in modes)
+        and (backends is None or name in backends)
     ]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "backend_cases(persistent=None, encrypted=None, modes=None): generate the storage conformance "
-        "`backend` cases this test applies to only (persistent: data outlives the instance; encrypted: "
-        "codec mode encrypts; modes: these codec modes only)",
+        "backend_cases(persistent=None, encrypted=None, modes=None, backends=None): generate the storage "
+        "conformance `backend` cases this test applies to only (persistent: data outlives the instance; "
+        "encrypted: codec mode encrypts; modes: these codec modes only; backends: these backends only)",
     )
 
 

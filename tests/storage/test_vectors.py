@@ -140,10 +140,8 @@ async def test_a_cached_search_sees_every_change_at_once(backend: BackendCase) -
     assert await top() == ["e"]
 
 
-@pytest.mark.backend_cases(persistent=True, modes=["plain", "encrypted"])
+@pytest.mark.backend_cases(backends=["file", "duckdb", "redis"], modes=["plain", "encrypted"])  # the caches
 async def test_another_storage_writing_the_same_store_is_seen(backend: BackendCase) -> None:
-    if backend.backend not in {"file", "duckdb", "redis"}:
-        pytest.skip("no search cache on this backend")
     first, second = await backend.open(), await backend.open()
     await first.save_embedding("u1", "a", "fact", "a", [1.0, 0.0])
     assert [r["item_id"] for r in await first.search_embeddings("u1", [1.0, 0.0])] == ["a"]
@@ -194,10 +192,8 @@ async def test_search_equals_the_reference_ranking(backend: BackendCase, mixed: 
             assert [r["score"] for r in found] == pytest.approx([s for s, _ in expected], abs=1e-6)
 
 
-@pytest.mark.backend_cases(persistent=True, modes=["plain"])
+@pytest.mark.backend_cases(backends=["redis"], modes=["plain"])  # the Redis key layout
 async def test_redis_keeps_vectors_as_raw_bytes_and_reads_old_documents(backend: BackendCase) -> None:
-    if backend.backend != "redis":
-        pytest.skip("the Redis key layout")
     store = await backend.open()
     assert isinstance(store, RedisStorage) and store._client is not None
     await store.save_embedding("u1", "f1", "fact", "tea", [0.25, -1.5, 3.0])
