@@ -413,7 +413,9 @@ def _part1_cells(url: str) -> list[str]:
         # 13-17: the synchronous facade in the same kernel
         "from luminora_nb import Luminora\n"
         "lum = Luminora(log=None)\n"
-        "fsid = lum.create_session('aurora')\n"
+        # paced chunks: the stream abandoned below cannot have ended (and stored its turn)
+        # before the cancel reaches it, however loaded the machine
+        "fsid = lum.create_session('aurora', {'name': 'offline', 'extra': {'chunk_delay': 0.05}})\n"
         "print(lum.send_message(fsid, 'Hello! My name is Sam.').content)",
         "full = ''.join(chunk.content for chunk in lum.stream_message(fsid, 'How do volcanoes work?'))\n"
         "for chunk in lum.stream_message(fsid, 'Tell me about the stars.'):\n"
