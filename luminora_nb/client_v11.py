@@ -50,6 +50,9 @@ from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from . import _arguments
+from ._arguments import EpisodeArguments, arguments_of
+
 # affinity_event and fact_extras stay importable from here: the turn extension
 # (_memory_turns) publishes and stores what the client's methods do
 from ._client_v11_support import affinity_event as affinity_event
@@ -383,16 +386,8 @@ class LuminoraCoreClientV11:
             )
         return deleted
 
-    async def save_episode(
-        self,
-        user_id: str,
-        episode_type: str,
-        title: str,
-        summary: str,
-        importance: float,
-        sentiment: str = "neutral",
-        **kwargs: Any,
-    ) -> bool:
+    @arguments_of(_arguments.save_episode)
+    async def save_episode(self, episode: EpisodeArguments) -> bool:
         """Save a memorable episode (extra keywords such as ``session_id`` are stored with it).
 
         Raises:
@@ -403,34 +398,25 @@ class LuminoraCoreClientV11:
             >>> # await client_v11.save_episode("user123", "milestone", "Engagement",
             >>> #                               "User got engaged.", 8, "very_positive")
         """
-        user_id = check_user_id(user_id)
+        user_id = check_user_id(episode.user_id)
+        episode_type, title, summary, importance, sentiment = episode.fields.values()
         if episode_type not in EPISODE_TYPES:
             raise SessionError(
                 f"unknown episode type {shown(episode_type)}; use one of: {', '.join(EPISODE_TYPES)}"
             )
         if sentiment not in SENTIMENTS:
             raise SessionError(f"unknown sentiment {shown(sentiment)}; use one of: {', '.join(SENTIMENTS)}")
-        importance = check_importance(importance)
+        fields = {**episode.fields, "importance": check_importance(importance)}
         if not isinstance(title, str) or not title.strip():
             raise SessionError("an episode needs a non-empty title")
         if not isinstance(summary, str):
             raise SessionError(f"summary must be a string, got {type(summary).__name__}")
-        extras = dict(kwargs)
-        extras.setdefault("episode_id", new_id())
-        saved = await self.storage.save_episode(
-            user_id, episode_type, title, summary, importance, sentiment, **extras
-        )
-        episode = {
-            **extras,
-            "user_id": user_id,
-            "episode_type": episode_type,
-            "title": title,
-            "summary": summary,
-            "importance": importance,
-            "sentiment": sentiment,
-        }
-        await self.publish([episode_event(episode)])
-        await self.extension.embed_quietly(user_id, episodes=[episode], session_id=extras.get("session_id"))
+        extras = {**episode.extra, "episode_id": episode.extra.get("episode_id") or new_id()}
+        checked = EpisodeArguments(user_id, fields, extras)
+        saved = await self.storage.save_episode(*checked.positional(), **checked.extra)
+        stored = {**extras, "user_id": user_id, **fields}
+        await self.publish([episode_event(stored)])
+        await self.extension.embed_quietly(user_id, episodes=[stored], session_id=extras.get("session_id"))
         return bool(saved)
 
     async def get_memory_stats(self, user_id: str) -> dict[str, Any]:

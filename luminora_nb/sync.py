@@ -33,6 +33,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, S
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
+from . import _arguments
+from ._arguments import EpisodeArguments, arguments_of
 from ._loop import LoopThread
 from .client import LuminoraCoreClient
 from .errors import LuminoraError, SessionError
@@ -448,20 +450,10 @@ class Luminora:
         """Forget one fact; ``True`` when it existed (published as a ``FactDeleted`` event)."""
         return self._run(self.v11.delete_fact(user_id, category, key, session_id=session_id))
 
-    def save_episode(
-        self,
-        user_id: str,
-        episode_type: str,
-        title: str,
-        summary: str,
-        importance: float,
-        sentiment: str = "neutral",
-        **kwargs: Any,
-    ) -> bool:
-        """Save a memorable episode."""
-        return self._run(
-            self.v11.save_episode(user_id, episode_type, title, summary, importance, sentiment, **kwargs)
-        )
+    @arguments_of(_arguments.save_episode)
+    def save_episode(self, episode: EpisodeArguments) -> bool:
+        """Save a memorable episode (extra keywords such as ``session_id`` are stored with it)."""
+        return self._run(self.v11.save_episode(*episode.positional(), **episode.extra))
 
     def get_memory_stats(self, user_id: str) -> dict[str, Any]:
         """Counts of what is remembered about the user, and their relationships."""

@@ -36,6 +36,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from datetime import datetime
 from typing import Any
 
+from .. import _arguments
+from .._arguments import EpisodeArguments, arguments_of
 from ..errors import StorageError
 from ..types.session import Message, SessionRecord, SessionSummary, StorageConfig
 from ._documents import (
@@ -296,20 +298,12 @@ class StorageV11Extension(abc.ABC):
         require_strings(self.backend_name, "delete_fact", user_id=user_id, category=category, key=key)
         return await self._write_one(Delete(Key(FACT, user_id, (category, key))), "delete_fact")
 
-    async def save_episode(
-        self,
-        user_id: str,
-        episode_type: str,
-        title: str,
-        summary: str,
-        importance: float,
-        sentiment: str,
-        **kwargs: Any,
-    ) -> bool:
-        """Append an episode."""
+    @arguments_of(_arguments.save_episode)
+    async def save_episode(self, episode: EpisodeArguments) -> bool:
+        """Append an episode; the extras (``episode_id``, ``session_id``, ...) are stored with it."""
+        user_id = episode.user_id
         require_strings(self.backend_name, "save_episode", user_id=user_id)
-        named = {"episode_type": episode_type, "title": title, "summary": summary, "sentiment": sentiment}
-        document = episode_document(user_id, kwargs, **named, importance=importance)
+        document = episode_document(user_id, episode.extra, **episode.fields)
         return await self._write_one(Put(Key(EPISODE, user_id), document), "save_episode")
 
     async def get_episodes(
