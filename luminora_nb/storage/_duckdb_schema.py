@@ -15,6 +15,7 @@ it into a :class:`~luminora_nb.errors.StorageError`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 
@@ -93,20 +94,35 @@ class DuckDBSchema:
             f"ALTER TABLE {t['embeddings']} ADD COLUMN IF NOT EXISTS vec FLOAT[]",
             f"CREATE TABLE IF NOT EXISTS {self.meta} (name VARCHAR PRIMARY KEY, doc VARCHAR NOT NULL)",
         ]
-        for statement in statements:
-            con.execute(statement)
-        if not self._codec.encrypted:
-            self._fill_vectors(con)
+        # One transaction: a dozen statements commit (and write the log) once, not each.
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in statements:
+                con.execute(statement)
+            if not self._codec.encrypted:
+                self._fill_vectors(con)
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
 
     def missing(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         """The tables (other than the metadata table) that do not exist, sorted."""
-        names = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        # duckdb_tables() rather than information_schema: binding that view costs
+        # milliseconds on each new connection, and a storage opens one per initialize().
+        rows = con.execute(
+            "SELECT table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name = current_schema()"
+        ).fetchall()
+        names = {row[0] for row in rows}
         return sorted(n.strip('"') for n in self.tables.values() if n.strip('"') not in names)
 
     def has_vectors(self, con: duckdb.DuckDBPyConnection) -> bool:
         """Whether the embeddings table has its ``vec`` column."""
         rows = con.execute(
-            "SELECT 1 FROM information_schema.columns WHERE table_name = ? AND column_name = 'vec'",
+            "SELECT 1 FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = current_schema() AND table_name = ? AND column_name = 'vec'",
             [self.tables["embeddings"].strip('"')],
         ).fetchall()
         return bool(rows)

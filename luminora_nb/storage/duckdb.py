@@ -88,6 +88,18 @@ Connection = duckdb.DuckDBPyConnection
 _DEFAULT_PATH = "luminora_store.duckdb"
 _INSERT_CHUNK = 500
 _CONFLICT_ATTEMPTS = 20
+# One lock per database file in this process, held while a storage creates its tables: two
+# storages opening a new file at once would otherwise both create them, and one would fail
+# with a catalog write-write conflict. (DuckDB lets one process write a file at a time, so
+# a lock in this process is enough.)
+_PREPARING: dict[str, threading.Lock] = {}
+_PREPARING_GUARD = threading.Lock()
+
+
+def _preparing(path: str) -> threading.Lock:
+    key = path if path == ":memory:" else os.path.realpath(path)
+    with _PREPARING_GUARD:
+        return _PREPARING.setdefault(key, threading.Lock())
 
 
 @dataclass(frozen=True)
@@ -209,7 +221,8 @@ class DuckDBStorage(Storage):
                     f"duckdb storage: cannot open database {self.path!r} ({_first_line(exc)}); {hint}"
                 ) from None
             try:
-                self._prepare(con)
+                with _preparing(self.path):
+                    self._prepare(con)
             except BaseException:
                 con.close()
                 raise

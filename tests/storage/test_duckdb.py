@@ -20,6 +20,7 @@ from luminora_nb.storage.codec import DocumentCodec
 from luminora_nb.storage.duckdb import DuckDBStorage
 from luminora_nb.types import Message, StorageConfig
 
+from .conftest import new_key
 from .test_conformance import T0, make_record, turn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +64,20 @@ async def test_tables_follow_table_name_and_two_names_are_isolated(tmp_path: Pat
     assert await other.load_session("s1") is None
     await chat.close()
     await other.close()
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+async def test_storages_opening_one_new_file_at_once_all_initialize(tmp_path: Path, encrypted: bool) -> None:
+    # Each creates the tables in one transaction; unserialised, all but one would fail
+    # with a catalog write-write conflict.
+    changes: dict[str, object] = {"encryption_key": new_key()} if encrypted else {}
+    path = tmp_path / "shared.duckdb"
+    stores = [DuckDBStorage(config(path, **changes)) for _ in range(4)]
+    await asyncio.gather(*(store.initialize() for store in stores))
+    await asyncio.gather(*(store.save_fact("u1", "c", f"k{i}", i) for i, store in enumerate(stores)))
+    assert sorted(f["key"] for f in await stores[0].get_facts("u1")) == ["k0", "k1", "k2", "k3"]
+    for store in stores:
+        await store.close()
 
 
 async def test_paths_memory_and_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
