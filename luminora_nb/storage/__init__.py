@@ -84,12 +84,15 @@ JSON lists or base64 text still read and are rewritten when saved again.
 ``search_embeddings`` is exact cosine over a float32 matrix
 (:class:`._vectors.VectorMatrix`: one matrix product, ``argpartition`` for the top k).
 The memory, file, DuckDB and Redis backends keep each recently searched user's matrix
-(:class:`._vectors.VectorCache`) under a token that every embedding write changes — a
-version counter in memory and, per process, on DuckDB; the user file's identity and size
+(:class:`._vector_cache.VectorCache`) under a token that every embedding write changes —
+a version counter in memory and, per process, on DuckDB; the user file's identity and size
 for the file backend, so another process's write is seen; a random value written with
 each change on Redis, checked with one ``GET`` — so a search reads no vector again until
-the user's embeddings change. PostgreSQL and MongoDB read the bytes and rank them per
-search (:meth:`.Storage._nearest`).
+the user's embeddings change. On the memory and DuckDB backends, whose every write passes
+through this process, a change also logs the items it touched
+(:class:`._vector_cache.VectorChanges`), and the next search reads only those rows and
+updates the matrix instead of reading all of them again. PostgreSQL and MongoDB read the
+bytes and rank them per search (:meth:`.Storage._nearest`).
 
 With encryption on, the trade-off chosen is **vectors encrypted with their text**: a vector
 is inside its encrypted document (bound to its place like any other), so nothing about

@@ -31,7 +31,8 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from ..errors import StorageError
-from ._vectors import VectorCache, VectorMatrix, stored_vector
+from ._vector_cache import VectorCache
+from ._vectors import VectorMatrix, stored_vector
 
 __all__ = [
     "DEFAULT_DIR",

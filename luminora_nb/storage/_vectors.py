@@ -32,15 +32,14 @@ import base64
 import binascii
 import math
 import sys
-import threading
 from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 __all__ = [
     "VECTOR_FIELD",
-    "VectorCache",
     "VectorMatrix",
+    "VectorRow",
     "cosine_ranking",
     "float32",
     "pack",
@@ -53,6 +52,10 @@ __all__ = [
 VECTOR_FIELD = "vector_f32le"
 
 T = TypeVar("T")
+
+#: The current row of a changed embedding: ``(item, moved, (label, vector bytes) or None)``,
+#: see :meth:`VectorMatrix.updated`.
+VectorRow = tuple[T, bool, "tuple[str | None, bytes] | None"]
 
 
 def float32(values: Sequence[float]) -> array[float]:
@@ -165,6 +168,8 @@ class VectorMatrix(Generic[T]):
         3
     """
 
+    _positions: dict[T, int] | None = None  # item -> position, built at the first update
+
     def __init__(
         self,
         items: Sequence[T],
@@ -257,6 +262,115 @@ class VectorMatrix(Generic[T]):
         best = _top(np, scores, limit)
         return [(float(scores[i]), self._items[int(positions[chosen[i]])]) for i in best]
 
+    def updated(self, changes: Sequence[VectorRow[T]]) -> VectorMatrix[T] | None:
+        """This matrix after ``changes``, without reading the unchanged rows again.
+
+        Each change is ``(item, moved, row)``: ``row`` is the item's ``(label, vector bytes)``
+        now, or ``None`` once deleted; ``moved`` says it was deleted at some point since the
+        matrix was built. A row replaced in place keeps the item's position (the saved
+        order); a new or re-added (moved) item comes last, in the order of ``changes``.
+        Unchanged groups of vectors are shared with this matrix, changed ones copied: a
+        search running on this matrix meanwhile is not disturbed.
+
+        Returns ``None`` where a rebuild is simpler: without numpy, or when a replaced
+        vector changes dimension (the embedder changed).
+
+        Example:
+            >>> matrix = VectorMatrix(["a", "b"], [pack([1.0, 0.0]), pack([0.0, 1.0])])
+            >>> newer = matrix.updated([("a", False, None), ("c", False, ("fact", pack([1.0, 1.0])))])
+            >>> [item for _, item in newer.rank([1.0, 0.1], 5)], len(matrix)
+            (['c', 'b'], 2)
+        """
+        if self._np is None:
+            return None
+        np = self._np
+        index = self._index()
+        removed: set[int] = set()
+        replaced: dict[int, bytes] = {}
+        appended: list[tuple[T, str | None, bytes]] = []
+        for item, moved, row in changes:
+            position = index.get(item)
+            if row is not None and len(row[1]) % 4:
+                row = None  # not float32 bytes: unreadable, left out (as when built)
+            if position is not None and (row is None or moved):
+                removed.add(position)
+            if row is None:
+                continue
+            label, vector = row
+            if position is None or moved:
+                appended.append((item, label, vector))
+            elif label != self._label(position):
+                return None  # relabelled: the label selections are rebuilt with the matrix
+            else:
+                replaced[position] = vector
+        keep = np.ones(len(self._items), dtype=bool)
+        keep[sorted(removed)] = False
+        new_position = np.cumsum(keep) - 1  # where each kept row goes
+        if removed:
+            flags = keep.tolist()
+            items = [item for item, k in zip(self._items, flags, strict=True) if k]
+            labels = self._labels and [x for x, k in zip(self._labels, flags, strict=True) if k]
+        else:
+            items, labels = list(self._items), None if self._labels is None else list(self._labels)
+        first_new = len(items)
+        items += [item for item, _, _ in appended]
+        if labels is None and any(label is not None for _, label, _ in appended):
+            labels = [None] * first_new
+        if labels is not None:
+            labels += [label for _, label, _ in appended]
+        additions: dict[int, list[tuple[int, bytes]]] = {}
+        for offset, (_, _, vector) in enumerate(appended):
+            additions.setdefault(len(vector) // 4, []).append((first_new + offset, vector))
+        groups: dict[int, Any] = {}
+        swapped: set[int] = set()
+        for dimension in {*self._groups, *additions}:
+            group = self._groups.get(dimension)
+            if group is None:
+                group = (np.zeros(0, np.int64), np.zeros((0, dimension), np.float32), np.zeros(0, np.float32))
+            positions, matrix, norms = group
+            targets = np.asarray(sorted(replaced), dtype=np.int64)
+            rows = np.searchsorted(positions, targets)
+            found = rows < len(positions)
+            found[found] = positions[rows[found]] == targets[found]
+            swaps = list(zip(rows[found].tolist(), targets[found].tolist(), strict=True))
+            mask = keep[positions]
+            if not mask.all():
+                row_of = np.cumsum(mask) - 1
+                matrix, norms = matrix[mask], norms[mask]
+                swaps = [(int(row_of[row]), position) for row, position in swaps]
+            elif swaps:
+                matrix, norms = matrix.copy(), norms.copy()
+            for row, position in swaps:
+                vector = replaced[position]
+                if len(vector) // 4 != dimension:
+                    return None  # the embedder changed: the row moves between groups, so rebuild
+                matrix[row] = np.frombuffer(vector, dtype="<f4")
+                norms[row] = np.linalg.norm(matrix[row])
+                swapped.add(position)
+            positions = new_position[positions[mask]]
+            extra = additions.get(dimension)
+            if extra:
+                joined = b"".join(vector for _, vector in extra)
+                rows = np.frombuffer(joined, dtype="<f4").reshape(len(extra), dimension)
+                matrix = np.concatenate([matrix, rows.astype(np.float32)])
+                norms = np.concatenate([norms, np.linalg.norm(rows, axis=1).astype(norms.dtype)])
+                positions = np.concatenate([positions, np.asarray([p for p, _ in extra], dtype=np.int64)])
+            if len(positions):
+                groups[dimension] = (positions, matrix, norms)
+        if len(swapped) != len(replaced):
+            return None  # a replaced row had no vector before (it was unreadable): rebuild
+        new: VectorMatrix[T] = VectorMatrix.__new__(VectorMatrix)
+        new._np, new._items, new._labels, new._groups, new._selections = np, items, labels, groups, {}
+        if not removed:  # positions unchanged: the index carries over
+            new._positions = {**index, **{item: first_new + i for i, (item, _, _) in enumerate(appended)}}
+        return new
+
+    def _index(self) -> dict[T, int]:
+        """Each item's position (built at the first update, kept: the matrix never changes)."""
+        if self._positions is None:
+            self._positions = {item: position for position, item in enumerate(self._items)}
+        return self._positions
+
     def _selection(self, dimension: int, label: str) -> Any:
         """The indices of one dimension's rows labelled ``label`` (kept: the matrix never changes)."""
         selection = self._selections.get((dimension, label))
@@ -282,50 +396,6 @@ class VectorMatrix(Generic[T]):
 
     def _label(self, position: int) -> str | None:
         return None if self._labels is None else self._labels[position]
-
-
-class VectorCache(Generic[T]):
-    """The :class:`VectorMatrix` of each recently searched user, kept while the user's token holds.
-
-    A backend passes, per search, a token that changes whenever the user's embeddings
-    change (a version counter bumped by every write, a file's identity and size, a random
-    value written with every change): a matrix built under another token is rebuilt. At
-    most ``users`` matrices are kept (the least recently searched is dropped): one matrix of
-    100,000 vectors of 384 dimensions is about 150 MB.
-
-    Example:
-        >>> cache = VectorCache(users=1)
-        >>> cache.put("u1", 1, VectorMatrix(["a"], [pack([1.0])]))
-        >>> cache.get("u1", 1) is not None, cache.get("u1", 2), cache.get("u2", 1)
-        (True, None, None)
-    """
-
-    def __init__(self, users: int = 4) -> None:
-        self._users = users
-        self._entries: dict[str, tuple[object, VectorMatrix[T]]] = {}
-        self._lock = threading.Lock()  # searches may run in worker threads
-
-    def get(self, user: str, token: object) -> VectorMatrix[T] | None:
-        """The matrix of ``user`` built under ``token``, or ``None``."""
-        with self._lock:
-            entry = self._entries.pop(user, None)
-            if entry is None or entry[0] != token:
-                return None
-            self._entries[user] = entry  # most recently used last
-            return entry[1]
-
-    def put(self, user: str, token: object, matrix: VectorMatrix[T]) -> None:
-        """Keep ``matrix`` for ``user`` under ``token``."""
-        with self._lock:
-            self._entries.pop(user, None)
-            self._entries[user] = (token, matrix)
-            while len(self._entries) > self._users:
-                del self._entries[next(iter(self._entries))]
-
-    def clear(self) -> None:
-        """Forget every matrix (a backend closing)."""
-        with self._lock:
-            self._entries.clear()
 
 
 def _floats(vector: Sequence[float] | bytes) -> Sequence[float]:

@@ -442,13 +442,12 @@ class DuckDBStorage(Storage):
         results = await self._run(
             operation, subject, lambda con: [self._apply(con, w) for w in writes], transaction=True
         )
-        self._index.changed(
-            {
-                w.key.owner
-                for w in writes
-                if not isinstance(w, docs.SaveSession) and w.key.kind is docs.EMBEDDING
-            }
-        )
+        changes: dict[str, list[tuple[str, bool]]] = {}
+        for write in writes:
+            if not isinstance(write, docs.SaveSession) and write.key.kind is docs.EMBEDDING:
+                item_id = self._name(write.key.names[0], legacy=write.key.legacy)  # as stored
+                changes.setdefault(write.key.owner, []).append((item_id, isinstance(write, docs.Delete)))
+        self._index.changed(changes)
         return results
 
     async def _get(self, key: docs.Key) -> docs.Document | None:
@@ -749,7 +748,7 @@ class DuckDBStorage(Storage):
             return count
 
         deleted = await self._run("delete_user_data", f"user {user_id!r}", delete, transaction=True)
-        self._index.changed([user_id])
+        self._index.changed({user_id: None})
         return deleted
 
     # -- metadata --------------------------------------------------------------------

@@ -97,7 +97,7 @@ from ._files import file_name as _file_name
 from ._files import id_from_file_name as _id_from_file_name
 from ._files import place_of_file as _at
 from ._keys import Sample
-from ._vectors import VectorCache
+from ._vector_cache import VectorCache
 from .base import Storage
 from .codec import DocumentCodec
 

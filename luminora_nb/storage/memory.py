@@ -18,9 +18,11 @@ An embedding's vector is kept apart from its JSON document as the raw float32 by
 back as ``bytes`` under :data:`~._vectors.VECTOR_FIELD` on read, as the binary columns of
 PostgreSQL and MongoDB are), so a search never decodes base64 or JSON: the first search of
 a user builds a float32 matrix of the user's vectors (:class:`~._vectors.VectorMatrix`),
-and later searches reuse it until an embedding of that user is saved, replaced or deleted
-(every such write gives the user a new version number, which the cached matrix is checked
-against). Encryption changes nothing here: nothing leaves the process.
+and later searches reuse it. Every write of an embedding gives the user a new version and
+logs the item it changed (:class:`~._vector_cache.VectorChanges`): the next search updates
+the cached matrix from those rows alone (:meth:`~._vectors.VectorMatrix.updated`), which
+keeps the order first put (a replaced vector stays in its place, a new or re-added one
+comes last). Encryption changes nothing here: nothing leaves the process.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import pydantic_core
 
 from ..types.session import Message, StorageConfig
 from . import _documents as docs
-from ._vectors import VECTOR_FIELD, VectorCache, VectorMatrix, stored_vector
+from ._vector_cache import VectorCache, VectorChanges
+from ._vectors import VECTOR_FIELD, VectorMatrix, VectorRow, stored_vector
 from .base import Storage
 from .codec import DocumentCodec
 
@@ -111,9 +114,9 @@ class InMemoryStorage(Storage):
         self._appended = itertools.count()  # names of appended documents (episodes)
         # user -> item names -> (kind, float32 bytes): the vectors, in the order first put
         self._vectors: dict[str, dict[tuple[str, ...], tuple[str, bytes]]] = {}
-        self._versions = itertools.count()  # a new number per change of a user's embeddings
-        self._embedding_version: dict[str, int] = {}
-        self._matrices: VectorCache[tuple[str, ...]] = VectorCache()
+        # a new version per change of a user's embeddings, and what changed (see _nearest)
+        self._changes: VectorChanges[tuple[str, ...]] = VectorChanges()
+        self._matrices: VectorCache[tuple[str, ...]] = VectorCache(changes=self._changes)
 
     # -- documents -------------------------------------------------------------------------
     async def _write(self, writes: Sequence[docs.Write]) -> list[bool]:
@@ -139,7 +142,7 @@ class InMemoryStorage(Storage):
             def delete() -> bool:
                 vectors = self._vectors.get(key.owner) if key.kind is docs.EMBEDDING else None
                 if vectors is not None and vectors.pop(key.names, None) is not None:
-                    self._changed_embeddings(key.owner)
+                    self._changes.record({key.owner: [(key.names, True)]})
                 return self._documents.get((key.kind.name, key.owner), {}).pop(key.names, None) is not None
 
             return delete
@@ -169,14 +172,10 @@ class InMemoryStorage(Storage):
         def put() -> bool:
             self._documents.setdefault((key.kind.name, key.owner), {})[key.names] = data
             self._vectors.setdefault(key.owner, {})[key.names] = (kind, vector)
-            self._changed_embeddings(key.owner)
+            self._changes.record({key.owner: [(key.names, False)]})
             return True
 
         return put
-
-    def _changed_embeddings(self, user_id: str) -> None:
-        """A new version of the user's embeddings: a cached matrix of the old one is rebuilt."""
-        self._embedding_version[user_id] = next(self._versions)
 
     def _read(self, kind: docs.Kind, owner: str, names: tuple[str, ...], data: bytes) -> docs.Document:
         """A fresh document; an embedding gets its vector's bytes back."""
@@ -198,16 +197,26 @@ class InMemoryStorage(Storage):
     async def _nearest(
         self, user_id: str, query: list[float], kind: str | None, limit: int
     ) -> list[tuple[float, docs.Document]]:
-        version = self._embedding_version.get(user_id, -1)
-        matrix = self._matrices.get(user_id, version)
-        if matrix is None:
-            vectors = self._vectors.get(user_id, {})
-            matrix = VectorMatrix(
+        vectors = self._vectors.get(user_id, {})
+
+        async def build() -> VectorMatrix[tuple[str, ...]]:
+            return VectorMatrix(
                 list(vectors),
                 [vector for _, vector in vectors.values()],
                 [kind for kind, _ in vectors.values()],
             )
-            self._matrices.put(user_id, version, matrix)
+
+        async def rows(changed: list[tuple[tuple[str, ...], bool]]) -> list[VectorRow[tuple[str, ...]]]:
+            # New and re-added items are the last entries of the dict, in the order put:
+            # walking it backwards while its keys changed finds them all, in that order.
+            moved = dict(changed)
+            tail = list(itertools.takewhile(moved.__contains__, reversed(vectors)))[::-1]
+            in_tail = set(tail)
+            order = tail + [names for names in moved if names not in in_tail]
+            return [(names, moved[names], vectors.get(names)) for names in order]
+
+        version = self._changes.version(user_id)
+        matrix = await self._matrices.matrix(user_id, version, build, rows)
         documents = self._documents.get((docs.EMBEDDING.name, user_id), {})
         return [
             (score, self._read(docs.EMBEDDING, user_id, names, documents[names]))
@@ -268,7 +277,7 @@ class InMemoryStorage(Storage):
         keys = [(kind, user_id) for kind in _USER_KINDS]
         keys += [(docs.MOOD.name, session) for session, user in self._moods() if user == user_id]
         if self._vectors.pop(user_id, None) is not None:
-            self._changed_embeddings(user_id)
+            self._changes.record({user_id: None})
         return sum(len(self._documents.pop(key, {})) for key in keys)
 
     # -- metadata --------------------------------------------------------------------------

@@ -79,7 +79,8 @@ from . import _documents as docs
 from ._keys import Sample
 from ._names import checked_key_prefix
 from ._server import ServerBackend, verb
-from ._vectors import VECTOR_FIELD, VectorCache, VectorMatrix, stored_vector
+from ._vector_cache import VectorCache
+from ._vectors import VECTOR_FIELD, VectorMatrix, stored_vector
 from .base import Storage
 from .codec import DocumentCodec
 

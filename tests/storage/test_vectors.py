@@ -15,10 +15,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from luminora_nb.errors import StorageError
 from luminora_nb.storage._documents import EMBEDDING, Delete, Key, Put
-from luminora_nb.storage._vectors import VECTOR_FIELD, cosine_ranking, pack, stored_vector, unpack
+from luminora_nb.storage._vectors import (
+    VECTOR_FIELD,
+    VectorMatrix,
+    cosine_ranking,
+    pack,
+    stored_vector,
+    unpack,
+)
 from luminora_nb.storage.file import FileStorage
 from luminora_nb.storage.redis import RedisStorage
 from luminora_nb.types import StorageConfig
@@ -218,3 +227,120 @@ async def test_redis_keeps_vectors_as_raw_bytes_and_reads_old_documents(backend:
     assert (await store.get_embeddings("u1"))[0]["vector"] == [1.0, 0.0, 0.0]
     await store.save_embedding("u1", "old", "fact", "old", [1.0, 0.0, 0.0])  # rewritten in the new form
     assert await store._client.hget(store._user_key("u1", "vec"), old_field) == pack([1.0, 0.0, 0.0])
+
+
+# -- matrices updated by the rows that changed ----------------------------------------------------
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["put", "put", "delete"]),
+        st.integers(0, 5),  # item: few, so puts replace and re-add
+        st.sampled_from(["fact", "episode"]),
+        st.lists(st.integers(0, 1), min_size=3, max_size=3),  # 0 and 1: many equal scores
+        st.booleans(),  # another dimension (a few vectors of 2)
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first=_OPS,
+    batches=st.lists(_OPS, min_size=1, max_size=4),
+    query=st.lists(st.integers(-2, 2), min_size=3, max_size=3),
+)
+@example(  # a re-added item goes last: after "i1", which it ties with
+    first=[("put", 0, "fact", [1, 0, 0], False), ("put", 1, "fact", [1, 0, 0], False)],
+    batches=[[("delete", 0, "fact", [1, 0, 0], False), ("put", 0, "fact", [1, 0, 0], False)]],
+    query=[1, 0, 0],
+)
+def test_an_updated_matrix_ranks_as_one_built_afresh(first: list, batches: list, query: list[int]) -> None:
+    # The store's order: a put of a present item replaces it in place, a new or re-added one
+    # goes last; a delete removes it. The updated matrix must rank exactly like a new one.
+    store: dict[str, tuple[str, bytes]] = {}
+
+    def apply(ops: list) -> list[tuple[str, bool]]:
+        changed: list[tuple[str, bool]] = []
+        for op, number, kind, values, short in ops:
+            item = f"i{number}"
+            if op == "delete":
+                if store.pop(item, None) is not None:
+                    changed.append((item, True))
+            else:
+                store[item] = (kind, pack([float(v) for v in values[: 2 if short else 3]]))
+                changed.append((item, False))
+        return changed
+
+    def fresh() -> VectorMatrix[str]:
+        return VectorMatrix(list(store), [v for _, v in store.values()], [k for k, _ in store.values()])
+
+    apply(first)
+    matrix = fresh()
+    for ops in batches:
+        before = set(store)
+        log = apply(ops)
+        moved: dict[str, bool] = {}
+        for item, deleted in log:
+            moved[item] = moved.get(item, False) or deleted
+        new_ones = [item for item in store if item in moved and (item not in before or moved[item])]
+        order = new_ones + [item for item in moved if item not in new_ones]
+        updated = matrix.updated([(item, moved[item], store.get(item)) for item in order])
+        matrix = updated if updated is not None else fresh()
+        reference = fresh()
+        for dimension in (2, 3):
+            target = [float(v) for v in query[:dimension]]
+            for label in (None, "fact", "episode"):
+                assert matrix.rank(target, 20, label=label) == reference.rank(target, 20, label=label)
+
+
+def test_an_update_leaves_the_matrix_it_came_from_as_it_was() -> None:
+    # A search may still be ranking the old matrix in another thread.
+    matrix = VectorMatrix(["a", "b"], [pack([1.0, 0.0]), pack([0.0, 1.0])], ["fact", "fact"])
+    before = matrix.rank([1.0, 0.5], 5, label="fact")
+    newer = matrix.updated([("a", False, ("fact", pack([0.0, 2.0]))), ("b", False, None)])
+    assert newer is not None and [item for _, item in newer.rank([1.0, 0.5], 5)] == ["a"]
+    assert matrix.rank([1.0, 0.5], 5, label="fact") == before and len(matrix) == 2
+
+
+def test_an_update_that_changes_a_rows_dimension_or_label_asks_for_a_rebuild() -> None:
+    matrix = VectorMatrix(["a", "b"], [pack([1.0, 0.0]), pack([0.0, 1.0])], ["fact", "episode"])
+    assert matrix.updated([("a", False, ("fact", pack([1.0, 0.0, 0.0])))]) is None
+    assert matrix.updated([("b", False, ("fact", pack([0.0, 1.0])))]) is None
+    assert matrix.updated([("b", True, ("fact", pack([0.0, 1.0])))]) is not None  # re-added: goes last
+
+
+@pytest.mark.backend_cases(backends=["memory", "duckdb"], modes=["plain", "encrypted"])
+async def test_a_search_after_a_few_writes_updates_the_matrix_and_ranks_as_a_fresh_store(
+    backend: BackendCase,
+) -> None:
+    # Every write of these stores passes through this process, so a search after a few
+    # changes reads only the changed rows (an "update", not a "build").
+    store = await backend.open()
+    rng = random.Random(5)
+    current: dict[str, tuple[str, list[float]]] = {}
+    async with store.batch():
+        for i in range(300):
+            vector = [float(rng.randint(-2, 2)) for _ in range(6)]
+            current[f"v{i}"] = (("fact", "episode")[i % 2], vector)
+            await store.save_embedding("u1", f"v{i}", current[f"v{i}"][0], f"v{i}", vector)
+    cache = store._matrices if backend.backend == "memory" else store._index  # type: ignore[attr-defined]
+    query = [1.0, 0.0, -1.0, 2.0, 0.0, 1.0]
+    await store.search_embeddings("u1", query)
+    assert cache.info()["builds"] == 1
+    for _round in range(6):
+        for _ in range(5):
+            item = f"v{rng.randrange(320)}"
+            if rng.random() < 0.3:
+                await store._write([Delete(Key(EMBEDDING, "u1", (item,)))])
+                current.pop(item, None)
+            else:
+                kind = ("fact", "episode")[rng.randrange(2)] if item not in current else current[item][0]
+                vector = [float(rng.randint(-2, 2)) for _ in range(6)]
+                await store.save_embedding("u1", item, kind, item, vector)
+                current[item] = (kind, vector)
+        for kind in (None, "fact"):
+            wanted = [(item, vec) for item, (k, vec) in current.items() if kind is None or k == kind]
+            found = await store.search_embeddings("u1", query, kind=kind, limit=50)
+            assert [r["item_id"] for r in found] == [item for _, item in cosine_ranking(query, wanted, 50)]
+    assert cache.info()["builds"] == 1 and cache.info()["updates"] == 6
+    await store.delete_user_data("u1")  # not listed item by item: the next search rebuilds
+    assert await store.search_embeddings("u1", query) == [] and cache.info()["builds"] == 2
