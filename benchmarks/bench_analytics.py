@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +36,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
+from _harness import median_s
 
 from luminora_nb import analytics
 from luminora_nb.sessionlog import SessionLog
@@ -107,17 +106,6 @@ def build_log(path: Path, count: int, *, in_time_order: bool = True) -> None:
     con.close()
 
 
-def timed(work: Callable[[], object], repeat: int, before: Callable[[], object] | None = None) -> float:
-    samples = []
-    for _ in range(repeat):
-        if before is not None:
-            before()
-        started = time.perf_counter()
-        work()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -162,18 +150,21 @@ def main() -> None:
             finally:
                 con.close()
 
+        def timed(work: Callable[[], object], before: Callable[[], object] | None = None) -> float:
+            # no warm-up per figure: each run reads the whole log, and the one warm-up
+            # below already loads the imports and the file cache
+            return median_s(work, args.repeat, warm_up=False, before=before)
+
         rows = len(analytics.messages(log))  # warm-up (imports, file cache) and a check
         assert rows == args.messages, f"the log holds {rows} messages, not {args.messages}"
-        select = timed(plain_select, args.repeat)
-        count = timed(plain_count, args.repeat)
-        arrow = timed(plain_arrow, args.repeat)
-        frame = timed(lambda: analytics.messages(log), args.repeat)
-        worst = timed(lambda: analytics.messages(shuffled), args.repeat)
-        copy = timed(plain_copy, args.repeat)
-        export = timed(
-            lambda: log.export_parquet(exports), args.repeat, before=lambda: shutil.rmtree(exports, True)
-        )
-        from_parquet = timed(lambda: analytics.messages(exports), args.repeat)
+        select = timed(plain_select)
+        count = timed(plain_count)
+        arrow = timed(plain_arrow)
+        frame = timed(lambda: analytics.messages(log))
+        worst = timed(lambda: analytics.messages(shuffled))
+        copy = timed(plain_copy)
+        export = timed(lambda: log.export_parquet(exports), before=lambda: shutil.rmtree(exports, True))
+        from_parquet = timed(lambda: analytics.messages(exports))
         assert len(analytics.messages(exports)) == args.messages
         log.close()
 

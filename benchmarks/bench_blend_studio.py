@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import random
 import statistics
-import time
 from collections.abc import Callable
+
+from _harness import samples_s
 
 from luminora_nb import Luminora
 from luminora_nb.personality.blend import blend_personalities
@@ -28,13 +29,8 @@ TARGET_MS = 20.0
 
 
 def samples_ms(fn: Callable[[], object], repeat: int) -> list[float]:
-    fn()  # warm caches
-    out = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000.0)
-    return out
+    """Milliseconds of each of ``repeat`` calls of ``fn``, after one untimed warm-up call."""
+    return [seconds * 1000.0 for seconds in samples_s(fn, repeat)]
 
 
 def p95(values: list[float]) -> float:

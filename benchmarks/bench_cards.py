@@ -19,10 +19,8 @@ from __future__ import annotations
 import base64
 import io
 import json
-import statistics
-import time
-from collections.abc import Callable
 
+from _harness import median_s
 from PIL import Image
 
 from luminora_nb.personality.cards import export_card, import_card
@@ -32,16 +30,6 @@ from luminora_nb.personality.library import get_builtin
 from luminora_nb.personality.validate import parse_personality
 
 CARDS = 1000
-
-
-def median_s(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm caches
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def row(label: str, value: float, unit: str, target: float) -> None:

@@ -15,10 +15,11 @@ Prints, for this machine, each figure next to its target and the ratio figure/ta
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+
+from _harness import median_s
 
 from luminora_nb.providers.base import ChatRequest, Provider
 from luminora_nb.providers.registry import register_provider
@@ -45,16 +46,6 @@ class BulkProvider(Provider):
         for i in range(CHUNKS - 1):
             yield ChatResponse(content=f"word{i % 1000:03d} ", model=self.model)
         yield ChatResponse(content="end.", finish_reason="stop", usage={"completion_tokens": CHUNKS})
-
-
-def median_s(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm caches
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def build_session(lum: Luminora, messages: int) -> str:

@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import functools
 import io
 import json
 import pstats
@@ -48,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _harness import median_s
 
 _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:  # run from a checkout without `pip install -e .`
@@ -208,24 +210,16 @@ def bench_word_diff(repeat: int = 30) -> None:
     reply = "The quick brown fox jumps over the lazy dog. " * 20
     other = reply.replace("lazy", "sleepy").replace("quick brown", "slow red")
 
-    def median_ms(fn: Any) -> float:
-        fn()
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - start) * 1000.0)
-        return statistics.median(times)
-
-    lines = median_ms(
-        lambda: difflib.SequenceMatcher(None, old.splitlines(True), new.splitlines(True)).get_opcodes()
+    lines = 1000.0 * median_s(
+        lambda: difflib.SequenceMatcher(None, old.splitlines(True), new.splitlines(True)).get_opcodes(),
+        repeat,
     )
     print(f"baseline: bare line-level difflib match of the two prompts {lines:.2f} ms (median)")
     for label, a, b in (
         (f"word_diff, prompts ({len(old):,} / {len(new):,} chars)", old, new),
         (f"word_diff, one-line replies ({len(reply):,} chars)", reply, other),
     ):
-        took = median_ms(lambda a=a, b=b: word_diff(a, b))
+        took = 1000.0 * median_s(functools.partial(word_diff, a, b), repeat)
         verdict = "ok" if took <= DIFF_TARGET_MS else "MISSED"
         print(f"{label:<42} {took:8.2f} ms  target <= {DIFF_TARGET_MS:g} ms  {verdict}")
 

@@ -16,23 +16,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+
+from _harness import median_s
 
 from luminora_nb import LuminoraCoreClient, ProviderConfig
 from luminora_nb.personality.blend import blend_personalities
 from luminora_nb.personality.compile import compile_prompt
 from luminora_nb.personality.library import builtin_names, get_builtin
 from luminora_nb.types.persona import PersonaDefinition
-
-
-def median_us(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm caches
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1e6
 
 
 def import_seconds(runs: int = 7) -> tuple[float, float]:
@@ -77,10 +68,10 @@ def main() -> None:
     assert definition is not None
     raw = definition.model_dump(mode="json")
 
-    validate_us = median_us(lambda: PersonaDefinition.model_validate(raw), 500)
-    blend2 = median_us(lambda: blend_personalities(pair, [0.7, 0.3], name="b2"), 500)
-    blend10 = median_us(lambda: blend_personalities(ten, [1.0] * 10, name="b10"), 200)
-    compile_us = median_us(lambda: compile_prompt(definition), 2000)
+    validate_us = median_s(lambda: PersonaDefinition.model_validate(raw), 500) * 1e6
+    blend2 = median_s(lambda: blend_personalities(pair, [0.7, 0.3], name="b2"), 500) * 1e6
+    blend10 = median_s(lambda: blend_personalities(ten, [1.0] * 10, name="b10"), 200) * 1e6
+    compile_us = median_s(lambda: compile_prompt(definition), 2000) * 1e6
     import_s, bare_s = import_seconds()
     tps = asyncio.run(offline_turns_per_second())
 

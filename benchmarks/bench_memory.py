@@ -33,11 +33,11 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from _harness import median_s
 
 from luminora_nb.memory.embeddings import StaticEmbedder, embedding_metadata, pack_vector
 from luminora_nb.memory.search import MemoryCandidate, MemoryIndex
@@ -79,16 +79,6 @@ def sentences(count: int, seed: int) -> list[str]:
         + f" (note {i})"
         for i in range(count)
     ]
-
-
-def median_s(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm caches
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def row(label: str, value: float, unit: str, target: float | None = None) -> None:

@@ -1,0 +1,57 @@
+"""Timing and report helpers shared by the ``bench_*.py`` scripts (not a benchmark itself).
+
+Each script is run as ``python benchmarks/bench_X.py``, which puts this folder first on
+``sys.path``, so ``from _harness import ...`` works without installing anything.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def samples_s(
+    fn: Callable[[], object],
+    repeat: int,
+    *,
+    warm_up: bool = True,
+    before: Callable[[], object] | None = None,
+) -> list[float]:
+    """Seconds of each of ``repeat`` calls of ``fn``.
+
+    Args:
+        fn: The work to time.
+        repeat: How many timed calls.
+        warm_up: Call ``fn`` once, untimed, first, so first-use caches (imports, compiled
+            regexes, file cache) do not land in the first sample.
+        before: Called untimed before each timed call (e.g. to clear an output folder).
+
+    Returns:
+        One duration in seconds per timed call, in call order.
+    """
+    if warm_up:
+        fn()
+    samples = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def median_s(
+    fn: Callable[[], object],
+    repeat: int,
+    *,
+    warm_up: bool = True,
+    before: Callable[[], object] | None = None,
+) -> float:
+    """Median seconds of ``repeat`` calls of ``fn``; the arguments are those of :func:`samples_s`.
+
+    The median, not the mean, because these machines are shared: a burst of load hits a
+    few samples, not the middle one.
+    """
+    return statistics.median(samples_s(fn, repeat, warm_up=warm_up, before=before))
