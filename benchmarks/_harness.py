@@ -55,3 +55,28 @@ def median_s(
     few samples, not the middle one.
     """
     return statistics.median(samples_s(fn, repeat, warm_up=warm_up, before=before))
+
+
+def target_row(
+    label: str, value: float, unit: str, target: float | None = None, *, lower_is_better: bool = True
+) -> None:
+    """Print one figure, and, if it has a target, the target, the ratio and the verdict.
+
+    The ratio is oriented so that ``<= 1.0`` always meets the target: figure / target,
+    or target / figure for a figure where more is better (a rate).
+
+    Args:
+        label: What was measured.
+        value: The figure, in ``unit``.
+        unit: Printed after the figure (``"ms"``, ``"turns/s"``, ``"x"``).
+        target: The figure to meet, in ``unit``; ``None`` prints the figure alone (a
+            baseline or an informative figure).
+        lower_is_better: ``False`` for a figure that must reach at least ``target``.
+    """
+    line = f"{label:<52} {value:>12,.2f} {unit:<7}"
+    if target is not None:
+        ratio = value / target if lower_is_better else target / value
+        sign = "<=" if lower_is_better else ">="
+        verdict = "ok" if ratio <= 1.0 else "MISSED"
+        line += f" target {sign} {target:>8,g}  ratio {ratio:5.2f}  {verdict}"
+    print(line.rstrip())

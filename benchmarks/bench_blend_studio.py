@@ -17,7 +17,7 @@ import random
 import statistics
 from collections.abc import Callable
 
-from _harness import samples_s
+from _harness import samples_s, target_row
 
 from luminora_nb import Luminora
 from luminora_nb.personality.blend import blend_personalities
@@ -35,12 +35,6 @@ def samples_ms(fn: Callable[[], object], repeat: int) -> list[float]:
 
 def p95(values: list[float]) -> float:
     return sorted(values)[int(len(values) * 0.95) - 1]
-
-
-def row(label: str, value: float, unit: str, target: float) -> None:
-    ratio = value / target
-    verdict = "ok" if ratio <= 1.0 else "MISSED"
-    print(f"{label:<44} {value:>9,.2f} {unit:<3} target <= {target:>5,.0f}  ratio {ratio:5.2f}  {verdict}")
 
 
 def bench(lum: Luminora, personas: list[str]) -> None:
@@ -69,8 +63,8 @@ def bench(lum: Luminora, personas: list[str]) -> None:
         f"baseline: bare blend_personalities {bare_ms:.2f} ms (median); prompt diff {diff_ms:.2f} ms; "
         f"{kib:.1f} KiB sent per move (median)"
     )
-    row(f"slider move -> preview, {label} (median)", move_ms, "ms", TARGET_MS)
-    row(f"slider move -> preview, {label} (p95)", p95(moved), "ms", TARGET_MS)
+    target_row(f"slider move -> preview, {label} (median)", move_ms, "ms", TARGET_MS)
+    target_row(f"slider move -> preview, {label} (p95)", p95(moved), "ms", TARGET_MS)
     print(f"slider move = {move_ms / bare_ms:.1f}x the bare blend call")
 
 

@@ -20,7 +20,7 @@ import base64
 import io
 import json
 
-from _harness import median_s
+from _harness import median_s, target_row
 from PIL import Image
 
 from luminora_nb.personality.cards import export_card, import_card
@@ -30,12 +30,6 @@ from luminora_nb.personality.library import get_builtin
 from luminora_nb.personality.validate import parse_personality
 
 CARDS = 1000
-
-
-def row(label: str, value: float, unit: str, target: float) -> None:
-    ratio = value / target
-    verdict = "ok" if ratio <= 1.0 else "MISSED"
-    print(f"{label:<52} {value:>10,.2f} {unit:<3} target <= {target:>6,.1f}  ratio {ratio:5.2f}  {verdict}")
 
 
 def v2_card(i: int) -> dict[str, object]:
@@ -156,8 +150,8 @@ def main() -> None:
         f"{CARDS} shipped definitions {shipped_s:.3f} s; plain compile_prompt {plain_s * 1000:.3f} ms; "
         f"500 entries matched one by one {naive_s * 1000:.3f} ms"
     )
-    row(f"import {CARDS} V2 PNG cards (median of 3)", import_s, "s", 2.0)
-    row("compile card, 500-entry lorebook, 50 messages", compile_s * 1000, "ms", 5.0)
+    target_row(f"import {CARDS} V2 PNG cards (median of 3)", import_s, "s", 2.0)
+    target_row("compile card, 500-entry lorebook, 50 messages", compile_s * 1000, "ms", 5.0)
     print(
         f"import = {import_s / pillow_s:.1f}x Pillow's chunk read, {import_s / shipped_s:.2f}x loading "
         f"shipped definitions; card compile = {compile_s / plain_s:.1f}x plain compile_prompt "

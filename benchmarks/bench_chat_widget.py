@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 
-from _harness import median_s
+from _harness import median_s, target_row
 
 from luminora_nb.providers.base import ChatRequest, Provider
 from luminora_nb.providers.registry import register_provider
@@ -66,12 +66,6 @@ def open_widget(lum: Luminora, sid: str) -> None:
     chat.close()
 
 
-def row(label: str, value: float, unit: str, target: float) -> None:
-    ratio = value / target
-    verdict = "ok" if ratio <= 1.0 else "MISSED"
-    print(f"{label:<46} {value:>10,.2f} {unit:<6} target <= {target:>6,.0f}  ratio {ratio:5.2f}  {verdict}")
-
-
 def main() -> None:
     register_provider("bench-bulk", BulkProvider, replace=True)
     with tempfile.TemporaryDirectory() as folder:
@@ -101,9 +95,9 @@ def main() -> None:
         f"baseline: lum.get_conversation(500 messages) {baseline_live * 1000:,.1f} ms live, "
         f"{baseline_stored * 1000:,.1f} ms from file storage"
     )
-    row("ChatWidget on 500 stored messages (live)", live * 1000, "ms", 1000)
-    row("ChatWidget on 500 stored messages (file, fresh)", first_open * 1000, "ms", 1000)
-    row("5,000-chunk reply: bytes sent / reply bytes", sent / reply_bytes, "x", 3)
+    target_row("ChatWidget on 500 stored messages (live)", live * 1000, "ms", 1000)
+    target_row("ChatWidget on 500 stored messages (file, fresh)", first_open * 1000, "ms", 1000)
+    target_row("5,000-chunk reply: bytes sent / reply bytes", sent / reply_bytes, "x", 3)
     print(
         f"widget open = {live / baseline_live:.1f}x get_conversation; reply {reply_bytes:,} bytes streamed "
         f"in {messages} front-end messages ({sent:,} bytes) in {stream_s * 1000:,.0f} ms"

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _harness import median_s
+from _harness import median_s, target_row
 
 _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:  # run from a checkout without `pip install -e .`
@@ -220,8 +220,7 @@ def bench_word_diff(repeat: int = 30) -> None:
         (f"word_diff, one-line replies ({len(reply):,} chars)", reply, other),
     ):
         took = 1000.0 * median_s(functools.partial(word_diff, a, b), repeat)
-        verdict = "ok" if took <= DIFF_TARGET_MS else "MISSED"
-        print(f"{label:<42} {took:8.2f} ms  target <= {DIFF_TARGET_MS:g} ms  {verdict}")
+        target_row(label, took, "ms", DIFF_TARGET_MS)
 
 
 def main() -> None:

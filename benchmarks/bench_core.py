@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from _harness import median_s
+from _harness import median_s, target_row
 
 from luminora_nb import LuminoraCoreClient, ProviderConfig
 from luminora_nb.personality.blend import blend_personalities
@@ -50,15 +50,6 @@ async def offline_turns_per_second(turns: int = 4000) -> float:
         return turns / (time.perf_counter() - start)
 
 
-def row(label: str, value: float, unit: str, target: float, lower_is_better: bool = True) -> None:
-    ratio = value / target if lower_is_better else target / value
-    verdict = "ok" if ratio <= 1.0 else "MISSED"
-    sign = "<=" if lower_is_better else ">="
-    print(
-        f"{label:<38} {value:>12,.1f} {unit:<8} target {sign} {target:>8,.0f}  ratio {ratio:5.2f}  {verdict}"
-    )
-
-
 def main() -> None:
     names = list(builtin_names())
     library = [get_builtin(n) for n in names]
@@ -79,11 +70,11 @@ def main() -> None:
         f"baseline: pydantic validation of one definition {validate_us:,.1f} us; bare interpreter start "
         f"{bare_s * 1000:,.0f} ms"
     )
-    row("blend of 2 personas (median)", blend2, "us", 1000)
-    row("blend of 10 personas (median)", blend10, "us", 5000)
-    row("compile one definition (median)", compile_us, "us", 1000)
-    row("import luminora_nb (wall, minus bare)", import_s * 1000, "ms", 500)
-    row("offline turns/s (client, memory store)", tps, "turns/s", 2000, lower_is_better=False)
+    target_row("blend of 2 personas (median)", blend2, "us", 1000)
+    target_row("blend of 10 personas (median)", blend10, "us", 5000)
+    target_row("compile one definition (median)", compile_us, "us", 1000)
+    target_row("import luminora_nb (wall, minus bare)", import_s * 1000, "ms", 500)
+    target_row("offline turns/s (client, memory store)", tps, "turns/s", 2000, lower_is_better=False)
     print(
         f"blend of 2 = {blend2 / validate_us:.1f}x one validation; blend of 10 = {blend10 / validate_us:.1f}x"
     )

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
+from _harness import target_row
 
 from luminora_nb.events import TurnCompleted
 from luminora_nb.sessionlog import SessionLog
@@ -146,15 +147,6 @@ def record_us(events: list[TurnCompleted], folder: Path) -> float:
     return statistics.median(samples)
 
 
-def row(label: str, value: float, unit: str, target: float, lower_is_better: bool = True) -> None:
-    ratio = value / target if lower_is_better else target / value
-    verdict = "ok" if ratio <= 1.0 else "MISSED"
-    sign = "<=" if lower_is_better else ">="
-    print(
-        f"{label:<38} {value:>12,.1f} {unit:<8} target {sign} {target:>8,.0f}  ratio {ratio:5.2f}  {verdict}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=100_000)
@@ -172,8 +164,8 @@ def main() -> None:
         f"baseline: bare DuckDB insert of the same {rows:,} message + {args.turns:,} event rows from "
         f"prebuilt Arrow tables: {bare * 1000:,.0f} ms ({rows / bare:,.0f} message rows/s)"
     )
-    row("log ingest (record + flush)", rows / ingest, "msgs/s", 100_000, lower_is_better=False)
-    row("record() per event (median)", per_record, "us", 5)
+    target_row("log ingest (record + flush)", rows / ingest, "msgs/s", 100_000, lower_is_better=False)
+    target_row("record() per event (median)", per_record, "us", 5)
     print(
         f"ingest of {args.turns:,} turns: {ingest * 1000:,.0f} ms = {ingest / bare:.2f}x the bare insert "
         "(the rest: reading the events, building columns and payloads)"
