@@ -122,33 +122,21 @@ def main() -> None:
         exports = folder / "exports"
 
         def plain_select() -> object:
-            con = duckdb.connect(str(path), read_only=True)
-            try:
+            with duckdb.connect(str(path), read_only=True) as con:
                 return con.execute("SELECT * FROM messages").df()
-            finally:
-                con.close()
 
         def plain_arrow() -> object:
-            con = duckdb.connect(str(path), read_only=True)
-            try:
+            with duckdb.connect(str(path), read_only=True) as con:
                 return con.sql("SELECT * FROM messages").to_arrow_table().to_pandas()
-            finally:
-                con.close()
 
         def plain_count() -> object:
-            con = duckdb.connect(str(path), read_only=True)
-            try:
+            with duckdb.connect(str(path), read_only=True) as con:
                 return con.execute("SELECT count(*) FROM messages").fetchall()
-            finally:
-                con.close()
 
         def plain_copy() -> object:
-            con = duckdb.connect(str(path), read_only=True)
-            try:
+            with duckdb.connect(str(path), read_only=True) as con:
                 target = str(folder / "plain.parquet")
                 return con.execute(f"COPY messages TO '{target}' (FORMAT parquet)").fetchall()
-            finally:
-                con.close()
 
         def timed(work: Callable[[], object], before: Callable[[], object] | None = None) -> float:
             # no warm-up per figure: each run reads the whole log, and the one warm-up
