@@ -1,4 +1,5 @@
-// AffinityInspector, browser side (anywidget ES module; no imports, plain DOM + SVG).
+// AffinityInspector, browser side (anywidget ES module; no imports, plain DOM + SVG;
+// h comes from dom.js, put in front of this file by widget_module).
 //
 // Draws the level ladder with the current rung marked (an arrow and bold, not colour
 // alone), the points and a progress bar to the next level, and the history as a small
@@ -6,13 +7,6 @@
 // the adjust box sends {"type": "adjust"} and Python answers by changing the traits.
 
 const SVG = "http://www.w3.org/2000/svg";
-
-function h(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
 
 function s(tag, attrs) {
   const node = document.createElementNS(SVG, tag);

@@ -1,4 +1,5 @@
-// luminora_nb ChatWidget, browser side (anywidget ES module, plain DOM, no imports).
+// luminora_nb ChatWidget, browser side (anywidget ES module, plain DOM, no imports;
+// h, button and formatTime come from dom.js, put in front of this file by widget_module).
 //
 // The protocol is documented in luminora_nb/widgets/chat.py. In short: on render the
 // view asks for its window ({type: "sync"}) and ignores everything until the "reset"
@@ -10,19 +11,6 @@
 const FOLLOW_SLACK_PX = 32; // "at the bottom" tolerance for following the stream
 
 let nextViewId = 0;
-
-function h(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
-function formatTime(iso) {
-  if (!iso) return "";
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
-}
 
 function formatLatency(ms) {
   if (ms >= 1000) return (ms / 1000).toFixed(2) + " s";
@@ -115,8 +103,7 @@ function render({ model, el }) {
   transcript.setAttribute("aria-label", "Conversation");
   transcript.tabIndex = 0;
   const earlierBar = h("div", "lnb-chat-earlier");
-  const earlierButton = h("button", "lnb-chat-earlier-button", "Load earlier");
-  earlierButton.type = "button";
+  const earlierButton = button("Load earlier", "lnb-chat-earlier-button");
   const earlierCount = h("span", "lnb-muted");
   earlierBar.append(earlierButton, earlierCount);
   const list = h("div", "lnb-chat-list");
@@ -142,10 +129,8 @@ function render({ model, el }) {
   const keyHint = h("span", "lnb-visually-hidden", "Enter sends, Shift+Enter adds a new line.");
   keyHint.id = hintId;
   input.setAttribute("aria-describedby", hintId);
-  const sendButton = h("button", "lnb-primary lnb-chat-send", "Send");
-  sendButton.type = "button";
-  const stopButton = h("button", "lnb-chat-stop", "Stop");
-  stopButton.type = "button";
+  const sendButton = button("Send", "lnb-primary lnb-chat-send");
+  const stopButton = button("Stop", "lnb-chat-stop");
   const buttons = h("div", "lnb-chat-buttons");
   buttons.append(sendButton, stopButton);
   form.append(label, keyHint, input, buttons);
@@ -194,9 +179,7 @@ function render({ model, el }) {
     }
     const who = h("span", "lnb-chat-name", role === "user" ? "You" : role === "assistant" ? assistantName() : data.role);
     head.append(who);
-    const copy = h("button", "lnb-chat-copy", "Copy");
-    copy.type = "button";
-    copy.setAttribute("aria-label", "Copy message");
+    const copy = button("Copy", "lnb-chat-copy", "Copy message");
     head.append(copy);
     const body = h("div", "lnb-chat-text");
     const text = document.createTextNode(data.content || "");

@@ -1,4 +1,5 @@
-// CompareGrid, browser side (anywidget ES module; no imports, plain DOM).
+// CompareGrid, browser side (anywidget ES module; no imports, plain DOM; h and button
+// come from dom.js, put in front of this file by widget_module).
 //
 // Rows are prompts (x repeats), columns are blends with the baseline first. The table
 // is built from the synced traits (labels, prompts, repeat, baseline, cells) and then
@@ -8,20 +9,6 @@
 // its row changes. User and model text only ever goes through textContent.
 
 const ROW_SEP = "\u0000";
-
-function h(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
-function button(text, cls, aria) {
-  const b = h("button", cls, text);
-  b.type = "button";
-  if (aria) b.setAttribute("aria-label", aria);
-  return b;
-}
 
 function keyOf(p, label, r) {
   return JSON.stringify([p, label, r]);

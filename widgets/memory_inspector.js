@@ -1,4 +1,5 @@
-// MemoryInspector, browser side (anywidget ES module; no imports, plain DOM).
+// MemoryInspector, browser side (anywidget ES module; no imports, plain DOM; h, button
+// and formatTime come from dom.js, put in front of this file by widget_module).
 //
 // Three panels drawn from synced traits: facts (an editable table with a category
 // filter, confidence as a bar and a number, the source message on hover, delete), the
@@ -14,26 +15,6 @@ const SENTIMENT = {
   positive: ["\u25B2", "positive"],
   very_positive: ["\u25B2\u25B2", "very positive"],
 };
-
-function h(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
-function button(text, cls, aria) {
-  const b = h("button", cls, text);
-  b.type = "button";
-  if (aria) b.setAttribute("aria-label", aria);
-  return b;
-}
-
-function when(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
-}
 
 export default {
   render({ model, el }) {
@@ -228,7 +209,7 @@ export default {
           h("span", "lnb-mi-sent", `${mark} ${word}`),
         );
         const summary = h("div", "lnb-mi-summary", e.summary);
-        const time = h("time", "lnb-muted", when(e.timestamp));
+        const time = h("time", "lnb-muted", formatTime(e.timestamp));
         time.dateTime = e.timestamp || "";
         body.append(line, summary, time);
         li.append(dot, body);

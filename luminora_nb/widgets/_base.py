@@ -2,7 +2,9 @@
 
 A widget is a small Python class over :class:`anywidget.AnyWidget`; its browser code is
 an ES module (and a CSS file) in the top-level ``widgets/`` folder of the repository,
-shipped inside the wheel as ``luminora_nb/_static``. State the browser renders lives in
+shipped inside the wheel as ``luminora_nb/_static``; :func:`widget_module` and
+:func:`widget_css` put the shared helpers (``dom.js``) and styles (``base.css``) in
+front of a widget's own. State the browser renders lives in
 synced traits; actions (send, stop, rate, ...) arrive as custom messages and are public
 Python methods too, so a test (or a user in the next cell) drives a widget exactly as
 the browser does, with no browser.
@@ -55,6 +57,8 @@ __all__ = [
     "friendly_error",
     "launch",
     "track",
+    "widget_css",
+    "widget_module",
 ]
 
 T = TypeVar("T")
@@ -89,6 +93,41 @@ def asset_text(name: str) -> str:
             return path.read_text(encoding="utf-8")
     searched = ", ".join(str(d) for d in _asset_dirs())
     raise FileNotFoundError(f"widget asset {name!r} not found in {searched}; reinstall luminora_nb")
+
+
+@cache
+def widget_module(name: str) -> str:
+    """The ES module of widget ``name`` as anywidget gets it (its ``_esm``).
+
+    anywidget loads ``_esm`` as the text of one module, so a relative ``import`` has
+    nothing to resolve against; the helpers the modules share (``h``, ``button``, ...)
+    therefore live in ``dom.js``, which is put in front of ``<name>.js``.
+
+    Args:
+        name: The widget's asset stem (``"chat"`` for ``chat.js``).
+
+    Raises:
+        FileNotFoundError: an asset is in neither the wheel nor the source tree.
+
+    Example:
+        >>> source = widget_module("chat")
+        >>> source.startswith(asset_text("dom.js")) and source.endswith(asset_text("chat.js"))
+        True
+    """
+    return asset_text("dom.js") + "\n" + asset_text(f"{name}.js")
+
+
+@cache
+def widget_css(name: str) -> str:
+    """The stylesheet of widget ``name`` (its ``_css``): ``base.css``, then ``<name>.css``.
+
+    Args:
+        name: The widget's asset stem (``"chat"`` for ``chat.css``).
+
+    Raises:
+        FileNotFoundError: an asset is in neither the wheel nor the source tree.
+    """
+    return asset_text("base.css") + "\n" + asset_text(f"{name}.css")
 
 
 def friendly_error(exc: BaseException) -> str:

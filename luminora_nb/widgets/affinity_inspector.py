@@ -54,7 +54,7 @@ from ..events import AffinityChanged
 from ..relationship.affinity import DEFAULT_LEVELS, MAX_POINTS, check_points_delta
 from ..types.memory import check_user_id
 from ..types.personality import PersonalityData
-from ._base import LiveWidget, asset_text, launch
+from ._base import LiveWidget, launch, widget_css, widget_module
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,8 +150,8 @@ class AffinityInspector(LiveWidget):
         "unknown personality 'nobody'; lum.list_personalities() lists the ones you can use"
     """
 
-    _esm = asset_text("affinity_inspector.js")
-    _css = asset_text("base.css") + "\n" + asset_text("affinity_inspector.css")
+    _esm = widget_module("affinity_inspector")
+    _css = widget_css("affinity_inspector")
 
     user_id = traitlets.Unicode("").tag(sync=True)
     personality = traitlets.Unicode("").tag(sync=True)

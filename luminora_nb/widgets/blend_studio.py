@@ -67,7 +67,7 @@ from ..personality.validate import definition_for
 from ..types.persona import PARAMETER_NAMES
 from ..types.personality import PersonalityData, normalise_weights
 from ..types.provider import ProviderConfig
-from ._base import DeltaBatcher, LuminoraWidget, asset_text, friendly_error
+from ._base import DeltaBatcher, LuminoraWidget, asset_text, friendly_error, widget_css
 
 if TYPE_CHECKING:
     from ..client import LuminoraCoreClient
@@ -254,8 +254,10 @@ class BlendStudio(LuminoraWidget):
         (True, {'aurora': 36, 'captain_quip': 64})
     """
 
+    # Its own attribute-style h(tag, attrs, ...children) builds its DOM: it needs none of
+    # dom.js (whose h would clash), so it is the one module not made by widget_module.
     _esm = asset_text("blend_studio.js")
-    _css = asset_text("base.css") + "\n" + asset_text("blend_studio.css")
+    _css = widget_css("blend_studio")
 
     personas = traitlets.List(traitlets.Dict()).tag(sync=True)
     weights = traitlets.Dict().tag(sync=True)

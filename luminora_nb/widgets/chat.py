@@ -91,7 +91,7 @@ from ..events import Event, TurnCompleted
 from ..types._base import utcnow
 from ..types.personality import PersonalityData
 from ..types.provider import ChatResponse, ProviderConfig
-from ._base import DeltaBatcher, LuminoraWidget, asset_text
+from ._base import DeltaBatcher, LuminoraWidget, widget_css, widget_module
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -279,8 +279,8 @@ class ChatWidget(LuminoraWidget):
         (True, False)
     """
 
-    _esm = asset_text("chat.js")
-    _css = asset_text("base.css") + asset_text("chat.css")
+    _esm = widget_module("chat")
+    _css = widget_css("chat")
 
     persona = traitlets.Unicode("").tag(sync=True)
     initial = traitlets.Unicode("?").tag(sync=True)

@@ -85,7 +85,7 @@ from ..compare._render import TEXT_ROWS, TEXT_WIDTH, clip, display_order, text_t
 from ..compare._result import column_totals
 from ..errors import LuminoraError, SessionError
 from ..types.provider import ProviderConfig
-from ._base import LuminoraWidget, asset_text, friendly_error
+from ._base import LuminoraWidget, friendly_error, widget_css, widget_module
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,8 +140,8 @@ class CompareGrid(LuminoraWidget):
         ('no prompts to compare; pass a list of one or more prompt strings', 'SessionError', True)
     """
 
-    _esm = asset_text("compare_grid.js")
-    _css = asset_text("base.css") + "\n" + asset_text("compare_grid.css")
+    _esm = widget_module("compare_grid")
+    _css = widget_css("compare_grid")
 
     labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
     prompts = traitlets.List(traitlets.Unicode()).tag(sync=True)

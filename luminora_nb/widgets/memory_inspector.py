@@ -65,7 +65,7 @@ import traitlets
 from ..errors import SessionError
 from ..events import EpisodeCreated, Event, FactDeleted, FactLearned
 from ..types.memory import FACT_CATEGORIES, check_user_id
-from ._base import LiveRefresh, LiveWidget, asset_text, launch, track
+from ._base import LiveRefresh, LiveWidget, launch, track, widget_css, widget_module
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -210,8 +210,8 @@ class MemoryInspector(LiveWidget):
         "No memories of user 'nobody' yet"
     """
 
-    _esm = asset_text("memory_inspector.js")
-    _css = asset_text("base.css") + "\n" + asset_text("memory_inspector.css")
+    _esm = widget_module("memory_inspector")
+    _css = widget_css("memory_inspector")
 
     user_id = traitlets.Unicode("").tag(sync=True)
     categories = traitlets.List(traitlets.Unicode()).tag(sync=True)
