@@ -7,7 +7,6 @@ real turn (the offline simulator, the rules classifier) or a real ``update_affin
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +20,7 @@ from luminora_nb.widgets._base import asset_text
 from luminora_nb.widgets.affinity_inspector import ladder, progress_to_next
 from luminora_nb.widgets.testing import CommRecorder
 
-from .test_memory_inspector import run_in_node
+from .browser_code import assert_module_inserts_text_only_as_text, run_in_node, scoped_selectors
 
 AURORA_LEVELS = [
     {"name": "stranger", "low": 0, "high": 20},
@@ -205,19 +204,11 @@ def test_data_out_plot_and_text(learning: Luminora) -> None:
 
 
 def test_js_inserts_text_only_as_text_and_css_is_scoped() -> None:
+    assert_module_inserts_text_only_as_text("affinity_inspector")
     source = asset_text("affinity_inspector.js")
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
-        assert sink not in source, sink
-    assert re.search(r"^import\s", source, re.M) is None and "export default" in source
     for hook in ('type: "adjust"', '"aria-current"', "model.off", '"change:history"'):
         assert hook in source, hook
-    css = re.sub(r"/\*.*?\*/", "", asset_text("affinity_inspector.css"), flags=re.S)
-    assert (
-        re.search(r"#[0-9a-fA-F]{3,8}\b|\brgba?\(|\bhsla?\(", css.replace("rgba(127, 127, 127", "")) is None
-    )
-    rules = re.findall(r"(?:^|})\s*([^{}@]+?)\s*\{", css)
-    selectors = [part.strip() for rule in rules for part in rule.split(",")]
-    assert selectors and [s for s in selectors if not s.startswith(".lnb-root.lnb-affinity-inspector")] == []
+    scoped_selectors("affinity_inspector", grey="rgba(127, 127, 127")  # greys of several opacities
 
 
 def test_a_closed_facade_is_said_in_place() -> None:
@@ -258,7 +249,7 @@ out.sent = model.sent;
 cleanup();
 out.listeners = model.listeners();
 """
-    got = run_in_node(tmp_path, "affinity_inspector.js", inspector.get_state(), script)
+    got = run_in_node(tmp_path, "affinity_inspector", inspector.get_state(), script)
     assert "sam and Aurora" in got["text"] and "55 / 100 points" in got["text"] and "top level" in got["text"]
     assert got["here"] == ["\u25b6friend 51\u2013100"] and got["after"] == ["\u25b6stranger 0\u201320"]
     assert got["dots"] == 4 and got["path"].count(" V ") == 3  # the start and three changes, as steps

@@ -7,10 +7,6 @@ embedder), so every fact and episode it shows was learned from a real turn.
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +19,8 @@ from luminora_nb.widgets import MemoryInspector
 from luminora_nb.widgets._base import asset_text
 from luminora_nb.widgets.memory_inspector import parse_edit
 from luminora_nb.widgets.testing import CommRecorder
+
+from .browser_code import assert_module_inserts_text_only_as_text, run_in_node, scoped_selectors
 
 TEACH = [
     "Hi! My name is Sam and I live in Lyon.",
@@ -284,10 +282,8 @@ def test_text_form_and_close(learning: Luminora) -> None:
 
 
 def test_js_inserts_text_only_as_text_and_css_is_scoped() -> None:
+    assert_module_inserts_text_only_as_text("memory_inspector")
     source = asset_text("memory_inspector.js")
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
-        assert sink not in source, sink
-    assert re.search(r"^import\s", source, re.M) is None and "export default" in source
     for hook in (
         'type: "edit"',
         'type: "delete"',
@@ -297,13 +293,7 @@ def test_js_inserts_text_only_as_text_and_css_is_scoped() -> None:
         '"category"',
     ):
         assert hook in source, hook
-    css = re.sub(r"/\*.*?\*/", "", asset_text("memory_inspector.css"), flags=re.S)
-    assert (
-        re.search(r"#[0-9a-fA-F]{3,8}\b|\brgba?\(|\bhsla?\(", css.replace("rgba(127, 127, 127", "")) is None
-    )
-    rules = re.findall(r"(?:^|})\s*([^{}@]+?)\s*\{", css)
-    selectors = [part.strip() for rule in rules for part in rule.split(",")]
-    assert selectors and [s for s in selectors if not s.startswith(".lnb-root.lnb-memory-inspector")] == []
+    scoped_selectors("memory_inspector", grey="rgba(127, 127, 127")  # greys of several opacities
 
 
 def test_a_closed_facade_is_said_in_place() -> None:
@@ -325,101 +315,6 @@ def test_a_closed_facade_is_said_in_place() -> None:
 
 
 # -- the browser code, run in Node against a minimal DOM ------------------------------------------
-
-#: A minimal DOM and a fake anywidget model, enough to render our ES modules in Node.
-HARNESS = r"""
-// A minimal DOM, enough for our widgets' ES modules, and a fake anywidget model.
-class ClassList {
-  constructor(el) { this.el = el; }
-  get set() { return new Set((this.el.className || "").split(/\s+/).filter(Boolean)); }
-  add(c) { const s = this.set; s.add(c); this.el.className = [...s].join(" "); }
-  remove(c) { const s = this.set; s.delete(c); this.el.className = [...s].join(" "); }
-  toggle(c, on) { if (on === undefined) on = !this.set.has(c); on ? this.add(c) : this.remove(c); return on; }
-  contains(c) { return this.set.has(c); }
-}
-class Node_ {
-  constructor(tag) {
-    this.tagName = tag.toUpperCase(); this.children = []; this.attrs = {}; this.style = {};
-    this.dataset = {}; this.listeners = {}; this.className = ""; this._text = ""; this.hidden = false;
-    this.classList = new ClassList(this); this.value = ""; this.parent = null;
-  }
-  set textContent(t) { this.children = []; this._text = String(t); }
-  get textContent() { return this._text + this.children.map((c) => c.textContent).join(""); }
-  appendChild(c) { c.parent = this; this.children.push(c); return c; }
-  append(...cs) {
-    for (const c of cs) this.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-  }
-  replaceChildren(...cs) { this.children = []; this._text = ""; this.append(...cs); }
-  setAttribute(k, v) { this.attrs[k] = String(v); }
-  getAttribute(k) { return this.attrs[k] ?? null; }
-  addEventListener(type, fn) { (this.listeners[type] ||= []).push(fn); }
-  dispatch(type, extra) {
-    const event = { type, key: undefined, preventDefault() {}, ...extra };
-    for (const fn of this.listeners[type] || []) fn(event);
-  }
-  focus() { document.activeElement = this; }
-  blur() { document.activeElement = null; }
-  contains(n) { for (let x = n; x; x = x.parent) if (x === this) return true; return false; }
-  querySelector() { return null; }
-  all() { return [this, ...this.children.flatMap((c) => c.all())]; }
-}
-globalThis.document = {
-  activeElement: null,
-  createElement: (t) => new Node_(t),
-  createElementNS: (_ns, t) => new Node_(t),
-  createTextNode: (t) => { const n = new Node_("#text"); n._text = String(t); return n; },
-};
-globalThis.window = { getSelection: () => null };
-
-export function fakeModel(state) {
-  const handlers = {};
-  const sent = [];
-  return {
-    sent,
-    get: (k) => state[k],
-    set: (k, v) => { state[k] = v; },
-    save_changes: () => sent.push({ saved: { ...state } }),
-    on: (e, fn) => { (handlers[e] ||= []).push(fn); },
-    off: (e, fn) => { handlers[e] = (handlers[e] || []).filter((f) => f !== fn); },
-    send: (m) => sent.push(m),
-    change(k, v) { state[k] = v; for (const fn of handlers[`change:${k}`] || []) fn(); },
-    listeners: () => Object.values(handlers).reduce((n, l) => n + l.length, 0),
-  };
-}
-
-export async function render(path, state) {
-  const mod = await import(path);
-  const model = fakeModel(state);
-  const el = new Node_("div");
-  const cleanup = mod.default.render({ model, el });
-  const find = (pred) => el.all().filter(pred);
-  return { model, el, cleanup, find };
-}
-"""
-
-NODE = shutil.which("node")
-
-
-def run_in_node(tmp_path: Any, module: str, state: dict[str, Any], script: str) -> Any:
-    """Render ``widgets/<module>`` with ``state`` in Node, run ``script``, return what it prints as JSON."""
-    if NODE is None:
-        pytest.skip("node is not installed")
-    (tmp_path / "harness.mjs").write_text(HARNESS, encoding="utf-8")
-    (tmp_path / "widget.mjs").write_text(asset_text(module), encoding="utf-8")
-    (tmp_path / "state.json").write_text(json.dumps(state, default=str), encoding="utf-8")
-    (tmp_path / "main.mjs").write_text(
-        'import { readFileSync } from "node:fs";\n'
-        'import { render } from "./harness.mjs";\n'
-        'const state = JSON.parse(readFileSync(new URL("./state.json", import.meta.url), "utf-8"));\n'
-        'const { model, el, cleanup, find } = await render("./widget.mjs", state);\n'
-        "const out = {};\n" + script + "\nconsole.log(JSON.stringify(out));\n",
-        encoding="utf-8",
-    )
-    done = subprocess.run(
-        [NODE, str(tmp_path / "main.mjs")], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.integration  # starts another process
@@ -459,7 +354,7 @@ out.sent = model.sent;
 cleanup();
 out.listeners = model.listeners();
 """
-    got = run_in_node(tmp_path, "memory_inspector.js", inspector.get_state(), script)
+    got = run_in_node(tmp_path, "memory_inspector", inspector.get_state(), script)
     assert "Memory of sam" in got["text"] and "Lyon" in got["text"] and "Achievement" in got["text"]
     assert got["rows"] == 1 + len(inspector.facts)  # the header row and one per fact
     assert got["dots"] == [f"{8 + round(inspector.episodes[0]['importance'] * 2)}px"]
