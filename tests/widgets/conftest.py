@@ -1,4 +1,4 @@
-"""Fixtures of the widget tests: a facade with no session log, and a comm recorder."""
+"""Fixtures of the widget tests: facades with no session log (one that learns), and a comm recorder."""
 
 from __future__ import annotations
 
@@ -14,6 +14,16 @@ from luminora_nb.widgets.testing import CommRecorder, record_comms
 def lum() -> Iterator[Luminora]:
     """A facade on the offline provider and in-memory storage, closed afterwards."""
     facade = Luminora(log=None)
+    try:
+        yield facade
+    finally:
+        facade.close()
+
+
+@pytest.fixture
+def learning() -> Iterator[Luminora]:
+    """A facade whose turns learn (stated, not left to the default), closed afterwards."""
+    facade = Luminora(log=None, learn=True)
     try:
         yield facade
     finally:

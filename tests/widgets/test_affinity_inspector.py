@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,16 +26,6 @@ AURORA_LEVELS = [
     {"name": "acquaintance", "low": 21, "high": 50},
     {"name": "friend", "low": 51, "high": 100},
 ]
-
-
-@pytest.fixture
-def learning() -> Iterator[Luminora]:
-    """A facade whose turns learn (stated, not left to the default)."""
-    facade = Luminora(log=None, learn=True)
-    try:
-        yield facade
-    finally:
-        facade.close()
 
 
 def check_matches_store(inspector: AffinityInspector, lum: Luminora) -> dict[str, Any]:

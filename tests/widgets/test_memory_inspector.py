@@ -8,7 +8,6 @@ embedder), so every fact and episode it shows was learned from a real turn.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,16 +26,6 @@ TEACH = [
     "I love jazz.",
     "I just got promoted to lead engineer, I'm so happy!",
 ]
-
-
-@pytest.fixture
-def learning() -> Iterator[Luminora]:
-    """A facade whose turns learn (stated, not left to the default)."""
-    facade = Luminora(log=None, learn=True)
-    try:
-        yield facade
-    finally:
-        facade.close()
 
 
 def teach(lum: Luminora, user: str = "sam", messages: list[str] = TEACH) -> str:
