@@ -21,7 +21,7 @@ from luminora_nb.types import ChatMessage, ChatResponse, ProviderConfig
 
 from .mock_vendor import MockVendor
 from .vendor_server import VendorServer
-from .wire import Action, Scenario
+from .wire import Action, Reply, Scenario
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,29 @@ async def collect(provider: Provider, request: ChatRequest) -> list[ChatResponse
     return [chunk async for chunk in provider.stream(request)]
 
 
+async def turn(provider: Provider, request: ChatRequest, *, streamed: bool) -> tuple[str, ChatResponse]:
+    """One turn, plain or streamed: the reply text and the response that ends the turn.
+
+    Args:
+        provider: The adapter under test.
+        request: The conversation to send.
+        streamed: Stream the reply (else one plain call).
+
+    Returns:
+        The whole reply text, and the plain reply or the stream's last chunk (the one that
+        carries the finish reason, usage and metadata).
+    """
+    if streamed:
+        chunks = await collect(provider, request)
+        return "".join(c.content for c in chunks), chunks[-1]
+    reply = await provider.chat(request)
+    return reply.content, reply
+
+
 async def one_turn(provider: Provider, request: ChatRequest, *, streamed: bool) -> str:
     """One turn, plain or streamed; the reply text."""
-    if streamed:
-        return "".join(c.content for c in await collect(provider, request))
-    return (await provider.chat(request)).content
+    text, _ = await turn(provider, request, streamed=streamed)
+    return text
 
 
 async def stream_into(provider: Provider, request: ChatRequest, *, into: list[str]) -> None:
@@ -162,3 +180,23 @@ async def mock(vendor_mock: MockVendor) -> AsyncIterator[MakeHarness]:
     """Like :func:`make`, with the vendor answering through ``httpx.MockTransport``."""
     async for factory in _harnesses(vendor_mock):
         yield factory
+
+
+async def replies_finishing_with(
+    mock: MakeHarness, case_id: str, finish: str
+) -> tuple[ChatResponse, ChatResponse]:
+    """What an adapter makes of the vendor finish reason ``finish``, plain and streamed.
+
+    Args:
+        mock: The :func:`mock` fixture.
+        case_id: The adapter under test (a key of :data:`CASES`).
+        finish: The finish reason as the vendor spells it.
+
+    Returns:
+        The reply of a plain turn, then the last chunk of a streamed one: the vendor
+        answers both normally, finishing with ``finish``.
+    """
+    h = await mock(case_id, actions=[Reply(finish=finish), Reply(finish=finish)])
+    plain = await h.provider.chat(user_request())
+    streamed = (await collect(h.provider, user_request()))[-1]
+    return plain, streamed

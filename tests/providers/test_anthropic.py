@@ -14,8 +14,8 @@ from luminora_nb.providers._sse import ServerSentEvent
 from luminora_nb.providers.anthropic import CURRENT_API_VERSION, AnthropicProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
-from .conftest import MakeHarness, collect, user_request
-from .wire import Canned, Fail, Reply, StreamError
+from .conftest import MakeHarness, collect, replies_finishing_with, turn, user_request
+from .wire import Canned, Fail, StreamError
 
 
 async def test_request_wire_format(mock: MakeHarness, caplog: pytest.LogCaptureFixture):
@@ -135,9 +135,7 @@ async def test_prompt_cache_tokens_count_as_prompt_tokens(mock: MakeHarness, str
         ("message_stop", {"type": "message_stop"}),
     )
     h = await mock("anthropic", actions=[Canned(plain=message, events=events)])
-    reply = (
-        (await collect(h.provider, user_request()))[-1] if streamed else await h.provider.chat(user_request())
-    )
+    _, reply = await turn(h.provider, user_request(), streamed=streamed)
     assert reply.usage == {
         "prompt_tokens": 2103,  # was 3: the cached and cache-written tokens were left out
         "completion_tokens": 7,
@@ -212,12 +210,7 @@ async def test_thinking_blocks_are_kept_out_of_the_reply(mock: MakeHarness, stre
         ("message_stop", {"type": "message_stop"}),
     )
     h = await mock("anthropic", actions=[Canned(plain=message, events=events)])
-    if streamed:
-        chunks = await collect(h.provider, user_request())
-        text, reply = "".join(c.content for c in chunks), chunks[-1]
-    else:
-        reply = await h.provider.chat(user_request())
-        text = reply.content
+    text, reply = await turn(h.provider, user_request(), streamed=streamed)
     assert text == "Hello."
     assert reply.metadata["thinking"] == "Let me see."
 
@@ -283,6 +276,6 @@ def test_error_event_types_map_to_statuses():
     ],
 )
 async def test_stop_reasons(mock: MakeHarness, vendor: str, normalised: str):
-    h = await mock("anthropic", actions=[Reply(finish=vendor), Reply(finish=vendor)])
-    assert (await h.provider.chat(user_request())).finish_reason == normalised
-    assert (await collect(h.provider, user_request()))[-1].finish_reason == normalised
+    plain, streamed = await replies_finishing_with(mock, "anthropic", vendor)
+    assert plain.finish_reason == normalised
+    assert streamed.finish_reason == normalised

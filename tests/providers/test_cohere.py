@@ -13,8 +13,8 @@ from luminora_nb.providers._sse import ServerSentEvent
 from luminora_nb.providers.cohere import CohereProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
-from .conftest import MakeHarness, collect, stream_into, user_request
-from .wire import Canned, Reply, StreamError
+from .conftest import MakeHarness, collect, replies_finishing_with, stream_into, user_request
+from .wire import Canned, StreamError
 
 
 async def test_request_wire_format(mock: MakeHarness):
@@ -93,9 +93,9 @@ async def test_transient_error_in_message_end_before_any_text_is_retried(mock: M
     ],
 )
 async def test_finish_reasons(mock: MakeHarness, vendor: str, normalised: str):
-    h = await mock("cohere", actions=[Reply(finish=vendor), Reply(finish=vendor)])
-    assert (await h.provider.chat(user_request())).finish_reason == normalised
-    assert (await collect(h.provider, user_request()))[-1].finish_reason == normalised
+    plain, streamed = await replies_finishing_with(mock, "cohere", vendor)
+    assert plain.finish_reason == normalised
+    assert streamed.finish_reason == normalised
 
 
 def test_non_text_events_carry_no_text_and_bad_deltas_are_malformed():

@@ -18,7 +18,7 @@ from luminora_nb.providers._sse import ServerSentEvent
 from luminora_nb.providers.google import GoogleProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
-from .conftest import MakeHarness, collect, one_turn, user_request
+from .conftest import MakeHarness, collect, one_turn, replies_finishing_with, turn, user_request
 from .wire import Fail, Reply, StreamError
 
 
@@ -90,10 +90,8 @@ async def test_stream_uses_stream_generate_content_with_alt_sse(mock: MakeHarnes
     ],
 )
 async def test_finish_reasons(mock: MakeHarness, vendor: str, normalised: str):
-    h = await mock("google", actions=[Reply(finish=vendor), Reply(finish=vendor)])
-    reply = await h.provider.chat(user_request())
-    assert reply.finish_reason == normalised and "unknown_finish_reason" not in reply.metadata
-    last = (await collect(h.provider, user_request()))[-1]
+    plain, last = await replies_finishing_with(mock, "google", vendor)
+    assert plain.finish_reason == normalised and "unknown_finish_reason" not in plain.metadata
     assert last.finish_reason == normalised and "unknown_finish_reason" not in last.metadata
 
 
@@ -111,9 +109,7 @@ async def test_failed_generations_are_errors(mock: MakeHarness, vendor: str, str
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
 async def test_a_future_finish_reason_means_stop_and_keeps_the_raw_value(mock: MakeHarness, streamed: bool):
     h = await mock("google", actions=[Reply(finish="SOMETHING_NEW")])
-    reply = (
-        (await collect(h.provider, user_request()))[-1] if streamed else await h.provider.chat(user_request())
-    )
+    _, reply = await turn(h.provider, user_request(), streamed=streamed)
     assert reply.finish_reason == "stop"
     assert reply.metadata["raw_finish_reason"] == "SOMETHING_NEW"
     assert reply.metadata["unknown_finish_reason"] is True

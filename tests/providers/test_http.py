@@ -22,9 +22,19 @@ from luminora_nb.providers.base import ChatRequest
 from luminora_nb.providers.registry import _custom
 from luminora_nb.types import ChatMessage, ChatResponse, ProviderConfig
 
-from .conftest import ALL_CASES, CASES, KEYED_CASES, MakeHarness, collect, one_turn, stream_into, user_request
+from .conftest import (
+    ALL_CASES,
+    CASES,
+    KEYED_CASES,
+    MakeHarness,
+    collect,
+    one_turn,
+    replies_finishing_with,
+    stream_into,
+    user_request,
+)
 from .mock_vendor import MockVendor
-from .wire import Fail, Malformed, Reply
+from .wire import Fail, Malformed
 
 # --------------------------------------------------------------------------- construction
 
@@ -279,11 +289,10 @@ async def test_finish_reason_length_is_normalised(mock: MakeHarness, case_id: st
         "google": "MAX_TOKENS",
         "ollama": "length",
     }[CASES[case_id].vendor]
-    h = await mock(case_id, actions=[Reply(finish=vendor_value), Reply(finish=vendor_value)])
-    assert (await h.provider.chat(user_request())).finish_reason == "length"
-    chunks = await collect(h.provider, user_request())
-    assert chunks[-1].finish_reason == "length"
-    assert chunks[-1].metadata["raw_finish_reason"] == vendor_value
+    plain, streamed = await replies_finishing_with(mock, case_id, vendor_value)
+    assert plain.finish_reason == "length"
+    assert streamed.finish_reason == "length"
+    assert streamed.metadata["raw_finish_reason"] == vendor_value
 
 
 # --------------------------------------------------------------------------- every adapter: faults

@@ -8,7 +8,7 @@ from luminora_nb.errors import ProviderError
 from luminora_nb.providers import ChatRequest
 from luminora_nb.types import ChatMessage
 
-from .conftest import MakeHarness, collect, one_turn, user_request
+from .conftest import MakeHarness, collect, one_turn, replies_finishing_with, turn, user_request
 from .wire import Canned, Reply
 
 
@@ -39,9 +39,9 @@ async def test_stream_sends_no_stream_options_and_reads_usage_from_the_finishing
 
 
 async def test_model_length_finish_reason(mock: MakeHarness):
-    h = await mock("mistral", actions=[Reply(finish="model_length")] * 2)
-    assert (await h.provider.chat(user_request())).finish_reason == "length"
-    assert (await collect(h.provider, user_request()))[-1].finish_reason == "length"
+    plain, streamed = await replies_finishing_with(mock, "mistral", "model_length")
+    assert plain.finish_reason == "length"
+    assert streamed.finish_reason == "length"
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
@@ -93,12 +93,7 @@ async def test_content_as_a_list_of_chunks_is_read(mock: MakeHarness, streamed: 
         "[DONE]",
     )
     h = await mock("mistral", actions=[Canned(plain=plain, events=events)])
-    if streamed:
-        chunks = await collect(h.provider, user_request())
-        text, reply = "".join(c.content for c in chunks), chunks[-1]
-    else:
-        reply = await h.provider.chat(user_request())
-        text = reply.content
+    text, reply = await turn(h.provider, user_request(), streamed=streamed)
     assert text == "Hello!"
     assert reply.finish_reason == "stop"
     assert reply.metadata["thinking"] == "The user greets me."

@@ -13,7 +13,7 @@ from luminora_nb.providers._sse import ServerSentEvent
 from luminora_nb.providers.openai import OPENAI_FINISH_REASONS, OpenAIProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
-from .conftest import MakeHarness, collect, user_request
+from .conftest import MakeHarness, collect, replies_finishing_with, turn, user_request
 from .wire import Canned, Reply, StreamError
 
 
@@ -98,10 +98,9 @@ async def test_in_stream_error_after_text_is_raised_with_the_vendor_text(mock: M
     ],
 )
 async def test_finish_reasons(mock: MakeHarness, vendor: str, normalised: str):
-    h = await mock("openai", actions=[Reply(finish=vendor), Reply(finish=vendor)])
-    reply = await h.provider.chat(user_request())
-    assert (reply.finish_reason, reply.metadata["raw_finish_reason"]) == (normalised, vendor)
-    assert (await collect(h.provider, user_request()))[-1].finish_reason == normalised
+    plain, streamed = await replies_finishing_with(mock, "openai", vendor)
+    assert (plain.finish_reason, plain.metadata["raw_finish_reason"]) == (normalised, vendor)
+    assert streamed.finish_reason == normalised
 
 
 def test_finish_reason_mapping_of_unknown_values():
@@ -222,12 +221,7 @@ def _refusal_stream() -> tuple[object, ...]:
 async def test_a_refusal_is_the_reply_with_finish_reason_content_filter(mock: MakeHarness, streamed: bool):
     # Before: the plain reply was empty (refusal in metadata only), the stream empty with "stop".
     h = await mock("openai", actions=[Canned(plain=_refusal_reply(), events=_refusal_stream())])
-    if streamed:
-        chunks = await collect(h.provider, user_request())
-        text, reply = "".join(c.content for c in chunks), chunks[-1]
-    else:
-        reply = await h.provider.chat(user_request())
-        text = reply.content
+    text, reply = await turn(h.provider, user_request(), streamed=streamed)
     assert text == _REFUSAL
     assert reply.finish_reason == "content_filter"
     assert reply.metadata["raw_finish_reason"] == "stop"
@@ -238,9 +232,7 @@ async def test_a_refusal_is_the_reply_with_finish_reason_content_filter(mock: Ma
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
 async def test_an_unknown_finish_reason_means_stop_and_is_flagged(mock: MakeHarness, streamed: bool):
     h = await mock("openai", actions=[Reply(finish="brand_new_reason")])
-    reply = (
-        (await collect(h.provider, user_request()))[-1] if streamed else await h.provider.chat(user_request())
-    )
+    _, reply = await turn(h.provider, user_request(), streamed=streamed)
     assert reply.finish_reason == "stop"
     assert reply.metadata["raw_finish_reason"] == "brand_new_reason"
     assert reply.metadata["unknown_finish_reason"] is True
