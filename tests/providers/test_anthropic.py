@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from luminora_nb.providers.anthropic import CURRENT_API_VERSION, AnthropicProvid
 from luminora_nb.types import ChatMessage, ProviderConfig
 
 from .conftest import MakeHarness, collect, replies_finishing_with, turn, user_request
-from .wire import Canned, Fail, StreamError
+from .wire import Canned, Fail, StreamError, named_by_type
 
 
 async def test_request_wire_format(mock: MakeHarness, caplog: pytest.LogCaptureFixture):
@@ -77,6 +78,24 @@ def test_an_api_version_the_adapter_does_not_speak_is_refused(version: object):
         )
 
 
+def _block_events(index: int, start: dict[str, Any], *deltas: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stream events of one content block: its start, one event per delta, its stop.
+
+    Args:
+        index: The block's place in the message.
+        start: The block as ``content_block_start`` announces it (text still empty).
+        *deltas: The ``delta`` of each ``content_block_delta``, in order.
+
+    Returns:
+        The event payloads, to be named with :func:`~.wire.named_by_type`.
+    """
+    return [
+        {"type": "content_block_start", "index": index, "content_block": start},
+        *({"type": "content_block_delta", "index": index, "delta": delta} for delta in deltas),
+        {"type": "content_block_stop", "index": index},
+    ]
+
+
 _CACHED_USAGE = {
     "input_tokens": 3,
     "cache_creation_input_tokens": 100,
@@ -97,42 +116,28 @@ async def test_prompt_cache_tokens_count_as_prompt_tokens(mock: MakeHarness, str
         "stop_sequence": None,
         "usage": _CACHED_USAGE,
     }
-    events = (
-        (
-            "message_start",
-            {
-                "type": "message_start",
-                "message": {
-                    **message,
-                    "content": [],
-                    "stop_reason": None,
-                    "usage": {**_CACHED_USAGE, "output_tokens": 1},
-                },
+    events = named_by_type(
+        {
+            "type": "message_start",
+            "message": {
+                **message,
+                "content": [],
+                "stop_reason": None,
+                "usage": {**_CACHED_USAGE, "output_tokens": 1},
             },
-        ),
-        (
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        ),
-        (
-            "content_block_delta",
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
-        ),
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        (
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "end_turn"},
-                "usage": {
-                    "input_tokens": None,
-                    "cache_creation_input_tokens": None,
-                    "cache_read_input_tokens": None,
-                    "output_tokens": 7,
-                },
+        },
+        *_block_events(0, {"type": "text", "text": ""}, {"type": "text_delta", "text": "Hi"}),
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {
+                "input_tokens": None,
+                "cache_creation_input_tokens": None,
+                "cache_read_input_tokens": None,
+                "output_tokens": 7,
             },
-        ),
-        ("message_stop", {"type": "message_stop"}),
+        },
+        {"type": "message_stop"},
     )
     h = await mock("anthropic", actions=[Canned(plain=message, events=events)])
     _, reply = await turn(h.provider, user_request(), streamed=streamed)
@@ -162,52 +167,18 @@ async def test_thinking_blocks_are_kept_out_of_the_reply(mock: MakeHarness, stre
         "stop_reason": "end_turn",
         "usage": {"input_tokens": 5, "output_tokens": 9},
     }
-    events = (
-        (
-            "message_start",
-            {"type": "message_start", "message": {**message, "content": [], "stop_reason": None}},
+    events = named_by_type(
+        {"type": "message_start", "message": {**message, "content": [], "stop_reason": None}},
+        *_block_events(
+            0,
+            {"type": "thinking", "thinking": "", "signature": ""},
+            {"type": "thinking_delta", "thinking": "Let me see."},
+            {"type": "signature_delta", "signature": "sig"},
         ),
-        (
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "thinking", "thinking": "", "signature": ""},
-            },
-        ),
-        (
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "thinking_delta", "thinking": "Let me see."},
-            },
-        ),
-        (
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "signature_delta", "signature": "sig"},
-            },
-        ),
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": blocks[1]}),
-        ("content_block_stop", {"type": "content_block_stop", "index": 1}),
-        (
-            "content_block_start",
-            {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}},
-        ),
-        (
-            "content_block_delta",
-            {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "Hello."}},
-        ),
-        ("content_block_stop", {"type": "content_block_stop", "index": 2}),
-        (
-            "message_delta",
-            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}},
-        ),
-        ("message_stop", {"type": "message_stop"}),
+        *_block_events(1, blocks[1]),
+        *_block_events(2, {"type": "text", "text": ""}, {"type": "text_delta", "text": "Hello."}),
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}},
+        {"type": "message_stop"},
     )
     h = await mock("anthropic", actions=[Canned(plain=message, events=events)])
     text, reply = await turn(h.provider, user_request(), streamed=streamed)

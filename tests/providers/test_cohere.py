@@ -14,7 +14,7 @@ from luminora_nb.providers.cohere import CohereProvider
 from luminora_nb.types import ChatMessage, ProviderConfig
 
 from .conftest import MakeHarness, collect, replies_finishing_with, stream_into, user_request
-from .wire import Canned, StreamError
+from .wire import Canned, StreamError, named_by_type
 
 
 async def test_request_wire_format(mock: MakeHarness):
@@ -113,48 +113,33 @@ def test_non_text_events_carry_no_text_and_bad_deltas_are_malformed():
 
 async def test_text_carried_by_content_start_is_part_of_the_reply(mock: MakeHarness):
     # Before: content-start's text was dropped ("Hello" arrived as "lo").
-    events = (
-        ("message-start", {"type": "message-start", "id": "c1", "delta": {"message": {"role": "assistant"}}}),
-        (
-            "content-start",
-            {
-                "type": "content-start",
-                "index": 0,
-                "delta": {"message": {"content": {"type": "thinking", "thinking": "Hm."}}},
+    events = named_by_type(
+        {"type": "message-start", "id": "c1", "delta": {"message": {"role": "assistant"}}},
+        {
+            "type": "content-start",
+            "index": 0,
+            "delta": {"message": {"content": {"type": "thinking", "thinking": "Hm."}}},
+        },
+        {
+            "type": "content-delta",
+            "index": 0,
+            "delta": {"message": {"content": {"thinking": " A greeting."}}},
+        },
+        {"type": "content-end", "index": 0},
+        {
+            "type": "content-start",
+            "index": 1,
+            "delta": {"message": {"content": {"type": "text", "text": "Hel"}}},
+        },
+        {"type": "content-delta", "index": 1, "delta": {"message": {"content": {"text": "lo"}}}},
+        {"type": "content-end", "index": 1},
+        {
+            "type": "message-end",
+            "delta": {
+                "finish_reason": "COMPLETE",
+                "usage": {"tokens": {"input_tokens": 3.0, "output_tokens": 2.0}},
             },
-        ),
-        (
-            "content-delta",
-            {
-                "type": "content-delta",
-                "index": 0,
-                "delta": {"message": {"content": {"thinking": " A greeting."}}},
-            },
-        ),
-        ("content-end", {"type": "content-end", "index": 0}),
-        (
-            "content-start",
-            {
-                "type": "content-start",
-                "index": 1,
-                "delta": {"message": {"content": {"type": "text", "text": "Hel"}}},
-            },
-        ),
-        (
-            "content-delta",
-            {"type": "content-delta", "index": 1, "delta": {"message": {"content": {"text": "lo"}}}},
-        ),
-        ("content-end", {"type": "content-end", "index": 1}),
-        (
-            "message-end",
-            {
-                "type": "message-end",
-                "delta": {
-                    "finish_reason": "COMPLETE",
-                    "usage": {"tokens": {"input_tokens": 3.0, "output_tokens": 2.0}},
-                },
-            },
-        ),
+        },
     )
     h = await mock("cohere", actions=[Canned(events=events)])
     chunks = await collect(h.provider, user_request())

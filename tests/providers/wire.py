@@ -68,6 +68,7 @@ __all__ = [
     "Stall",
     "StreamError",
     "error_body",
+    "named_by_type",
     "recorded_request",
     "reply_text_for",
     "split_path",
@@ -144,6 +145,17 @@ class Canned:
 
 
 Action = Reply | Fail | Drop | Malformed | Stall | StreamError | Canned
+
+
+def named_by_type(*payloads: dict[str, Any]) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """:attr:`Canned.events` for SSE events named after their payload's ``type``, as
+    Anthropic and Cohere name theirs.
+
+    Example:
+        >>> named_by_type({"type": "message_stop"})
+        (('message_stop', {'type': 'message_stop'}),)
+    """
+    return tuple((payload["type"], payload) for payload in payloads)
 
 
 @dataclass
