@@ -10,6 +10,8 @@ exactly the same bytes.
 * :func:`ours` runs one turn of one of our adapters (plain or streamed) and says what it
   made of the answer as an :class:`Outcome` — the text, our finish reason and usage, or
   that it failed;
+* :func:`same_reading` serves one answer to our adapter and to the SDK client and
+  asserts that both read the same :class:`Outcome`;
 * :func:`same_request` compares what our adapter sent with what the SDK client sent for
   the same conversation: method, path, query, the protocol headers (authentication,
   API version, content type) and the JSON body. Bodies are compared as JSON values; a
@@ -29,7 +31,7 @@ import json
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import httpx
@@ -38,13 +40,25 @@ from luminora_nb.errors import ProviderError
 from luminora_nb.providers import ChatRequest, create_provider
 from luminora_nb.types import ProviderConfig
 
+from ..conftest import user_request
 from .conftest import sdk
 
 # The HTTP library most SDKs are built on comes with them (the ``contracts`` extra): where
 # it is missing, every contract test skips (fails under CI) instead of failing to collect.
 httpx2 = sdk("httpx2")
 
-__all__ = ["KEY", "Answer", "Outcome", "Relay", "Sent", "Vendor", "ours", "same_request"]
+__all__ = [
+    "KEY",
+    "Answer",
+    "Outcome",
+    "Relay",
+    "SdkReader",
+    "Sent",
+    "Vendor",
+    "ours",
+    "same_reading",
+    "same_request",
+]
 
 #: The API key both clients are given.
 KEY = "sk-contract-0123456789abcdef"
@@ -232,6 +246,43 @@ async def ours(
     finally:
         await adapter.aclose()
     return Outcome(text=text, finish=reply.finish_reason, usage=dict(reply.usage)), dict(reply.metadata)
+
+
+class SdkReader(Protocol):
+    """A vendor's SDK client reading ``vendor``'s answer to the one-message conversation of
+    :func:`~tests.providers.conftest.user_request`, put in our terms."""
+
+    def __call__(self, vendor: Vendor, *, stream: bool) -> Outcome: ...
+
+
+async def same_reading(
+    provider: str,
+    answer: Answer,
+    sdk_reads: SdkReader,
+    *,
+    stream: bool,
+    base_url: str,
+    api_key: str | None = KEY,
+) -> dict[str, Any]:
+    """Assert that our ``provider`` adapter reads ``answer`` as the SDK client reads it.
+
+    Args:
+        provider: Our adapter's name.
+        answer: The vendor's reply (plain) or stream, served as the same bytes to both.
+        sdk_reads: How the SDK client reads it.
+        stream: Whether the turn is streamed.
+        base_url: Where our adapter sends the request.
+        api_key: Our adapter's key (None for a vendor that takes none).
+
+    Returns:
+        Our reply's metadata (empty after a failure), for what only we report.
+    """
+    vendor = Vendor(answer)
+    mine, metadata = await ours(
+        provider, vendor, user_request(), stream=stream, base_url=base_url, api_key=api_key
+    )
+    assert mine == sdk_reads(vendor, stream=stream)
+    return metadata
 
 
 def _without_defaults(body: Any, defaults: Mapping[str, Any]) -> Any:

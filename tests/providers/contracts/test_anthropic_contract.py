@@ -22,7 +22,7 @@ from luminora_nb.providers.anthropic import ANTHROPIC_FINISH_REASONS, CURRENT_AP
 from ..conftest import user_request
 from .cases import REQUESTS, system_texts, turns, with_params
 from .conftest import sdk
-from .exchange import KEY, Answer, Outcome, Relay, Vendor, ours, same_request
+from .exchange import KEY, Answer, Outcome, Relay, Vendor, ours, same_reading, same_request
 from .strict import check
 
 anthropic = sdk("anthropic")
@@ -312,18 +312,16 @@ def _sdk_reads(vendor: Vendor, *, stream: bool) -> Outcome:
 
 @pytest.mark.parametrize("case", list(PLAIN))
 async def test_plain_replies_read_as_the_sdk_reads_them(case: str):
-    vendor = Vendor(Answer.json(PLAIN[case]))
-    mine, metadata = await ours("anthropic", vendor, user_request(), stream=False, base_url=BASE_URL)
-    assert mine == _sdk_reads(vendor, stream=False)
+    metadata = await same_reading(
+        "anthropic", Answer.json(PLAIN[case]), _sdk_reads, stream=False, base_url=BASE_URL
+    )
     if "thinking" in case:
         assert metadata["thinking"] == _THINKING["thinking"]
 
 
 @pytest.mark.parametrize("case", list(STREAMS))
 async def test_streams_read_as_the_sdk_reads_them(case: str):
-    vendor = Vendor(STREAMS[case])
-    mine, metadata = await ours("anthropic", vendor, user_request(), stream=True, base_url=BASE_URL)
-    assert mine == _sdk_reads(vendor, stream=True)
+    metadata = await same_reading("anthropic", STREAMS[case], _sdk_reads, stream=True, base_url=BASE_URL)
     if "thinking" in case:
         assert metadata["thinking"] == _THINKING["thinking"]
 

@@ -24,7 +24,7 @@ from luminora_nb.providers.cohere import COHERE_FINISH_REASONS
 from ..conftest import user_request
 from .cases import REQUESTS, with_params
 from .conftest import sdk
-from .exchange import KEY, Answer, Outcome, Relay, Vendor, ours, same_request
+from .exchange import KEY, Answer, Outcome, Relay, Vendor, ours, same_reading, same_request
 from .strict import check
 
 cohere = sdk("cohere")
@@ -264,18 +264,16 @@ def _sdk_reads(vendor: Vendor, *, stream: bool) -> Outcome:
 
 @pytest.mark.parametrize("case", list(PLAIN))
 async def test_plain_replies_read_as_the_sdk_reads_them(case: str):
-    vendor = Vendor(Answer.json(PLAIN[case]))
-    mine, metadata = await ours("cohere", vendor, user_request(), stream=False, base_url=BASE_URL)
-    assert mine == _sdk_reads(vendor, stream=False)
+    metadata = await same_reading(
+        "cohere", Answer.json(PLAIN[case]), _sdk_reads, stream=False, base_url=BASE_URL
+    )
     if "thinking" in case:
         assert metadata["thinking"] == "They greet me."
 
 
 @pytest.mark.parametrize("case", list(STREAMS))
 async def test_streams_read_as_the_sdk_reads_them(case: str):
-    vendor = Vendor(STREAMS[case])
-    mine, metadata = await ours("cohere", vendor, user_request(), stream=True, base_url=BASE_URL)
-    assert mine == _sdk_reads(vendor, stream=True)
+    metadata = await same_reading("cohere", STREAMS[case], _sdk_reads, stream=True, base_url=BASE_URL)
     if "thinking" in case:
         assert metadata["thinking"] == "They greet me."
 

@@ -20,7 +20,7 @@ from luminora_nb.providers.llama import OLLAMA_FINISH_REASONS
 from ..conftest import user_request
 from .cases import REQUESTS, with_params
 from .conftest import sdk
-from .exchange import Answer, Outcome, Relay, Vendor, ours, same_request
+from .exchange import Answer, Outcome, Relay, Vendor, ours, same_reading, same_request
 from .strict import check
 
 ollama = sdk("ollama")
@@ -167,19 +167,17 @@ def _sdk_reads(vendor: Vendor, *, stream: bool) -> Outcome:
 
 @pytest.mark.parametrize("case", list(PLAIN))
 async def test_plain_replies_read_as_the_sdk_reads_them(case: str):
-    vendor = Vendor(Answer.json(PLAIN[case]))
-    mine, metadata = await ours(
-        "llama", vendor, user_request(), stream=False, base_url=BASE_URL, api_key=None
+    metadata = await same_reading(
+        "llama", Answer.json(PLAIN[case]), _sdk_reads, stream=False, base_url=BASE_URL, api_key=None
     )
-    assert mine == _sdk_reads(vendor, stream=False)
     if "thinking" in case:
         assert metadata["thinking"] == "They greet me."
 
 
 @pytest.mark.parametrize("case", list(STREAMS))
 async def test_streams_read_as_the_sdk_reads_them(case: str):
-    vendor = Vendor(STREAMS[case])
-    mine, metadata = await ours("llama", vendor, user_request(), stream=True, base_url=BASE_URL, api_key=None)
-    assert mine == _sdk_reads(vendor, stream=True)
+    metadata = await same_reading(
+        "llama", STREAMS[case], _sdk_reads, stream=True, base_url=BASE_URL, api_key=None
+    )
     if "thinking" in case:
         assert metadata["thinking"] == "They greet me."

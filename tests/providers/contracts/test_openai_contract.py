@@ -19,7 +19,7 @@ from luminora_nb.providers.openai import OPENAI_FINISH_REASONS
 from ..conftest import user_request
 from .cases import OPTIONS, REQUESTS, with_params
 from .conftest import sdk
-from .exchange import KEY, Answer, Outcome, Relay, Vendor, ours, same_request
+from .exchange import KEY, Answer, Outcome, Relay, Vendor, ours, same_reading, same_request
 from .strict import check
 
 openai = sdk("openai")
@@ -256,16 +256,14 @@ def _sdk_reads(vendor: Vendor, *, stream: bool) -> Outcome:
 
 @pytest.mark.parametrize("case", list(PLAIN))
 async def test_plain_replies_read_as_the_sdk_reads_them(case: str):
-    vendor = Vendor(Answer.json(PLAIN[case]))
-    mine, _ = await ours("openai", vendor, user_request(), stream=False, base_url="https://api.openai.com/v1")
-    assert mine == _sdk_reads(vendor, stream=False)
+    await same_reading(
+        "openai", Answer.json(PLAIN[case]), _sdk_reads, stream=False, base_url="https://api.openai.com/v1"
+    )
 
 
 @pytest.mark.parametrize("case", list(STREAMS))
 async def test_streams_read_as_the_sdk_reads_them(case: str):
-    vendor = Vendor(STREAMS[case])
-    mine, _ = await ours("openai", vendor, user_request(), stream=True, base_url="https://api.openai.com/v1")
-    assert mine == _sdk_reads(vendor, stream=True)
+    await same_reading("openai", STREAMS[case], _sdk_reads, stream=True, base_url="https://api.openai.com/v1")
 
 
 def test_every_finish_reason_of_the_sdk_is_mapped():
