@@ -55,6 +55,7 @@ __all__ = [
     "SdkReader",
     "Sent",
     "Vendor",
+    "chat_completions_usage",
     "ours",
     "same_reading",
     "same_request",
@@ -246,6 +247,18 @@ async def ours(
     finally:
         await adapter.aclose()
     return Outcome(text=text, finish=reply.finish_reason, usage=dict(reply.usage)), dict(reply.metadata)
+
+
+def chat_completions_usage(usage: Any) -> dict[str, int]:
+    """Our usage from an SDK's usage object of the Chat Completions shape (OpenAI's, which
+    Mistral's copies): its prompt, completion and total token counts; ``{}`` for none."""
+    if usage is None:
+        return {}
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
 
 
 class SdkReader(Protocol):

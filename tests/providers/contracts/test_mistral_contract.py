@@ -21,7 +21,17 @@ from luminora_nb.providers.openai import OPENAI_FINISH_REASONS
 from ..conftest import user_request
 from .cases import REQUESTS, with_params
 from .conftest import sdk
-from .exchange import KEY, Answer, Outcome, Relay, Vendor, ours, same_reading, same_request
+from .exchange import (
+    KEY,
+    Answer,
+    Outcome,
+    Relay,
+    Vendor,
+    chat_completions_usage,
+    ours,
+    same_reading,
+    same_request,
+)
 from .strict import check
 
 sdk("mistralai.client")
@@ -192,16 +202,6 @@ def _text(content: Any) -> str:
     return "".join(c.text for c in content if isinstance(c, TextChunk))
 
 
-def _usage(usage: Any) -> dict[str, int]:
-    if usage is None:
-        return {}
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-    }
-
-
 def _outcome(text: str, raw_finish: str | None, usage: dict[str, int]) -> Outcome:
     finish = OPENAI_FINISH_REASONS(raw_finish)
     return Outcome.failed(text) if finish == "error" else Outcome(text=text, finish=finish, usage=usage)
@@ -215,7 +215,9 @@ def _sdk_reads(vendor: Vendor, *, stream: bool) -> Outcome:
         choice = response.choices[0]
         messages = [choice.message] if choice.message is not None else choice.messages
         return _outcome(
-            "".join(_text(m.content) for m in messages), choice.finish_reason, _usage(response.usage)
+            "".join(_text(m.content) for m in messages),
+            choice.finish_reason,
+            chat_completions_usage(response.usage),
         )
     text: list[str] = []
     finish = None
@@ -223,7 +225,7 @@ def _sdk_reads(vendor: Vendor, *, stream: bool) -> Outcome:
     try:
         for event in client.chat.stream(**kwargs):
             chunk = event.data
-            usage = _usage(chunk.usage) or usage
+            usage = chat_completions_usage(chunk.usage) or usage
             for choice in chunk.choices:
                 text.append(_text(choice.delta.content))
                 finish = choice.finish_reason or finish

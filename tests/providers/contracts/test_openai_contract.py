@@ -19,7 +19,17 @@ from luminora_nb.providers.openai import OPENAI_FINISH_REASONS
 from ..conftest import user_request
 from .cases import OPTIONS, REQUESTS, with_params
 from .conftest import sdk
-from .exchange import KEY, Answer, Outcome, Relay, Vendor, ours, same_reading, same_request
+from .exchange import (
+    KEY,
+    Answer,
+    Outcome,
+    Relay,
+    Vendor,
+    chat_completions_usage,
+    ours,
+    same_reading,
+    same_request,
+)
 from .strict import check
 
 openai = sdk("openai")
@@ -218,23 +228,15 @@ STREAMS: dict[str, Answer] = {
 }
 
 
-def _usage(usage: Any) -> dict[str, int]:
-    if usage is None:
-        return {}
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-    }
-
-
 def _read(completion: Any) -> Outcome:
     """What the SDK's ``ChatCompletion`` says, in our terms."""
     choice = completion.choices[0]
     message = choice.message
     refusal = message.refusal or ""
     finish = "content_filter" if refusal else OPENAI_FINISH_REASONS(choice.finish_reason)
-    return Outcome(text=(message.content or "") + refusal, finish=finish, usage=_usage(completion.usage))
+    return Outcome(
+        text=(message.content or "") + refusal, finish=finish, usage=chat_completions_usage(completion.usage)
+    )
 
 
 def _sdk_reads(vendor: Vendor, *, stream: bool) -> Outcome:
