@@ -108,36 +108,23 @@ _TOOL_CALL = {
 }
 
 
-def _dump(model: Any) -> dict[str, Any]:
-    return model.model_dump(mode="json", by_alias=True)
+def _validated(model: Any, kind: str, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """A reply or stream chunk of ``kind`` (its ``object``), with the fields every one
+    carries, validated by the SDK's ``model``."""
+    data = {"id": "cmpl-1", "object": kind, "created": 1700000000, "model": MODEL, "choices": choices}
+    return model.model_validate({**data, **extra}).model_dump(mode="json", by_alias=True)
 
 
 def _response(message: dict[str, Any] | None, finish: str, **choice: Any) -> dict[str, Any]:
     """A whole reply, validated by the SDK's ``ChatCompletionResponse`` model."""
-    data = {
-        "id": "cmpl-1",
-        "object": "chat.completion",
-        "model": MODEL,
-        "created": 1700000000,
-        "usage": _USAGE,
-        "choices": [
-            {"index": 0, "finish_reason": finish, **({"message": message} if message else {}), **choice}
-        ],
-    }
-    return _dump(ChatCompletionResponse.model_validate(data))
+    first = {"index": 0, "finish_reason": finish, **({"message": message} if message else {}), **choice}
+    return _validated(ChatCompletionResponse, "chat.completion", [first], usage=_USAGE)
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
     """One stream chunk, validated by the SDK's ``CompletionChunk`` model."""
-    data = {
-        "id": "cmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1700000000,
-        "model": MODEL,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        **extra,
-    }
-    return _dump(CompletionChunk.model_validate(data))
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return _validated(CompletionChunk, "chat.completion.chunk", [choice], **extra)
 
 
 PLAIN = {

@@ -107,34 +107,29 @@ async def test_requests(adapter: str, conversation: str, options: str, stream: b
 _USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
 
 
+def _validated(model: Any, kind: str, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """A reply or stream chunk of ``kind`` (its ``object``), with the fields every one
+    carries, validated by the SDK's ``model``."""
+    data = {"id": "chatcmpl-1", "object": kind, "created": 1700000000, "model": MODEL, "choices": choices}
+    return model.model_validate({**data, **extra}).model_dump(mode="json", exclude_unset=True)
+
+
 def _completion(
     message: dict[str, Any], finish: str, usage: dict[str, Any] | None = _USAGE
 ) -> dict[str, Any]:
     """A whole reply, validated by the SDK's ``ChatCompletion`` model."""
-    data = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1700000000,
-        "model": MODEL,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-        **({"usage": usage} if usage is not None else {}),
-    }
-    return ChatCompletion.model_validate(data).model_dump(mode="json", exclude_unset=True)
+    choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+    return _validated(
+        ChatCompletion, "chat.completion", [choice], **({"usage": usage} if usage is not None else {})
+    )
 
 
 def _chunk(
     delta: dict[str, Any], finish: str | None = None, *, choices: bool = True, **extra: Any
 ) -> dict[str, Any]:
     """One stream chunk, validated by the SDK's ``ChatCompletionChunk`` model."""
-    data = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1700000000,
-        "model": MODEL,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}] if choices else [],
-        **extra,
-    }
-    return ChatCompletionChunk.model_validate(data).model_dump(mode="json", exclude_unset=True)
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return _validated(ChatCompletionChunk, "chat.completion.chunk", [choice] if choices else [], **extra)
 
 
 _TOOL_CALL = {
