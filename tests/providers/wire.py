@@ -65,6 +65,7 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "Scenario",
+    "SeenRequest",
     "Stall",
     "StreamError",
     "error_body",
@@ -159,14 +160,50 @@ def named_by_type(*payloads: dict[str, Any]) -> tuple[tuple[str, dict[str, Any]]
 
 
 @dataclass
-class RecordedRequest:
-    """One request as the vendor saw it."""
+class SeenRequest:
+    """One request as a vendor received it: the query parsed, the headers lowercased,
+    the JSON body decoded (kept as text when it is no JSON)."""
 
     method: str
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
+
+    @classmethod
+    def parse(
+        cls, *, method: str, path: str, query: str, headers: Iterable[tuple[str, str]], raw: bytes
+    ) -> SeenRequest:
+        """The request from what came over the wire.
+
+        Args:
+            method: The HTTP method.
+            path: The path, without the query.
+            query: The query string, without ``?``.
+            headers: The header names and values, as sent.
+            raw: The body bytes.
+
+        Returns:
+            The request as the vendor reads it.
+        """
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        return cls(
+            method=method,
+            path=path,
+            query=parse_qs(query),
+            headers={k.lower(): v for k, v in headers},
+            body=body,
+        )
+
+
+@dataclass
+class RecordedRequest(SeenRequest):
+    """One request as a :class:`Scenario` saw it: also the client's port (socket only, else
+    0) and whether it asked for a stream."""
+
     client_port: int
     stream: bool
 
@@ -833,17 +870,6 @@ def recorded_request(
     raw: bytes,
     client_port: int = 0,
 ) -> RecordedRequest:
-    """A request as the vendor sees it: JSON body decoded (or kept as text), headers lowercased."""
-    try:
-        body: Any = json.loads(raw) if raw else None
-    except ValueError:
-        body = raw.decode(errors="replace")
-    return RecordedRequest(
-        method=method,
-        path=path,
-        query=parse_qs(query),
-        headers={k.lower(): v for k, v in headers},
-        body=body,
-        client_port=client_port,
-        stream=scenario.is_stream(body, path),
-    )
+    """A request as ``scenario``'s vendor sees it (see :class:`SeenRequest`)."""
+    seen = SeenRequest.parse(method=method, path=path, query=query, headers=headers, raw=raw)
+    return RecordedRequest(**vars(seen), client_port=client_port, stream=scenario.is_stream(seen.body, path))

@@ -32,7 +32,6 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import parse_qs
 
 import httpx
 
@@ -41,6 +40,7 @@ from luminora_nb.providers import ChatRequest, create_provider
 from luminora_nb.types import ProviderConfig
 
 from ..conftest import user_request
+from ..wire import SeenRequest
 from .conftest import sdk
 
 # The HTTP library most SDKs are built on comes with them (the ``contracts`` extra): where
@@ -53,7 +53,6 @@ __all__ = [
     "Outcome",
     "Relay",
     "SdkReader",
-    "Sent",
     "Vendor",
     "chat_completions_usage",
     "ours",
@@ -108,42 +107,30 @@ class Answer:
         )
 
 
-@dataclass
-class Sent:
-    """One request as the vendor received it."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-
-    @classmethod
-    def of(cls, method: str, url: Any, headers: Iterable[tuple[str, str]], content: bytes) -> Sent:
-        return cls(
-            method=method,
-            path=str(url.path),
-            query=parse_qs(url.query.decode() if isinstance(url.query, bytes) else str(url.query)),
-            headers={k.lower(): v for k, v in headers},
-            body=json.loads(content) if content else None,
-        )
-
-
 class Vendor:
     """Answers every request with ``answer``; records each request in :attr:`requests`."""
 
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
-        self.requests: list[Sent] = []
+        self.requests: list[SeenRequest] = []
         self._lock = threading.Lock()
 
-    def _record(self, sent: Sent) -> None:
+    def _record(self, sent: SeenRequest) -> None:
         with self._lock:
             self.requests.append(sent)
 
     def _answer(self, request: Any, lib: Any) -> Any:
         request.read()
-        self._record(Sent.of(request.method, request.url, request.headers.items(), request.content))
+        url = request.url
+        self._record(
+            SeenRequest.parse(
+                method=request.method,
+                path=str(url.path),
+                query=url.query.decode() if isinstance(url.query, bytes) else str(url.query),
+                headers=request.headers.items(),
+                raw=request.content,
+            )
+        )
         return lib.Response(
             self.answer.status, headers={"content-type": self.answer.content_type}, content=self.answer.body
         )
@@ -153,7 +140,7 @@ class Vendor:
         return httpx.MockTransport(lambda request: self._answer(request, httpx))
 
     @property
-    def last(self) -> Sent:
+    def last(self) -> SeenRequest:
         return self.requests[-1]
 
 
@@ -309,7 +296,9 @@ def _without_defaults(body: Any, defaults: Mapping[str, Any]) -> Any:
     }
 
 
-def same_request(mine: Sent, theirs: Sent, *, defaults: Mapping[str, Any] | None = None) -> None:
+def same_request(
+    mine: SeenRequest, theirs: SeenRequest, *, defaults: Mapping[str, Any] | None = None
+) -> None:
     """Assert that our request and the SDK's are the same on the wire (see the module notes)."""
     assert (mine.method, mine.path, mine.query) == (theirs.method, theirs.path, theirs.query)
     protocol = {k: v for k, v in mine.headers.items() if k in PROTOCOL_HEADERS}
