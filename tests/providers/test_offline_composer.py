@@ -136,24 +136,23 @@ def _matches_any(templates: tuple[str, ...], text: str) -> bool:
     return any(re.search(p, text, re.IGNORECASE) for p in patterns)
 
 
-async def test_humour_adds_a_playful_aside(provider: OfflineProvider) -> None:
+@pytest.mark.parametrize(
+    ("parameter", "templates"),
+    [("humor", _HUMOUR), ("creativity", _METAPHOR)],
+    ids=["humour-adds-a-playful-aside", "creativity-adds-a-metaphor"],
+)
+async def test_a_high_parameter_adds_its_kind_of_sentence(
+    provider: OfflineProvider, parameter: str, templates: tuple[str, ...]
+) -> None:
     for text in QUESTIONS:
-        funny = await reply(provider, text, persona(humor=0.9))
-        serious = await reply(provider, text, persona(humor=0.1))
-        assert _matches_any(_HUMOUR, funny), funny
-        assert not _matches_any(_HUMOUR, serious), serious
+        high = await reply(provider, text, persona(**{parameter: 0.9}))
+        low = await reply(provider, text, persona(**{parameter: 0.1}))
+        assert _matches_any(templates, high), high
+        assert not _matches_any(templates, low), low
 
 
 async def test_no_jokes_when_the_user_is_sad(provider: OfflineProvider) -> None:
     assert not _matches_any(_HUMOUR, await reply(provider, "I feel sad about my exam.", persona(humor=0.95)))
-
-
-async def test_creativity_adds_a_metaphor(provider: OfflineProvider) -> None:
-    for text in QUESTIONS:
-        inventive = await reply(provider, text, persona(creativity=0.9))
-        plain = await reply(provider, text, persona(creativity=0.1))
-        assert _matches_any(_METAPHOR, inventive), inventive
-        assert not _matches_any(_METAPHOR, plain), plain
 
 
 async def test_empathy_acknowledges_feelings(provider: OfflineProvider) -> None:
