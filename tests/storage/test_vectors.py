@@ -318,7 +318,7 @@ async def test_a_search_after_a_few_writes_updates_the_matrix_and_ranks_as_a_fre
     rng = random.Random(5)
     current: dict[str, tuple[str, list[float]]] = {}
     async with store.batch():
-        for i in range(300):
+        for i in range(150):
             vector = [float(rng.randint(-2, 2)) for _ in range(6)]
             current[f"v{i}"] = (("fact", "episode")[i % 2], vector)
             await store.save_embedding("u1", f"v{i}", current[f"v{i}"][0], f"v{i}", vector)
@@ -328,7 +328,7 @@ async def test_a_search_after_a_few_writes_updates_the_matrix_and_ranks_as_a_fre
     assert cache.info()["builds"] == 1
     for _round in range(6):
         for _ in range(5):
-            item = f"v{rng.randrange(320)}"
+            item = f"v{rng.randrange(170)}"
             if rng.random() < 0.3:
                 await store._write([Delete(Key(EMBEDDING, "u1", (item,)))])
                 current.pop(item, None)
