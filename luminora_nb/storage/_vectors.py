@@ -32,6 +32,7 @@ import base64
 import binascii
 import math
 import sys
+import threading
 from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
@@ -250,7 +251,7 @@ class VectorMatrix(Generic[T]):
         if group is None:
             return []
         np = self._np
-        positions, matrix, norms = group
+        positions, matrix, norms = group[:3]
         target = np.asarray(query, dtype=np.float32)
         dots = matrix @ target
         scaled = norms * np.linalg.norm(target)
@@ -324,39 +325,41 @@ class VectorMatrix(Generic[T]):
         groups: dict[int, Any] = {}
         swapped: set[int] = set()
         for dimension in {*self._groups, *additions}:
-            group = self._groups.get(dimension)
+            group: tuple[Any, ...] | None = self._groups.get(dimension)
             if group is None:
                 group = (np.zeros(0, np.int64), np.zeros((0, dimension), np.float32), np.zeros(0, np.float32))
-            positions, matrix, norms = group
+            positions, matrix, norms = group[:3]
+            spare: _Spare | None = group[3] if len(group) > 3 else None
             targets = np.asarray(sorted(replaced), dtype=np.int64)
             rows = np.searchsorted(positions, targets)
             found = rows < len(positions)
             found[found] = positions[rows[found]] == targets[found]
             swaps = list(zip(rows[found].tolist(), targets[found].tolist(), strict=True))
-            mask = keep[positions]
-            if not mask.all():
-                row_of = np.cumsum(mask) - 1
-                matrix, norms = matrix[mask], norms[mask]
-                swaps = [(int(row_of[row]), position) for row, position in swaps]
-            elif swaps:
-                matrix, norms = matrix.copy(), norms.copy()
-            for row, position in swaps:
-                vector = replaced[position]
-                if len(vector) // 4 != dimension:
-                    return None  # the embedder changed: the row moves between groups, so rebuild
-                matrix[row] = np.frombuffer(vector, dtype="<f4")
-                norms[row] = np.linalg.norm(matrix[row])
-                swapped.add(position)
-            positions = new_position[positions[mask]]
+            if removed or swaps:
+                spare = None  # rows copied below: the spare room of the old arrays is not theirs
+                mask = keep[positions]
+                if not mask.all():
+                    row_of = np.cumsum(mask) - 1
+                    matrix, norms = matrix[mask], norms[mask]
+                    swaps = [(int(row_of[row]), position) for row, position in swaps]
+                elif swaps:
+                    matrix, norms = matrix.copy(), norms.copy()
+                for row, position in swaps:
+                    vector = replaced[position]
+                    if len(vector) // 4 != dimension:
+                        return None  # the embedder changed: the row moves between groups, so rebuild
+                    matrix[row] = np.frombuffer(vector, dtype="<f4")
+                    norms[row] = np.linalg.norm(matrix[row])
+                    swapped.add(position)
+                positions = new_position[positions[mask]]
             extra = additions.get(dimension)
             if extra:
                 joined = b"".join(vector for _, vector in extra)
-                rows = np.frombuffer(joined, dtype="<f4").reshape(len(extra), dimension)
-                matrix = np.concatenate([matrix, rows.astype(np.float32)])
-                norms = np.concatenate([norms, np.linalg.norm(rows, axis=1).astype(norms.dtype)])
-                positions = np.concatenate([positions, np.asarray([p for p, _ in extra], dtype=np.int64)])
-            if len(positions):
-                groups[dimension] = (positions, matrix, norms)
+                added = np.frombuffer(joined, dtype="<f4").reshape(len(extra), dimension)
+                where = np.asarray([p for p, _ in extra], dtype=np.int64)
+                groups[dimension] = _Spare.extend(np, (positions, matrix, norms, spare), where, added)
+            elif len(positions):
+                groups[dimension] = (positions, matrix, norms, spare)
         if len(swapped) != len(replaced):
             return None  # a replaced row had no vector before (it was unreadable): rebuild
         new: VectorMatrix[T] = VectorMatrix.__new__(VectorMatrix)
@@ -396,6 +399,47 @@ class VectorMatrix(Generic[T]):
 
     def _label(self, position: int) -> str | None:
         return None if self._labels is None else self._labels[position]
+
+
+class _Spare:
+    """Room after the rows of one dimension's arrays, so most updates append without a copy.
+
+    The arrays of a :class:`VectorMatrix` group are then views of the first ``count`` rows
+    of these buffers. An update that only appends claims the next rows, if no other update
+    of the same matrix claimed them first (a matrix updated twice: the second one copies),
+    and writes them there: rows the older matrix cannot see, as its views end before them.
+    """
+
+    def __init__(self, np: Any, capacity: int, dimension: int, norms_dtype: Any) -> None:
+        self.positions = np.empty(capacity, dtype=np.int64)
+        self.matrix = np.empty((capacity, dimension), dtype=np.float32)  # untouched rows cost no memory
+        self.norms = np.empty(capacity, dtype=norms_dtype)
+        self.claimed = 0
+        self._lock = threading.Lock()
+
+    def claim(self, count: int, more: int) -> bool:
+        """Take rows ``count`` to ``count + more`` if they are the next free ones and fit."""
+        with self._lock:
+            if self.claimed != count or count + more > len(self.positions):
+                return False
+            self.claimed = count + more
+            return True
+
+    @classmethod
+    def extend(cls, np: Any, group: tuple[Any, ...], positions: Any, rows: Any) -> tuple[Any, ...]:
+        """``group`` with ``rows`` (at item ``positions``) appended: in its spare room, or in new,
+        larger buffers (half again what is needed, so the next appends fit)."""
+        old_positions, matrix, norms, spare = group
+        count, more = len(old_positions), len(rows)
+        if spare is None or not spare.claim(count, more):
+            spare = cls(np, max(64, (count + more) * 3 // 2), matrix.shape[1], norms.dtype)
+            spare.claimed = count + more
+            spare.positions[:count], spare.matrix[:count], spare.norms[:count] = old_positions, matrix, norms
+        end = count + more
+        spare.positions[count:end] = positions
+        spare.matrix[count:end] = rows
+        spare.norms[count:end] = np.linalg.norm(spare.matrix[count:end], axis=1)
+        return spare.positions[:end], spare.matrix[:end], spare.norms[:end], spare
 
 
 def _floats(vector: Sequence[float] | bytes) -> Sequence[float]:

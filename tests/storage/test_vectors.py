@@ -301,6 +301,26 @@ def test_an_update_leaves_the_matrix_it_came_from_as_it_was() -> None:
     assert matrix.rank([1.0, 0.5], 5, label="fact") == before and len(matrix) == 2
 
 
+def test_appends_share_spare_room_but_never_write_into_another_matrixs_rows() -> None:
+    # Appends go into room left after the rows (no copy of the matrix); two updates of the
+    # same matrix must not both claim that room.
+    base = VectorMatrix(["a"], [pack([1.0, 0.0])], ["fact"])
+    first = base.updated([("b", False, ("fact", pack([0.0, 1.0])))])
+    assert first is not None
+    second = first.updated([("c", False, ("fact", pack([1.0, 1.0])))])  # in first's spare room
+    third = first.updated([("d", False, ("fact", pack([-1.0, 1.0])))])  # that room is taken: a copy
+    assert second is not None and third is not None
+
+    vectors = {"a": [1.0, 0.0], "b": [0.0, 1.0], "c": [1.0, 1.0], "d": [-1.0, 1.0]}
+
+    def ranks_as_built_from(matrix: VectorMatrix[str], names: str) -> bool:
+        fresh = VectorMatrix(list(names), [pack(vectors[n]) for n in names], ["fact"] * len(names))
+        return matrix.rank([1.0, 0.5], 10) == fresh.rank([1.0, 0.5], 10)
+
+    assert ranks_as_built_from(base, "a") and ranks_as_built_from(first, "ab")
+    assert ranks_as_built_from(second, "abc") and ranks_as_built_from(third, "abd")
+
+
 def test_an_update_that_changes_a_rows_dimension_or_label_asks_for_a_rebuild() -> None:
     matrix = VectorMatrix(["a", "b"], [pack([1.0, 0.0]), pack([0.0, 1.0])], ["fact", "episode"])
     assert matrix.updated([("a", False, ("fact", pack([1.0, 0.0, 0.0])))]) is None
