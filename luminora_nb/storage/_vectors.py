@@ -364,6 +364,13 @@ class VectorMatrix(Generic[T]):
             return None  # a replaced row had no vector before (it was unreadable): rebuild
         new: VectorMatrix[T] = VectorMatrix.__new__(VectorMatrix)
         new._np, new._items, new._labels, new._groups, new._selections = np, items, labels, groups, {}
+        if not removed and not replaced and labels is not None:
+            # Only appends: a label's rows are the ones it had, then the new ones it labels.
+            for (dimension, label), selection in self._selections.items():
+                start = len(self._groups[dimension][0]) if dimension in self._groups else 0
+                added = groups[dimension][0][start:].tolist() if dimension in groups else []
+                more = [start + i for i, p in enumerate(added) if labels[p] == label]
+                new._selections[(dimension, label)] = np.concatenate([selection, np.asarray(more, np.int64)])
         if not removed:  # positions unchanged: the index carries over
             new._positions = {**index, **{item: first_new + i for i, (item, _, _) in enumerate(appended)}}
         return new
