@@ -13,31 +13,17 @@ import pytest
 
 from luminora_nb import LuminoraCoreClient
 from luminora_nb.client_v11 import LuminoraCoreClientV11
-from tests.storage.conftest import (  # noqa: F401 - the fixtures, reused
-    SERVER_BACKENDS,
-    BackendCase,
-    applicable_cases,
-    backend,
-    mongodb_server,
-    postgres_server,
-    redis_server,
-)
+from tests.conftest import parametrize_backend
+from tests.storage.conftest import BackendCase
 
 MODES = ["plain", "compressed+encrypted"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
-        params = [
-            pytest.param(
-                (b, m), id=f"{b}-{m}", marks=[pytest.mark.integration] if b in SERVER_BACKENDS else []
-            )
-            for b, m in applicable_cases(modes=MODES)
-        ]
-        metafunc.parametrize("backend", params, indirect=True)
+    parametrize_backend(metafunc, modes=MODES)
 
 
-async def test_learning_works_unchanged_on_every_backend(backend: BackendCase) -> None:  # noqa: F811
+async def test_learning_works_unchanged_on_every_backend(backend: BackendCase) -> None:
     storage = await backend.open()
     base = LuminoraCoreClient(storage=storage)
     v11 = LuminoraCoreClientV11(base)  # the default embedder: vectors stored on every backend

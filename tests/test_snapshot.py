@@ -22,15 +22,8 @@ from luminora_nb.client_v11 import LuminoraCoreClientV11
 from luminora_nb.personality.library import PERSONAS_DIR
 from luminora_nb.snapshot import Snapshot, SnapshotError, anonymous_id, minimal_snapshot
 from luminora_nb.types import ProviderConfig
-from tests.storage.conftest import (  # noqa: F401 - the fixtures, reused
-    SERVER_BACKENDS,
-    BackendCase,
-    applicable_cases,
-    backend,
-    mongodb_server,
-    postgres_server,
-    redis_server,
-)
+from tests.conftest import parametrize_backend
+from tests.storage.conftest import BackendCase
 
 MODES = ["plain", "compressed+encrypted"]
 NEW_FIELDS = ("created_at", "user_id", "session_id")
@@ -42,14 +35,7 @@ MESSAGES = (
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
-        params = [
-            pytest.param(
-                (b, m), id=f"{b}-{m}", marks=[pytest.mark.integration] if b in SERVER_BACKENDS else []
-            )
-            for b, m in applicable_cases(modes=MODES)
-        ]
-        metafunc.parametrize("backend", params, indirect=True)
+    parametrize_backend(metafunc, modes=MODES)
 
 
 def _persona(name: str, source: str) -> dict[str, Any]:
@@ -81,7 +67,7 @@ def _without_new_fields(snapshot: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-async def test_round_trip_on_every_backend_with_unicode_and_a_blend(backend: BackendCase) -> None:  # noqa: F811
+async def test_round_trip_on_every_backend_with_unicode_and_a_blend(backend: BackendCase) -> None:
     storage = await backend.open()
     base = LuminoraCoreClient(storage=storage)
     v11 = LuminoraCoreClientV11(base, embedder=None)

@@ -25,28 +25,14 @@ from luminora_nb.errors import StorageError
 from luminora_nb.snapshot import DEFAULT_MAX_BYTES, SnapshotError, validate_snapshot
 from luminora_nb.storage import InMemoryStorage
 from luminora_nb.storage._documents import Write
-from tests.storage.conftest import (  # noqa: F401 - the fixtures, reused
-    SERVER_BACKENDS,
-    BackendCase,
-    applicable_cases,
-    backend,
-    mongodb_server,
-    postgres_server,
-    redis_server,
-)
+from tests.conftest import parametrize_backend
+from tests.storage.conftest import BackendCase
 
 Damage = Callable[[dict[str, Any]], None]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
-        params = [
-            pytest.param(
-                (b, m), id=f"{b}-{m}", marks=[pytest.mark.integration] if b in SERVER_BACKENDS else []
-            )
-            for b, m in applicable_cases(modes=["plain"])
-        ]
-        metafunc.parametrize("backend", params, indirect=True)
+    parametrize_backend(metafunc, modes=["plain"])
 
 
 def _set(path: Sequence[str | int], value: Any) -> Damage:
@@ -169,7 +155,7 @@ async def _exported(base: LuminoraCoreClient, v11: LuminoraCoreClientV11) -> dic
 
 
 async def test_every_broken_snapshot_is_refused_by_path_and_nothing_is_written(
-    backend: BackendCase,  # noqa: F811
+    backend: BackendCase,
 ) -> None:
     storage = await backend.open()
     base = LuminoraCoreClient(storage=storage)
