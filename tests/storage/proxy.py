@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 __all__ = ["CuttingProxy"]
@@ -59,6 +60,44 @@ class _Pair:
                 sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 sock.close()
+
+    def chunks(self, source: socket.socket) -> Iterator[bytes]:
+        """What ``source`` (one of the pair's sockets) sends, chunk by chunk.
+
+        Once ``source`` ends or fails, both sides are closed and the chunks stop.
+
+        Args:
+            source: ``client`` or ``server``.
+
+        Yields:
+            Each chunk received, never empty.
+        """
+        while True:
+            try:
+                data = source.recv(_CHUNK)
+            except OSError:
+                data = b""
+            if not data:
+                self.close()
+                return
+            yield data
+
+    def relay(self, sink: socket.socket, data: bytes) -> bool:
+        """Send ``data`` whole to ``sink`` (one of the pair's sockets).
+
+        Args:
+            sink: ``client`` or ``server``.
+            data: The chunk to pass on.
+
+        Returns:
+            Whether it was sent; if not, both sides are closed.
+        """
+        try:
+            sink.sendall(data)
+        except OSError:
+            self.close()
+            return False
+        return True
 
 
 class CuttingProxy:
@@ -128,42 +167,22 @@ class CuttingProxy:
     def _requests(self, pair: _Pair) -> None:
         """Client -> server; marks the pair to cut when an armed pattern goes by."""
         tail = b""
-        while True:
-            try:
-                data = pair.client.recv(_CHUNK)
-            except OSError:
-                data = b""
-            if not data:
-                pair.close()
-                return
+        for data in pair.chunks(pair.client):
             with self._lock:
                 pattern = self._pattern
                 if pattern is not None and pattern in tail + data:
                     self._pattern = None
                     pair.cutting.set()  # before forwarding: the reply must not slip through
             tail = (tail + data)[-64:]
-            try:
-                pair.server.sendall(data)
-            except OSError:
-                pair.close()
+            if not pair.relay(pair.server, data):
                 return
 
     def _replies(self, pair: _Pair) -> None:
         """Server -> client; drops the reply to a cut request and closes both sides."""
-        while True:
-            try:
-                data = pair.server.recv(_CHUNK)
-            except OSError:
-                data = b""
-            if not data:
-                pair.close()
-                return
+        for data in pair.chunks(pair.server):
             if pair.cutting.is_set():  # the server answered the write: it is applied
                 pair.close()
                 self._cut.set()
                 return
-            try:
-                pair.client.sendall(data)
-            except OSError:
-                pair.close()
+            if not pair.relay(pair.client, data):
                 return
