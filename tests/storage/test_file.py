@@ -16,6 +16,7 @@ import pytest
 
 from luminora_nb.errors import StorageError
 from luminora_nb.storage import create_storage
+from luminora_nb.storage.base import Storage
 from luminora_nb.storage.file import FileStorage, _file_name, _id_from_file_name
 from luminora_nb.types import StorageConfig
 
@@ -34,15 +35,24 @@ async def open_store(directory: Path | str, **changes: object) -> FileStorage:
     return store
 
 
-async def test_factory_builds_it_and_plain_layout_is_readable_json(tmp_path: Path) -> None:
-    store = create_storage(config(tmp_path))
-    assert isinstance(store, FileStorage)
-    await store.initialize()
+async def write_one_of_each(store: Storage) -> None:
+    """Write one document of each kind to an initialised ``store``.
+
+    Session ``s1`` (two messages saved with it, two appended an hour later), a memory value
+    (``k``), a fact of user ``u1`` (``personal_info.name`` = ``"Ana"``) and a mood of ``s1``.
+    """
     await store.save_session(make_record("s1", messages=2))
     await store.append_messages("s1", turn("s1", 0, T0), last_active=T0 + timedelta(hours=1))
     await store.set_memory("s1", "k", {"v": 1})
     await store.save_fact("u1", "personal_info", "name", "Ana")
     await store.save_mood("s1", "u1", "calm")
+
+
+async def test_factory_builds_it_and_plain_layout_is_readable_json(tmp_path: Path) -> None:
+    store = create_storage(config(tmp_path))
+    assert isinstance(store, FileStorage)
+    await store.initialize()
+    await write_one_of_each(store)
 
     lines = (tmp_path / "sessions" / "s1.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3  # the session, the messages saved with it, one append
@@ -366,6 +376,17 @@ async def test_text_utf8_cannot_hold_is_a_clear_error_when_encrypted(tmp_path: P
     assert loaded is not None and len(loaded.conversation.messages) == 2
 
 
+async def _session_file(directory: Path) -> tuple[FileStorage, Path]:
+    """A store in ``directory`` holding session ``s1`` (two messages), and the real path of its file.
+
+    The path is resolved because :func:`_short_writes` recognises the file by what its
+    descriptor links to.
+    """
+    store = await open_store(directory)
+    await store.save_session(make_record("s1", messages=2))
+    return store, (directory / "sessions" / "s1.jsonl").resolve()
+
+
 def _short_writes(monkeypatch: pytest.MonkeyPatch, target: Path, *, fail_after: int | None) -> list[int]:
     """Make the OS write at most 7 bytes per call to ``target`` (and fail with ENOSPC after
     ``fail_after`` calls); writes to any other file go through unchanged."""
@@ -387,9 +408,7 @@ def _short_writes(monkeypatch: pytest.MonkeyPatch, target: Path, *, fail_after: 
 async def test_an_append_the_os_writes_in_pieces_is_written_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = await open_store(tmp_path)
-    await store.save_session(make_record("s1", messages=2))
-    path = (tmp_path / "sessions" / "s1.jsonl").resolve()
+    store, path = await _session_file(tmp_path)
     calls = _short_writes(monkeypatch, path, fail_after=None)
     await store.append_messages("s1", turn("s1", 0, T0), last_active=T0)
     monkeypatch.undo()
@@ -402,9 +421,7 @@ async def test_an_append_the_os_writes_in_pieces_is_written_whole(
 async def test_an_append_cut_short_by_a_full_disk_fails_and_leaves_no_partial_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = await open_store(tmp_path)
-    await store.save_session(make_record("s1", messages=2))
-    path = (tmp_path / "sessions" / "s1.jsonl").resolve()
+    store, path = await _session_file(tmp_path)
     before = path.read_bytes()
     _short_writes(monkeypatch, path, fail_after=3)  # 21 bytes land, then the disk is full
     with pytest.raises(StorageError, match=r"append_messages failed for session 's1'.*No space left"):

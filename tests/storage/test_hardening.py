@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from luminora_nb.types import StorageConfig
 
 from .conftest import BackendCase, new_key
 from .test_conformance import T0, make_record, turn
+from .test_file import write_one_of_each
 
 # -- identifiers are checked where they are used ------------------------------------------------
 # ``model_copy(update=...)`` skips pydantic validation: the backends must not trust the config.
@@ -151,11 +152,7 @@ async def test_a_read_only_file_store_reads_a_read_only_directory(tmp_path: Path
     directory = tmp_path / "store"
     writer = create_storage(file_config(directory))
     await writer.initialize()
-    await writer.save_session(make_record("s1", messages=2))
-    await writer.append_messages("s1", turn("s1", 0, T0), last_active=T0 + timedelta(hours=1))
-    await writer.set_memory("s1", "k", {"v": 1})
-    await writer.save_fact("u1", "pets", "dog", "Rex")
-    await writer.save_mood("s1", "u1", "calm")
+    await write_one_of_each(writer)
     await writer.write_metadata({"owner": "team"}, expected=None)
     expected = (await writer.load_session("s1") or make_record("x")).model_dump(mode="json")
     await writer.close()
@@ -171,7 +168,7 @@ async def test_a_read_only_file_store_reads_a_read_only_directory(tmp_path: Path
         assert loaded is not None and loaded.model_dump(mode="json") == expected
         assert [s.session_id for s in await reader.list_sessions()] == ["s1"]
         assert await reader.get_memory("s1", "k") == {"v": 1}
-        assert [f["value"] for f in await reader.get_facts("u1")] == ["Rex"]
+        assert [f["value"] for f in await reader.get_facts("u1")] == ["Ana"]
         assert (await reader.get_mood("s1") or {})["current_mood"] == "calm"
         assert await reader.list_users() == ["u1"]
         assert await reader.read_metadata() == {"owner": "team"}
@@ -321,7 +318,16 @@ async def test_two_clients_creating_one_session_id_let_exactly_one_win(backend: 
 
 
 # -- atomicity: Redis reads the keys it depends on under WATCH ----------------------------------
-async def _redis_pair(redis_server: Any) -> tuple[Any, Any]:
+@contextlib.asynccontextmanager
+async def _redis_pair(redis_server: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """Two storages on one fresh key prefix of ``redis_server`` — two clients of one store.
+
+    Args:
+        redis_server: The session's Redis server (the ``redis_server`` fixture).
+
+    Yields:
+        The two initialised storages; both are closed afterwards, the first one first.
+    """
     import uuid
 
     prefix = f"race{uuid.uuid4().hex[:8]}"
@@ -329,7 +335,11 @@ async def _redis_pair(redis_server: Any) -> tuple[Any, Any]:
     first, second = create_storage(config), create_storage(config)
     await first.initialize()
     await second.initialize()
-    return first, second
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
 
 
 @contextlib.contextmanager
@@ -365,8 +375,7 @@ def after_reply_to(
 async def test_redis_a_mood_moved_while_its_session_is_deleted_leaves_no_stale_user(
     redis_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deleter, mover = await _redis_pair(redis_server)
-    try:
+    async with _redis_pair(redis_server) as (deleter, mover):
         await deleter.save_session(make_record("s1"))
         await deleter.save_mood("s1", "alice", "calm")
         mood_key = f"{deleter.config.key_prefix}:mood:s1"
@@ -378,17 +387,13 @@ async def test_redis_a_mood_moved_while_its_session_is_deleted_leaves_no_stale_u
         assert fired
         assert await deleter.get_mood("s1") is None
         assert await deleter.list_users() == []  # bob is not left listed with no data
-    finally:
-        await deleter.close()
-        await mover.close()
 
 
 @pytest.mark.integration
 async def test_redis_a_fact_saved_between_read_and_write_keeps_distinct_places(
     redis_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first, second = await _redis_pair(redis_server)
-    try:
+    async with _redis_pair(redis_server) as (first, second):
         await first.save_fact("u1", "c", "a", 1)
         facts_key = f"{first.config.key_prefix}:u:u1:facts"
         with after_reply_to(
@@ -396,15 +401,11 @@ async def test_redis_a_fact_saved_between_read_and_write_keeps_distinct_places(
         ):
             await first.save_fact("u1", "c", "c", 3)
         assert [f["key"] for f in await first.get_facts("u1")] == ["a", "b", "c"]
-    finally:
-        await first.close()
-        await second.close()
 
 
 @pytest.mark.integration
 async def test_redis_concurrent_first_saves_of_facts_keep_distinct_places(redis_server: Any) -> None:
-    first, second = await _redis_pair(redis_server)
-    try:
+    async with _redis_pair(redis_server) as (first, second):
         await asyncio.gather(
             *(store.save_fact("u1", "c", f"k{i}", i) for i in range(30) for store in (first, second))
         )
@@ -414,9 +415,6 @@ async def test_redis_concurrent_first_saves_of_facts_keep_distinct_places(redis_
         before = [(f["key"], f["created_at"]) for f in facts]
         await asyncio.gather(*(second.save_fact("u1", "c", f"k{i}", -i) for i in range(30)))
         assert [(f["key"], f["created_at"]) for f in await first.get_facts("u1")] == before
-    finally:
-        await first.close()
-        await second.close()
 
 
 # -- atomicity: MongoDB without transactions writes in an order that stays readable ---------------
