@@ -5,14 +5,19 @@ starts, are offered here, so the modules that run v1.1 learning or snapshots on 
 storage backend borrow them from one place. Each such module chooses its cases in its own
 ``pytest_generate_tests`` with :func:`parametrize_backend`. (Under ``tests/storage`` the
 conformance conftest's own ``backend`` and ``pytest_generate_tests`` apply, as before.)
+
+For the session log: :func:`stamp_schema_version` makes a log file look written by another
+version of luminora_nb, and the ``newer_schema_log`` fixture is such a file, from a newer one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
+from luminora_nb.sessionlog import SessionLog
 from tests.storage.conftest import SERVER_BACKENDS, applicable_cases, backend  # noqa: F401 - the fixture, reused
 from tests.storage.servers import mongodb_server, postgres_server, redis_server  # noqa: F401 - the fixtures, reused
 
@@ -36,3 +41,29 @@ def parametrize_backend(metafunc: pytest.Metafunc, *, modes: Sequence[str]) -> N
         for b, m in applicable_cases(modes=modes)
     ]
     metafunc.parametrize("backend", params, indirect=True)
+
+
+def stamp_schema_version(path: Path, version: int) -> None:
+    """Set the schema version recorded in the session log file at ``path``, as another release would.
+
+    Args:
+        path: A DuckDB file a :class:`SessionLog` has written (so it has its ``meta`` table).
+        version: The schema version to record; above ``SCHEMA_VERSION`` it is a newer log.
+    """
+    import duckdb  # here, not at the top: most tests under tests/ never open a log file
+
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(version)])
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def newer_schema_log(tmp_path: Path) -> Path:
+    """A session log file holding one rating, stamped with a schema version far newer than ours."""
+    path = tmp_path / "newer.duckdb"
+    with SessionLog(path) as log:
+        log.record_rating(blend="b", prompt="p", rating=1)
+    stamp_schema_version(path, 999)
+    return path

@@ -126,14 +126,10 @@ def test_export_errors(tmp_path: Path) -> None:
         export_parquet(3, tmp_path / "out")  # type: ignore[arg-type]
 
 
-def test_a_newer_log_is_refused_and_an_unwritten_one_exports_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "newer.duckdb"
-    with SessionLog(path) as log:
-        log.record_rating(blend="b", prompt="p", rating=1)
-    con = duckdb.connect(str(path))
-    con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
-    con.close()
-    with SessionLog(path) as log, pytest.raises(SessionLogError, match="newer"):
+def test_a_newer_log_is_refused_and_an_unwritten_one_exports_nothing(
+    tmp_path: Path, newer_schema_log: Path
+) -> None:
+    with SessionLog(newer_schema_log) as log, pytest.raises(SessionLogError, match="newer"):
         log.export_parquet(tmp_path / "out")
     with SessionLog(tmp_path / "never.duckdb") as log:
         export = log.export_parquet(tmp_path / "out2")

@@ -305,14 +305,6 @@ def test_arrow_reads_match_duckdb_df(scripted: Scripted, table: str) -> None:
     pd.testing.assert_frame_equal(empty_ours, empty_theirs)
 
 
-def test_a_log_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
-    import duckdb
-
-    path = tmp_path / "newer.duckdb"
-    with SessionLog(path) as log:
-        log.record_rating(blend="b", prompt="p", rating=1)
-    con = duckdb.connect(str(path))
-    con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
-    con.close()
+def test_a_log_of_a_newer_schema_is_refused(newer_schema_log: Path) -> None:
     with pytest.raises(SessionLogError, match="newer"):
-        ratings(path)
+        ratings(newer_schema_log)

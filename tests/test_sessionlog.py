@@ -46,6 +46,7 @@ from luminora_nb.sessionlog import (
     SessionLogError,
     SessionLogWarning,
 )
+from tests.conftest import stamp_schema_version
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -586,9 +587,7 @@ def test_buffer_is_bounded_while_writes_fail(make_log: Callable[..., SessionLog]
     log = make_log(max_buffered=5)
     log.record(turn(0))
     log.flush()
-    con = duckdb.connect(str(log.path))
-    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    con.close()
+    stamp_schema_version(log.path, 99)
     for i in range(1, 9):
         log.record(turn(i))
     with pytest.warns(SessionLogWarning) as caught:
@@ -597,9 +596,7 @@ def test_buffer_is_bounded_while_writes_fail(make_log: Callable[..., SessionLog]
     assert any("newer" in m for m in messages) and any("oldest are being dropped" in m for m in messages)
     assert log.buffered == 5
     # once the file is writable again, the newest five are what gets written
-    con = duckdb.connect(str(log.path))
-    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
-    con.close()
+    stamp_schema_version(log.path, SCHEMA_VERSION)
     log.flush()
     assert log.buffered == 0
     written = sorted(set(log.messages()["turn_index"]))
@@ -759,9 +756,7 @@ def test_a_newer_schema_is_refused_not_corrupted(make_log: Callable[..., Session
     log = make_log()
     log.record(turn(0))
     log.flush()
-    con = duckdb.connect(str(log.path))
-    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    con.close()
+    stamp_schema_version(log.path, 99)
     log.record(turn(1))
     with pytest.warns(SessionLogWarning, match="newer"):
         log.flush()
