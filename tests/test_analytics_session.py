@@ -98,6 +98,10 @@ def session_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def by_hand(conversation: Conversation) -> dict[str, Any]:
+    """The metrics a session's stored messages give, computed with plain Python and numpy.
+
+    Also the reference of test_client_v11_analytics (``get_session_analytics``).
+    """
     stored = conversation.messages
     user = [m for m in stored if m.role == "user"]
     replies = [m for m in stored if m.role == "assistant"]

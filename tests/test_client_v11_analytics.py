@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pytest
 
 from luminora_nb import LuminoraCoreClient
@@ -13,6 +13,9 @@ from luminora_nb.errors import SessionError
 from luminora_nb.events import Event, SentimentScored
 from luminora_nb.memory.sentiment import LexiconSentimentScorer
 from luminora_nb.sessionlog import SessionLog
+from luminora_nb.types.session import Conversation
+
+from .test_analytics_session import by_hand
 
 SCRIPT = [
     "Hi! I'm Marta and I live in Porto.",
@@ -33,18 +36,10 @@ async def _run(client: LuminoraCoreClient) -> tuple[LuminoraCoreClientV11, str, 
     return v11, sid, seen
 
 
-def _by_hand(messages: list, facts: list, episodes: list, sid: str) -> dict:
-    replies = [m for m in messages if m.role == "assistant"]
-    users = [m for m in messages if m.role == "user"]
-    latencies = [m.metadata["latency_ms"] for m in replies]
+def _by_hand(conversation: Conversation, facts: list[Any], episodes: list[Any], sid: str) -> dict[str, Any]:
+    """The message metrics, as analytics.session's test computes them, and what was learned in ``sid``."""
     return {
-        "total_messages": len(messages),
-        "user_messages": len(users),
-        "assistant_messages": len(replies),
-        "tokens_in": sum(m.metadata["usage"]["prompt_tokens"] for m in replies),
-        "tokens_out": sum(m.metadata["usage"]["completion_tokens"] for m in replies),
-        "latency_p50_ms": float(np.percentile(latencies, 50)),
-        "latency_p95_ms": float(np.percentile(latencies, 95)),
+        **by_hand(conversation),
         "facts_learned": sum(1 for f in facts if f.get("session_id") == sid),
         "episodes_created": sum(1 for e in episodes if e.get("session_id") == sid),
     }
@@ -60,7 +55,7 @@ async def test_session_analytics_match_storage_computed_by_hand(tmp_path: Path, 
         assert conversation is not None
         facts = await v11.storage.get_facts("marta")
         episodes = await v11.storage.get_episodes("marta")
-    expected = _by_hand(conversation.messages, facts, episodes, sid)
+    expected = _by_hand(conversation, facts, episodes, sid)
     for name, value in expected.items():
         assert stats[name] == pytest.approx(value, abs=1e-3), name
     assert stats["facts_learned"] >= 3  # name, city, likes hiking, ...
