@@ -6,6 +6,9 @@ storage backend borrow them from one place. Each such module chooses its cases i
 ``pytest_generate_tests`` with :func:`parametrize_backend`. (Under ``tests/storage`` the
 conformance conftest's own ``backend`` and ``pytest_generate_tests`` apply, as before.)
 
+:func:`register_recording_offline` registers the real offline simulator under a name of
+the caller's, keeping each request it answers so a test can read the compiled prompt.
+
 For the session log: :func:`stamp_schema_version` makes a log file look written by another
 version of luminora_nb, and the ``newer_schema_log`` fixture is such a file, from a newer one.
 """
@@ -14,12 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from luminora_nb.sessionlog import SessionLog
 from tests.storage.conftest import SERVER_BACKENDS, applicable_cases, backend  # noqa: F401 - the fixture, reused
 from tests.storage.servers import mongodb_server, postgres_server, redis_server  # noqa: F401 - the fixtures, reused
+
+if TYPE_CHECKING:
+    from luminora_nb.providers import ChatRequest
+    from luminora_nb.types import ChatResponse
 
 
 def parametrize_backend(metafunc: pytest.Metafunc, *, modes: Sequence[str]) -> None:
@@ -67,3 +75,31 @@ def newer_schema_log(tmp_path: Path) -> Path:
         log.record_rating(blend="b", prompt="p", rating=1)
     stamp_schema_version(path, 999)
     return path
+
+
+def register_recording_offline(provider_name: str) -> list[ChatRequest]:
+    """Register, as provider ``provider_name``, the real offline simulator keeping each request.
+
+    Only the requests are kept; the replies are the simulator's own. Registering again
+    under the same name replaces the earlier one.
+
+    Args:
+        provider_name: The name sessions select it by (``{"name": provider_name}``).
+
+    Returns:
+        The list each request is appended to, in order; the caller's tests clear it.
+    """
+    from luminora_nb.providers import register_provider
+    from luminora_nb.providers.offline import OfflineProvider
+
+    requests: list[ChatRequest] = []
+
+    class RecordingOffline(OfflineProvider):
+        name = provider_name
+
+        async def chat(self, request: ChatRequest) -> ChatResponse:
+            requests.append(request)
+            return await super().chat(request)
+
+    register_provider(provider_name, RecordingOffline, replace=True)
+    return requests

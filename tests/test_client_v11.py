@@ -130,21 +130,9 @@ from luminora_nb.providers import ChatRequest, register_provider  # noqa: E402
 from luminora_nb.providers.offline import OfflineProvider  # noqa: E402
 from luminora_nb.types import ChatResponse, MemoryConfig, PersonalityData  # noqa: E402
 from luminora_nb.types.memory import MessageRef  # noqa: E402
+from tests.conftest import register_recording_offline  # noqa: E402
 
-PROMPTS: list[ChatRequest] = []
-
-
-class RecordingOffline(OfflineProvider):
-    """The real offline simulator, keeping each request so the compiled prompt can be read."""
-
-    name = "offline_recording"
-
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        PROMPTS.append(request)
-        return await super().chat(request)
-
-
-register_provider("offline_recording", RecordingOffline, replace=True)
+PROMPTS = register_recording_offline("offline_recording")
 
 
 @pytest.fixture

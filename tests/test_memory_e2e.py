@@ -21,25 +21,11 @@ from luminora_nb import LuminoraCoreClient
 from luminora_nb.client_v11 import LuminoraCoreClientV11
 from luminora_nb.events import AffinityChanged, EpisodeCreated, Event, FactLearned, MoodChanged
 from luminora_nb.personality.compile import MEMORY_FENCE_END, MEMORY_FENCE_START
-from luminora_nb.providers import ChatRequest, register_provider
-from luminora_nb.providers.offline import OfflineProvider
 from luminora_nb.sync import Luminora
-from luminora_nb.types import ChatResponse, StorageConfig
+from luminora_nb.types import StorageConfig
+from tests.conftest import register_recording_offline
 
-PROMPTS: list[ChatRequest] = []
-
-
-class PromptKeepingOffline(OfflineProvider):
-    """The real offline simulator; keeps each request it answers."""
-
-    name = "offline_prompts"
-
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        PROMPTS.append(request)
-        return await super().chat(request)
-
-
-register_provider("offline_prompts", PromptKeepingOffline, replace=True)
+PROMPTS = register_recording_offline("offline_prompts")
 
 # (message, facts it states as (category, key, value), episode type it is, or None)
 SCRIPT: list[tuple[str, list[tuple[str, str, Any]], str | None]] = [
