@@ -9,6 +9,8 @@ import pytest
 import luminora_nb
 from luminora_nb import client, client_v11, storage, types
 
+from .test_snapshot_schema import SEED_SNAPSHOT_KEYS, SEED_STATE_KEYS
+
 SEED_IMPORTS = [
     ("luminoracore", "LuminoraCoreClient", client.LuminoraCoreClient),
     ("luminoracore.types.session", "StorageConfig", types.StorageConfig),
@@ -62,22 +64,8 @@ def test_the_sdk_paths_of_exceptions_and_snapshot_types() -> None:
     assert issubclass(SessionError, LuminoraCoreSDKError) and issubclass(
         PersonalityError, LuminoraCoreSDKError
     )
-    assert set(PersonalitySnapshotDict.__annotations__) >= {
-        "_snapshot_info",
-        "persona",
-        "core_traits",
-        "linguistic_profile",
-        "behavioral_rules",
-        "advanced_parameters",
-        "current_state",
-        "active_configuration",
-    }
-    assert set(SnapshotStateDict.__annotations__) >= {
-        "affinity",
-        "mood",
-        "learned_facts",
-        "memorable_episodes",
-    }
+    assert set(PersonalitySnapshotDict.__annotations__) >= SEED_SNAPSHOT_KEYS
+    assert set(SnapshotStateDict.__annotations__) >= SEED_STATE_KEYS
     assert set(SnapshotAffinityDict.__annotations__) == {"points", "level", "progression_history"}
     assert set(SnapshotMoodDict.__annotations__) == {"current", "intensity", "started_at", "history"}
     assert "include_embeddings" in SnapshotExportOptions.__annotations__

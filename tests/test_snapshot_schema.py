@@ -13,6 +13,19 @@ from luminora_nb.snapshot.model import SnapshotDocument, minimal_snapshot
 from luminora_nb.snapshot.schema import SCHEMA_ID, SCHEMA_PATH, render_schema, snapshot_json_schema
 
 REGENERATE = "python -m luminora_nb.snapshot.schema"
+#: The top-level sections of a snapshot in the seed's format (the schema requires each one).
+SEED_SNAPSHOT_KEYS = {
+    "_snapshot_info",
+    "persona",
+    "core_traits",
+    "linguistic_profile",
+    "behavioral_rules",
+    "advanced_parameters",
+    "current_state",
+    "active_configuration",
+}
+#: The sections of the seed's ``current_state``.
+SEED_STATE_KEYS = {"affinity", "mood", "learned_facts", "memorable_episodes"}
 
 
 def test_shipped_schema_equals_the_generated_one() -> None:
@@ -24,18 +37,9 @@ def test_the_schema_file_ships_inside_the_package_and_names_the_seed_keys() -> N
     assert SCHEMA_PATH.parent.name == "snapshot" and SCHEMA_PATH.parent.parent.name == "luminora_nb"
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     assert schema["$id"] == SCHEMA_ID
-    assert set(schema["required"]) == {
-        "_snapshot_info",
-        "persona",
-        "core_traits",
-        "linguistic_profile",
-        "behavioral_rules",
-        "advanced_parameters",
-        "current_state",
-        "active_configuration",
-    }
+    assert set(schema["required"]) == SEED_SNAPSHOT_KEYS
     state = schema["$defs"]["SnapshotState"]
-    assert set(state["required"]) == {"affinity", "mood", "learned_facts", "memorable_episodes"}
+    assert set(state["required"]) == SEED_STATE_KEYS
     assert "conversation_summary" in state["properties"]
 
 
