@@ -30,38 +30,7 @@ from luminora_nb import _kernel
 
 from .kernel_notebooks import harness
 from .kernel_notebooks.local_server import start as start_server
-
-# The API reference's "Complete Example" (v1.1), exactly as written there.
-REFERENCE_EXAMPLE = """\
-import asyncio
-from luminoracore_sdk import LuminoraCoreClient
-from luminoracore_sdk.client_v1_1 import LuminoraCoreClientV11
-from luminoracore_sdk.session.storage_v1_1 import InMemoryStorageV11
-
-async def example():
-    # Initialize
-    base_client = LuminoraCoreClient()
-    await base_client.initialize()
-
-    storage_v11 = InMemoryStorageV11()
-    client_v11 = LuminoraCoreClientV11(base_client, storage_v11=storage_v11)
-
-    # Use v1.1 features
-    affinity = await client_v11.update_affinity(
-        "user123", "alicia", points_delta=5, interaction_type="positive"
-    )
-
-    facts = await client_v11.get_facts("user123")
-    episodes = await client_v11.get_episodes("user123", min_importance=7.0)
-
-    print(f"Affinity: {affinity['affinity_points']} points")
-    print(f"Facts: {len(facts)}")
-    print(f"Episodes: {len(episodes)}")
-
-    await base_client.cleanup()
-
-asyncio.run(example())
-"""
+from .test_reference_examples import V11_COMPLETE_EXAMPLE
 
 
 @pytest.fixture(scope="module")
@@ -325,7 +294,7 @@ def _part1_cells(url: str) -> list[str]:
     return [
         # 0: a fresh kernel; the reference example pasted as one cell (the seed path imports
         # luminora_nb, which enables asyncio.run, in the very cell that calls it)
-        REFERENCE_EXAMPLE,
+        V11_COMPLETE_EXAMPLE,
         # 1: patched, C tasks kept; top-level await before
         "import luminora_nb._kernel as lk\n"
         "print(asyncio.run is lk.run, asyncio.Task is asyncio.tasks._CTask)\n"

@@ -7,7 +7,6 @@ already (v1.1 storage, affinity, facts, episodes, the typed dicts) run too.
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 from datetime import datetime
 
@@ -284,32 +283,43 @@ def test_v11_typed_dict_examples() -> None:
     assert Affinity.model_validate(affinity).current_level == "friend"
 
 
+# The API reference's "Complete Example" (v1.1), exactly as written there; test_kernel pastes
+# it into a real kernel cell too.
+V11_COMPLETE_EXAMPLE = """\
+import asyncio
+from luminoracore_sdk import LuminoraCoreClient
+from luminoracore_sdk.client_v1_1 import LuminoraCoreClientV11
+from luminoracore_sdk.session.storage_v1_1 import InMemoryStorageV11
+
+async def example():
+    # Initialize
+    base_client = LuminoraCoreClient()
+    await base_client.initialize()
+
+    storage_v11 = InMemoryStorageV11()
+    client_v11 = LuminoraCoreClientV11(base_client, storage_v11=storage_v11)
+
+    # Use v1.1 features
+    affinity = await client_v11.update_affinity(
+        "user123", "alicia", points_delta=5, interaction_type="positive"
+    )
+
+    facts = await client_v11.get_facts("user123")
+    episodes = await client_v11.get_episodes("user123", min_importance=7.0)
+
+    print(f"Affinity: {affinity['affinity_points']} points")
+    print(f"Facts: {len(facts)}")
+    print(f"Episodes: {len(episodes)}")
+
+    await base_client.cleanup()
+
+asyncio.run(example())
+"""
+
+
 def test_v11_complete_example(capsys: pytest.CaptureFixture[str]) -> None:
-    from luminoracore_sdk import LuminoraCoreClient
-    from luminoracore_sdk.client_v1_1 import LuminoraCoreClientV11
-    from luminoracore_sdk.session.storage_v1_1 import InMemoryStorageV11
-
-    async def example() -> None:
-        base_client = LuminoraCoreClient()
-        await base_client.initialize()
-
-        storage_v11 = InMemoryStorageV11()
-        client_v11 = LuminoraCoreClientV11(base_client, storage_v11=storage_v11)
-
-        affinity = await client_v11.update_affinity(
-            "user123", "alicia", points_delta=5, interaction_type="positive"
-        )
-
-        facts = await client_v11.get_facts("user123")
-        episodes = await client_v11.get_episodes("user123", min_importance=7.0)
-
-        print(f"Affinity: {affinity['affinity_points']} points")
-        print(f"Facts: {len(facts)}")
-        print(f"Episodes: {len(episodes)}")
-
-        await base_client.cleanup()
-
-    asyncio.run(example())
+    # the text itself is run, comments and all, as a script would run it
+    exec(compile(V11_COMPLETE_EXAMPLE, "<API reference: Complete Example>", "exec"), {"__name__": "__main__"})
     assert capsys.readouterr().out.splitlines() == ["Affinity: 5 points", "Facts: 0", "Episodes: 0"]
 
 
