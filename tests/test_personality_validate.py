@@ -27,6 +27,13 @@ def aurora() -> dict[str, Any]:
     return data
 
 
+def aurora_with_overlapping_levels() -> dict[str, Any]:
+    """Aurora whose second relationship level (acquaintance, now [15, 60]) overlaps the first."""
+    data = aurora()
+    data["relationship_levels"][1]["affinity_range"] = [15, 60]
+    return data
+
+
 def problems(exc: pytest.ExceptionInfo[PersonalityError]) -> list[str]:
     """The fault lines of a PersonalityError (indented lines after the headline)."""
     return [line.strip() for line in str(exc.value).splitlines()[1:]]
@@ -199,28 +206,17 @@ def test_wrong_type_fault_shows_what_was_given() -> None:
         parse_personality("x", data)
 
 
-def test_overlapping_relationship_levels_are_named() -> None:
-    data = aurora()
-    data["relationship_levels"][1]["affinity_range"] = [15, 60]
+def test_overlapping_relationship_levels_are_named_on_a_line_with_their_json_path() -> None:
     with pytest.raises(PersonalityError) as info:
-        parse_personality("x", data)
+        parse_personality("x", aurora_with_overlapping_levels())
     [line] = problems(info)
     assert "relationship levels 'stranger' [0, 20] and 'acquaintance' [15, 60] overlap" in line
-
-
-def test_overlapping_relationship_levels_fault_has_its_json_path() -> None:
     # The fault is in relationship_levels, so its line must say so (not "(root)").
-    data = aurora()
-    data["relationship_levels"][1]["affinity_range"] = [15, 60]
-    with pytest.raises(PersonalityError) as info:
-        parse_personality("x", data)
-    [line] = problems(info)
     assert line.startswith("relationship_levels: "), line
 
 
 def test_overlap_is_reported_together_with_other_faults() -> None:
-    data = aurora()
-    data["relationship_levels"][1]["affinity_range"] = [15, 60]
+    data = aurora_with_overlapping_levels()
     data["core_traits"]["temperament"] = "grumpy"
     with pytest.raises(PersonalityError) as info:
         parse_personality("x", data)
@@ -231,10 +227,10 @@ def test_overlap_is_reported_together_with_other_faults() -> None:
 
 def test_value_error_lines_do_not_echo_the_whole_input() -> None:
     for mutate in ("levels", "mood"):
-        sample = aurora()
         if mutate == "levels":
-            sample["relationship_levels"][1]["affinity_range"] = [15, 60]
+            sample = aurora_with_overlapping_levels()
         else:
+            sample = aurora()
             sample["mood_config"]["default_mood"] = "zen"
         with pytest.raises(PersonalityError) as info:
             parse_personality("x", sample)
