@@ -95,6 +95,8 @@ def register_recording_offline(provider_name: str) -> list[ChatRequest]:
     requests: list[ChatRequest] = []
 
     class RecordingOffline(OfflineProvider):
+        """The offline simulator, appending each request to ``requests`` before answering it."""
+
         name = provider_name
 
         async def chat(self, request: ChatRequest) -> ChatResponse:
