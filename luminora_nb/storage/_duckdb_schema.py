@@ -6,6 +6,7 @@ the statements that are not the storage's primitives:
 * :meth:`DuckDBSchema.create` — every table, if missing; the ``vec`` column added to
   embeddings written before it existed, and filled from their documents (not when
   encrypted: vectors stay inside the encrypted documents);
+* :func:`creating_tables` — the per-file lock a storage holds while it creates them;
 * :meth:`DuckDBSchema.hide_stored_names` — with encryption on, readable names left in name
   columns by versions before they were digests become digests, and vectors are cleared.
 
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
+import threading
 
 import duckdb
 
@@ -27,7 +30,7 @@ from ._names import checked_identifier, name_digest, quoted
 from ._vectors import stored_vector, unpack
 from .codec import DocumentCodec
 
-__all__ = ["DuckDBSchema"]
+__all__ = ["DuckDBSchema", "creating_tables"]
 
 logger = logging.getLogger("luminora_nb.storage")
 
@@ -40,6 +43,21 @@ _NAME_COLUMNS = (
     ("embeddings", ("user_id", "item_id", "kind", "ord", "doc"), ("item_id", "kind")),
 )
 _SUFFIXES = ("messages", "memory", "affinity", "facts", "episodes", "moods", "embeddings")
+
+
+# One lock per database file in this process, held while a storage creates its tables: two
+# storages opening a new file at once would otherwise both create them, and one would fail
+# with a catalog write-write conflict. (DuckDB lets one process write a file at a time, so
+# a lock in this process is enough.)
+_CREATING: dict[str, threading.Lock] = {}
+_CREATING_GUARD = threading.Lock()
+
+
+def creating_tables(path: str) -> threading.Lock:
+    """The lock to hold while creating the tables of the database file at ``path``."""
+    key = path if path == ":memory:" else os.path.realpath(path)
+    with _CREATING_GUARD:
+        return _CREATING.setdefault(key, threading.Lock())
 
 
 class DuckDBSchema:

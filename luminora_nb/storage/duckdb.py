@@ -70,7 +70,7 @@ import duckdb
 from ..errors import StorageError
 from ..types.session import StorageConfig
 from . import _documents as docs
-from ._duckdb_schema import DuckDBSchema
+from ._duckdb_schema import DuckDBSchema, creating_tables
 from ._duckdb_vectors import DuckDBVectorIndex
 from ._keys import Sample
 from ._names import checked_identifier, name_digest
@@ -88,18 +88,6 @@ Connection = duckdb.DuckDBPyConnection
 _DEFAULT_PATH = "luminora_store.duckdb"
 _INSERT_CHUNK = 500
 _CONFLICT_ATTEMPTS = 20
-# One lock per database file in this process, held while a storage creates its tables: two
-# storages opening a new file at once would otherwise both create them, and one would fail
-# with a catalog write-write conflict. (DuckDB lets one process write a file at a time, so
-# a lock in this process is enough.)
-_PREPARING: dict[str, threading.Lock] = {}
-_PREPARING_GUARD = threading.Lock()
-
-
-def _preparing(path: str) -> threading.Lock:
-    key = path if path == ":memory:" else os.path.realpath(path)
-    with _PREPARING_GUARD:
-        return _PREPARING.setdefault(key, threading.Lock())
 
 
 @dataclass(frozen=True)
@@ -221,7 +209,7 @@ class DuckDBStorage(Storage):
                     f"duckdb storage: cannot open database {self.path!r} ({_first_line(exc)}); {hint}"
                 ) from None
             try:
-                with _preparing(self.path):
+                with creating_tables(self.path):
                     self._prepare(con)
             except BaseException:
                 con.close()

@@ -254,9 +254,7 @@ class BlendStudio(LuminoraWidget):
         (True, {'aurora': 36, 'captain_quip': 64})
     """
 
-    # Its own attribute-style h(tag, attrs, ...children) builds its DOM: it needs none of
-    # dom.js (whose h would clash), so it is the one module not made by widget_module.
-    _esm = asset_text("blend_studio.js")
+    _esm = asset_text("blend_studio.js")  # not widget_module(): its own h() would clash with dom.js
     _css = widget_css("blend_studio")
 
     personas = traitlets.List(traitlets.Dict()).tag(sync=True)
